@@ -1,0 +1,19 @@
+import Glibc
+
+/// Facts about the local user that ssh_config tokens and default paths need.
+public enum LocalUser {
+    /// `$HOME` when set (so tests and wrappers can move it), else the password database's home.
+    public static var home: String {
+        if let home = getenv("HOME").map({ String(cString: $0) }), !home.isEmpty { return home }
+        return passwdEntry?.home ?? "/"
+    }
+
+    public static var name: String {
+        passwdEntry?.name ?? String(getuid())
+    }
+
+    private static var passwdEntry: (name: String, home: String)? {
+        guard let entry = getpwuid(geteuid()) else { return nil }
+        return (String(cString: entry.pointee.pw_name), String(cString: entry.pointee.pw_dir))
+    }
+}

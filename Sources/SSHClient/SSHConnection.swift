@@ -1,0 +1,235 @@
+import CLibSSH2
+import Glibc
+import Logging
+
+/// One authenticated SSH connection over libssh2.
+///
+/// libssh2 1.10 is not thread-safe per session, so a connection has one owner that makes every call; it is not
+/// `Sendable`. The session is non-blocking: every call that would block returns EAGAIN, and `retry` waits with
+/// poll() on the directions libssh2 reports, bounded by a deadline, so that no call can hang.
+public final class SSHConnection {
+    public let settings: ConnectionSettings
+    public private(set) var hostKey: HostKey?
+    /// The server's identification string, e.g. `SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u6`.
+    public private(set) var serverBanner = ""
+
+    let socket: TCPSocket
+    let session: OpaquePointer
+    let callbacks: SessionCallbacks
+    let logger: Logger
+
+    /// Connects, verifies the host key with `trust`, and authenticates.
+    public static func connect(settings: ConnectionSettings, trust: HostKeyTrust, credentials: Credentials,
+                               prompter: Prompter, logger: Logger) throws -> SSHConnection {
+        guard settings.proxyJump == nil else {
+            throw SSHError.unsupported("\(settings.alias): ProxyJump is not supported yet; connect to the host directly")
+        }
+        guard LibSSH2.isInitialized else {
+            throw SSHError.unsupported("libssh2 could not be initialised")
+        }
+        let deadline = Deadline.after(seconds: Double(settings.connectTimeout))
+        logger.debug("connecting to \(settings.hostName) port \(settings.port) as \(settings.user)")
+        let socket = try TCPSocket.connect(host: settings.hostName, port: settings.port, deadline: deadline)
+        let connection = try SSHConnection(settings: settings, socket: socket, logger: logger)
+        let prompter: Prompter = settings.batchMode ? NoPrompter() : prompter
+        try connection.handshake(trust: trust, prompter: prompter, deadline: deadline)
+        try Authenticator(connection: connection, credentials: credentials, prompter: prompter).authenticate()
+        if settings.serverAliveInterval > 0 {
+            // want_reply: OpenSSH answers each keepalive, and that answer is what proves the peer alive.
+            libssh2_keepalive_config(connection.session, 1, UInt32(settings.serverAliveInterval))
+        }
+        return connection
+    }
+
+    private init(settings: ConnectionSettings, socket: TCPSocket, logger: Logger) throws {
+        self.settings = settings
+        self.socket = socket
+        self.logger = logger
+        let callbacks = SessionCallbacks()
+        guard let session = libssh2_session_init_ex(nil, nil, nil, Unmanaged.passUnretained(callbacks).toOpaque()) else {
+            throw SSHError.unsupported("libssh2 could not create a session")
+        }
+        self.session = session
+        self.callbacks = callbacks
+        libssh2_session_set_blocking(session, 0)
+        _ = libssh2_session_callback_set(session, LIBSSH2_CALLBACK_RECV, unsafeBitCast(receive, to: UnsafeMutableRawPointer.self))
+    }
+
+    deinit {
+        // Best effort: tell the server, then free. Neither may block for long.
+        let deadline = Deadline.after(seconds: 1)
+        _ = try? retry("disconnect", deadline: deadline) { pss_session_disconnect(session, "pss: closing") }
+        _ = try? retry("session free", deadline: deadline) { libssh2_session_free(session) }
+    }
+
+    // MARK: Handshake and host key
+
+    private func handshake(trust: HostKeyTrust, prompter: Prompter, deadline: Deadline) throws {
+        let knownHosts = knownHostsLookup()
+        setMethodPreferences(hostKeys: trust.preferredAlgorithms(for: settings, knownHosts: knownHosts))
+        let status = try retry("handshake", deadline: deadline) { libssh2_session_handshake(session, socket.descriptor) }
+        guard status == 0 else { throw failure("SSH handshake", status) }
+        serverBanner = libssh2_session_banner_get(session).map { String(cString: $0) } ?? ""
+        logger.debug("server \(serverBanner); cipher \(method(LIBSSH2_METHOD_CRYPT_CS)), mac \(method(LIBSSH2_METHOD_MAC_CS)), kex \(method(LIBSSH2_METHOD_KEX))")
+
+        var length = 0
+        var type: Int32 = 0
+        guard let raw = libssh2_session_hostkey(session, &length, &type),
+              let algorithm = HostKey.Algorithm(libssh2Type: type),
+              let hash = libssh2_hostkey_hash(session, LIBSSH2_HOSTKEY_HASH_SHA256)
+        else { throw failure("reading the host key", libssh2_session_last_errno(session)) }
+        let blob = Array(UnsafeRawBufferPointer(start: raw, count: length).bindMemory(to: UInt8.self))
+        let sha256 = Array(UnsafeRawBufferPointer(start: hash, count: 32).bindMemory(to: UInt8.self))
+        let key = HostKey(algorithm: algorithm, blob: blob, sha256: sha256)
+        hostKey = key
+        logger.debug("host key \(algorithm.rawValue) \(key.fingerprint)")
+        try trust.verify(key, for: settings, knownHosts: knownHosts)
+    }
+
+    private func knownHostsLookup() -> KnownHostsLookup {
+        KnownHostsLookup(userFiles: KnownHosts(session: session, files: settings.userKnownHostsFiles),
+                         globalFiles: KnownHosts(session: session, files: settings.globalKnownHostsFiles),
+                         firstUserFile: settings.userKnownHostsFiles.first)
+    }
+
+    /// Host keys: those already known first, then ssh's order. Ciphers and MACs: the fastest of what libssh2 1.10
+    /// has that is still sound (see docs/BENCHMARKS.md).
+    private func setMethodPreferences(hostKeys known: [HostKey.Algorithm]) {
+        let defaultOrder: [HostKey.Algorithm] = [.ed25519, .ecdsa256, .ecdsa384, .ecdsa521, .rsa]
+        let hostKeyOrder = (known + defaultOrder.filter { !known.contains($0) }).map(\.rawValue)
+        prefer(LIBSSH2_METHOD_HOSTKEY, hostKeyOrder)
+        for direction in [LIBSSH2_METHOD_CRYPT_CS, LIBSSH2_METHOD_CRYPT_SC] {
+            prefer(direction, ["aes128-ctr", "aes256-ctr", "aes192-ctr"])
+        }
+        for direction in [LIBSSH2_METHOD_MAC_CS, LIBSSH2_METHOD_MAC_SC] {
+            prefer(direction, ["hmac-sha2-256", "hmac-sha2-512", "hmac-sha1"])
+        }
+    }
+
+    private func prefer(_ methodType: Int32, _ names: [String]) {
+        var list: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+        let count = libssh2_session_supported_algs(session, methodType, &list)
+        guard count > 0, let list else { return }
+        defer { libssh2_free(session, list) }
+        let supported = (0..<Int(count)).compactMap { list[$0].map { String(cString: $0) } }
+        // Named methods first, then whatever else libssh2 supports, so an unusual server still finds a match.
+        let order = names.filter(supported.contains) + supported.filter { !names.contains($0) }
+        _ = libssh2_session_method_pref(session, methodType, order.joined(separator: ","))
+    }
+
+    private func method(_ type: Int32) -> String {
+        libssh2_session_methods(session, type).map { String(cString: $0) } ?? "?"
+    }
+
+    // MARK: Waiting
+
+    /// Calls `body` until it stops answering EAGAIN, waiting on the socket in between; throws once `deadline`
+    /// passes.
+    @discardableResult
+    func retry(_ operation: String, deadline: Deadline, _ body: () -> Int32) throws -> Int32 {
+        while true {
+            let status = body()
+            guard status == LIBSSH2_ERROR_EAGAIN else { return status }
+            try waitForSocket(operation, deadline: deadline)
+        }
+    }
+
+    /// The same for libssh2 calls that return a pointer, nil with EAGAIN meaning "not yet".
+    func retry<T>(_ operation: String, deadline: Deadline, _ body: () -> T?) throws -> T {
+        while true {
+            if let value = body() { return value }
+            let status = libssh2_session_last_errno(session)
+            guard status == LIBSSH2_ERROR_EAGAIN else { throw failure(operation, status) }
+            try waitForSocket(operation, deadline: deadline)
+        }
+    }
+
+    func waitForSocket(_ operation: String, deadline: Deadline) throws {
+        var descriptor = pollfd(fd: socket.descriptor, events: socketEvents, revents: 0)
+        var ready: Int32
+        repeat { ready = poll(&descriptor, 1, deadline.pollTimeout) } while ready < 0 && errno == EINTR
+        if ready == 0 {
+            throw SSHError.timedOut(host: settings.alias, phase: "during \(operation)")
+        }
+    }
+
+    /// What to wait for on the socket: what libssh2 says it is blocked on, and always input (a peer's close or
+    /// keepalive answer must wake us).
+    var socketEvents: Int16 {
+        let directions = libssh2_session_block_directions(session)
+        var events = Int16(POLLIN)
+        if directions & LIBSSH2_SESSION_BLOCK_OUTBOUND != 0 { events |= Int16(POLLOUT) }
+        return events
+    }
+
+    /// Sends a keepalive when one is due; returns the milliseconds until the next, or -1 when keepalive is off.
+    /// Throws when the server has been silent for ServerAliveInterval × (ServerAliveCountMax + 1).
+    func keepAlive() throws -> Int32 {
+        let interval = settings.serverAliveInterval
+        guard interval > 0 else { return -1 }
+        let silentFor = Double(Deadline.now.nanoseconds - callbacks.lastReceive.nanoseconds) / 1e9
+        if silentFor > Double(interval * (settings.serverAliveCountMax + 1)) {
+            throw SSHError.serverNotResponding(host: settings.alias)
+        }
+        var next: Int32 = 0
+        let status = libssh2_keepalive_send(session, &next)
+        if status != 0 && status != LIBSSH2_ERROR_EAGAIN { throw lost(status) }
+        return max(1, min(next, Int32(interval))) * 1000
+    }
+
+    // MARK: Errors
+
+    /// libssh2's own message for the last error.
+    func lastErrorMessage() -> String {
+        var message: UnsafeMutablePointer<CChar>?
+        var length: Int32 = 0
+        libssh2_session_last_error(session, &message, &length, 0)
+        return message.map { String(cString: $0) } ?? "unknown error"
+    }
+
+    func failure(_ operation: String, _ status: Int32) -> SSHError {
+        switch status {
+        case LIBSSH2_ERROR_SOCKET_DISCONNECT, LIBSSH2_ERROR_SOCKET_RECV, LIBSSH2_ERROR_SOCKET_SEND:
+            return .connectionLost(host: settings.alias, message: "\(operation): \(lastErrorMessage())")
+        default:
+            return .protocolFailure(host: settings.alias, operation: operation, message: "\(lastErrorMessage()) (libssh2 error \(status))")
+        }
+    }
+
+    func lost(_ status: Int32) -> SSHError {
+        .connectionLost(host: settings.alias, message: "\(lastErrorMessage()) (libssh2 error \(status))")
+    }
+}
+
+/// Secrets given to pss other than through a prompt. Held in memory only: never logged or passed on.
+public struct Credentials {
+    public var password: String?
+
+    public init(password: String? = nil) {
+        self.password = password
+    }
+}
+
+/// State that libssh2's C callbacks reach through the session's `abstract` pointer.
+final class SessionCallbacks {
+    /// When bytes last arrived from the server: the evidence that it is alive.
+    var lastReceive = Deadline.now
+    /// Answers for keyboard-interactive prompts that do not echo.
+    var secretAnswer: String?
+}
+
+enum LibSSH2 {
+    static let isInitialized: Bool = libssh2_init(0) == 0
+}
+
+/// libssh2's socket receive, replaced to note when data arrives (for ServerAliveInterval). libssh2 expects
+/// -errno on failure.
+private let receive: @convention(c) (libssh2_socket_t, UnsafeMutableRawPointer?, Int, Int32,
+                                     UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int = { fd, buffer, length, flags, abstract in
+    let count = recv(fd, buffer, length, flags)
+    if count < 0 { return -Int(errno) }
+    if count > 0, let pointer = abstract?.pointee {
+        Unmanaged<SessionCallbacks>.fromOpaque(pointer).takeUnretainedValue().lastReceive = .now
+    }
+    return count
+}

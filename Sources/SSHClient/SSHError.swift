@@ -1,0 +1,56 @@
+/// What went wrong with an SSH connection, with the context a user needs to act on it.
+/// Messages follow ssh's wording where users know it.
+public enum SSHError: Error, CustomStringConvertible, Sendable {
+    case resolve(host: String, reason: String)
+    case connect(host: String, port: Int, reason: String)
+    case timedOut(host: String, phase: String)
+    case protocolFailure(host: String, operation: String, message: String)
+    case hostKeyUnknown(host: String, keyType: String, fingerprint: String, reason: String)
+    case hostKeyChanged(host: String, keyType: String, fingerprint: String, knownHostsFile: String, line: Int)
+    case authenticationFailed(user: String, host: String, methods: [String], hints: [String])
+    case serverNotResponding(host: String)
+    case connectionLost(host: String, message: String)
+    case unsupported(String)
+
+    public var description: String {
+        switch self {
+        case let .resolve(host, reason):
+            return "could not resolve hostname \(host): \(reason)"
+        case let .connect(host, port, reason):
+            return "connect to host \(host) port \(port): \(reason)"
+        case let .timedOut(host, phase):
+            return "connection to \(host) timed out \(phase) (ConnectTimeout)"
+        case let .protocolFailure(host, operation, message):
+            return "\(host): \(operation) failed: \(message)"
+        case let .hostKeyUnknown(host, keyType, fingerprint, reason):
+            return """
+                the authenticity of host '\(host)' can't be established.
+                \(keyType) key fingerprint is \(fingerprint).
+                \(reason)
+                Host key verification failed.
+                """
+        case let .hostKeyChanged(host, keyType, fingerprint, file, line):
+            return """
+                @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@
+                @    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @
+                @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@
+                IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!
+                The \(keyType) host key of '\(host)' is not the one recorded in \(file):\(line).
+                The fingerprint of the key it sent is \(fingerprint).
+                If the host was really reinstalled, remove the old key with:
+                  ssh-keygen -f '\(file)' -R '\(host)'
+                Host key verification failed.
+                """
+        case let .authenticationFailed(user, host, methods, hints):
+            var text = "\(user)@\(host): Permission denied (\(methods.joined(separator: ",")))."
+            for hint in hints { text += "\n" + hint }
+            return text
+        case let .serverNotResponding(host):
+            return "Timeout, server \(host) not responding (ServerAliveInterval × ServerAliveCountMax)."
+        case let .connectionLost(host, message):
+            return "connection to \(host) lost: \(message)"
+        case let .unsupported(message):
+            return message
+        }
+    }
+}

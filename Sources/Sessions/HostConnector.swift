@@ -1,0 +1,29 @@
+import Logging
+import SSHClient
+
+/// Opens SSH connections to HOSTs as the command line and ssh_config describe them.
+public struct HostConnector {
+    public var resolver: SSHConfigResolver
+    public var credentials: Credentials
+    public var prompter: Prompter
+    public var logger: Logger
+
+    public init(resolver: SSHConfigResolver, credentials: Credentials, prompter: Prompter, logger: Logger) {
+        self.resolver = resolver
+        self.credentials = credentials
+        self.prompter = prompter
+        self.logger = logger
+    }
+
+    public func settings(for host: HostSpec) -> ConnectionSettings {
+        resolver.resolve(host)
+    }
+
+    public func connect(_ host: HostSpec) throws -> SSHConnection {
+        let settings = resolver.resolve(host)
+        var logger = logger
+        logger[metadataKey: "host"] = "\(host.host)"
+        return try SSHConnection.connect(settings: settings, trust: KnownHostsTrust(prompter: prompter),
+                                         credentials: credentials, prompter: prompter, logger: logger)
+    }
+}

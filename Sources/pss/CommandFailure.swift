@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import SSHClient
+
+/// The exit statuses of shared/DESIGN.md, and the errors that lead to them.
+enum ExitStatusCode {
+    static let usage: Int32 = 64
+    static let transport: Int32 = 255
+}
+
+/// A failure the CLI reports itself: a message on stderr and the documented status.
+enum CommandFailure: Error, CustomStringConvertible {
+    case usage(String)
+    case transport(String)
+
+    var description: String {
+        switch self {
+        case let .usage(message), let .transport(message): return message
+        }
+    }
+
+    var status: Int32 {
+        switch self {
+        case .usage: return ExitStatusCode.usage
+        case .transport: return ExitStatusCode.transport
+        }
+    }
+
+    /// The failure an error from a lower layer means to a user.
+    static func from(_ error: Error) -> CommandFailure {
+        switch error {
+        case let failure as CommandFailure: return failure
+        case let error as SSHError: return .transport(error.description)
+        case let error as SSHConfigError: return .transport(error.description)
+        default: return .transport("\(error)")
+        }
+    }
+}
+
+enum Diagnostics {
+    static func print(_ message: String) {
+        FileHandle.standardError.write(Data("pss: \(message)\n".utf8))
+    }
+}

@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Sessions
+import SSHClient
+
+/// The connection options every command takes, as ssh's.
+struct ConnectionOptions: ParsableArguments {
+    @Option(name: .customShort("F", allowingJoined: true), help: ArgumentHelp("ssh_config file (default ~/.ssh/config, then /etc/ssh/ssh_config).", valueName: "file"))
+    var configFile: String?
+
+    @Option(name: .customShort("o", allowingJoined: true), help: ArgumentHelp("An ssh_config option, as ssh -o.", valueName: "key=value"))
+    var options: [String] = []
+
+    @Option(name: .customShort("i", allowingJoined: true), help: ArgumentHelp("Identity (private key) file.", valueName: "file"))
+    var identityFiles: [String] = []
+
+    @Option(name: .customShort("l", allowingJoined: true), help: ArgumentHelp("Remote user name.", valueName: "user"))
+    var loginName: String?
+
+    @Option(name: .customShort("p", allowingJoined: true), help: ArgumentHelp("Remote port.", valueName: "port"))
+    var port: Int?
+
+    @Option(help: ArgumentHelp("Read the password for password or keyboard-interactive authentication from this file (its first line).", valueName: "file"))
+    var passwordFile: String?
+
+    @Flag(help: "Print machine-readable JSON, one object per line.")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "Log connection details to stderr.")
+    var verbose = false
+
+    func validate() throws {
+        if let port, !(1...65535).contains(port) {
+            throw ValidationError("-p: port must be from 1 to 65535, not \(port)")
+        }
+        for option in options {
+            do { _ = try SSHConfigResolver.commandLineOption(option) } catch { throw ValidationError("\(error)") }
+        }
+    }
+
+    /// The ssh_config options the command line sets, in ssh's precedence: they beat every config file.
+    private func commandLineOptions() throws -> [SSHConfig.Option] {
+        var result = try options.map(SSHConfigResolver.commandLineOption)
+        result += identityFiles.map { SSHConfig.Option(keyword: .identityFile, arguments: [$0], file: "-i", line: 0) }
+        if let loginName { result.append(SSHConfig.Option(keyword: .user, arguments: [loginName], file: "-l", line: 0)) }
+        if let port { result.append(SSHConfig.Option(keyword: .port, arguments: [String(port)], file: "-p", line: 0)) }
+        return result
+    }
+
+    func makeConnector() throws -> HostConnector {
+        var logger = Logger(label: "pss")
+        logger.logLevel = verbose ? .debug : .warning
+        let resolver = try SSHConfigResolver.load(configFile: configFile, commandLine: commandLineOptions())
+        for note in resolver.notes { logger.debug("\(note)") }
+        return HostConnector(resolver: resolver, credentials: Credentials(password: try readPassword()),
+                             prompter: TerminalPrompter(), logger: logger)
+    }
+
+    private func readPassword() throws -> String? {
+        guard let passwordFile else { return nil }
+        guard let data = FileManager.default.contents(atPath: passwordFile) else {
+            throw CommandFailure.usage("--password-file: cannot read \(passwordFile)")
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        return String(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+    }
+}

@@ -1,0 +1,33 @@
+/// Lets connection options stand before the command name, as ssh users write them (`pss -F cfg invoke ...`):
+/// they are moved behind the command name, where each command declares them.
+enum GlobalOptionPlacement {
+    /// Options that take a value, and flags, that every command accepts.
+    static let valued: Set<String> = ["-F", "-o", "-i", "-l", "-p", "--password-file"]
+    static let flags: Set<String> = ["--json", "-v", "--verbose"]
+
+    static func movingConnectionOptions(_ arguments: [String]) -> [String] {
+        var leading: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if valued.contains(argument), index + 1 < arguments.count {
+                leading += [argument, arguments[index + 1]]
+                index += 2
+            } else if flags.contains(argument) || isAttachedValue(argument) {
+                leading.append(argument)
+                index += 1
+            } else {
+                break
+            }
+        }
+        guard !leading.isEmpty, index < arguments.count else { return arguments }
+        // arguments[index] is the command name.
+        return [arguments[index]] + leading + arguments[(index + 1)...]
+    }
+
+    /// `-oKey=Value`, `-p2222`, `--password-file=FILE`.
+    private static func isAttachedValue(_ argument: String) -> Bool {
+        if argument.hasPrefix("--password-file=") { return true }
+        return ["-F", "-o", "-i", "-l", "-p"].contains { argument.hasPrefix($0) && argument.count > 2 }
+    }
+}

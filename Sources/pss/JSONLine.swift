@@ -1,0 +1,45 @@
+import Foundation
+
+/// One JSON object on one line, keys in the order given (DESIGN.md's field order), as `--json` prints them.
+struct JSONLine {
+    private var fields: [(String, String)] = []
+
+    mutating func add(_ key: String, _ value: String?) {
+        fields.append((key, value.map(Self.quoted) ?? "null"))
+    }
+
+    mutating func add(_ key: String, _ value: Int?) {
+        fields.append((key, value.map(String.init) ?? "null"))
+    }
+
+    var text: String {
+        "{" + fields.map { "\(Self.quoted($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+    }
+
+    func print() {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
+    static func quoted(_ string: String) -> String {
+        var out = "\""
+        for scalar in string.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                out += "\\u" + String(scalar.value, radix: 16).leftPadded(to: 4)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

@@ -1,0 +1,27 @@
+import ArgumentParser
+import Glibc
+
+@main
+struct PSS: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pss",
+        abstract: "PowerShell-style persistent sessions for Linux servers, over SSH.",
+        discussion: """
+            Connection options (-F, -o, -i, -l, -p, --password-file, --json, -v) go before or after the command \
+            name, as ssh's; ssh_config is honoured.
+            """,
+        version: "0.1.0",
+        subcommands: [InvokeCommand.self]
+    )
+
+    static func main() {
+        signal(SIGPIPE, SIG_IGN)
+        let arguments = GlobalOptionPlacement.movingConnectionOptions(Array(CommandLine.arguments.dropFirst()))
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+}

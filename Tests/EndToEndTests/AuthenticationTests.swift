@@ -1,0 +1,173 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// Authentication against a real sshd: agent, key files, passwords, and what fails with a clear message.
+final class AuthenticationTests: XCTestCase {
+    nonisolated(unsafe) static var server: SSHServer!
+    static let passwordUser = "pss-test-pw"
+    static let password = "correct horse battery"
+
+    override class func setUp() {
+        var options = SSHServer.Options()
+        options.passwordAuthentication = true
+        server = SSHServer(options)
+        LocalAccount.ensure(passwordUser, password: password)
+    }
+
+    override class func tearDown() { server = nil }
+
+    var server: SSHServer { Self.server }
+
+    /// A client configured for alias `h` with the given identity lines (no default key).
+    private func client(user: String = "root", identityFiles: [String]? = nil, extra: [String] = []) -> ClientMachine {
+        let client = ClientMachine()
+        var block = client.hostBlock(alias: "h", server: server, user: user)
+        if let identityFiles {
+            block = block.filter { !$0.contains("IdentityFile \(client.identityPath)") }
+            block += identityFiles.map { "    IdentityFile \($0)" }
+        }
+        // ssh_config's first value wins: drop the block's own line for any keyword `extra` sets.
+        let overridden = Set(extra.compactMap { $0.split(separator: " ").first.map(String.init) })
+        block = block.filter { line in !overridden.contains { line.trimmingCharacters(in: .whitespaces).hasPrefix($0 + " ") } }
+        client.writeConfig(block + extra.map { "    " + $0 })
+        try! (server.knownHostsLine() + "\n").write(toFile: client.knownHostsPath, atomically: true, encoding: .utf8)
+        return client
+    }
+
+    private func makeKey(_ scratch: Scratch, _ name: String, type: String = "ed25519", passphrase: String = "") -> String {
+        let path = scratch.file(name)
+        shell("ssh-keygen -q -t \(type) -N '\(passphrase)' -C \(name) -f '\(path)'")
+        return path
+    }
+
+    func testKeyFileWithoutPassphrase() {
+        let client = client()
+        server.authorize(client.publicKey)
+        let result = client.pss(["invoke", "--host", "h", "--", "whoami"])
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertEqual(result.stdoutText, "root\n")
+    }
+
+    func testAgent() {
+        let keys = Scratch("agent")
+        let key = makeKey(keys, "agent_key")
+        server.authorize(keys.read("agent_key.pub"))
+        let socket = keys.file("agent.sock")
+        shell("ssh-agent -a '\(socket)' > '\(keys.file("agent.env"))'")
+        let agentPID = keys.read("agent.env").components(separatedBy: "SSH_AGENT_PID=").last?.prefix(while: \.isNumber) ?? ""
+        defer { shell("kill \(agentPID)") }
+        shell("SSH_AUTH_SOCK='\(socket)' ssh-add -q '\(key)'")
+
+        // No identity file that the server knows: only the agent's key can succeed.
+        let client = client(identityFiles: [], extra: ["IdentitiesOnly no"])
+        client.environment["SSH_AUTH_SOCK"] = socket
+        let result = client.pss(["invoke", "--host", "h", "--", "echo via-agent"])
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertEqual(result.stdoutText, "via-agent\n")
+    }
+
+    func testEncryptedKeyWithoutTerminalFailsAndSaysWhy() {
+        let keys = Scratch("enc")
+        let key = makeKey(keys, "enc_key", passphrase: "sekrit-phrase")
+        server.authorize(keys.read("enc_key.pub"))
+        let client = client(identityFiles: [key])
+        let result = client.pss(["invoke", "--host", "h", "--", "true"])
+        XCTAssertEqual(result.status, 255, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("needs a passphrase and there is no terminal"), result.stderrText)
+    }
+
+    func testEncryptedKeyPassphraseAskedOnTerminal() {
+        let keys = Scratch("enc-tty")
+        let key = makeKey(keys, "enc_key", passphrase: "sekrit-phrase")
+        server.authorize(keys.read("enc_key.pub"))
+        let client = client(identityFiles: [key])
+        let terminal = TmuxTerminal(command: "'\(PSSBinary.path)' -F '\(client.configPath)' invoke --host h -- echo unlocked",
+                                    environment: client.baseEnvironment)
+        XCTAssertTrue(terminal.waitFor("Enter passphrase for key '\(key)'"), terminal.screen)
+        terminal.type("wrong")
+        terminal.press("Enter")
+        XCTAssertTrue(terminal.waitFor("Bad passphrase"), terminal.screen)
+        terminal.type("sekrit-phrase")
+        terminal.press("Enter")
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        XCTAssertTrue(terminal.screen.contains("unlocked"), terminal.screen)
+        XCTAssertFalse(terminal.screen.contains("sekrit-phrase"), "the passphrase was echoed")
+    }
+
+    func testPasswordFromFile() {
+        let client = client(user: Self.passwordUser, identityFiles: [])
+        let file = client.scratch.write("password", Self.password + "\n", mode: 0o600)
+        let result = client.pss(["invoke", "--password-file", file, "--host", "h", "--", "whoami"])
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertEqual(result.stdoutText, "\(Self.passwordUser)\n")
+    }
+
+    func testWrongPasswordIsRefused() {
+        let client = client(user: Self.passwordUser, identityFiles: [])
+        let file = client.scratch.write("password", "not it\n", mode: 0o600)
+        let result = client.pss(["invoke", "--password-file", file, "--host", "h", "--", "whoami"])
+        XCTAssertEqual(result.status, 255, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("Permission denied"), result.stderrText)
+        XCTAssertFalse(result.stderrText.contains("not it"), "the password leaked into a message")
+    }
+
+    func testNoPasswordWithoutTerminalFailsAtOnce() {
+        let client = client(user: Self.passwordUser, identityFiles: [])
+        let result = client.pss(["invoke", "--host", "h", "--", "whoami"], limit: 30)
+        XCTAssertFalse(result.timedOut)
+        XCTAssertEqual(result.status, 255, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("no terminal"), result.stderrText)
+    }
+
+    func testKeyboardInteractiveThroughPAM() {
+        var options = SSHServer.Options()
+        options.keyboardInteractive = true
+        let pamServer = SSHServer(options)
+        let client = ClientMachine()
+        client.writeConfig(client.hostBlock(alias: "h", server: pamServer, user: Self.passwordUser)
+            .filter { !$0.contains("IdentityFile \(client.identityPath)") })
+        try! (pamServer.knownHostsLine() + "\n").write(toFile: client.knownHostsPath, atomically: true, encoding: .utf8)
+        let file = client.scratch.write("password", Self.password + "\n", mode: 0o600)
+        let result = client.pss(["invoke", "--password-file", file, "--host", "h", "--", "whoami"])
+        XCTAssertEqual(result.status, 0, "\(result)\n\(pamServer.log)")
+        XCTAssertEqual(result.stdoutText, "\(Self.passwordUser)\n")
+    }
+
+    func testRSAKeyFailsWithAnExplanation() {
+        let keys = Scratch("rsa")
+        let key = makeKey(keys, "rsa_key", type: "rsa")
+        server.authorize(keys.read("rsa_key.pub"))
+        let client = client(identityFiles: [key])
+        let result = client.pss(["invoke", "--host", "h", "--", "true"])
+        XCTAssertEqual(result.status, 255, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("RSA keys cannot be used"), result.stderrText)
+        XCTAssertTrue(result.stderrText.contains("ed25519"), result.stderrText)
+    }
+
+    func testWrongKeyIsRefused() {
+        let client = client()  // its key is never authorized
+        let result = client.pss(["invoke", "--host", "h", "--", "true"])
+        XCTAssertEqual(result.status, 255, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("Permission denied (publickey,password)"), result.stderrText)
+    }
+
+    func testMissingIdentityFileIsWarnedAboutAndTheNextIsTried() {
+        let client = client(identityFiles: ["/nonexistent/id_ed25519"])
+        server.authorize(client.publicKey)
+        client.writeConfig(client.hostBlock(alias: "h", server: server).flatMap {
+            $0.contains("IdentityFile") ? ["    IdentityFile /nonexistent/id_ed25519", $0] : [$0]
+        })
+        let result = client.pss(["invoke", "--host", "h", "--", "echo fine"])
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("Identity file /nonexistent/id_ed25519 not accessible"), result.stderrText)
+    }
+
+    func testCommandLineIdentityAndLoginName() {
+        let client = client(identityFiles: [])
+        server.authorize(client.publicKey)
+        let result = client.pss(["invoke", "-i", client.identityPath, "-l", "root", "--host", "h", "--", "whoami"])
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertEqual(result.stdoutText, "root\n")
+    }
+}

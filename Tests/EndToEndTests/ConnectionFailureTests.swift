@@ -1,0 +1,113 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// Bad input and broken networks: a clear message and the documented status, never a hang.
+final class ConnectionFailureTests: XCTestCase {
+    nonisolated(unsafe) static var server: SSHServer!
+    nonisolated(unsafe) static var client: ClientMachine!
+
+    override class func setUp() {
+        server = SSHServer()
+        client = ClientMachine(servers: ["h1": server])
+    }
+
+    override class func tearDown() {
+        client = nil
+        server = nil
+    }
+
+    var client: ClientMachine { Self.client }
+
+    func testClosedPort() {
+        let port = freePort()
+        let result = client.pss(["invoke", "-o", "StrictHostKeyChecking=yes", "--host", "127.0.0.1:\(port)", "--", "true"])
+        XCTAssertEqual(result.status, 255, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("port \(port): Connection refused"), result.stderrText)
+    }
+
+    func testServerThatNeverAnswersTimesOut() {
+        let proxy = TCPProxy(targetPort: Self.server.port)
+        proxy.setMode(.stall)
+        let result = client.pss(["invoke", "-o", "ConnectTimeout=1", "--host", "127.0.0.1:\(proxy.port)", "--", "true"], limit: 30)
+        XCTAssertFalse(result.timedOut, "pss hung")
+        XCTAssertEqual(result.status, 255, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("timed out"), result.stderrText)
+    }
+
+    func testDeadPeerIsFoundByKeepalive() {
+        let proxy = TCPProxy(targetPort: Self.server.port)
+        let config = client.scratch.write("proxied_config", (client.hostBlock(alias: "p", server: Self.server, port: proxy.port)
+            + ["    ServerAliveInterval 1", "    ServerAliveCountMax 2"]).joined(separator: "\n") + "\n")
+        // Pre-record the key under the proxy's port too.
+        let knownHosts = client.scratch.read("home/.ssh/known_hosts")
+        try! (knownHosts + "[127.0.0.1]:\(proxy.port) \(Self.server.hostPublicKey())\n")
+            .write(toFile: client.knownHostsPath, atomically: true, encoding: .utf8)
+
+        let running = try! ProcessRunner.start(PSSBinary.path, ["-F", config, "invoke", "--host", "p", "--", "echo started; sleep 60"],
+                                               environment: client.baseEnvironment)
+        // Once the command has started, the network goes silent.
+        let started = Date()
+        while proxy.connectionCount == 0 && Date().timeIntervalSince(started) < 10 { usleep(10_000) }
+        usleep(300_000)
+        proxy.setMode(.stall)
+        let result = running.wait(limit: 40)
+        XCTAssertFalse(result.timedOut, "a dead peer was waited on forever")
+        XCTAssertEqual(result.status, 255, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("not responding"), result.stderrText)
+    }
+
+    func testMalformedConfigLineNamesFileAndLine() {
+        let config = client.scratch.write("bad_config", "Host x\n    HostName 127.0.0.1\n    Port twenty-two\n")
+        let result = client.pssRaw(["-F", config, "invoke", "--host", "x", "--", "true"])
+        XCTAssertEqual(result.status, 255, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("\(config) line 3: bad port 'twenty-two'"), result.stderrText)
+    }
+
+    func testBadDashOIsAUsageError() {
+        let result = client.pss(["invoke", "-o", "StrictHostKeyChecking=perhaps", "--host", "h1", "--", "true"])
+        XCTAssertEqual(result.status, 64, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("StrictHostKeyChecking must be"), result.stderrText)
+    }
+
+    func testEmptyCommandIsAUsageError() {
+        for arguments in [["invoke", "--host", "h1"], ["invoke", "--host", "h1", "--"], ["invoke", "--host", "h1", "--", ""]] {
+            let result = client.pss(arguments)
+            XCTAssertEqual(result.status, 64, "\(arguments): \(result)")
+            XCTAssertTrue(result.stderrText.contains("no command given"), result.stderrText)
+        }
+    }
+
+    func testUnknownOptionIsAUsageError() {
+        for arguments in [["invoke", "--hots", "h1", "--", "true"], ["invoke", "--host", "h1", "--frobnicate"], ["--nope"]] {
+            let result = client.pss(arguments)
+            XCTAssertEqual(result.status, 64, "\(arguments): \(result)")
+            XCTAssertTrue(result.stderrText.lowercased().contains("unknown option"), "\(arguments): \(result.stderrText)")
+        }
+    }
+
+    func testMissingHostIsAUsageError() {
+        let result = client.pss(["invoke", "--", "true"])
+        XCTAssertEqual(result.status, 64, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("--host"), result.stderrText)
+    }
+
+    func testHostileHostIsAUsageError() {
+        for host in ["", "-oProxyCommand=x", "a\u{1}b", "h:99999", "user@"] {
+            let result = client.pss(["invoke", "--host", host, "--", "true"])
+            XCTAssertEqual(result.status, 64, "\(host.debugDescription): \(result)")
+        }
+    }
+
+    func testUnresolvableHostName() {
+        let result = client.pss(["invoke", "--host", "no-such-host.invalid", "--", "true"])
+        XCTAssertEqual(result.status, 255, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("could not resolve hostname no-such-host.invalid"), result.stderrText)
+    }
+
+    func testProxyJumpIsRefusedClearly() {
+        let result = client.pss(["invoke", "-o", "ProxyJump=bastion", "--host", "h1", "--", "true"])
+        XCTAssertEqual(result.status, 255, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("ProxyJump is not supported yet"), result.stderrText)
+    }
+}

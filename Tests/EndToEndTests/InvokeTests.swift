@@ -1,0 +1,107 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// `pss invoke --host` against a real sshd: streams, statuses, stdin, binary data, quoting, JSON.
+final class InvokeTests: XCTestCase {
+    nonisolated(unsafe) static var server: SSHServer!
+    nonisolated(unsafe) static var client: ClientMachine!
+
+    override class func setUp() {
+        server = SSHServer()
+        client = ClientMachine(servers: ["h1": server])
+    }
+
+    override class func tearDown() {
+        client = nil
+        server = nil
+    }
+
+    var client: ClientMachine { Self.client }
+
+    func testStdoutStderrAndStatusAreKeptApart() {
+        let result = client.pss(["invoke", "--host", "h1", "--", "echo out; echo err >&2; exit 3"])
+        XCTAssertEqual(result.status, 3, "\(result)")
+        XCTAssertEqual(result.stdoutText, "out\n")
+        XCTAssertEqual(result.stderrText, "err\n")
+    }
+
+    func testConnectionOptionsMayComeBeforeTheCommandName() {
+        let result = ProcessRunner.run(PSSBinary.path, ["-F", client.configPath, "invoke", "--host", "h1", "--", "echo", "ok"],
+                                       environment: client.baseEnvironment)
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertEqual(result.stdoutText, "ok\n")
+    }
+
+    func testOneWordIsAShellCommandLine() {
+        let result = client.pss(["invoke", "--host", "h1", "--", "cd /tmp && pwd && echo $((6 * 7))"])
+        XCTAssertEqual(result.stdoutText, "/tmp\n42\n", "\(result)")
+    }
+
+    func testSeveralWordsArriveAsTheyAre() {
+        let words = ["a b", "it's", "$HOME", "`id`", "*", "", "semi;colon", "new\nline", "ünï"]
+        let result = client.pss(["invoke", "--host", "h1", "--", "printf", "[%s]\\n"] + words)
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertEqual(result.stdoutText, words.map { "[\($0)]\n" }.joined())
+    }
+
+    func testStdinIsForwarded() {
+        let result = client.pss(["invoke", "--host", "h1", "--", "tr a-z A-Z"], stdin: Data("hello\nworld\n".utf8))
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertEqual(result.stdoutText, "HELLO\nWORLD\n")
+    }
+
+    func testNoStdinFlagGivesEndOfFile() {
+        let result = client.pss(["invoke", "--host", "h1", "-n", "--", "wc -c"], stdin: Data("ignored".utf8))
+        XCTAssertEqual(result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines), "0", "\(result)")
+    }
+
+    func testBinaryDataBothWays() throws {
+        var bytes = [UInt8](repeating: 0, count: 3 * 1024 * 1024 + 17)
+        for index in bytes.indices { bytes[index] = UInt8(truncatingIfNeeded: index &* 2_654_435_761 >> 7) }
+        let data = Data(bytes)
+        let echoed = client.pss(["invoke", "--host", "h1", "--", "cat"], stdin: data)
+        XCTAssertEqual(echoed.status, 0, "\(echoed)")
+        XCTAssertEqual(echoed.stdout, data, "binary data through cat differs")
+
+        let file = Scratch("binary")
+        try data.write(to: URL(fileURLWithPath: file.file("blob")))
+        let toStderr = client.pss(["invoke", "--host", "h1", "--", "cat '\(file.file("blob"))' >&2"])
+        XCTAssertEqual(toStderr.stderr, data, "binary data on stderr differs")
+        XCTAssertEqual(toStderr.stdout, Data())
+    }
+
+    func testExitBySignalIs128PlusTheSignal() {
+        let result = client.pss(["invoke", "--host", "h1", "--", "kill -KILL $$"])
+        XCTAssertEqual(result.status, 137, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("killed by signal KILL"), result.stderrText)
+    }
+
+    func testJSONResult() throws {
+        let result = client.pss(["--json", "invoke", "--host", "h1", "--", "printf 'a\\tb'; echo e >&2; exit 4"])
+        XCTAssertEqual(result.status, 4, "\(result)")
+        let lines = result.stdoutText.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        XCTAssertEqual(object["host"] as? String, "h1")
+        XCTAssertEqual(object["exitCode"] as? Int, 4)
+        XCTAssertEqual(object["stdout"] as? String, "a\tb")
+        XCTAssertEqual(object["stderr"] as? String, "e\n")
+        XCTAssertTrue(object["error"] is NSNull)
+        XCTAssertNotNil(object["durationMs"] as? Int)
+        for key in ["session", "jobId"] { XCTAssertTrue(object.keys.contains(key), key) }
+    }
+
+    func testLargeOutputArrivesWhole() {
+        let result = client.pss(["invoke", "--host", "h1", "--", "head -c 50000000 /dev/zero | tr '\\0' x"], limit: 120)
+        XCTAssertEqual(result.status, 0, "\(result.status) \(result.stderrText)")
+        XCTAssertEqual(result.stdout.count, 50_000_000)
+    }
+
+    func testCommandThatIgnoresStdinDoesNotHang() {
+        let input = Data(repeating: 0x61, count: 8 * 1024 * 1024)
+        let result = client.pss(["invoke", "--host", "h1", "--", "head -c 10"], stdin: input)
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertEqual(result.stdoutText, "aaaaaaaaaa")
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import Glibc
+
+/// A real OpenSSH server (Debian's sshd) on a free loopback port, with generated host keys, run in the
+/// foreground and owned by the test. Each instance is a "host" with its own PSS_HOST_DIR (set with SetEnv).
+public final class SSHServer {
+    public struct Options {
+        public var hostKeyTypes: [String] = ["ed25519"]
+        public var passwordAuthentication = false
+        /// PAM-backed keyboard-interactive (UsePAM yes), the way most servers ask for passwords.
+        public var keyboardInteractive = false
+        public var extraConfig: [String] = []
+
+        public init() {}
+    }
+
+    public let scratch: Scratch
+    public let port: Int
+    public let options: Options
+    public var hostDirectory: String { scratch.file("host-state") }
+    private var process: RunningProcess?
+
+    public init(_ options: Options = Options()) {
+        self.options = options
+        scratch = Scratch("sshd")
+        port = freePort()
+        shell("mkdir -p /run/sshd '\(scratch.file("authorized_keys"))' '\(hostDirectory)'")
+        for type in options.hostKeyTypes {
+            shell("ssh-keygen -q -t \(type) -N '' -C host-\(type) -f '\(scratch.file("host_\(type)"))'")
+        }
+        var config = [
+            "Port \(port)",
+            "ListenAddress 127.0.0.1",
+            "PidFile \(scratch.file("sshd.pid"))",
+            "AuthorizedKeysFile \(scratch.file("authorized_keys"))/%u",
+            "UsePAM \(options.keyboardInteractive ? "yes" : "no")",
+            "StrictModes no",
+            "PermitRootLogin yes",
+            "PasswordAuthentication \(options.passwordAuthentication ? "yes" : "no")",
+            "KbdInteractiveAuthentication \(options.keyboardInteractive ? "yes" : "no")",
+            "MaxStartups 200",
+            "MaxSessions 200",
+            "LogLevel VERBOSE",
+            "SetEnv PSS_HOST_DIR=\(hostDirectory)",
+        ]
+        config += options.hostKeyTypes.map { "HostKey \(scratch.file("host_\($0)"))" }
+        config += options.extraConfig
+        scratch.write("sshd_config", config.joined(separator: "\n") + "\n")
+        start()
+    }
+
+    deinit { stop() }
+
+    public func start() {
+        guard process == nil else { return }
+        process = try! ProcessRunner.start("/usr/sbin/sshd", ["-D", "-e", "-f", scratch.file("sshd_config"),
+                                                              "-E", scratch.file("sshd.log")])
+        precondition(waitForListener(port: port), "sshd did not start on port \(port):\n\(scratch.read("sshd.log"))")
+    }
+
+    public func stop() {
+        guard let process else { return }
+        process.signal(SIGTERM)
+        _ = process.wait(limit: 10)
+        self.process = nil
+    }
+
+    /// The public half of a host key: `ssh-ed25519 AAAA...`.
+    public func hostPublicKey(_ type: String = "ed25519") -> String {
+        scratch.read("host_\(type).pub").split(separator: " ").prefix(2).joined(separator: " ")
+    }
+
+    /// The known_hosts line for this server's key of `type`.
+    public func knownHostsLine(_ type: String = "ed25519") -> String {
+        "[127.0.0.1]:\(port) \(hostPublicKey(type))"
+    }
+
+    /// Lets `publicKey` (an authorized_keys line) log in as `user`.
+    public func authorize(_ publicKey: String, user: String = "root") {
+        let path = scratch.file("authorized_keys/\(user)")
+        let existing = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        try! (existing + publicKey.trimmingCharacters(in: .newlines) + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o644)
+    }
+
+    public var log: String { scratch.read("sshd.log") }
+}
+
+/// A local account for tests that need a user other than root (password logins, ownership).
+public enum LocalAccount {
+    public static func ensure(_ name: String, password: String) {
+        if getpwnam(name) == nil {
+            shell("useradd --create-home --shell /bin/sh '\(name)'")
+        }
+        // sshd without PAM refuses locked accounts; a password also unlocks key logins.
+        shell("echo '\(name):\(password)' | chpasswd")
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+
+/// A real terminal: a detached tmux session running a command, typed into with send-keys and read with
+/// capture-pane. Each instance has its own tmux server socket.
+public final class TmuxTerminal {
+    private let socket: String
+    private let scratch = Scratch("tmux")
+
+    /// Starts `command` (a shell command line) in an 80x24 terminal with `environment`.
+    public init(command: String, environment: [String: String]) {
+        socket = scratch.file("tmux.sock")
+        let exports = environment.map { "export \($0.key)='\($0.value)'" }.joined(separator: "; ")
+        // `; sleep` keeps the pane after the command ends, so its last output and status can be read.
+        let script = scratch.write("run.sh", "\(exports)\n\(command)\necho \"[exit $?]\"\nsleep 600\n", mode: 0o755)
+        shell("tmux -S '\(socket)' -f /dev/null new-session -d -x 80 -y 24 '\(script)'")
+    }
+
+    deinit {
+        _ = ProcessRunner.run("/usr/bin/tmux", ["-S", socket, "kill-server"], limit: 10)
+    }
+
+    public func type(_ text: String) {
+        shell("tmux -S '\(socket)' send-keys -l -- '\(text.replacingOccurrences(of: "'", with: "'\\''"))'")
+    }
+
+    public func press(_ key: String) {
+        shell("tmux -S '\(socket)' send-keys \(key)")
+    }
+
+    public var screen: String {
+        ProcessRunner.run("/usr/bin/tmux", ["-S", socket, "capture-pane", "-p", "-J", "-S", "-200"], limit: 10).stdoutText
+    }
+
+    /// Waits until the screen shows `text` (an event, not a fixed delay); returns whether it did within `limit`.
+    @discardableResult
+    public func waitFor(_ text: String, limit: Double = 20) -> Bool {
+        let deadline = Date().addingTimeInterval(limit)
+        while Date() < deadline {
+            if screen.contains(text) { return true }
+            usleep(50_000)
+        }
+        return false
+    }
+}

@@ -1,0 +1,19 @@
+# Installs the Debian packages pss needs to build and test, if any is missing.
+# Source it and call: ensure_packages
+
+PSS_PACKAGES=(libssh2-1-dev pkg-config openssh-server openssh-client tmux)
+
+ensure_packages() {
+    local missing=()
+    for package in "${PSS_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "==> installing ${missing[*]}"
+        local sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    mkdir -p /run/sshd 2>/dev/null || true
+}

@@ -1,0 +1,59 @@
+# Starts a throwaway sshd on loopback with fresh keys, for scripts/demo and scripts/bench.
+# Source it, then call: sandbox_start DIR   (sets SANDBOX_PORT, writes DIR/ssh_config with Host "sandbox")
+#                       sandbox_stop DIR
+# The tests have their own fixture (Tests/TestSupport/SSHServer.swift) with more knobs; this is the same setup.
+
+sandbox_free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+sandbox_start() {
+    local dir="$1"
+    mkdir -p "$dir/host-state" /run/sshd
+    chmod 700 "$dir"
+    ssh-keygen -q -t ed25519 -N '' -f "$dir/host_ed25519" -C sandbox-host
+    ssh-keygen -q -t ed25519 -N '' -f "$dir/id_ed25519" -C sandbox-user
+    cp "$dir/id_ed25519.pub" "$dir/authorized_keys"
+    SANDBOX_PORT=$(sandbox_free_port)
+    cat > "$dir/sshd_config" <<CONF
+Port $SANDBOX_PORT
+ListenAddress 127.0.0.1
+HostKey $dir/host_ed25519
+AuthorizedKeysFile $dir/authorized_keys
+PidFile $dir/sshd.pid
+UsePAM no
+StrictModes no
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+MaxStartups 200
+MaxSessions 200
+SetEnv PSS_HOST_DIR=$dir/host-state
+CONF
+    echo "[127.0.0.1]:$SANDBOX_PORT $(cut -d' ' -f1,2 "$dir/host_ed25519.pub")" > "$dir/known_hosts"
+    cat > "$dir/ssh_config" <<CONF
+Host sandbox
+    HostName 127.0.0.1
+    Port $SANDBOX_PORT
+    User $(id -un)
+    IdentityFile $dir/id_ed25519
+    IdentitiesOnly yes
+    UserKnownHostsFile $dir/known_hosts
+    StrictHostKeyChecking yes
+CONF
+    /usr/sbin/sshd -D -e -f "$dir/sshd_config" 2>"$dir/sshd.log" &
+    echo $! > "$dir/sshd.pid.fg"
+    # Wait for the listening socket rather than sleeping a fixed time.
+    local tries=0
+    until (exec 3<>"/dev/tcp/127.0.0.1/$SANDBOX_PORT") 2>/dev/null; do
+        tries=$((tries + 1))
+        if [ $tries -gt 200 ]; then echo "sshd did not start; see $dir/sshd.log" >&2; return 1; fi
+        sleep 0.05
+    done
+}
+
+sandbox_stop() {
+    local dir="$1"
+    [ -f "$dir/sshd.pid.fg" ] && kill "$(cat "$dir/sshd.pid.fg")" 2>/dev/null
+    rm -f "$dir/sshd.pid.fg"
+}
