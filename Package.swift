@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "pss", targets: ["pss"]),
+        .executable(name: "pss-host", targets: ["pss-host"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -25,9 +26,19 @@ let package = Package(
             name: "SSHClient",
             dependencies: ["CLibSSH2", .product(name: "Logging", package: "swift-log")]
         ),
+        // Optimised in debug builds too: it hashes the multi-megabyte helper, which takes seconds unoptimised.
+        .target(name: "SessionWire", swiftSettings: [.unsafeFlags(["-O"])]),
+        .target(name: "SessionHost", dependencies: ["SessionWire"]),
+        .executableTarget(
+            name: "pss-host",
+            dependencies: ["SessionHost", "SessionWire"],
+            // Uploaded to servers that have no Swift: the Swift runtime is linked in; the helper needs glibc 2.34+ and
+            // libstdc++ (part of every standard glibc distribution).
+            linkerSettings: [.unsafeFlags(["-static-stdlib"])]
+        ),
         .target(
             name: "Sessions",
-            dependencies: ["SSHClient", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["SSHClient", "SessionWire", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "pss",
@@ -42,6 +53,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: testSettings),
         .testTarget(name: "SSHClientTests", dependencies: ["SSHClient", "CLibSSH2"], swiftSettings: testSettings),
         .testTarget(name: "SessionsTests", dependencies: ["Sessions"], swiftSettings: testSettings),
+        .testTarget(name: "SessionWireTests", dependencies: ["SessionWire"], swiftSettings: testSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport"], swiftSettings: testSettings),
     ]
 )

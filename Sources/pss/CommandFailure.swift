@@ -1,27 +1,31 @@
 import ArgumentParser
 import Foundation
+import Sessions
 import SSHClient
 
 /// The exit statuses of shared/DESIGN.md, and the errors that lead to them.
 enum ExitStatusCode {
     static let usage: Int32 = 64
+    static let refused: Int32 = 254
     static let transport: Int32 = 255
 }
 
 /// A failure the CLI reports itself: a message on stderr and the documented status.
 enum CommandFailure: Error, CustomStringConvertible {
     case usage(String)
+    case refused(String)
     case transport(String)
 
     var description: String {
         switch self {
-        case let .usage(message), let .transport(message): return message
+        case let .usage(message), let .refused(message), let .transport(message): return message
         }
     }
 
     var status: Int32 {
         switch self {
         case .usage: return ExitStatusCode.usage
+        case .refused: return ExitStatusCode.refused
         case .transport: return ExitStatusCode.transport
         }
     }
@@ -32,6 +36,12 @@ enum CommandFailure: Error, CustomStringConvertible {
         case let failure as CommandFailure: return failure
         case let error as SSHError: return .transport(error.description)
         case let error as SSHConfigError: return .transport(error.description)
+        case let error as SessionError:
+            switch error {
+            case .usage: return .usage(error.description)
+            case .refused: return .refused(error.description)
+            case .hostUnsupported, .helper, .local: return .transport(error.description)
+            }
         default: return .transport("\(error)")
         }
     }

@@ -11,7 +11,7 @@ struct PSS: ParsableCommand {
             name, as ssh's; ssh_config is honoured.
             """,
         version: "0.1.0",
-        subcommands: [InvokeCommand.self]
+        subcommands: [NewCommand.self, GetCommand.self, InvokeCommand.self, RemoveCommand.self]
     )
 
     static func main() {

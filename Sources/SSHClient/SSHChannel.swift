@@ -1,0 +1,122 @@
+import CLibSSH2
+import Glibc
+
+/// An open channel on a connection: an exec'd command whose stdin, stdout and stderr are byte streams. Calls never
+/// block; `wait` blocks until the connection or one of the caller's descriptors is ready.
+public final class SSHChannel {
+    let connection: SSHConnection
+    let pointer: OpaquePointer
+    private var freed = false
+
+    init(connection: SSHConnection, pointer: OpaquePointer) {
+        self.connection = connection
+        self.pointer = pointer
+    }
+
+    deinit {
+        if !freed { _ = try? connection.retry("freeing a channel", deadline: .after(seconds: 1)) { libssh2_channel_free(pointer) } }
+    }
+
+    public enum Stream: Int32 { case stdout = 0, stderr = 1 }
+
+    /// Reads what is buffered for `stream`: the byte count, 0 when nothing is there now (not the end: see
+    /// `isAtEnd`).
+    public func read(_ stream: Stream, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let count = libssh2_channel_read_ex(pointer, stream.rawValue, buffer.baseAddress, buffer.count)
+        if count >= 0 { return count }
+        if count == LIBSSH2_ERROR_EAGAIN { return 0 }
+        throw connection.lost(Int32(count))
+    }
+
+    /// Writes what the channel takes now: the byte count, 0 when its window or the socket is full.
+    /// Throws `remoteClosed` when the remote side no longer reads.
+    public func write(_ bytes: UnsafeRawBufferPointer) throws -> Int {
+        let written = libssh2_channel_write_ex(pointer, 0, bytes.baseAddress, bytes.count)
+        if written >= 0 { return written }
+        if written == LIBSSH2_ERROR_EAGAIN { return 0 }
+        if written == LIBSSH2_ERROR_CHANNEL_EOF_SENT || written == LIBSSH2_ERROR_CHANNEL_CLOSED { throw ChannelClosed() }
+        throw connection.lost(Int32(written))
+    }
+
+    public struct ChannelClosed: Error {}
+
+    /// Writes all of `bytes`, waiting as needed.
+    public func writeAll(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let written = try bytes[offset...].withUnsafeBytes { try write($0) }
+            offset += written
+            if written == 0 { _ = try wait() }
+        }
+    }
+
+    /// Sends EOF on stdin; false while it cannot be sent yet.
+    public func sendEOF() -> Bool {
+        libssh2_channel_send_eof(pointer) != LIBSSH2_ERROR_EAGAIN
+    }
+
+    /// The remote side sent EOF: nothing more will arrive once the buffers are read.
+    public var isAtEnd: Bool { libssh2_channel_eof(pointer) != 0 }
+
+    /// Waits until the connection has something (or can take more), or one of `extra` is ready; returns `extra`
+    /// with their `revents`. Keeps the connection alive meanwhile, and throws if the server stops answering.
+    public func wait(extra: [pollfd] = [], timeout: Int32 = -1) throws -> [pollfd] {
+        var descriptors = [pollfd(fd: connection.socket.descriptor, events: connection.socketEvents, revents: 0)] + extra
+        var limit = try connection.keepAlive()
+        if timeout >= 0 { limit = limit < 0 ? timeout : min(limit, timeout) }
+        var ready: Int32
+        repeat { ready = poll(&descriptors, nfds_t(descriptors.count), limit) } while ready < 0 && errno == EINTR
+        return Array(descriptors.dropFirst())
+    }
+
+    /// Closes the channel and returns how the remote command ended.
+    public func close() throws -> ExitStatus {
+        let deadline = Deadline.after(seconds: Double(connection.settings.connectTimeout))
+        try connection.retry("closing the channel", deadline: deadline) { libssh2_channel_close(pointer) }
+        try connection.retry("closing the channel", deadline: deadline) { libssh2_channel_wait_closed(pointer) }
+        var signal: UnsafeMutablePointer<CChar>?
+        var signalLength = 0
+        libssh2_channel_get_exit_signal(pointer, &signal, &signalLength, nil, nil, nil, nil)
+        if let signal {
+            let name = String(cString: signal)
+            libssh2_free(connection.session, signal)
+            return .signaled(name)
+        }
+        return .exited(libssh2_channel_get_exit_status(pointer))
+    }
+}
+
+extension SSHConnection {
+    /// Bytes asked of libssh2 per read. 256 KiB reads with a 2 MiB window came closest to OpenSSH's throughput
+    /// (see docs/BENCHMARKS.md): libssh2 grows the window by what each read asks for.
+    public static let readSize = 256 * 1024
+    static let channelWindow: UInt32 = 2 * 1024 * 1024
+    static let channelPacket: UInt32 = 32 * 1024
+
+    /// Starts `command` on a new exec channel.
+    public func openExec(_ command: String) throws -> SSHChannel {
+        let deadline = Deadline.after(seconds: Double(settings.connectTimeout))
+        let pointer = try retry("opening a channel", deadline: deadline) {
+            pss_channel_open_session(session, Self.channelWindow, Self.channelPacket)
+        }
+        let channel = SSHChannel(connection: self, pointer: pointer)
+        let started = try retry("starting the command", deadline: deadline) {
+            command.withCString { pss_channel_exec(pointer, $0, UInt32(strlen($0))) }
+        }
+        guard started == 0 else { throw failure("starting the command", started) }
+        return channel
+    }
+
+    /// Copies `bytes` to `remotePath` with SCP (libssh2's SFTP is slow), creating it with `mode`.
+    public func upload(_ bytes: [UInt8], to remotePath: String, mode: Int32 = 0o600) throws {
+        let deadline = Deadline.after(seconds: Double(settings.connectTimeout))
+        let pointer = try retry("starting an SCP upload to \(remotePath)", deadline: deadline) {
+            libssh2_scp_send64(session, remotePath, mode, Int64(bytes.count), 0, 0)
+        }
+        let channel = SSHChannel(connection: self, pointer: pointer)
+        try channel.writeAll(bytes)
+        while !channel.sendEOF() { _ = try channel.wait() }
+        try retry("finishing the upload", deadline: .after(seconds: 60)) { libssh2_channel_wait_eof(pointer) }
+        _ = try channel.close()
+    }
+}

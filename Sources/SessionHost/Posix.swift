@@ -1,0 +1,133 @@
+import Glibc
+
+/// The few POSIX operations the host side needs, over Glibc (the helper stays out of Foundation).
+enum Posix {
+    struct Failure: Error, CustomStringConvertible {
+        var operation: String
+        var code: Int32
+        var description: String { "\(operation): \(String(cString: strerror(code)))" }
+    }
+
+    static func check(_ result: Int32, _ operation: @autoclosure () -> String) throws {
+        if result < 0 { throw Failure(operation: operation(), code: errno) }
+    }
+
+    static func setNonBlocking(_ fd: Int32) {
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+    }
+
+    static func setCloseOnExec(_ fd: Int32) {
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+    }
+
+    /// A pipe whose ends are close-on-exec (children get them only through explicit redirection).
+    static func pipe() throws -> (read: Int32, write: Int32) {
+        var ends: [Int32] = [0, 0]
+        try check(Glibc.pipe(&ends), "pipe")
+        setCloseOnExec(ends[0]); setCloseOnExec(ends[1])
+        return (ends[0], ends[1])
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, bytes.count - offset) }
+            if written < 0 && errno == EINTR { continue }
+            if written <= 0 { return false }
+            offset += written
+        }
+        return true
+    }
+
+    static func readFile(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var result: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return count == 0 ? result : nil }
+            result.append(contentsOf: buffer[0..<count])
+        }
+    }
+
+    /// Writes through a temporary file and rename, so a reader never sees half a file.
+    static func writeFileAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws {
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        try check(fd, "create \(temporary)")
+        let ok = writeAll(fd, bytes)
+        let code = errno
+        close(fd)
+        guard ok else { unlink(temporary); throw Failure(operation: "write \(temporary)", code: code) }
+        try check(rename(temporary, path), "rename \(temporary)")
+    }
+
+    /// Removes a directory tree (no symlinks are followed).
+    static func removeTree(_ path: String) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        if info.st_mode & S_IFMT == S_IFDIR {
+            if let directory = opendir(path) {
+                while let entry = readdir(directory) {
+                    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                        String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+                    }
+                    if name != "." && name != ".." { removeTree(path + "/" + name) }
+                }
+                closedir(directory)
+            }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+
+    static func directoryEntries(_ path: String) -> [String] {
+        guard let directory = opendir(path) else { return [] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    static func randomBytes(_ count: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+        if fd >= 0 { _ = read(fd, &bytes, count); close(fd) }
+        return bytes
+    }
+
+    /// A random (version 4) UUID, lower case.
+    static func uuid() -> String {
+        var bytes = randomBytes(16)
+        bytes[6] = bytes[6] & 0x0f | 0x40
+        bytes[8] = bytes[8] & 0x3f | 0x80
+        let hex = bytes.map { hexByte($0) }
+        return hex[0..<4].joined() + "-" + hex[4..<6].joined() + "-" + hex[6..<8].joined() + "-"
+            + hex[8..<10].joined() + "-" + hex[10..<16].joined()
+    }
+
+    static func hexByte(_ byte: UInt8) -> String {
+        let digits = Array("0123456789abcdef")
+        return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
+    }
+
+    static var now: Int64 { Int64(time(nil)) }
+
+    static var userName: String {
+        guard let entry = getpwuid(getuid()) else { return String(getuid()) }
+        return String(cString: entry.pointee.pw_name)
+    }
+
+    static func environment(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+}

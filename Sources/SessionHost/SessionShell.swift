@@ -1,0 +1,179 @@
+import Glibc
+
+/// A session's persistent shell: bash (else sh) on its own PTY, leader of its own process session, with fd 3 a
+/// private pipe back to the daemon. Commands are typed into it as one line that sources the command's file; the
+/// line reports on fd 3 when the command starts and how it ended, each notice carrying a token only this shell
+/// knows, so nothing a command prints, to stdout or to the terminal, can be taken for a notice.
+final class SessionShell {
+    let pid: pid_t
+    let master: Int32
+    private let slave: Int32
+    let notices: Int32
+    let token: String
+    private var pendingNotices: [UInt8] = []
+
+    enum Notice: Equatable {
+        case started(command: Int)
+        case done(command: Int, status: Int32)
+    }
+
+    static var shellPath: String {
+        access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh"
+    }
+
+    init(environment: [String]) throws {
+        let (master, slavePath) = try Self.openTerminal()
+        // The daemon keeps the slave open too, so the master never reads EIO between shells.
+        let slave = open(slavePath, O_RDWR | O_NOCTTY | O_CLOEXEC)
+        try Posix.check(slave, "open \(slavePath)")
+        var attributes = termios()
+        tcgetattr(slave, &attributes)
+        attributes.c_lflag &= ~tcflag_t(ECHO | ECHOE | ECHOK | ECHONL)  // typed lines are not part of the log
+        tcsetattr(slave, TCSANOW, &attributes)
+        var size = winsize(ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0)
+        _ = ioctl(slave, UInt(TIOCSWINSZ), &size)
+
+        let notices = try Posix.pipe()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        // Opened after setsid, without O_NOCTTY: the PTY becomes the shell's controlling terminal.
+        posix_spawn_file_actions_addopen(&actions, 0, slavePath, O_RDWR, 0)
+        posix_spawn_file_actions_adddup2(&actions, 0, 1)
+        posix_spawn_file_actions_adddup2(&actions, 0, 2)
+        posix_spawn_file_actions_adddup2(&actions, notices.write, 3)
+
+        var spawnAttributes = posix_spawnattr_t()
+        posix_spawnattr_init(&spawnAttributes)
+        defer { posix_spawnattr_destroy(&spawnAttributes) }
+        posix_spawnattr_setflags(&spawnAttributes, Int16(0x80 /* POSIX_SPAWN_SETSID */ | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&spawnAttributes, &noSignals)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigdefault(&spawnAttributes, &allSignals)
+
+        let shell = Self.shellPath
+        let arguments = shell.hasSuffix("bash") ? ["bash", "--noprofile", "--norc", "--noediting", "-i"] : ["sh", "-i"]
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let status = posix_spawn(&pid, shell, &actions, &spawnAttributes, argv, envp)
+        close(notices.write)
+        guard status == 0 else {
+            close(master); close(slave); close(notices.read)
+            throw Posix.Failure(operation: "starting \(shell)", code: status)
+        }
+        Posix.setNonBlocking(master)
+        Posix.setNonBlocking(notices.read)
+        self.pid = pid
+        self.master = master
+        self.slave = slave
+        self.notices = notices.read
+        self.token = Posix.randomBytes(8).map(Posix.hexByte).joined()
+    }
+
+    /// A new PTY: its master, and its slave's path. Linux's /dev/ptmx directly (unlock, then ask its number),
+    /// since posix_openpt and ptsname_r are not exported to Swift without _GNU_SOURCE.
+    static func openTerminal() throws -> (Int32, String) {
+        let master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
+        try Posix.check(master, "open /dev/ptmx")
+        var unlock: Int32 = 0
+        var number: UInt32 = 0
+        guard ioctl(master, UInt(0x4004_5431) /* TIOCSPTLCK */, &unlock) == 0,
+              ioctl(master, UInt(0x8004_5430) /* TIOCGPTN */, &number) == 0 else {
+            let code = errno
+            close(master)
+            throw Posix.Failure(operation: "unlocking a PTY", code: code)
+        }
+        return (master, "/dev/pts/\(number)")
+    }
+
+    /// Types `line` into the shell.
+    func type(_ line: String) -> Bool {
+        // A PTY line holds at most 4095 bytes in canonical mode; callers keep lines short (paths only).
+        var bytes = Array(line.utf8)
+        bytes.append(0x0A)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { write(master, $0.baseAddress! + offset, bytes.count - offset) }
+            if written > 0 { offset += written; continue }
+            if written < 0 && (errno == EAGAIN || errno == EINTR) {
+                var descriptor = pollfd(fd: master, events: Int16(POLLOUT), revents: 0)
+                _ = poll(&descriptor, 1, 1000)
+                continue
+            }
+            return false
+        }
+        return true
+    }
+
+    /// The line that runs command `number` from `file` with the given redirections.
+    func commandLine(number: Int, file: String, stdin: String, stdout: String, stderr: String) -> String {
+        "{ printf 'S \(token) \(number)\\n' >&3; . \(Self.quote(file)) 3>&-; } <\(Self.quote(stdin)) >\(Self.quote(stdout)) 2>\(Self.quote(stderr)); printf 'D \(token) \(number) %d\\n' \"$?\" >&3"
+    }
+
+    static func quote(_ text: String) -> String {
+        "'" + text.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+    }
+
+    /// Reads the notices available on fd 3.
+    func readNotices() -> [Notice] {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(notices, &buffer, buffer.count)
+            if count > 0 { pendingNotices.append(contentsOf: buffer[0..<count]); continue }
+            if count < 0 && errno == EINTR { continue }
+            break
+        }
+        var result: [Notice] = []
+        while let newline = pendingNotices.firstIndex(of: 0x0A) {
+            let fields = String(decoding: pendingNotices[..<newline], as: UTF8.self).split(separator: " ")
+            pendingNotices.removeSubrange(...newline)
+            guard fields.count >= 3, fields[1] == token, let number = Int(fields[2]) else { continue }
+            if fields[0] == "S" { result.append(.started(command: number)) }
+            if fields[0] == "D", fields.count == 4, let status = Int32(fields[3]) { result.append(.done(command: number, status: status)) }
+        }
+        return result
+    }
+
+    /// Ends the shell and every process of its session: SIGHUP as a closing terminal would, then SIGKILL to
+    /// whatever remains. Processes that left the session on purpose (setsid) are not found.
+    func terminate() {
+        for member in Self.processes(inSession: pid) { kill(member, SIGHUP) }
+        kill(pid, SIGHUP)
+        var status: Int32 = 0
+        var reaped = false
+        for _ in 0..<50 {
+            if !reaped { reaped = waitpid(pid, &status, WNOHANG) == pid }
+            if reaped && Self.processes(inSession: pid).isEmpty { break }
+            usleep(2_000)
+        }
+        for member in Self.processes(inSession: pid) { kill(member, SIGKILL) }
+        if !reaped {
+            kill(pid, SIGKILL)
+            _ = waitpid(pid, &status, 0)
+        }
+        close(master); close(slave); close(notices)
+    }
+
+    /// Closes the descriptors of a shell that has already exited.
+    func release() {
+        for member in Self.processes(inSession: pid) { kill(member, SIGKILL) }
+        close(master); close(slave); close(notices)
+    }
+
+    /// Live (not zombie) process ids whose session id is `sid`, from /proc.
+    static func processes(inSession sid: pid_t) -> [pid_t] {
+        Posix.directoryEntries("/proc").compactMap { entry -> pid_t? in
+            guard let pid = pid_t(entry), let stat = Posix.readFile("/proc/\(entry)/stat") else { return nil }
+            // Fields after the command name (which may hold spaces) start after the last ')'.
+            guard let close = stat.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+            let fields = String(decoding: stat[(close + 2)...], as: UTF8.self).split(separator: " ")
+            guard fields.count > 3, fields[0] != "Z", let session = pid_t(fields[3]), session == sid else { return nil }
+            return pid
+        }
+    }
+}

@@ -1,0 +1,113 @@
+/// Appends the wire encodings: fixed-width big-endian integers, and length-prefixed strings and byte runs.
+public struct WireWriter {
+    public private(set) var bytes: [UInt8] = []
+
+    public init() {}
+
+    public mutating func u8(_ value: UInt8) { bytes.append(value) }
+    public mutating func bool(_ value: Bool) { bytes.append(value ? 1 : 0) }
+
+    public mutating func u32(_ value: UInt32) {
+        for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
+    }
+
+    public mutating func u64(_ value: UInt64) {
+        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+    }
+
+    public mutating func i32(_ value: Int32) { u32(UInt32(bitPattern: value)) }
+    public mutating func i64(_ value: Int64) { u64(UInt64(bitPattern: value)) }
+
+    public mutating func string(_ value: String) { data(Array(value.utf8)) }
+
+    public mutating func data<C: Collection>(_ value: C) where C.Element == UInt8 {
+        u32(UInt32(value.count))
+        bytes.append(contentsOf: value)
+    }
+}
+
+/// Reads what `WireWriter` wrote; every read checks the bounds and throws `WireError.truncated` past the end.
+public struct WireReader {
+    private let bytes: ArraySlice<UInt8>
+    private var index: Int
+
+    public init(_ bytes: ArraySlice<UInt8>) {
+        self.bytes = bytes
+        self.index = bytes.startIndex
+    }
+
+    public var isAtEnd: Bool { index == bytes.endIndex }
+
+    public mutating func u8() throws -> UInt8 {
+        guard index < bytes.endIndex else { throw WireError.truncated }
+        defer { index += 1 }
+        return bytes[index]
+    }
+
+    public mutating func bool() throws -> Bool { try u8() != 0 }
+
+    public mutating func u32() throws -> UInt32 {
+        guard bytes.endIndex - index >= 4 else { throw WireError.truncated }
+        defer { index += 4 }
+        return bytes[index..<index + 4].reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    public mutating func u64() throws -> UInt64 {
+        guard bytes.endIndex - index >= 8 else { throw WireError.truncated }
+        defer { index += 8 }
+        return bytes[index..<index + 8].reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    public mutating func i32() throws -> Int32 { Int32(bitPattern: try u32()) }
+    public mutating func i64() throws -> Int64 { Int64(bitPattern: try u64()) }
+
+    public mutating func data() throws -> ArraySlice<UInt8> {
+        let count = Int(try u32())
+        guard bytes.endIndex - index >= count else { throw WireError.truncated }
+        defer { index += count }
+        return bytes[index..<index + count]
+    }
+
+    public mutating func string() throws -> String {
+        guard let text = String(validating: try data(), as: UTF8.self) else { throw WireError.invalidText }
+        return text
+    }
+}
+
+/// Splits a byte stream into frames, whatever sizes the reads that fill it come in.
+public struct FrameDecoder {
+    private var buffer: [UInt8] = []
+    private var start = 0
+
+    public init() {}
+
+    public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// The next complete frame's body (type byte and payload), or nil until one is complete.
+    public mutating func nextFrame() throws -> ArraySlice<UInt8>? {
+        guard buffer.count - start >= 4 else { return nil }
+        let length = Int(buffer[start..<start + 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+        guard length > 0, length <= WireProtocol.maximumFrame else { throw WireError.frameTooLarge(length) }
+        guard buffer.count - start - 4 >= length else { return nil }
+        let frame = buffer[start + 4..<start + 4 + length]
+        start += 4 + length
+        if start > 1 << 20 || start == buffer.count {
+            // Compact now and then, not on every frame.
+            buffer.removeFirst(start)
+            start = 0
+            return ArraySlice(Array(frame))
+        }
+        return frame
+    }
+
+    public var bufferedByteCount: Int { buffer.count - start }
+}
+
+/// Wraps an encoded message body in its frame header.
+public func frame(_ body: [UInt8]) -> [UInt8] {
+    var writer = WireWriter()
+    writer.u32(UInt32(body.count))
+    return writer.bytes + body
+}

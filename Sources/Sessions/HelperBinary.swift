@@ -1,0 +1,58 @@
+import Foundation
+import SessionWire
+
+/// The `pss-host` binary this client uploads: where it is here, and its identity (SHA-256), which names it on
+/// hosts, so that hosts hold each build once and never run a binary other than the one this client carries.
+public struct HelperBinary {
+    public let path: String
+    public let size: Int
+    public let sha256: String
+
+    /// The file name on hosts: `pss-host-` and the first 16 hex digits of the SHA-256.
+    public var installedName: String { "pss-host-" + sha256.prefix(16) }
+
+    /// The CPU architecture the helper was built for, as `uname -m` prints it.
+    public static var architecture: String {
+        #if arch(x86_64)
+        return "x86_64"
+        #elseif arch(arm64)
+        return "aarch64"
+        #else
+        return "unknown"
+        #endif
+    }
+
+    /// The oldest glibc the helper runs on: what the build machine links against (Debian 12).
+    public static let minimumGlibc = (2, 34)
+
+    /// Finds the helper: `$PSS_HELPER`, beside the `pss` executable, or `/usr/local/lib/pss/pss-host`. Its hash is
+    /// cached in the client directory by size and modification time, so it is computed once per build.
+    public static func locate(state: ClientState, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> HelperBinary {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let candidates = [environment["PSS_HELPER"], (executable as NSString).deletingLastPathComponent + "/pss-host",
+                          "/usr/local/lib/pss/pss-host"].compactMap { $0 }
+        guard let path = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) else {
+            throw SessionError.local("the pss-host helper was not found (looked in \(candidates.joined(separator: ", "))); install it beside pss")
+        }
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
+        let modified = Int((attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)
+        let cache = state.directory + "/helper-\(size)-\(modified).sha256"
+        if let cached = try? String(contentsOfFile: cache, encoding: .utf8), cached.count == 64 {
+            return HelperBinary(path: path, size: size, sha256: cached)
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SessionError.local("cannot read \(path)")
+        }
+        let digest = SHA256.hex(data)
+        try? FileManager.default.createDirectory(atPath: state.directory, withIntermediateDirectories: true,
+                                                 attributes: [.posixPermissions: 0o700])
+        try? digest.write(toFile: cache, atomically: true, encoding: .utf8)
+        return HelperBinary(path: path, size: size, sha256: digest)
+    }
+
+    public func contents() throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw SessionError.local("cannot read \(path)") }
+        return [UInt8](data)
+    }
+}

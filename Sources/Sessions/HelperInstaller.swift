@@ -1,0 +1,79 @@
+import Foundation
+import Logging
+import SSHClient
+
+/// Puts this client's helper on a host: checks that the host can run it (CPU, glibc), prepares the host directory
+/// (0700, owned by the user, not writable by others), uploads by SCP under a temporary name, verifies size and
+/// SHA-256 there, and moves it into place atomically.
+struct HelperInstaller {
+    let connection: SSHConnection
+    let helper: HelperBinary
+    let logger: Logger
+
+    /// The host directory, as the host's shell computes it (PSS_HOST_DIR may be set by sshd's SetEnv).
+    static let hostDirectory = #"${PSS_HOST_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/pss-host}"#
+
+    func install() throws {
+        logger.debug("installing \(helper.installedName) on \(connection.settings.alias)")
+        let facts = try run("""
+            set -e
+            umask 077
+            d="\(Self.hostDirectory)"
+            mkdir -p "$d/bin" 2>/dev/null || { echo "error=cannot create $d/bin"; exit 0; }
+            for x in "$d" "$d/bin"; do
+              if [ -L "$x" ] || [ ! -d "$x" ] || [ "$(stat -c %u "$x")" != "$(id -u)" ]; then
+                echo "error=$x is not a directory owned by $(id -un)"; exit 0
+              fi
+              chmod 700 "$x" || { echo "error=cannot restrict $x"; exit 0; }
+            done
+            [ -w "$d/bin" ] || { echo "error=$d/bin is not writable"; exit 0; }
+            echo "arch=$(uname -m)"
+            echo "glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null || true)"
+            echo "dir=$(cd "$d" && pwd -P)"
+            """)
+        if let error = facts["error"] { throw SessionError.hostUnsupported("\(connection.settings.alias): host directory: \(error)") }
+        let arch = facts["arch"] ?? "?"
+        guard arch == HelperBinary.architecture else {
+            throw SessionError.hostUnsupported("\(connection.settings.alias) is \(arch); this pss carries a \(HelperBinary.architecture) helper")
+        }
+        let glibc = (facts["glibc"] ?? "").split(separator: " ").last.map(String.init) ?? ""
+        let parts = glibc.split(separator: ".").compactMap { Int($0) }
+        guard parts.count >= 2, (parts[0], parts[1]) >= HelperBinary.minimumGlibc else {
+            let needed = "\(HelperBinary.minimumGlibc.0).\(HelperBinary.minimumGlibc.1)"
+            throw SessionError.hostUnsupported("\(connection.settings.alias) has \(glibc.isEmpty ? "no glibc" : "glibc \(glibc)"); the pss helper needs glibc \(needed) or later")
+        }
+        guard let directory = facts["dir"], directory.hasPrefix("/") else {
+            throw SessionError.helper("\(connection.settings.alias): could not find the host directory")
+        }
+
+        let temporary = "\(directory)/bin/.upload-\(helper.installedName)-\(UInt32.random(in: 0...UInt32.max))"
+        try connection.upload(try helper.contents(), to: temporary, mode: 0o700)
+        let verified = try run("""
+            f='\(temporary)'
+            size=$(stat -c %s "$f")
+            if [ "$size" != "\(helper.size)" ]; then rm -f "$f"; echo "error=size $size, expected \(helper.size)"; exit 0; fi
+            if command -v sha256sum >/dev/null; then
+              sum=$(sha256sum "$f" | cut -d' ' -f1)
+              if [ "$sum" != "\(helper.sha256)" ]; then rm -f "$f"; echo "error=SHA-256 $sum, expected \(helper.sha256)"; exit 0; fi
+            fi
+            chmod 700 "$f" && mv -f "$f" '\(directory)/bin/\(helper.installedName)' && echo ok=1
+            """)
+        if let error = verified["error"] { throw SessionError.helper("\(connection.settings.alias): the uploaded helper is damaged (\(error))") }
+        guard verified["ok"] == "1" else { throw SessionError.helper("\(connection.settings.alias): could not install the helper") }
+    }
+
+    /// Runs a POSIX sh script (whatever the user's login shell is) and returns its `key=value` lines.
+    private func run(_ script: String) throws -> [String: String] {
+        let out = BufferSink(), err = BufferSink()
+        let status = try connection.execute("sh -c \(RemoteCommand.quote(script))", stdin: nil, stdout: out, stderr: err)
+        guard status == .exited(0) else {
+            throw SessionError.helper("\(connection.settings.alias): installing the helper failed: \(String(decoding: err.bytes, as: UTF8.self))")
+        }
+        var result: [String: String] = [:]
+        for line in String(decoding: out.bytes, as: UTF8.self).split(separator: "\n") {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            result[String(line[..<equals])] = String(line[line.index(after: equals)...])
+        }
+        return result
+    }
+}

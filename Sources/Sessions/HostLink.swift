@@ -1,0 +1,161 @@
+import Glibc
+import Logging
+import SessionWire
+import SSHClient
+
+/// A conversation with the user's host daemon: an exec channel running `pss-host relay`, carrying framed
+/// messages. Opening it installs (or reinstalls) the helper when the host does not answer as this client's helper.
+public final class HostLink {
+    let connection: SSHConnection
+    let channel: SSHChannel
+    private var decoder = FrameDecoder()
+    private var diagnostics: [UInt8] = []
+    private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: SSHConnection.readSize, alignment: 16)
+
+    private init(connection: SSHConnection, channel: SSHChannel) {
+        self.connection = connection
+        self.channel = channel
+    }
+
+    deinit { buffer.deallocate() }
+
+    public static func open(_ connection: SSHConnection, helper: HelperBinary, clientID: String, logger: Logger) throws -> HostLink {
+        var lastProblem = ""
+        for attempt in 0..<2 {
+            if attempt > 0 {
+                logger.debug("helper did not answer (\(lastProblem)); installing it")
+                try HelperInstaller(connection: connection, helper: helper, logger: logger).install()
+            }
+            let command = "sh -c \(RemoteCommand.quote("exec \"\(HelperInstaller.hostDirectory)/bin/\(helper.installedName)\" relay"))"
+            let link = HostLink(connection: connection, channel: try connection.openExec(command))
+            do {
+                try link.send(.hello(version: WireProtocol.version, clientID: clientID))
+                switch try link.receive() {
+                case let .hello(version, _) where version == WireProtocol.version:
+                    return link
+                case let .failure(.versionMismatch, message):
+                    lastProblem = message
+                case let .failure(_, message):
+                    throw SessionError.helper("\(connection.settings.alias): \(message)")
+                default:
+                    lastProblem = "unexpected answer to hello"
+                }
+            } catch let error as HelperEnded {
+                lastProblem = error.description
+                // The helper ran and failed for a reason of its own (not a missing or damaged binary): say it.
+                if error.status == .exited(70) { throw SessionError.helper("\(connection.settings.alias): \(error.message)") }
+            } catch is WireError {
+                lastProblem = "garbled answer"
+            }
+        }
+        throw SessionError.helper("\(connection.settings.alias): the helper does not answer after reinstalling it (\(lastProblem))")
+    }
+
+    /// The helper's channel ended before answering.
+    struct HelperEnded: Error, CustomStringConvertible {
+        var status: ExitStatus
+        var message: String
+        var description: String { "helper exited with \(status)\(message.isEmpty ? "" : ": \(message)")" }
+    }
+
+    func send(_ message: ClientMessage) throws {
+        try channel.writeAll(message.encoded())
+    }
+
+    /// The next message from the daemon, waiting for it.
+    func receive() throws -> HostMessage {
+        while true {
+            if let body = try decoder.nextFrame() { return try HostMessage(decoding: body) }
+            try fill(watching: [])
+        }
+    }
+
+    /// Reads what the channel has (stdout into the frame decoder, stderr kept as diagnostics), or waits.
+    /// Returns the `extra` descriptors' readiness.
+    @discardableResult
+    private func fill(watching extra: [pollfd]) throws -> [pollfd] {
+        let got = try channel.read(.stdout, into: buffer)
+        if got > 0 { decoder.append(UnsafeRawBufferPointer(rebasing: buffer[0..<got])) }
+        let errors = try channel.read(.stderr, into: buffer)
+        if errors > 0 { diagnostics.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<errors])) }
+        if got > 0 || errors > 0 { return extra }
+        if channel.isAtEnd {
+            let status = try channel.close()
+            let text = String(decoding: diagnostics, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw HelperEnded(status: status, message: text.hasPrefix("pss-host: ") ? String(text.dropFirst(10)) : text)
+        }
+        return try channel.wait(extra: extra)
+    }
+
+    /// Sends a request and returns its answer; a failure answer is thrown as `SessionError.refused`.
+    public func request(_ message: ClientMessage) throws -> HostMessage {
+        try send(message)
+        let answer = try receive()
+        if case let .failure(kind, text) = answer { throw SessionError.refused(kind, text) }
+        return answer
+    }
+
+    public struct InvokeResult {
+        public var session: SessionRecord
+        public var status: Int32
+        public var signal: String
+        public var shellEnded: Bool
+    }
+
+    /// Runs `command` in `session` (empty: a temporary session): stdin from `stdin` once the command has started,
+    /// output to the sinks as it comes, until the command's end.
+    public func invoke(session: String, command: String, stdin: Int32?, waitSeconds: UInt32,
+                       stdout: ByteSink, stderr: ByteSink) throws -> InvokeResult {
+        try send(.invoke(session: session, command: command, forwardStdin: stdin != nil, waitSeconds: waitSeconds))
+        var record: SessionRecord?
+        var expected: [HostMessage.Stream: UInt64] = [.stdout: 0, .stderr: 0]
+        var input = stdin
+        var unsent: [UInt8] = []  // framed stdin the channel has not taken yet
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            while let body = try decoder.nextFrame() {
+                switch try HostMessage(decoding: body) {
+                case let .started(started):
+                    record = started
+                case let .output(stream, offset, bytes):
+                    // Offsets make a repeated chunk harmless: only bytes past what was written go out.
+                    let have = expected[stream] ?? 0
+                    let end = offset + UInt64(bytes.count)
+                    guard end > have else { continue }
+                    let skip = Int(have > offset ? have - offset : 0)
+                    try bytes[skip...].withUnsafeBytes { try (stream == .stdout ? stdout : stderr).write($0) }
+                    expected[stream] = end
+                case let .exited(status, signal, shellEnded):
+                    guard let record else { throw SessionError.helper("the host ended a command it had not started") }
+                    return InvokeResult(session: record, status: status, signal: signal, shellEnded: shellEnded)
+                case let .failure(kind, message):
+                    throw SessionError.refused(kind, message)
+                default:
+                    throw SessionError.helper("unexpected message during a command")
+                }
+            }
+            // Stdin never blocks this loop: while the command is not reading, its output must still be read.
+            if !unsent.isEmpty {
+                let written = try unsent.withUnsafeBytes { try channel.write($0) }
+                unsent.removeFirst(written)
+            }
+            var watched: [pollfd] = []
+            if record != nil, unsent.isEmpty, let fd = input { watched = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)] }
+            let ready = try fill(watching: watched)
+            if let fd = input, let readiness = ready.first, readiness.revents != 0 {
+                let count = read(fd, &chunk, chunk.count)
+                if count > 0 {
+                    unsent = ClientMessage.stdin(Array(chunk[0..<count])).encoded()
+                } else if count == 0 || (errno != EINTR && errno != EAGAIN) {
+                    unsent = ClientMessage.stdinEnd.encoded()
+                    input = nil
+                }
+            }
+        }
+    }
+
+    public func close() {
+        _ = channel.sendEOF()
+        _ = try? channel.close()
+    }
+}

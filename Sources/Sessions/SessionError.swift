@@ -1,0 +1,23 @@
+import SessionWire
+
+/// Why a session operation failed, in the terms of DESIGN.md's exit statuses.
+public enum SessionError: Error, CustomStringConvertible {
+    /// The host's session layer said no (no such session, busy, duplicate name, ...): exit 254.
+    case refused(HostMessage.Failure, String)
+    /// The host cannot run the helper (architecture, glibc, directory): exit 255.
+    case hostUnsupported(String)
+    /// The helper or daemon did not answer as expected.
+    case helper(String)
+    /// Something on this machine.
+    case local(String)
+    /// Bad input found before connecting: exit 64.
+    case usage(String)
+
+    public var description: String {
+        switch self {
+        case let .refused(_, message), let .hostUnsupported(message), let .helper(message), let .local(message),
+             let .usage(message):
+            return message
+        }
+    }
+}

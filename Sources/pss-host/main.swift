@@ -1,0 +1,48 @@
+import Glibc
+import SessionHost
+import SessionWire
+
+// pss-host: the helper pss uploads to each server. Statically linked against the Swift runtime, and kept out of
+// Foundation, so it runs on a server with no Swift installed.
+//
+//   pss-host relay     connect this SSH channel to the user's daemon (start it if needed)
+//   pss-host daemon    the per-user daemon (started by relay)
+//   pss-host version   print the protocol version
+
+let arguments = CommandLine.arguments
+let paths = HostPaths()
+let helperPath = (try? readLink("/proc/self/exe")) ?? arguments[0]
+
+func readLink(_ path: String) throws -> String {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let count = readlink(path, &buffer, buffer.count - 1)
+    guard count > 0 else { throw HostError.daemon("readlink \(path)") }
+    return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+func fail(_ message: String) -> Never {
+    let line = "pss-host: \(message)\n"
+    _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+    exit(70)
+}
+
+switch arguments.dropFirst().first {
+case "relay":
+    do { exit(try Relay.run(paths: paths, helperPath: helperPath)) } catch { fail("\(error)") }
+case "daemon":
+    do {
+        chdir(Posix_home())
+        try HostDaemon(paths: paths, helperIdentity: helperPath).run()
+        exit(0)
+    } catch {
+        fail("\(error)")
+    }
+case "version":
+    print("pss-host protocol \(WireProtocol.version)")
+default:
+    fail("usage: pss-host relay|daemon|version")
+}
+
+func Posix_home() -> String {
+    getenv("HOME").map { String(cString: $0) } ?? "/"
+}

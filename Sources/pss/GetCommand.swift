@@ -1,0 +1,46 @@
+import ArgumentParser
+import Sessions
+import SSHClient
+
+struct GetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "get",
+        abstract: "List sessions (Get-PSSession).",
+        discussion: "Without --host, asks every host this client knows sessions on. The hosts hold the truth: sessions another client machine created are listed too."
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(name: .customLong("host"), help: ArgumentHelp("Ask this host.", valueName: "host"))
+    var hosts: [String] = []
+
+    @Option(help: ArgumentHelp("Only sessions whose name matches this pattern (* and ?).", valueName: "glob"))
+    var name: String?
+
+    func validate() throws {
+        for host in hosts { do { _ = try HostSpec(parsing: host) } catch { throw ValidationError("--host: \(error)") } }
+    }
+
+    func run() throws {
+        let client = try SessionClient(connector: connection.makeConnector())
+        let clientID = try client.state.clientID()
+        let targets = hosts.isEmpty ? Array(Set(client.state.knownSessions().map(\.host))).sorted() : hosts
+        var rows: [SessionOutput.Row] = []
+        var worst: Int32 = 0
+        for host in targets {
+            do {
+                let answer = try client.withLink(host) { try $0.request(.listSessions) }
+                guard case let .sessions(records) = answer else { throw SessionError.helper("\(host): unexpected answer") }
+                client.state.remember(host: host, records: records, complete: true)
+                rows += records.filter { name == nil || HostPattern.wildcardMatch($0.name, name!) }
+                    .map { .init(host: host, record: $0) }
+            } catch {
+                let failure = CommandFailure.from(error)
+                Diagnostics.print("\(host): \(failure.description)")
+                worst = max(worst, failure.status)
+            }
+        }
+        SessionOutput.print(rows, json: connection.json, clientID: clientID)
+        if worst != 0 { throw ExitCode(worst) }
+    }
+}

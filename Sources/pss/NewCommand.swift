@@ -1,0 +1,65 @@
+import ArgumentParser
+import Sessions
+import SessionWire
+import SSHClient
+
+struct NewCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "new",
+        abstract: "Create a persistent session on each host (New-PSSession).",
+        discussion: "The session's shell keeps its variables, functions, working directory and exports between invokes."
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: ArgumentHelp("The hosts: [user@]host[:port] or ssh_config aliases.", valueName: "host"))
+    var hosts: [String]
+
+    @Option(help: "A name for the session (letters, digits, '-', '_', '.'); generated when not given.")
+    var name: String?
+
+    @Option(help: ArgumentHelp("Close the session after this long without a command or a client (minimum 60s).", valueName: "dur"))
+    var idleTimeout: Duration = Duration(argument: "2h")!
+
+    @Option(help: ArgumentHelp("What to do when unreceived output reaches --max-buffer: block the command, or drop the oldest output.", valueName: "block|drop"))
+    var outputBuffering: String = "block"
+
+    @Option(help: ArgumentHelp("Unreceived output kept per command.", valueName: "size"))
+    var maxBuffer: ByteSize = ByteSize(argument: "1G")!
+
+    func validate() throws {
+        for host in hosts { do { _ = try HostSpec(parsing: host) } catch { throw ValidationError("\(error)") } }
+        if let name, let problem = SessionName.problem(with: name) { throw ValidationError("--name: \(problem)") }
+        if idleTimeout.seconds < SessionRecord.minimumIdleTimeout {
+            throw ValidationError("--idle-timeout: at least \(SessionRecord.minimumIdleTimeout) seconds")
+        }
+        guard SessionRecord.OutputBuffering(rawValue: outputBuffering) != nil else {
+            throw ValidationError("--output-buffering: block or drop")
+        }
+    }
+
+    func run() throws {
+        let client = try SessionClient(connector: connection.makeConnector())
+        let clientID = try client.state.clientID()
+        var rows: [SessionOutput.Row] = []
+        var worst: Int32 = 0
+        for host in hosts {
+            do {
+                let answer = try client.withLink(host) { link in
+                    try link.request(.newSession(name: name ?? "", idleTimeoutSeconds: idleTimeout.seconds,
+                                                 outputBuffering: SessionRecord.OutputBuffering(rawValue: outputBuffering)!,
+                                                 maxBuffer: maxBuffer.bytes))
+                }
+                guard case let .session(record) = answer else { throw SessionError.helper("\(host): unexpected answer") }
+                client.state.remember(host: host, records: [record], complete: false)
+                rows.append(.init(host: host, record: record))
+            } catch {
+                let failure = CommandFailure.from(error)
+                Diagnostics.print("\(host): \(failure.description)")
+                worst = max(worst, failure.status)
+            }
+        }
+        if !rows.isEmpty { SessionOutput.print(rows, json: connection.json, clientID: clientID) }
+        if worst != 0 { throw ExitCode(worst) }
+    }
+}

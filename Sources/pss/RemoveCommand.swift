@@ -1,0 +1,61 @@
+import ArgumentParser
+import Sessions
+import SSHClient
+
+struct RemoveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove",
+        abstract: "Close sessions and delete everything of them on the host (Remove-PSSession).",
+        discussion: "pss remove SESSION...   or   pss remove --host HOST --all"
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: ArgumentHelp("HOST/NAME, HOST/ID, or a NAME this client knows.", valueName: "session"))
+    var sessions: [String] = []
+
+    @Option(name: .customLong("host"), help: ArgumentHelp("With --all: the host whose sessions to remove.", valueName: "host"))
+    var host: String?
+
+    @Flag(help: "Remove every session of yours on --host.")
+    var all = false
+
+    func validate() throws {
+        if all {
+            guard let host, sessions.isEmpty else { throw ValidationError("--all goes with --host HOST and no SESSION") }
+            do { _ = try HostSpec(parsing: host) } catch { throw ValidationError("--host: \(error)") }
+        } else {
+            guard !sessions.isEmpty else { throw ValidationError("name the sessions to remove, or use --host HOST --all") }
+            guard host == nil else { throw ValidationError("--host goes with --all") }
+        }
+    }
+
+    func run() throws {
+        let client = try SessionClient(connector: connection.makeConnector())
+        if all, let host {
+            do {
+                try client.withLink(host) { link in _ = try link.request(.removeAllSessions) }
+                client.state.remember(host: host, records: [], complete: true)
+            } catch {
+                let failure = CommandFailure.from(error)
+                Diagnostics.print("\(host): \(failure.description)")
+                throw ExitCode(failure.status)
+            }
+            return
+        }
+        var worst: Int32 = 0
+        for text in sessions {
+            do {
+                let reference = try SessionReference(parsing: text, known: client.state.knownSessions())
+                try client.withLink(reference.host) { link in _ = try link.request(.removeSession(reference.session)) }
+                let known = client.state.knownSessions().filter { $0.host == reference.host && ($0.id == reference.session || $0.name == reference.session) }
+                client.state.forget(host: reference.host, ids: known.map(\.id))
+            } catch {
+                let failure = CommandFailure.from(error)
+                Diagnostics.print("\(text): \(failure.description)")
+                worst = max(worst, failure.status)
+            }
+        }
+        if worst != 0 { throw ExitCode(worst) }
+    }
+}
