@@ -54,6 +54,7 @@ let package = Package(
         .testTarget(name: "SSHClientTests", dependencies: ["SSHClient", "CLibSSH2"], swiftSettings: testSettings),
         .testTarget(name: "SessionsTests", dependencies: ["Sessions"], swiftSettings: testSettings),
         .testTarget(name: "SessionWireTests", dependencies: ["SessionWire"], swiftSettings: testSettings),
+        .testTarget(name: "SessionHostTests", dependencies: ["SessionHost", "SessionWire"], swiftSettings: testSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport"], swiftSettings: testSettings),
     ]
 )

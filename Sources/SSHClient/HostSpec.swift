@@ -63,6 +63,17 @@ public struct HostSpec: Equatable, Sendable, CustomStringConvertible {
         }
         guard !host.isEmpty else { throw ParseError.invalid(text, reason: "empty host name") }
         guard !host.hasPrefix("-") else { throw ParseError.invalid(text, reason: "a host name cannot start with '-'") }
+        // Names, addresses and aliases only: nothing that a path or a shell would read specially.
+        guard host.unicodeScalars.allSatisfy(Self.isHostCharacter) else {
+            throw ParseError.invalid(text, reason: "a host name holds only letters, digits, '.', '-', '_', ':' and '%'")
+        }
+    }
+
+    static func isHostCharacter(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar {
+        case "a"..."z", "A"..."Z", "0"..."9", ".", "-", "_", ":", "%": return true
+        default: return false
+        }
     }
 
     static func parsePort(_ text: Substring, in whole: String) throws -> Int {

@@ -214,15 +214,21 @@ public final class HostDaemon {
         if revents & Int16(POLLOUT) != 0 { link.flush() }
         if revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
             if !link.receive(using: &buffer) { link.isClosed = true }
-            do {
-                while acceptsInput(link), let body = try link.decoder.nextFrame() {
-                    handle(try ClientMessage(decoding: body), from: link)
-                }
-            } catch {
-                link.send(.failure(.invalidRequest, "malformed message: \(error)"))
-                link.flushBeforeClose()
-                link.isClosed = true
+            handleFrames(of: link)
+        }
+    }
+
+    /// Handles the frames a link has buffered, as far as it may take input now. Called again from `progress`:
+    /// frames held back while a command's stdin was backed up get no second wake-up from the socket.
+    private func handleFrames(of link: ClientLink) {
+        do {
+            while !link.isClosed, acceptsInput(link), let body = try link.decoder.nextFrame() {
+                handle(try ClientMessage(decoding: body), from: link)
             }
+        } catch {
+            link.send(.failure(.invalidRequest, "malformed message: \(error)"))
+            link.flushBeforeClose()
+            link.isClosed = true
         }
     }
 
@@ -498,6 +504,7 @@ public final class HostDaemon {
                 remove(session)
             }
         }
+        for link in links where link.decoder.bufferedByteCount > 0 { handleFrames(of: link) }
         for link in links where link.pendingOutput > 0 { link.flush() }
         dropClosedLinks()
     }

@@ -39,6 +39,12 @@ public struct ClientState {
         public var host: String
         public var id: String
         public var name: String
+
+        public init(host: String, id: String, name: String) {
+            self.host = host
+            self.id = id
+            self.name = name
+        }
     }
 
     private var cachePath: String { directory + "/sessions.json" }

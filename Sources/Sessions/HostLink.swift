@@ -135,8 +135,10 @@ public final class HostLink {
                 }
             }
             // Stdin never blocks this loop: while the command is not reading, its output must still be read.
-            if !unsent.isEmpty {
+            // libssh2 takes at most a packet a call, without saying EAGAIN: write until it takes nothing.
+            while !unsent.isEmpty {
                 let written = try unsent.withUnsafeBytes { try channel.write($0) }
+                if written == 0 { break }
                 unsent.removeFirst(written)
             }
             var watched: [pollfd] = []

@@ -10,6 +10,8 @@ public final class SSHServer {
         /// PAM-backed keyboard-interactive (UsePAM yes), the way most servers ask for passwords.
         public var keyboardInteractive = false
         public var extraConfig: [String] = []
+        /// PSS_HOST_DIR for this host (default: a directory in the fixture's scratch space).
+        public var hostDirectory: String?
 
         public init() {}
     }
@@ -17,14 +19,14 @@ public final class SSHServer {
     public let scratch: Scratch
     public let port: Int
     public let options: Options
-    public var hostDirectory: String { scratch.file("host-state") }
+    public var hostDirectory: String { options.hostDirectory ?? scratch.file("host-state") }
     private var process: RunningProcess?
 
     public init(_ options: Options = Options()) {
         self.options = options
         scratch = Scratch("sshd")
         port = freePort()
-        shell("mkdir -p /run/sshd '\(scratch.file("authorized_keys"))' '\(hostDirectory)'")
+        shell("mkdir -p /run/sshd '\(scratch.file("authorized_keys"))'")
         for type in options.hostKeyTypes {
             shell("ssh-keygen -q -t \(type) -N '' -C host-\(type) -f '\(scratch.file("host_\(type)"))'")
         }
@@ -41,10 +43,11 @@ public final class SSHServer {
             "MaxStartups 200",
             "MaxSessions 200",
             "LogLevel VERBOSE",
-            "SetEnv PSS_HOST_DIR=\(hostDirectory)",
         ]
         config += options.hostKeyTypes.map { "HostKey \(scratch.file("host_\($0)"))" }
         config += options.extraConfig
+        // root's host directory is this fixture's; other accounts use their own default (~/.local/state/pss-host).
+        config += ["Match User root", "    SetEnv PSS_HOST_DIR=\(hostDirectory)"]
         scratch.write("sshd_config", config.joined(separator: "\n") + "\n")
         start()
     }
@@ -94,5 +97,34 @@ public enum LocalAccount {
         }
         // sshd without PAM refuses locked accounts; a password also unlocks key logins.
         shell("echo '\(name):\(password)' | chpasswd")
+    }
+}
+
+/// Facts about processes, read from /proc (zombies count as gone: they no longer run).
+public enum Processes {
+    public static func isRunning(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return !stat[stat.index(close, offsetBy: 2)...].hasPrefix("Z")
+    }
+
+    /// Running processes whose executable lies under `directory`.
+    public static func running(under directory: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { Int32($0) }.filter { pid in
+            guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe") else { return false }
+            return exe.hasPrefix(directory) && isRunning(pid)
+        }
+    }
+
+    /// Waits until `condition` holds (an event, polled), at most `limit` seconds; returns whether it did.
+    @discardableResult
+    public static func waitUntil(limit: Double = 20, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(limit)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(50_000)
+        }
+        return condition()
     }
 }

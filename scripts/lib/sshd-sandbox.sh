@@ -28,7 +28,8 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 MaxStartups 200
 MaxSessions 200
-SetEnv PSS_HOST_DIR=$dir/host-state
+Match User $(id -un)
+    SetEnv PSS_HOST_DIR=$dir/host-state
 CONF
     echo "[127.0.0.1]:$SANDBOX_PORT $(cut -d' ' -f1,2 "$dir/host_ed25519.pub")" > "$dir/known_hosts"
     cat > "$dir/ssh_config" <<CONF

@@ -1,0 +1,84 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// The helper on the host: installed on first use, reused, replaced when damaged or foreign, refused where the
+/// host directory cannot be used.
+final class HelperInstallTests: XCTestCase {
+    private func installedHelpers(_ server: SSHServer) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: server.hostDirectory + "/bin")) ?? []).filter { $0.hasPrefix("pss-host-") }
+    }
+
+    private var localHelper: Data {
+        FileManager.default.contents(atPath: (PSSBinary.path as NSString).deletingLastPathComponent + "/pss-host") ?? Data()
+    }
+
+    func testInstalledOnFirstUseThenReused() throws {
+        let server = SSHServer()
+        let client = ClientMachine(servers: ["h": server])
+        XCTAssertEqual(installedHelpers(server), [])
+
+        let first = client.pss(["-v", "invoke", "--host", "h", "--", "echo one"])
+        XCTAssertEqual(first.status, 0, "\(first)")
+        XCTAssertTrue(first.stderrText.contains("installing pss-host-"), first.stderrText)
+        let names = installedHelpers(server)
+        XCTAssertEqual(names.count, 1)
+        let path = server.hostDirectory + "/bin/" + names[0]
+        XCTAssertEqual(FileManager.default.contents(atPath: path), localHelper, "the installed helper is this client's")
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        XCTAssertEqual(mode, 0o700)
+        let directoryMode = try FileManager.default.attributesOfItem(atPath: server.hostDirectory + "/bin")[.posixPermissions] as? Int
+        XCTAssertEqual(directoryMode, 0o700)
+
+        let second = client.pss(["-v", "invoke", "--host", "h", "--", "echo two"])
+        XCTAssertEqual(second.stdoutText, "two\n")
+        XCTAssertFalse(second.stderrText.contains("installing"), "reused, not uploaded again")
+        let otherClient = ClientMachine(servers: ["h": server])
+        XCTAssertFalse(otherClient.pss(["-v", "invoke", "--host", "h", "--", "true"]).stderrText.contains("installing"),
+                       "another client with the same build reuses it too")
+    }
+
+    func testDamagedHelperIsReplaced() throws {
+        let server = SSHServer()
+        let client = ClientMachine(servers: ["h": server])
+        XCTAssertEqual(client.pss(["invoke", "--host", "h", "--", "true"]).status, 0)
+        let path = server.hostDirectory + "/bin/" + installedHelpers(server)[0]
+        // Truncated, as an interrupted copy would leave it (written beside it and renamed over it: the running
+        // daemon still executes the old file).
+        try localHelper.prefix(100_000).write(to: URL(fileURLWithPath: path), options: .atomic)
+        let result = client.pss(["-v", "invoke", "--host", "h", "--", "echo repaired"])
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertEqual(result.stdoutText, "repaired\n")
+        XCTAssertTrue(result.stderrText.contains("installing"), result.stderrText)
+        XCTAssertEqual(FileManager.default.contents(atPath: path), localHelper)
+    }
+
+    func testForeignHelperSpeakingAnotherVersionIsReplaced() throws {
+        let server = SSHServer()
+        let client = ClientMachine(servers: ["h": server])
+        XCTAssertEqual(client.pss(["invoke", "--host", "h", "--", "true"]).status, 0)
+        let path = server.hostDirectory + "/bin/" + installedHelpers(server)[0]
+        // A "helper" that answers hello with protocol version 99: a frame of 13 bytes, type 101, version 99, helper "".
+        try "#!/bin/sh\nprintf '\\000\\000\\000\\011\\145\\000\\000\\000\\143\\000\\000\\000\\000'\nsleep 1\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o700)
+        let result = client.pss(["-v", "invoke", "--host", "h", "--", "echo current"])
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertEqual(result.stdoutText, "current\n")
+        XCTAssertTrue(result.stderrText.contains("installing"), result.stderrText)
+        XCTAssertEqual(FileManager.default.contents(atPath: path), localHelper)
+    }
+
+    func testUnusableHostDirectoryGivesAClearError() {
+        let scratch = Scratch("blocked")
+        let blocker = scratch.write("not-a-directory", "a file where the host directory should be\n")
+        var options = SSHServer.Options()
+        options.hostDirectory = blocker + "/pss-host"
+        let server = SSHServer(options)
+        let client = ClientMachine(servers: ["h": server])
+        let result = client.pss(["invoke", "--host", "h", "--", "true"])
+        XCTAssertEqual(result.status, 255, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("host directory"), result.stderrText)
+        XCTAssertTrue(result.stderrText.contains(blocker), result.stderrText)
+    }
+}

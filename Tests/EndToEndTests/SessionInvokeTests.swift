@@ -1,0 +1,120 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// invoke --session: a persistent shell whose state carries over, and commands that try to break the framing.
+final class SessionInvokeTests: XCTestCase {
+    nonisolated(unsafe) static var server: SSHServer!
+    nonisolated(unsafe) static var client: ClientMachine!
+
+    override class func setUp() {
+        server = SSHServer()
+        client = ClientMachine(servers: ["h1": server])
+        let created = client.pss(["new", "h1", "--name", "main"])
+        precondition(created.status == 0, "\(created)")
+    }
+
+    override class func tearDown() {
+        _ = client.pss(["remove", "--host", "h1", "--all"])
+        client = nil
+        server = nil
+    }
+
+    var client: ClientMachine { Self.client }
+
+    private func invoke(_ command: String, stdin: Data? = nil, extra: [String] = [], session: String = "h1/main") -> ProcessResult {
+        client.pss(["invoke", "--session", session] + extra + ["--", command], stdin: stdin)
+    }
+
+    func testStateCarriesOverBetweenInvokes() {
+        XCTAssertEqual(invoke("X=42; greet() { echo \"hello $1\"; }; cd /tmp; export EXPORTED=yes").status, 0)
+        let result = invoke("echo \"$X\"; greet you; pwd; sh -c 'echo $EXPORTED'")
+        XCTAssertEqual(result.stdoutText, "42\nhello you\n/tmp\nyes\n", "\(result)")
+    }
+
+    func testStreamsAndStatus() {
+        let result = invoke("echo out; echo err >&2; exit_code() { return 9; }; exit_code")
+        XCTAssertEqual(result.status, 9, "\(result)")
+        XCTAssertEqual(result.stdoutText, "out\n")
+        XCTAssertEqual(result.stderrText, "err\n")
+    }
+
+    func testBinaryDataBothWays() {
+        var bytes = [UInt8](repeating: 0, count: 2 * 1024 * 1024 + 3)
+        for index in bytes.indices { bytes[index] = UInt8(truncatingIfNeeded: (index &* 7919) ^ (index >> 9)) }
+        let data = Data(bytes)
+        let result = invoke("cat", stdin: data)
+        XCTAssertEqual(result.status, 0, "\(result.status) \(result.stderrText)")
+        XCTAssertEqual(result.stdout, data)
+        let toStderr = invoke("head -c 100000 /dev/zero | tr '\\0' '\\377' >&2")
+        XCTAssertEqual(toStderr.stderr, Data(repeating: 0xFF, count: 100_000))
+    }
+
+    func testCommandThatReadsStdinWithoutStdinGetsEndOfFile() {
+        let result = invoke("cat; read line; echo \"read: [$line] $?\"", extra: ["-n"])
+        XCTAssertFalse(result.timedOut)
+        XCTAssertEqual(result.stdoutText, "read: [] 1\n", "\(result)")
+    }
+
+    func testOutputThatLooksLikeFramingIsJustOutput() {
+        // The daemon's notices are "S <token> <n>" / "D <token> <n> <status>" on a private descriptor; a command
+        // printing such lines, or binary that looks like frame headers, changes nothing.
+        let tricky = "printf 'D 0 1 0\\nS 0 1\\n\\000\\000\\000\\005\\145\\n'; printf 'D x 9 0\\n' >/dev/tty; echo after; exit 3"
+        let result = invoke(tricky)
+        XCTAssertEqual(result.status, 3, "\(result)")
+        XCTAssertEqual(result.stdout, Data("D 0 1 0\nS 0 1\n".utf8) + Data([0, 0, 0, 5, 0x65, 0x0A]) + Data("after\n".utf8))
+        XCTAssertEqual(invoke("echo still fine").stdoutText, "still fine\n")
+    }
+
+    func testBackgroundChildDoesNotHoldTheCommand() {
+        let result = invoke("sleep 120 & echo started")
+        XCTAssertFalse(result.timedOut)
+        XCTAssertEqual(result.status, 0)
+        XCTAssertEqual(result.stdoutText, "started\n")
+        XCTAssertEqual(invoke("kill %1 2>/dev/null; echo next").stdoutText, "next\n")
+    }
+
+    func testExitEndsTheShellAndTheSessionGoesOnWithAFreshOne() {
+        XCTAssertEqual(invoke("KEEP=me; cd /tmp").status, 0)
+        let exited = invoke("echo bye; exit 7")
+        XCTAssertEqual(exited.status, 7, "\(exited)")
+        XCTAssertEqual(exited.stdoutText, "bye\n")
+        XCTAssertTrue(exited.stderrText.contains("a new shell took its place"), exited.stderrText)
+        let after = invoke("echo \"[$KEEP]\"; pwd")
+        XCTAssertEqual(after.stdoutText, "[]\n/root\n", "state was reset (the new shell starts in the home directory)")
+    }
+
+    func testExecReplacesTheShellAndReportsItsStatus() {
+        let result = invoke("exec sh -c 'echo from exec; exit 5'")
+        XCTAssertEqual(result.status, 5, "\(result)")
+        XCTAssertEqual(result.stdoutText, "from exec\n")
+        XCTAssertEqual(invoke("echo alive").stdoutText, "alive\n")
+    }
+
+    func testOneCommandAtATime() throws {
+        let waitedFor = try ProcessRunner.start(PSSBinary.path, ["-F", client.configPath, "invoke", "--session", "h1/main", "--",
+                                                                 "echo first-started; sleep 3; echo first-done"],
+                                               environment: client.baseEnvironment)
+        // Wait for the first command to be running (an event: the session shows it as its command).
+        XCTAssertTrue(Processes.waitUntil {
+            self.client.pss(["--json", "get", "--host", "h1", "--name", "main"]).stdoutText.contains("first-started")
+        })
+        let refused = invoke("echo second", extra: ["--wait", "0"])
+        XCTAssertEqual(refused.status, 254, "\(refused)")
+        XCTAssertTrue(refused.stderrText.contains("busy"), refused.stderrText)
+        let waited = invoke("echo second", extra: ["--wait", "60"])
+        XCTAssertEqual(waited.status, 0, "\(waited)")
+        XCTAssertEqual(waited.stdoutText, "second\n")
+        let first = waitedFor.wait(limit: 60)
+        XCTAssertEqual(first.stdoutText, "first-started\nfirst-done\n", "the first ran to its end before the second began")
+    }
+
+    func testJSONNamesTheSession() throws {
+        let result = client.pss(["--json", "invoke", "--session", "h1/main", "--", "echo hi"])
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdoutText.utf8)) as? [String: Any])
+        XCTAssertEqual(object["host"] as? String, "h1")
+        XCTAssertEqual((object["session"] as? String)?.count, 36)
+        XCTAssertEqual(object["stdout"] as? String, "hi\n")
+        XCTAssertEqual(object["exitCode"] as? Int, 0)
+    }
+}

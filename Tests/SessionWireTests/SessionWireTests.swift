@@ -1,0 +1,107 @@
+import SessionWire
+import XCTest
+
+final class MessageTests: XCTestCase {
+    static let record = SessionRecord(id: "0f8fad5b-d9cb-469f-a165-70867728950e", name: "web-1", owner: "alice",
+                                      state: .disconnected, heldBy: "c1", createdAt: 1_700_000_000, idleTimeoutSeconds: 7200,
+                                      expiresAt: 1_700_007_200, outputBuffering: .drop, maxBuffer: 1 << 20,
+                                      command: "echo 'hi'\nline two", temporary: true)
+
+    private func decodeOne(_ bytes: [UInt8]) throws -> ArraySlice<UInt8> {
+        var decoder = FrameDecoder()
+        decoder.append(bytes)
+        let body = try XCTUnwrap(try decoder.nextFrame())
+        XCTAssertNil(try decoder.nextFrame())
+        return body
+    }
+
+    func testClientMessagesRoundTrip() throws {
+        let messages: [ClientMessage] = [
+            .hello(version: 7, clientID: "id"), .newSession(name: "n", idleTimeoutSeconds: 60, outputBuffering: .block, maxBuffer: 5),
+            .listSessions, .invoke(session: "s", command: "ünï\0code", forwardStdin: true, waitSeconds: 240),
+            .stdin([0, 1, 255]), .stdinEnd, .removeSession("x"), .removeAllSessions,
+        ]
+        for message in messages {
+            XCTAssertEqual(try ClientMessage(decoding: try decodeOne(message.encoded())), message)
+        }
+    }
+
+    func testHostMessagesRoundTrip() throws {
+        let messages: [HostMessage] = [
+            .hello(version: 1, helper: "h"), .failure(.busy, "busy"), .session(Self.record), .sessions([Self.record, Self.record]),
+            .started(Self.record), .output(.stderr, offset: 1 << 40, [1, 2, 3]), .exited(status: -1, signal: "TERM", shellEnded: true),
+            .removed(count: 3),
+        ]
+        for message in messages {
+            XCTAssertEqual(try HostMessage(decoding: try decodeOne(message.encoded())), message)
+        }
+    }
+
+    func testFramesSurviveAnySplit() throws {
+        let messages: [HostMessage] = (0..<20).map { .output(.stdout, offset: UInt64($0), Array(repeating: UInt8($0), count: $0 * 37)) }
+        let stream = messages.flatMap { $0.encoded() }
+        var decoder = FrameDecoder()
+        var decoded: [HostMessage] = []
+        for byte in stream {  // one byte at a time: the worst case of a network that splits reads
+            decoder.append([byte])
+            while let body = try decoder.nextFrame() { decoded.append(try HostMessage(decoding: body)) }
+        }
+        XCTAssertEqual(decoded, messages)
+    }
+
+    func testGarbageIsRefusedNotMisread() {
+        var decoder = FrameDecoder()
+        decoder.append(Array("hello, I am not a helper\n".utf8))
+        XCTAssertThrowsError(try decoder.nextFrame())  // "hell" as a length is far past the limit
+        XCTAssertThrowsError(try HostMessage(decoding: [250, 1, 2]))
+        XCTAssertThrowsError(try HostMessage(decoding: [106, 1]))  // truncated
+    }
+
+    func testAvailability() {
+        var record = Self.record
+        record.state = .opened
+        record.command = ""
+        XCTAssertEqual(record.availability(for: "c1"), .available)
+        XCTAssertEqual(record.availability(for: "c2"), .busy, "held by another client")
+        record.command = "sleep 1"
+        XCTAssertEqual(record.availability(for: "c1"), .busy)
+        record.state = .disconnected
+        XCTAssertEqual(record.availability(for: "c1"), .none)
+    }
+}
+
+final class SHA256Tests: XCTestCase {
+    func testKnownVectors() {
+        XCTAssertEqual(SHA256.hex([UInt8]()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(SHA256.hex(Array("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(SHA256.hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)),
+                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        XCTAssertEqual(SHA256.hex([UInt8](repeating: 0x61, count: 1_000_000)),
+                       "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+
+    func testIncrementalUpdatesMatchOneShot() {
+        let data = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 * 31) }
+        var hash = SHA256()
+        for chunk in stride(from: 0, to: data.count, by: 999) { hash.update(data[chunk..<min(chunk + 999, data.count)]) }
+        XCTAssertEqual(hash.finalize(), { var h = SHA256(); h.update(data); return h.finalize() }())
+    }
+}
+
+final class SessionNameTests: XCTestCase {
+    func testNames() {
+        for good in ["web", "db-1", "a_b.c", "X", String(repeating: "a", count: 64)] {
+            XCTAssertNil(SessionName.problem(with: good), good)
+        }
+        for bad in ["", "../x", "/", "a/b", ".hidden", "-opt", "a b", "tab\t", "nl\n", "\u{1b}[31m", "ünï", String(repeating: "a", count: 65), String(repeating: "x", count: 1000)] {
+            XCTAssertNotNil(SessionName.problem(with: bad), bad.debugDescription)
+        }
+    }
+
+    func testIDs() {
+        XCTAssertTrue(SessionName.isID("0f8fad5b-d9cb-469f-a165-70867728950e"))
+        XCTAssertFalse(SessionName.isID("0F8FAD5B-D9CB-469F-A165-70867728950E"))
+        XCTAssertFalse(SessionName.isID("web"))
+        XCTAssertFalse(SessionName.isID("0f8fad5b-d9cb-469f-a165-70867728950"))
+    }
+}
