@@ -3,7 +3,11 @@ import SessionWire
 
 /// One client connection to the daemon (a `pss-host relay` carrying an SSH channel): frames in, frames out.
 final class ClientLink {
-    let descriptor: Int32
+    /// The relay's socket: it carries the channel's descriptors, then only tells, by closing, that the relay is gone.
+    let control: Int32
+    /// The SSH channel's pipes, passed by the relay: frames come in on `input` and go out on `output`.
+    private(set) var input: Int32 = -1
+    private(set) var output: Int32 = -1
     var decoder = FrameDecoder()
     private var outbound: [UInt8] = []
     private var outboundStart = 0
@@ -13,9 +17,26 @@ final class ClientLink {
     var invokedSession: String?
     var isClosed = false
 
-    init(descriptor: Int32) {
-        self.descriptor = descriptor
-        Posix.setNonBlocking(descriptor)
+    init(control: Int32) {
+        self.control = control
+        Posix.setNonBlocking(control)
+    }
+
+    var isReady: Bool { input >= 0 }
+
+    /// Takes the channel's descriptors from the relay; false until they have arrived.
+    func adoptDescriptors() -> Bool {
+        guard let passed = DescriptorPassing.receive(from: control) else { return false }
+        guard passed.count == 2 else { passed.forEach { Glibc.close($0) }; isClosed = true; return false }
+        input = passed[0]
+        output = passed[1]
+        Posix.setNonBlocking(input)
+        Posix.setNonBlocking(output)
+        return true
+    }
+
+    func close() {
+        [input, output, control].filter { $0 >= 0 }.forEach { Glibc.close($0) }
     }
 
     func send(_ message: HostMessage) {
@@ -27,7 +48,7 @@ final class ClientLink {
     /// Writes what the socket takes now.
     func flush() {
         while outboundStart < outbound.count {
-            let written = outbound[outboundStart...].withUnsafeBytes { write(descriptor, $0.baseAddress!, $0.count) }
+            let written = outbound[outboundStart...].withUnsafeBytes { write(output, $0.baseAddress!, $0.count) }
             if written > 0 {
                 outboundStart += written
             } else if written < 0 && errno == EINTR {
@@ -45,7 +66,7 @@ final class ClientLink {
 
     /// Reads what the socket has; returns false at its end.
     func receive(using buffer: inout [UInt8]) -> Bool {
-        let count = read(descriptor, &buffer, buffer.count)
+        let count = read(input, &buffer, buffer.count)
         if count > 0 { decoder.append(buffer[0..<count]); return true }
         if count < 0 && (errno == EAGAIN || errno == EINTR) { return true }
         return false
@@ -55,7 +76,7 @@ final class ClientLink {
     func flushBeforeClose() {
         for _ in 0..<100 where pendingOutput > 0 && !isClosed {
             flush()
-            var descriptor = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+            var descriptor = pollfd(fd: output, events: Int16(POLLOUT), revents: 0)
             _ = poll(&descriptor, 1, 50)
         }
     }

@@ -20,14 +20,19 @@ final class OutputSpool {
 
     var isOpen: Bool { pipe >= 0 }
 
-    /// Moves what the pipe holds into the spool, up to `limit` bytes; closes the pipe at its end.
+    /// Moves what the pipe holds into the spool, up to `limit` bytes; closes the pipe at its end. When `deliver`
+    /// is given and every earlier byte has been sent, each chunk is also handed to it as it is read, and counts as
+    /// sent if it returns true: a client that keeps up gets output without a read back from the spool.
     @discardableResult
-    func drain(using buffer: inout [UInt8], limit: Int = 1 << 20) -> Int {
+    func drain(using buffer: inout [UInt8], limit: Int = 1 << 20,
+               deliver: ((HostMessage.Stream, UInt64, ArraySlice<UInt8>) -> Bool)? = nil) -> Int {
         var moved = 0
         while pipe >= 0, moved < limit {
             let count = read(pipe, &buffer, buffer.count)
             if count > 0 {
-                _ = Posix.writeAll(file, Array(buffer[0..<count]))
+                let chunk = buffer[0..<count]
+                _ = chunk.withUnsafeBytes { Posix.writeAll(file, $0) }
+                if let deliver, sent == written, deliver(stream, written, chunk) { sent += UInt64(count) }
                 written += UInt64(count)
                 moved += count
             } else if count == 0 || (errno != EAGAIN && errno != EINTR) {

@@ -136,7 +136,13 @@ public final class HostDaemon {
                 }
                 if let run = session.run {
                     for spool in run.outputs where spool.isOpen && !isPaused(session, spool) {
-                        watch(spool.pipe, POLLIN) { [unowned self] _ in spool.drain(using: &self.buffer) }
+                        watch(spool.pipe, POLLIN) { [unowned self] _ in
+                            spool.drain(using: &self.buffer, deliver: { stream, offset, bytes in
+                                guard let link = run.link, !link.isClosed, link.pendingOutput < Self.linkHighWater else { return false }
+                                link.send(.output(stream, offset: offset, Array(bytes)))
+                                return true
+                            })
+                        }
                     }
                     if run.stdinPipe >= 0 && !run.stdinPending.isEmpty {
                         watch(run.stdinPipe, POLLOUT) { _ in run.flushStdin() }
@@ -147,10 +153,18 @@ public final class HostDaemon {
                 }
             }
             for link in links {
-                var events: Int32 = 0
-                if acceptsInput(link) { events |= POLLIN }
-                if link.pendingOutput > 0 { events |= POLLOUT }
-                watch(link.descriptor, events) { [unowned self] revents in self.service(link, revents) }
+                guard link.isReady else {
+                    watch(link.control, POLLIN) { _ in if !link.adoptDescriptors() && !link.isReady { link.isClosed = true } }
+                    continue
+                }
+                if acceptsInput(link) {
+                    watch(link.input, POLLIN) { [unowned self] revents in self.service(link, revents) }
+                }
+                if link.pendingOutput > 0 {
+                    watch(link.output, POLLOUT) { [unowned self] revents in self.service(link, revents) }
+                }
+                // The relay's socket ends when the relay does (the SSH connection went away).
+                watch(link.control, POLLIN) { _ in link.isClosed = true }
             }
 
             var ready: Int32
@@ -164,6 +178,13 @@ public final class HostDaemon {
     }
 
     private func pollTimeout() -> Int32 {
+        // Spooled output a link has room for is sent without waiting for any event.
+        for session in sessions.values {
+            if let run = session.run, let link = run.link, !link.isClosed, link.pendingOutput < Self.linkHighWater,
+               !run.isFullySent || run.result != nil {
+                return 0
+            }
+        }
         let now = Posix.now
         var next: Int64 = sessions.isEmpty ? now + 1 : now + 3600
         for session in sessions.values {
@@ -205,7 +226,9 @@ public final class HostDaemon {
                 close(fd)
                 continue
             }
-            links.append(ClientLink(descriptor: fd))
+            let link = ClientLink(control: fd)
+            _ = link.adoptDescriptors()  // usually already there: the relay sends them right after connecting
+            links.append(link)
             hadClient = true
         }
     }
@@ -234,7 +257,7 @@ public final class HostDaemon {
 
     private func dropClosedLinks() {
         for link in links where link.isClosed {
-            close(link.descriptor)
+            link.close()
             if let id = link.invokedSession, let session = sessions[id] {
                 // The client went away mid-command: the command runs on and its output keeps spooling.
                 session.run?.link = nil
@@ -487,6 +510,7 @@ public final class HostDaemon {
 
     /// Sends output, ends finished commands, starts waiting ones, and applies time limits.
     private func progress() {
+        for link in links where link.pendingOutput > 0 { link.flush() }
         for session in Array(sessions.values) {
             if let run = session.run { pump(run, in: session) }
             if session.run == nil, let next = session.waiting.first {

@@ -7,7 +7,16 @@ public enum Relay {
         try paths.prepare()
         let socket = try connectOrStartDaemon(paths: paths, helperPath: helperPath)
         defer { close(socket) }
-        pump(socket)
+        // Hand the channel's pipes to the daemon and step aside: bytes then go between sshd and the daemon
+        // directly. The relay stays until the daemon is done with them (it closes this socket), so that sshd
+        // keeps the channel open as long as the conversation lasts.
+        guard DescriptorPassing.send([STDIN_FILENO, STDOUT_FILENO], over: socket) else {
+            throw HostError.daemon("cannot hand the connection to the host daemon")
+        }
+        close(STDIN_FILENO)
+        close(STDOUT_FILENO)
+        var byte: UInt8 = 0
+        while read(socket, &byte, 1) < 0 && errno == EINTR {}
         return 0
     }
 
@@ -54,31 +63,5 @@ public enum Relay {
         guard status == 0 else { throw Posix.Failure(operation: "starting the host daemon", code: status) }
         // Not our child to wait for: the daemon outlives this relay. Reap it if it exits early (lock held).
         signal(SIGCHLD, SIG_IGN)
-    }
-
-    /// Moves bytes stdin → socket and socket → stdout until the socket ends.
-    static func pump(_ socket: Int32) {
-        signal(SIGPIPE, SIG_IGN)
-        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
-        let stdinOpen = true
-        while true {
-            var descriptors = [pollfd(fd: socket, events: Int16(POLLIN), revents: 0)]
-            if stdinOpen { descriptors.append(pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)) }
-            guard poll(&descriptors, nfds_t(descriptors.count), -1) >= 0 || errno == EINTR else { return }
-            if descriptors[0].revents != 0 {
-                let count = read(socket, &buffer, buffer.count)
-                if count <= 0 && !(count < 0 && errno == EINTR) { return }
-                if count > 0 && !Posix.writeAll(STDOUT_FILENO, Array(buffer[0..<count])) { return }
-            }
-            if stdinOpen, descriptors.count > 1, descriptors[1].revents != 0 {
-                let count = read(STDIN_FILENO, &buffer, buffer.count)
-                if count > 0 {
-                    if !Posix.writeAll(socket, Array(buffer[0..<count])) { return }
-                } else if count == 0 || errno != EINTR {
-                    // The client is gone: the daemon sees the connection end and keeps the session.
-                    return
-                }
-            }
-        }
     }
 }
