@@ -45,6 +45,13 @@ public final class HostDaemon {
 
         try listen()
         installSignalHandlers()
+        // Each session holds four descriptors (PTY master and slave, notice pipe, terminal log): take the hard
+        // limit rather than stop near 250 sessions at the usual soft limit of 1024.
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
+            limit.rlim_cur = limit.rlim_max
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
         for record in store.loadAll() {
             // A record whose shell died with a previous daemon: Broken, its spools kept.
             var broken = record
@@ -139,7 +146,7 @@ public final class HostDaemon {
                         watch(spool.pipe, POLLIN) { [unowned self] _ in
                             spool.drain(using: &self.buffer, deliver: { stream, offset, bytes in
                                 guard let link = run.link, !link.isClosed, link.pendingOutput < Self.linkHighWater else { return false }
-                                link.send(.output(stream, offset: offset, Array(bytes)))
+                                link.send(.output(stream, offset: offset, bytes))
                                 return true
                             })
                         }
@@ -540,7 +547,7 @@ public final class HostDaemon {
                 sentSomething = false
                 for spool in run.outputs {
                     if let (offset, bytes) = spool.nextChunk(maximum: WireProtocol.outputChunk) {
-                        link.send(.output(spool.stream, offset: offset, bytes))
+                        link.send(.output(spool.stream, offset: offset, bytes[...]))
                         sentSomething = true
                     }
                 }

@@ -11,7 +11,7 @@ public enum ClientMessage: Equatable, Sendable {
     case removeAllSessions
 
     public func encoded() -> [UInt8] {
-        var w = WireWriter()
+        var w = WireWriter.frame()
         switch self {
         case let .hello(version, clientID): w.u8(1); w.u32(version); w.string(clientID)
         case let .newSession(name, idle, buffering, maxBuffer):
@@ -24,7 +24,7 @@ public enum ClientMessage: Equatable, Sendable {
         case let .removeSession(session): w.u8(7); w.string(session)
         case .removeAllSessions: w.u8(8)
         }
-        return frame(w.bytes)
+        return w.framed()
     }
 
     public init(decoding body: ArraySlice<UInt8>) throws {
@@ -60,14 +60,15 @@ public enum HostMessage: Equatable, Sendable {
     case sessions([SessionRecord])
     /// The command began in `session`.
     case started(SessionRecord)
-    case output(Stream, offset: UInt64, [UInt8])
+    /// A slice of what was received, so output is not copied on its way to stdout.
+    case output(Stream, offset: UInt64, ArraySlice<UInt8>)
     /// The command ended: its exit code, or the signal that killed it; `shellEnded` when it also ended the
     /// session's shell (`exit`, `exec`), which the host then replaced with a fresh one.
     case exited(status: Int32, signal: String, shellEnded: Bool)
     case removed(count: UInt32)
 
     public func encoded() -> [UInt8] {
-        var w = WireWriter()
+        var w = WireWriter.frame()
         switch self {
         case let .hello(version, helper): w.u8(101); w.u32(version); w.string(helper)
         case let .failure(kind, message): w.u8(102); w.u8(kind.rawValue); w.string(message)
@@ -78,7 +79,7 @@ public enum HostMessage: Equatable, Sendable {
         case let .exited(status, signal, shellEnded): w.u8(107); w.i32(status); w.string(signal); w.bool(shellEnded)
         case let .removed(count): w.u8(108); w.u32(count)
         }
-        return frame(w.bytes)
+        return w.framed()
     }
 
     public init(decoding body: ArraySlice<UInt8>) throws {
@@ -91,7 +92,7 @@ public enum HostMessage: Equatable, Sendable {
         case 105: self = .started(try SessionRecord.decode(from: &r))
         case 106:
             guard let stream = Stream(rawValue: try r.u8()) else { throw WireError.truncated }
-            self = .output(stream, offset: try r.u64(), Array(try r.data()))
+            self = .output(stream, offset: try r.u64(), try r.data())
         case 107: self = .exited(status: try r.i32(), signal: try r.string(), shellEnded: try r.bool())
         case 108: self = .removed(count: try r.u32())
         case let type: throw WireError.unknownMessage(type)

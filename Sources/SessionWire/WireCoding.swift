@@ -4,6 +4,22 @@ public struct WireWriter {
 
     public init() {}
 
+    /// A writer for one framed message: the length is reserved up front and filled in by `framed()`, so the
+    /// payload is never copied to put a header before it.
+    static func frame() -> WireWriter {
+        var writer = WireWriter()
+        writer.bytes = [0, 0, 0, 0]
+        return writer
+    }
+
+    /// The frame: the reserved length set to what follows it.
+    func framed() -> [UInt8] {
+        var result = bytes
+        let length = UInt32(result.count - 4)
+        for index in 0..<4 { result[index] = UInt8(truncatingIfNeeded: length >> UInt32(24 - 8 * index)) }
+        return result
+    }
+
     public mutating func u8(_ value: UInt8) { bytes.append(value) }
     public mutating func bool(_ value: Bool) { bytes.append(value ? 1 : 0) }
 
@@ -81,7 +97,17 @@ public struct FrameDecoder {
 
     public init() {}
 
+    /// Frames returned earlier are slices of this buffer: let go of them before appending again, or the buffer is
+    /// copied.
     public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+        // Compact before growing, not after each frame: consumed bytes are dropped in one move.
+        if start == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            start = 0
+        } else if start >= 1 << 20 {
+            buffer.removeFirst(start)
+            start = 0
+        }
         buffer.append(contentsOf: bytes)
     }
 
@@ -93,21 +119,9 @@ public struct FrameDecoder {
         guard buffer.count - start - 4 >= length else { return nil }
         let frame = buffer[start + 4..<start + 4 + length]
         start += 4 + length
-        if start > 1 << 20 || start == buffer.count {
-            // Compact now and then, not on every frame.
-            buffer.removeFirst(start)
-            start = 0
-            return ArraySlice(Array(frame))
-        }
         return frame
     }
 
     public var bufferedByteCount: Int { buffer.count - start }
 }
 
-/// Wraps an encoded message body in its frame header.
-public func frame(_ body: [UInt8]) -> [UInt8] {
-    var writer = WireWriter()
-    writer.u32(UInt32(body.count))
-    return writer.bytes + body
-}

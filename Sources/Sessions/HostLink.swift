@@ -123,7 +123,7 @@ public final class HostLink {
                     let end = offset + UInt64(bytes.count)
                     guard end > have else { continue }
                     let skip = Int(have > offset ? have - offset : 0)
-                    try bytes[skip...].withUnsafeBytes { try (stream == .stdout ? stdout : stderr).write($0) }
+                    try bytes.dropFirst(skip).withUnsafeBytes { try (stream == .stdout ? stdout : stderr).write($0) }
                     expected[stream] = end
                 case let .exited(status, signal, shellEnded):
                     guard let record else { throw SessionError.helper("the host ended a command it had not started") }

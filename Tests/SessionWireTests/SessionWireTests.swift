@@ -29,7 +29,7 @@ final class MessageTests: XCTestCase {
     func testHostMessagesRoundTrip() throws {
         let messages: [HostMessage] = [
             .hello(version: 1, helper: "h"), .failure(.busy, "busy"), .session(Self.record), .sessions([Self.record, Self.record]),
-            .started(Self.record), .output(.stderr, offset: 1 << 40, [1, 2, 3]), .exited(status: -1, signal: "TERM", shellEnded: true),
+            .started(Self.record), .output(.stderr, offset: 1 << 40, [1, 2, 3][...]), .exited(status: -1, signal: "TERM", shellEnded: true),
             .removed(count: 3),
         ]
         for message in messages {
@@ -38,7 +38,7 @@ final class MessageTests: XCTestCase {
     }
 
     func testFramesSurviveAnySplit() throws {
-        let messages: [HostMessage] = (0..<20).map { .output(.stdout, offset: UInt64($0), Array(repeating: UInt8($0), count: $0 * 37)) }
+        let messages: [HostMessage] = (0..<20).map { .output(.stdout, offset: UInt64($0), Array(repeating: UInt8($0), count: $0 * 37)[...]) }
         let stream = messages.flatMap { $0.encoded() }
         var decoder = FrameDecoder()
         var decoded: [HostMessage] = []
