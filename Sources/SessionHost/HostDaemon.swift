@@ -554,18 +554,28 @@ public final class HostDaemon {
             }
         }
         guard let result = run.result else { return }
+        var delivered = false
         if let link = run.link, !link.isClosed {
             guard run.isFullySent else { return }
             link.send(result)
             link.invokedSession = nil
             session.record.state = .opened
+            delivered = true
         }
         if case let .exited(status, signal, _) = result {
             let text = signal.isEmpty ? "\(status)\n" : "\(status) \(signal)\n"
             try? Posix.writeFileAtomically(session.directory + "/commands/\(run.number)/status", Array(text.utf8))
         }
-        // Streams still held open by background children keep filling their spools.
-        for spool in run.outputs { if spool.isOpen { session.lingering.append(spool) } else { spool.closeAll() } }
+        // Streams still held open by background children keep filling their spools. Output the client has
+        // received whole is not kept: a long-lived session would otherwise fill the disk with it.
+        for spool in run.outputs {
+            if spool.isOpen {
+                session.lingering.append(spool)
+            } else {
+                spool.closeAll()
+                if delivered { unlink(session.directory + "/commands/\(run.number)/" + (spool.stream == .stdout ? "stdout" : "stderr")) }
+            }
+        }
         if run.stdinPipe >= 0 { close(run.stdinPipe) }
         session.run = nil
         session.record.command = ""
