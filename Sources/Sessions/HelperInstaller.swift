@@ -30,20 +30,25 @@ struct HelperInstaller {
             echo "arch=$(uname -m)"
             echo "glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null || true)"
             echo "dir=$(cd "$d" && pwd -P)"
+            echo "free=$(df -Pk "$d/bin" 2>/dev/null | awk 'NR==2 {print $4}')"
             """)
-        if let error = facts["error"] { throw SessionError.hostUnsupported("\(connection.settings.alias): host directory: \(error)") }
+        if let error = facts["error"] { throw SessionError.hostUnsupported("host directory: \(error)") }
         let arch = facts["arch"] ?? "?"
         guard arch == HelperBinary.architecture else {
-            throw SessionError.hostUnsupported("\(connection.settings.alias) is \(arch); this pss carries a \(HelperBinary.architecture) helper")
+            throw SessionError.hostUnsupported("the host is \(arch); this pss carries a \(HelperBinary.architecture) helper")
         }
         let glibc = (facts["glibc"] ?? "").split(separator: " ").last.map(String.init) ?? ""
         let parts = glibc.split(separator: ".").compactMap { Int($0) }
         guard parts.count >= 2, (parts[0], parts[1]) >= HelperBinary.minimumGlibc else {
             let needed = "\(HelperBinary.minimumGlibc.0).\(HelperBinary.minimumGlibc.1)"
-            throw SessionError.hostUnsupported("\(connection.settings.alias) has \(glibc.isEmpty ? "no glibc" : "glibc \(glibc)"); the pss helper needs glibc \(needed) or later")
+            throw SessionError.hostUnsupported("the host has \(glibc.isEmpty ? "no glibc" : "glibc \(glibc)"); the pss helper needs glibc \(needed) or later")
         }
         guard let directory = facts["dir"], directory.hasPrefix("/") else {
-            throw SessionError.helper("\(connection.settings.alias): could not find the host directory")
+            throw SessionError.helper("could not find the host directory")
+        }
+        let neededKiB = helper.size / 1024 + 1024  // the helper, and room for a session or two
+        if let free = facts["free"].flatMap({ Int($0) }), free < neededKiB {
+            throw SessionError.hostUnsupported("host directory \(directory) has \(free) KiB free; the helper needs \(neededKiB) KiB")
         }
 
         let temporary = "\(directory)/bin/.upload-\(helper.installedName)-\(UInt32.random(in: 0...UInt32.max))"
@@ -51,15 +56,15 @@ struct HelperInstaller {
         let verified = try run("""
             f='\(temporary)'
             size=$(stat -c %s "$f")
-            if [ "$size" != "\(helper.size)" ]; then rm -f "$f"; echo "error=size $size, expected \(helper.size)"; exit 0; fi
+            if [ "$size" != "\(helper.size)" ]; then rm -f "$f"; echo "error=size $size, expected \(helper.size): is the host directory full?"; exit 0; fi
             if command -v sha256sum >/dev/null; then
               sum=$(sha256sum "$f" | cut -d' ' -f1)
               if [ "$sum" != "\(helper.sha256)" ]; then rm -f "$f"; echo "error=SHA-256 $sum, expected \(helper.sha256)"; exit 0; fi
             fi
             chmod 700 "$f" && mv -f "$f" '\(directory)/bin/\(helper.installedName)' && echo ok=1
             """)
-        if let error = verified["error"] { throw SessionError.helper("\(connection.settings.alias): the uploaded helper is damaged (\(error))") }
-        guard verified["ok"] == "1" else { throw SessionError.helper("\(connection.settings.alias): could not install the helper") }
+        if let error = verified["error"] { throw SessionError.helper("the uploaded helper is damaged (\(error))") }
+        guard verified["ok"] == "1" else { throw SessionError.helper("could not install the helper") }
     }
 
     /// Runs a POSIX sh script (whatever the user's login shell is) and returns its `key=value` lines.
@@ -67,7 +72,7 @@ struct HelperInstaller {
         let out = BufferSink(), err = BufferSink()
         let status = try connection.execute("sh -c \(RemoteCommand.quote(script))", stdin: nil, stdout: out, stderr: err)
         guard status == .exited(0) else {
-            throw SessionError.helper("\(connection.settings.alias): installing the helper failed: \(String(decoding: err.bytes, as: UTF8.self))")
+            throw SessionError.helper("installing the helper failed: \(String(decoding: err.bytes, as: UTF8.self))")
         }
         var result: [String: String] = [:]
         for line in String(decoding: out.bytes, as: UTF8.self).split(separator: "\n") {

@@ -36,19 +36,19 @@ public final class HostLink {
                 case let .failure(.versionMismatch, message):
                     lastProblem = message
                 case let .failure(_, message):
-                    throw SessionError.helper("\(connection.settings.alias): \(message)")
+                    throw SessionError.helper(message)
                 default:
                     lastProblem = "unexpected answer to hello"
                 }
             } catch let error as HelperEnded {
                 lastProblem = error.description
                 // The helper ran and failed for a reason of its own (not a missing or damaged binary): say it.
-                if error.status == .exited(70) { throw SessionError.helper("\(connection.settings.alias): \(error.message)") }
+                if error.status == .exited(70) { throw SessionError.helper(error.message) }
             } catch is WireError {
                 lastProblem = "garbled answer"
             }
         }
-        throw SessionError.helper("\(connection.settings.alias): the helper does not answer after reinstalling it (\(lastProblem))")
+        throw SessionError.helper("the helper does not answer after reinstalling it (\(lastProblem))")
     }
 
     /// The helper's channel ended before answering.

@@ -30,7 +30,7 @@ struct GetCommand: ParsableCommand {
         for host in targets {
             do {
                 let answer = try client.withLink(host) { try $0.request(.listSessions) }
-                guard case let .sessions(records) = answer else { throw SessionError.helper("\(host): unexpected answer") }
+                guard case let .sessions(records) = answer else { throw SessionError.helper("unexpected answer") }
                 client.state.remember(host: host, records: records, complete: true)
                 rows += records.filter { name == nil || HostPattern.wildcardMatch($0.name, name!) }
                     .map { .init(host: host, record: $0) }

@@ -50,7 +50,7 @@ struct NewCommand: ParsableCommand {
                                                  outputBuffering: SessionRecord.OutputBuffering(rawValue: outputBuffering)!,
                                                  maxBuffer: maxBuffer.bytes))
                 }
-                guard case let .session(record) = answer else { throw SessionError.helper("\(host): unexpected answer") }
+                guard case let .session(record) = answer else { throw SessionError.helper("unexpected answer") }
                 client.state.remember(host: host, records: [record], complete: false)
                 rows.append(.init(host: host, record: record))
             } catch {

@@ -82,3 +82,44 @@ final class HelperInstallTests: XCTestCase {
         XCTAssertTrue(result.stderrText.contains(blocker), result.stderrText)
     }
 }
+
+/// A full host directory: a small tmpfs (the tests run as root, as in CI).
+final class FullHostDirectoryTests: XCTestCase {
+    private func withTmpfs(megabytes: Int, _ body: (String) -> Void) {
+        let scratch = Scratch("tmpfs")
+        let mountPoint = scratch.file("mnt")
+        shell("mkdir -p '\(mountPoint)' && mount -t tmpfs -o size=\(megabytes)m tmpfs '\(mountPoint)'")
+        defer { _ = ProcessRunner.run("/bin/umount", ["-l", mountPoint]) }
+        body(mountPoint)
+    }
+
+    func testTooLittleSpaceForTheHelperIsSaidPlainly() {
+        withTmpfs(megabytes: 4) { mountPoint in
+            var options = SSHServer.Options()
+            options.hostDirectory = mountPoint + "/pss-host"
+            let server = SSHServer(options)
+            let client = ClientMachine(servers: ["h": server])
+            let result = client.pss(["invoke", "--host", "h", "--", "true"])
+            XCTAssertEqual(result.status, 255, "\(result)")
+            XCTAssertTrue(result.stderrText.contains("KiB free; the helper needs"), result.stderrText)
+            XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: mountPoint + "/pss-host/bin")) ?? [], [],
+                           "no partial upload is left behind")
+        }
+    }
+
+    func testFullDiskRefusesNewSessionsClearly() throws {
+        withTmpfs(megabytes: 24) { mountPoint in
+            var options = SSHServer.Options()
+            options.hostDirectory = mountPoint + "/pss-host"
+            let server = SSHServer(options)
+            let client = ClientMachine(servers: ["h": server])
+            XCTAssertEqual(client.pss(["invoke", "--host", "h", "--", "true"]).status, 0, "the helper fits")
+            shell("dd if=/dev/zero of='\(mountPoint)/filler' bs=1M count=64 2>/dev/null || true")
+            let result = client.pss(["new", "h", "--name", "nospace"])
+            XCTAssertEqual(result.status, 254, "\(result)")
+            XCTAssertTrue(result.stderrText.contains("No space left on device"), result.stderrText)
+            XCTAssertTrue(result.stderrText.contains(mountPoint), result.stderrText)
+            XCTAssertFalse(result.timedOut)
+        }
+    }
+}
