@@ -39,6 +39,9 @@ struct InvokeCommand: ParsableCommand {
     }
 
     func validate() throws {
+        if let first = command.first, first == "--help" || first == "-h" {
+            throw CleanExit.helpRequest(self)
+        }
         if let first = command.first, first != "--", first.hasPrefix("-") {
             throw ValidationError("unknown option '\(first.sanitizedForDisplay)'")
         }

@@ -86,6 +86,14 @@ final class ConnectionFailureTests: XCTestCase {
         }
     }
 
+    func testHelpIsShownForEveryCommand() {
+        for arguments in [["--help"], ["invoke", "--help"], ["invoke", "-h"], ["new", "--help"], ["get", "--help"], ["remove", "--help"]] {
+            let result = client.pss(arguments)
+            XCTAssertEqual(result.status, 0, "\(arguments): \(result)")
+            XCTAssertTrue(result.stdoutText.contains("USAGE:"), "\(arguments): \(result.stdoutText)")
+        }
+    }
+
     func testMissingHostIsAUsageError() {
         let result = client.pss(["invoke", "--", "true"])
         XCTAssertEqual(result.status, 64, "\(result)")
