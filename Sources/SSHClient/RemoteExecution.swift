@@ -68,12 +68,12 @@ struct InputForwarder {
     /// Returns whether anything was sent.
     mutating func forward(to channel: SSHChannel) throws -> Bool {
         var progressed = false
-        while sentOffset < pending.count {
+        if sentOffset < pending.count {
             do {
                 let written = try pending[sentOffset...].withUnsafeBytes { try channel.write($0) }
-                if written == 0 { return progressed }
                 sentOffset += written
-                progressed = true
+                progressed = written > 0
+                if sentOffset < pending.count { return progressed }
             } catch is SSHChannel.ChannelClosed {
                 // The remote side no longer reads (it closed or exited): drop the rest of stdin, as ssh does.
                 pending = []

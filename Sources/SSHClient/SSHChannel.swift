@@ -29,13 +29,21 @@ public final class SSHChannel {
     }
 
     /// Writes what the channel takes now: the byte count, 0 when its window or the socket is full.
-    /// Throws `remoteClosed` when the remote side no longer reads.
+    /// Throws `ChannelClosed` when the remote side no longer reads.
+    ///
+    /// libssh2 1.10 sends at most one packet a call and says so only by a short count, not EAGAIN: this keeps
+    /// calling until it takes nothing, so that a caller who waits after a short write waits for a real reason.
     public func write(_ bytes: UnsafeRawBufferPointer) throws -> Int {
-        let written = libssh2_channel_write_ex(pointer, 0, bytes.baseAddress, bytes.count)
-        if written >= 0 { return written }
-        if written == LIBSSH2_ERROR_EAGAIN { return 0 }
-        if written == LIBSSH2_ERROR_CHANNEL_EOF_SENT || written == LIBSSH2_ERROR_CHANNEL_CLOSED { throw ChannelClosed() }
-        throw connection.lost(Int32(written))
+        var total = 0
+        while total < bytes.count {
+            let written = libssh2_channel_write_ex(pointer, 0, bytes.baseAddress! + total, bytes.count - total)
+            if written > 0 { total += written; continue }
+            if written == 0 || written == LIBSSH2_ERROR_EAGAIN { break }
+            if total > 0 { break }  // report what went; the error comes back on the next call
+            if written == LIBSSH2_ERROR_CHANNEL_EOF_SENT || written == LIBSSH2_ERROR_CHANNEL_CLOSED { throw ChannelClosed() }
+            throw connection.lost(Int32(written))
+        }
+        return total
     }
 
     public struct ChannelClosed: Error {}

@@ -87,8 +87,15 @@ final class CommandRun {
     }
 
     func releaseShellEnds() {
-        shellEnds.forEach { close($0) }
+        shellEnds.forEach { Glibc.close($0) }
         shellEnds = []
+    }
+
+    /// Lets go of every descriptor of the run (the session is closing, or the command could not start).
+    func close() {
+        outputs.forEach { $0.closeAll() }
+        releaseShellEnds()
+        if stdinPipe >= 0 { Glibc.close(stdinPipe); stdinPipe = -1 }
     }
 
     /// Writes pending stdin; closes the pipe once stdin has ended and all of it is written.
@@ -106,7 +113,7 @@ final class CommandRun {
                 stdinEnded = true
             }
         }
-        if stdinEnded { close(stdinPipe); stdinPipe = -1 }
+        if stdinEnded { Glibc.close(stdinPipe); stdinPipe = -1 }
     }
 
     /// Every byte produced so far has been sent.

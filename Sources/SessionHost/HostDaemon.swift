@@ -38,6 +38,8 @@ public final class HostDaemon {
 
     /// Runs until the daemon has nothing left to hold. Returns at once if another daemon holds the lock.
     public func run() throws {
+        // Sessions' shells start where a login would; the daemon must not hold the directory it was started in.
+        chdir(Posix.environment("HOME") ?? "/")
         try paths.prepare()
         let lock = open(paths.lock, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         try Posix.check(lock, "open \(paths.lock)")
@@ -451,8 +453,7 @@ public final class HostDaemon {
                                          stderr: "/proc/\(selfPID)/fd/\(err.write)")
             if !shell.type(line) { throw HostError.daemon("cannot type into the session's terminal") }
         } catch {
-            session.run?.outputs.forEach { $0.closeAll() }
-            session.run?.releaseShellEnds()
+            session.run?.close()
             session.run = nil
             session.record.command = ""
             refuse(link, .hostFailure, "cannot start the command in \(directory): \(error)")

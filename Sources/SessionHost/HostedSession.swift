@@ -59,9 +59,7 @@ final class HostedSession {
     func close() {
         shell?.terminate()
         shell = nil
-        run?.outputs.forEach { $0.closeAll() }
-        run?.releaseShellEnds()
-        if let stdin = run?.stdinPipe, stdin >= 0 { Glibc.close(stdin) }
+        run?.close()
         run = nil
         lingering.forEach { $0.closeAll() }
         lingering = []

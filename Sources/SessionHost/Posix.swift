@@ -1,4 +1,5 @@
 import Glibc
+import SessionWire
 
 /// The few POSIX operations the host side needs, over Glibc (the helper stays out of Foundation).
 enum Posix {
@@ -74,15 +75,7 @@ enum Posix {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
         if info.st_mode & S_IFMT == S_IFDIR {
-            if let directory = opendir(path) {
-                while let entry = readdir(directory) {
-                    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                        String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-                    }
-                    if name != "." && name != ".." { removeTree(path + "/" + name) }
-                }
-                closedir(directory)
-            }
+            for name in directoryEntries(path) { removeTree(path + "/" + name) }
             rmdir(path)
         } else {
             unlink(path)
@@ -114,14 +107,49 @@ enum Posix {
         var bytes = randomBytes(16)
         bytes[6] = bytes[6] & 0x0f | 0x40
         bytes[8] = bytes[8] & 0x3f | 0x80
-        let hex = bytes.map { hexByte($0) }
-        return hex[0..<4].joined() + "-" + hex[4..<6].joined() + "-" + hex[6..<8].joined() + "-"
-            + hex[8..<10].joined() + "-" + hex[10..<16].joined()
+        return [0..<4, 4..<6, 6..<8, 8..<10, 10..<16].map { Hex.string(bytes[$0]) }.joined(separator: "-")
     }
 
-    static func hexByte(_ byte: UInt8) -> String {
-        let digits = Array("0123456789abcdef")
-        return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
+    /// What a spawned program finds at a descriptor: a file opened for it, or a copy of one of ours.
+    enum SpawnedDescriptor {
+        case open(String, flags: Int32, mode: mode_t = 0)
+        case copy(Int32)
+    }
+
+    /// Starts `path` as the leader of a new process session (setsid), with the signal mask and dispositions
+    /// reset, and `descriptors[i]` as its descriptor i (the rest of ours are close-on-exec). Files are opened
+    /// after setsid, so a terminal opened for descriptor 0 becomes the program's controlling terminal.
+    static func spawnInNewSession(_ path: String, arguments: [String], environment: [String]? = nil,
+                                  descriptors: [SpawnedDescriptor]) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for (target, descriptor) in descriptors.enumerated() {
+            switch descriptor {
+            case let .open(file, flags, mode): posix_spawn_file_actions_addopen(&actions, Int32(target), file, flags, mode)
+            case let .copy(source): posix_spawn_file_actions_adddup2(&actions, source, Int32(target))
+            }
+        }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        let setsid: Int32 = 0x80  // POSIX_SPAWN_SETSID, a GNU extension the Glibc module does not export
+        posix_spawnattr_setflags(&attributes, Int16(setsid | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+
+        let argv = arguments.map { strdup($0) } + [nil]
+        var envp = (environment ?? []).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let status = environment == nil ? posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+                                        : posix_spawn(&pid, path, &actions, &attributes, argv, &envp)
+        guard status == 0 else { throw Failure(operation: "starting \(path)", code: status) }
+        return pid
     }
 
     static var now: Int64 { Int64(time(nil)) }

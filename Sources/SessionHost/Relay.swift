@@ -46,21 +46,10 @@ public enum Relay {
     /// Starts `pss-host daemon` detached from this SSH connection: its own session (setsid), stdio on /dev/null
     /// and its log, so that neither logout nor the channel's end reaches it.
     static func startDaemon(paths: HostPaths, helperPath: String) throws {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, paths.runtime + "/daemon.log", O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(0x80 /* POSIX_SPAWN_SETSID */))
-        let argv = [strdup(helperPath), strdup("daemon"), nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let status = posix_spawn(&pid, helperPath, &actions, &attributes, argv, environ)
-        guard status == 0 else { throw Posix.Failure(operation: "starting the host daemon", code: status) }
+        _ = try Posix.spawnInNewSession(helperPath, arguments: [helperPath, "daemon"], descriptors: [
+            .open("/dev/null", flags: O_RDONLY), .open("/dev/null", flags: O_WRONLY),
+            .open(paths.runtime + "/daemon.log", flags: O_WRONLY | O_CREAT | O_APPEND, mode: 0o600),
+        ])
         // Not our child to wait for: the daemon outlives this relay. Reap it if it exits early (lock held).
         signal(SIGCHLD, SIG_IGN)
     }

@@ -1,4 +1,5 @@
 import Glibc
+import SessionWire
 
 /// A session's persistent shell: bash (else sh) on its own PTY, leader of its own process session, with fd 3 a
 /// private pipe back to the daemon. Commands are typed into it as one line that sources the command's file; the
@@ -34,37 +35,18 @@ final class SessionShell {
         _ = ioctl(slave, UInt(TIOCSWINSZ), &size)
 
         let notices = try Posix.pipe()
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        // Opened after setsid, without O_NOCTTY: the PTY becomes the shell's controlling terminal.
-        posix_spawn_file_actions_addopen(&actions, 0, slavePath, O_RDWR, 0)
-        posix_spawn_file_actions_adddup2(&actions, 0, 1)
-        posix_spawn_file_actions_adddup2(&actions, 0, 2)
-        posix_spawn_file_actions_adddup2(&actions, notices.write, 3)
-
-        var spawnAttributes = posix_spawnattr_t()
-        posix_spawnattr_init(&spawnAttributes)
-        defer { posix_spawnattr_destroy(&spawnAttributes) }
-        posix_spawnattr_setflags(&spawnAttributes, Int16(0x80 /* POSIX_SPAWN_SETSID */ | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&spawnAttributes, &noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigdefault(&spawnAttributes, &allSignals)
-
         let shell = Self.shellPath
-        let arguments = shell.hasSuffix("bash") ? ["bash", "--noprofile", "--norc", "--noediting", "-i"] : ["sh", "-i"]
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = environment.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
-        var pid: pid_t = 0
-        let status = posix_spawn(&pid, shell, &actions, &spawnAttributes, argv, envp)
-        close(notices.write)
-        guard status == 0 else {
-            close(master); close(slave); close(notices.read)
-            throw Posix.Failure(operation: "starting \(shell)", code: status)
+        let pid: pid_t
+        do {
+            // The PTY, opened in the new session without O_NOCTTY, becomes the shell's controlling terminal.
+            pid = try Posix.spawnInNewSession(
+                shell, arguments: shell.hasSuffix("bash") ? ["bash", "--noprofile", "--norc", "--noediting", "-i"] : ["sh", "-i"],
+                environment: environment,
+                descriptors: [.open(slavePath, flags: O_RDWR), .copy(0), .copy(0), .copy(notices.write)])
+            close(notices.write)
+        } catch {
+            close(notices.write); close(master); close(slave); close(notices.read)
+            throw error
         }
         Posix.setNonBlocking(master)
         Posix.setNonBlocking(notices.read)
@@ -72,7 +54,7 @@ final class SessionShell {
         self.master = master
         self.slave = slave
         self.notices = notices.read
-        self.token = Posix.randomBytes(8).map(Posix.hexByte).joined()
+        self.token = Hex.string(Posix.randomBytes(8))
     }
 
     /// A new PTY: its master, and its slave's path. Linux's /dev/ptmx directly (unlock, then ask its number),
@@ -112,11 +94,8 @@ final class SessionShell {
 
     /// The line that runs command `number` from `file` with the given redirections.
     func commandLine(number: Int, file: String, stdin: String, stdout: String, stderr: String) -> String {
-        "{ printf 'S \(token) \(number)\\n' >&3; . \(Self.quote(file)) 3>&-; } <\(Self.quote(stdin)) >\(Self.quote(stdout)) 2>\(Self.quote(stderr)); printf 'D \(token) \(number) %d\\n' \"$?\" >&3"
-    }
-
-    static func quote(_ text: String) -> String {
-        "'" + text.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+        let quote = ShellQuoting.quote
+        return "{ printf 'S \(token) \(number)\\n' >&3; . \(quote(file)) 3>&-; } <\(quote(stdin)) >\(quote(stdout)) 2>\(quote(stderr)); printf 'D \(token) \(number) %d\\n' \"$?\" >&3"
     }
 
     /// Reads the notices available on fd 3.

@@ -10,10 +10,7 @@ public struct SHA256 {
     public static func hex<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
         var hash = SHA256()
         hash.update(bytes)
-        return hash.finalize().map { byte in
-            let digits = Array("0123456789abcdef")
-            return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
-        }.joined()
+        return Hex.string(hash.finalize())
     }
 
     public mutating func update<C: Collection>(_ bytes: C) where C.Element == UInt8 {

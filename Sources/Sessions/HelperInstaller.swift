@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SessionWire
 import SSHClient
 
 /// Puts this client's helper on a host: checks that the host can run it (CPU, glibc), prepares the host directory
@@ -70,7 +71,7 @@ struct HelperInstaller {
     /// Runs a POSIX sh script (whatever the user's login shell is) and returns its `key=value` lines.
     private func run(_ script: String) throws -> [String: String] {
         let out = BufferSink(), err = BufferSink()
-        let status = try connection.execute("sh -c \(RemoteCommand.quote(script))", stdin: nil, stdout: out, stderr: err)
+        let status = try connection.execute("sh -c \(ShellQuoting.quote(script))", stdin: nil, stdout: out, stderr: err)
         guard status == .exited(0) else {
             throw SessionError.helper("installing the helper failed: \(String(decoding: err.bytes, as: UTF8.self))")
         }

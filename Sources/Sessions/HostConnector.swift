@@ -15,10 +15,6 @@ public struct HostConnector {
         self.logger = logger
     }
 
-    public func settings(for host: HostSpec) -> ConnectionSettings {
-        resolver.resolve(host)
-    }
-
     public func connect(_ host: HostSpec) throws -> SSHConnection {
         let settings = resolver.resolve(host)
         var logger = logger

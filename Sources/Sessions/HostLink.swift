@@ -26,7 +26,7 @@ public final class HostLink {
                 logger.debug("helper did not answer (\(lastProblem)); installing it")
                 try HelperInstaller(connection: connection, helper: helper, logger: logger).install()
             }
-            let command = "sh -c \(RemoteCommand.quote("exec \"\(HelperInstaller.hostDirectory)/bin/\(helper.installedName)\" relay"))"
+            let command = "sh -c \(ShellQuoting.quote("exec \"\(HelperInstaller.hostDirectory)/bin/\(helper.installedName)\" relay"))"
             let link = HostLink(connection: connection, channel: try connection.openExec(command))
             do {
                 try link.send(.hello(version: WireProtocol.version, clientID: clientID))
@@ -135,11 +135,8 @@ public final class HostLink {
                 }
             }
             // Stdin never blocks this loop: while the command is not reading, its output must still be read.
-            // libssh2 takes at most a packet a call, without saying EAGAIN: write until it takes nothing.
-            while !unsent.isEmpty {
-                let written = try unsent.withUnsafeBytes { try channel.write($0) }
-                if written == 0 { break }
-                unsent.removeFirst(written)
+            if !unsent.isEmpty {
+                unsent.removeFirst(try unsent.withUnsafeBytes { try channel.write($0) })
             }
             var watched: [pollfd] = []
             if record != nil, unsent.isEmpty, let fd = input { watched = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)] }

@@ -31,7 +31,6 @@ case "relay":
     do { exit(try Relay.run(paths: paths, helperPath: helperPath)) } catch { fail("\(error)") }
 case "daemon":
     do {
-        chdir(Posix_home())
         try HostDaemon(paths: paths, helperIdentity: helperPath).run()
         exit(0)
     } catch {
@@ -41,8 +40,4 @@ case "version":
     print("pss-host protocol \(WireProtocol.version)")
 default:
     fail("usage: pss-host relay|daemon|version")
-}
-
-func Posix_home() -> String {
-    getenv("HOME").map { String(cString: $0) } ?? "/"
 }

@@ -51,4 +51,20 @@ enum Diagnostics {
     static func print(_ message: String) {
         FileHandle.standardError.write(Data("pss: \(message)\n".utf8))
     }
+
+    /// Runs `body` for each target: a failure is reported under the target's name and does not stop the others.
+    /// Returns the worst status (0 when every target succeeded).
+    static func forEachTarget(_ targets: [String], _ body: (String) throws -> Void) -> Int32 {
+        var worst: Int32 = 0
+        for target in targets {
+            do {
+                try body(target)
+            } catch {
+                let failure = CommandFailure.from(error)
+                print("\(target): \(failure.description)")
+                worst = max(worst, failure.status)
+            }
+        }
+        return worst
+    }
 }

@@ -26,19 +26,12 @@ struct GetCommand: ParsableCommand {
         let clientID = try client.state.clientID()
         let targets = hosts.isEmpty ? Array(Set(client.state.knownSessions().map(\.host))).sorted() : hosts
         var rows: [SessionOutput.Row] = []
-        var worst: Int32 = 0
-        for host in targets {
-            do {
-                let answer = try client.withLink(host) { try $0.request(.listSessions) }
-                guard case let .sessions(records) = answer else { throw SessionError.helper("unexpected answer") }
-                client.state.remember(host: host, records: records, complete: true)
-                rows += records.filter { name == nil || HostPattern.wildcardMatch($0.name, name!) }
-                    .map { .init(host: host, record: $0) }
-            } catch {
-                let failure = CommandFailure.from(error)
-                Diagnostics.print("\(host): \(failure.description)")
-                worst = max(worst, failure.status)
-            }
+        let worst = Diagnostics.forEachTarget(targets) { host in
+            let answer = try client.withLink(host) { try $0.request(.listSessions) }
+            guard case let .sessions(records) = answer else { throw SessionError.helper("unexpected answer") }
+            client.state.remember(host: host, records: records, complete: true)
+            rows += records.filter { name == nil || HostPattern.wildcardMatch($0.name, name!) }
+                .map { .init(host: host, record: $0) }
         }
         SessionOutput.print(rows, json: connection.json, clientID: clientID)
         if worst != 0 { throw ExitCode(worst) }

@@ -42,22 +42,15 @@ struct NewCommand: ParsableCommand {
         let client = try SessionClient(connector: connection.makeConnector())
         let clientID = try client.state.clientID()
         var rows: [SessionOutput.Row] = []
-        var worst: Int32 = 0
-        for host in hosts {
-            do {
-                let answer = try client.withLink(host) { link in
-                    try link.request(.newSession(name: name ?? "", idleTimeoutSeconds: idleTimeout.seconds,
-                                                 outputBuffering: SessionRecord.OutputBuffering(rawValue: outputBuffering)!,
-                                                 maxBuffer: maxBuffer.bytes))
-                }
-                guard case let .session(record) = answer else { throw SessionError.helper("unexpected answer") }
-                client.state.remember(host: host, records: [record], complete: false)
-                rows.append(.init(host: host, record: record))
-            } catch {
-                let failure = CommandFailure.from(error)
-                Diagnostics.print("\(host): \(failure.description)")
-                worst = max(worst, failure.status)
+        let worst = Diagnostics.forEachTarget(hosts) { host in
+            let answer = try client.withLink(host) { link in
+                try link.request(.newSession(name: name ?? "", idleTimeoutSeconds: idleTimeout.seconds,
+                                             outputBuffering: SessionRecord.OutputBuffering(rawValue: outputBuffering)!,
+                                             maxBuffer: maxBuffer.bytes))
             }
+            guard case let .session(record) = answer else { throw SessionError.helper("unexpected answer") }
+            client.state.remember(host: host, records: [record], complete: false)
+            rows.append(.init(host: host, record: record))
         }
         if !rows.isEmpty { SessionOutput.print(rows, json: connection.json, clientID: clientID) }
         if worst != 0 { throw ExitCode(worst) }

@@ -32,28 +32,18 @@ struct RemoveCommand: ParsableCommand {
 
     func run() throws {
         let client = try SessionClient(connector: connection.makeConnector())
+        let worst: Int32
         if all, let host {
-            do {
+            worst = Diagnostics.forEachTarget([host]) { host in
                 try client.withLink(host) { link in _ = try link.request(.removeAllSessions) }
                 client.state.remember(host: host, records: [], complete: true)
-            } catch {
-                let failure = CommandFailure.from(error)
-                Diagnostics.print("\(host): \(failure.description)")
-                throw ExitCode(failure.status)
             }
-            return
-        }
-        var worst: Int32 = 0
-        for text in sessions {
-            do {
+        } else {
+            worst = Diagnostics.forEachTarget(sessions) { text in
                 let reference = try SessionReference(parsing: text, known: client.state.knownSessions())
                 try client.withLink(reference.host) { link in _ = try link.request(.removeSession(reference.session)) }
                 let known = client.state.knownSessions().filter { $0.host == reference.host && ($0.id == reference.session || $0.name == reference.session) }
                 client.state.forget(host: reference.host, ids: known.map(\.id))
-            } catch {
-                let failure = CommandFailure.from(error)
-                Diagnostics.print("\(text): \(failure.description)")
-                worst = max(worst, failure.status)
             }
         }
         if worst != 0 { throw ExitCode(worst) }

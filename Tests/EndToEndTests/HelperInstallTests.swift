@@ -85,20 +85,20 @@ final class HelperInstallTests: XCTestCase {
 
 /// A full host directory: a small tmpfs (the tests run as root, as in CI).
 final class FullHostDirectoryTests: XCTestCase {
-    private func withTmpfs(megabytes: Int, _ body: (String) -> Void) {
+    /// A host whose PSS_HOST_DIR lies on a tmpfs of `megabytes`, and a client of it.
+    private func withHostOnTmpfs(megabytes: Int, _ body: (_ mountPoint: String, _ client: ClientMachine) -> Void) {
         let scratch = Scratch("tmpfs")
         let mountPoint = scratch.file("mnt")
         shell("mkdir -p '\(mountPoint)' && mount -t tmpfs -o size=\(megabytes)m tmpfs '\(mountPoint)'")
         defer { _ = ProcessRunner.run("/bin/umount", ["-l", mountPoint]) }
-        body(mountPoint)
+        var options = SSHServer.Options()
+        options.hostDirectory = mountPoint + "/pss-host"
+        let server = SSHServer(options)
+        body(mountPoint, ClientMachine(servers: ["h": server]))
     }
 
     func testTooLittleSpaceForTheHelperIsSaidPlainly() {
-        withTmpfs(megabytes: 4) { mountPoint in
-            var options = SSHServer.Options()
-            options.hostDirectory = mountPoint + "/pss-host"
-            let server = SSHServer(options)
-            let client = ClientMachine(servers: ["h": server])
+        withHostOnTmpfs(megabytes: 4) { mountPoint, client in
             let result = client.pss(["invoke", "--host", "h", "--", "true"])
             XCTAssertEqual(result.status, 255, "\(result)")
             XCTAssertTrue(result.stderrText.contains("KiB free; the helper needs"), result.stderrText)
@@ -107,12 +107,8 @@ final class FullHostDirectoryTests: XCTestCase {
         }
     }
 
-    func testFullDiskRefusesNewSessionsClearly() throws {
-        withTmpfs(megabytes: 24) { mountPoint in
-            var options = SSHServer.Options()
-            options.hostDirectory = mountPoint + "/pss-host"
-            let server = SSHServer(options)
-            let client = ClientMachine(servers: ["h": server])
+    func testFullDiskRefusesNewSessionsClearly() {
+        withHostOnTmpfs(megabytes: 24) { mountPoint, client in
             XCTAssertEqual(client.pss(["invoke", "--host", "h", "--", "true"]).status, 0, "the helper fits")
             shell("dd if=/dev/zero of='\(mountPoint)/filler' bs=1M count=64 2>/dev/null || true")
             let result = client.pss(["new", "h", "--name", "nospace"])

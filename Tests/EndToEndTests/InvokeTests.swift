@@ -78,14 +78,15 @@ final class InvokeTests: XCTestCase {
     }
 
     func testJSONResult() throws {
-        let result = client.pss(["--json", "invoke", "--host", "h1", "--", "printf 'a\\tb'; echo e >&2; exit 4"])
+        let result = client.pss(["--json", "invoke", "--host", "h1", "--", "printf 'a\\tb\\001'; echo e >&2; exit 4"])
         XCTAssertEqual(result.status, 4, "\(result)")
         let lines = result.stdoutText.split(separator: "\n")
         XCTAssertEqual(lines.count, 1)
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
         XCTAssertEqual(object["host"] as? String, "h1")
         XCTAssertEqual(object["exitCode"] as? Int, 4)
-        XCTAssertEqual(object["stdout"] as? String, "a\tb")
+        XCTAssertEqual(object["stdout"] as? String, "a\tb\u{1}")
+        XCTAssertTrue(result.stdoutText.contains(#""a\tb\u0001""#), "control characters escaped as JSON requires")
         XCTAssertEqual(object["stderr"] as? String, "e\n")
         XCTAssertTrue(object["error"] is NSNull)
         XCTAssertNotNil(object["durationMs"] as? Int)

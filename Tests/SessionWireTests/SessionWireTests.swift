@@ -88,6 +88,21 @@ final class SHA256Tests: XCTestCase {
     }
 }
 
+final class TextTests: XCTestCase {
+    func testQuoting() {
+        XCTAssertEqual(ShellQuoting.quote(""), "''")
+        XCTAssertEqual(ShellQuoting.quote("plain/path-1.2"), "plain/path-1.2")
+        XCTAssertEqual(ShellQuoting.quote("a b"), "'a b'")
+        XCTAssertEqual(ShellQuoting.quote("it's"), "'it'\\''s'")
+        XCTAssertEqual(ShellQuoting.quote("$HOME"), "'$HOME'")
+    }
+
+    func testHex() {
+        XCTAssertEqual(Hex.string([0x00, 0x0f, 0xa5, 0xff]), "000fa5ff")
+        XCTAssertEqual(Hex.string([UInt8]()), "")
+    }
+}
+
 final class SessionNameTests: XCTestCase {
     func testNames() {
         for good in ["web", "db-1", "a_b.c", "X", String(repeating: "a", count: 64)] {

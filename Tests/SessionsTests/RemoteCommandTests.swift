@@ -11,13 +11,6 @@ final class RemoteCommandTests: XCTestCase {
         XCTAssertEqual(RemoteCommand.commandLine(["ls", "-la", "/var/log", "a=b,c:d@e%f+g"]), "ls -la /var/log a=b,c:d@e%f+g")
     }
 
-    func testQuoting() {
-        XCTAssertEqual(RemoteCommand.quote(""), "''")
-        XCTAssertEqual(RemoteCommand.quote("a b"), "'a b'")
-        XCTAssertEqual(RemoteCommand.quote("it's"), "'it'\\''s'")
-        XCTAssertEqual(RemoteCommand.quote("$HOME"), "'$HOME'")
-    }
-
     /// The real test of quoting: a POSIX shell gives back exactly the words.
     func testShellGivesBackTheWords() throws {
         let words = ["printf", "%s\\n", "a b", "it's", "'", "''", "\"", "$HOME", "`id`", "$(id)", "*", "?", "~", "",

@@ -54,19 +54,15 @@ public func freePort() -> Int {
 
 /// Waits until something accepts TCP connections on `port`, or `limit` seconds pass.
 public func waitForListener(port: Int, limit: Double = 10) -> Bool {
-    let deadline = Date().addingTimeInterval(limit)
-    while Date() < deadline {
+    Processes.waitUntil(limit: limit) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = UInt16(port).bigEndian
-        let connected = withUnsafePointer(to: &address) {
+        return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        close(fd)
-        if connected == 0 { return true }
-        usleep(20_000)
+        } == 0
     }
-    return false
 }

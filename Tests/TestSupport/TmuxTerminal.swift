@@ -34,11 +34,6 @@ public final class TmuxTerminal {
     /// Waits until the screen shows `text` (an event, not a fixed delay); returns whether it did within `limit`.
     @discardableResult
     public func waitFor(_ text: String, limit: Double = 20) -> Bool {
-        let deadline = Date().addingTimeInterval(limit)
-        while Date() < deadline {
-            if screen.contains(text) { return true }
-            usleep(50_000)
-        }
-        return false
+        Processes.waitUntil(limit: limit) { screen.contains(text) }
     }
 }
