@@ -430,11 +430,13 @@ public final class HostDaemon {
         let number = session.nextCommand
         session.nextCommand += 1
         let directory = session.directory + "/commands/\(number)"
+        var pipes: [Int32] = []  // closed here if the run that would own them is never made
         do {
             try Posix.check(mkdir(directory, 0o700), "mkdir \(directory)")
             try Posix.writeFileAtomically(directory + "/command", Array(command.utf8))
             let out = try Posix.pipe(), err = try Posix.pipe()
             let input = forwardStdin ? try Posix.pipe() : nil
+            pipes = [out.read, out.write, err.read, err.write] + (input.map { [$0.read, $0.write] } ?? [])
             let outputs = [try OutputSpool(stream: .stdout, path: directory + "/stdout", pipe: out.read),
                            try OutputSpool(stream: .stderr, path: directory + "/stderr", pipe: err.read)]
             let run = CommandRun(number: number, command: command, outputs: outputs, stdinPipe: input?.write ?? -1,
@@ -453,7 +455,7 @@ public final class HostDaemon {
                                          stderr: "/proc/\(selfPID)/fd/\(err.write)")
             if !shell.type(line) { throw HostError.daemon("cannot type into the session's terminal") }
         } catch {
-            session.run?.close()
+            if let run = session.run { run.close() } else { pipes.forEach { close($0) } }
             session.run = nil
             session.record.command = ""
             refuse(link, .hostFailure, "cannot start the command in \(directory): \(error)")
