@@ -30,25 +30,21 @@ public final class SSHServer {
         for type in options.hostKeyTypes {
             shell("ssh-keygen -q -t \(type) -N '' -C host-\(type) -f '\(scratch.file("host_\(type)"))'")
         }
-        var config = [
-            "Port \(port)",
-            "ListenAddress 127.0.0.1",
-            "PidFile \(scratch.file("sshd.pid"))",
-            "AuthorizedKeysFile \(scratch.file("authorized_keys"))/%u",
-            "UsePAM \(options.keyboardInteractive ? "yes" : "no")",
-            "StrictModes no",
-            "PermitRootLogin yes",
-            "PasswordAuthentication \(options.passwordAuthentication ? "yes" : "no")",
-            "KbdInteractiveAuthentication \(options.keyboardInteractive ? "yes" : "no")",
-            "MaxStartups 200",
-            "MaxSessions 200",
-            "LogLevel VERBOSE",
+        // Config/sshd_config.test, shared with scripts/demo and scripts/bench.
+        let template = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Config/sshd_config.test")
+        var config = try! String(contentsOf: template, encoding: .utf8)
+        let values = [
+            "@PORT@": String(port), "@DIR@": scratch.path,
+            "@USE_PAM@": options.keyboardInteractive ? "yes" : "no",
+            "@PASSWORD@": options.passwordAuthentication ? "yes" : "no",
+            "@KBDINT@": options.keyboardInteractive ? "yes" : "no",
+            "@HOST_KEYS@": options.hostKeyTypes.map { "HostKey \(scratch.file("host_\($0)"))" }.joined(separator: "\n"),
+            "@EXTRA@": options.extraConfig.joined(separator: "\n"),
+            "@USER@": "root", "@HOST_DIR@": hostDirectory,
         ]
-        config += options.hostKeyTypes.map { "HostKey \(scratch.file("host_\($0)"))" }
-        config += options.extraConfig
-        // root's host directory is this fixture's; other accounts use their own default (~/.local/state/pss-host).
-        config += ["Match User root", "    SetEnv PSS_HOST_DIR=\(hostDirectory)"]
-        scratch.write("sshd_config", config.joined(separator: "\n") + "\n")
+        for (placeholder, value) in values { config = config.replacingOccurrences(of: placeholder, with: value) }
+        scratch.write("sshd_config", config)
         start()
     }
 

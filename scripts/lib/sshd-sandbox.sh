@@ -1,7 +1,10 @@
 # Starts a throwaway sshd on loopback with fresh keys, for scripts/demo and scripts/bench.
 # Source it, then call: sandbox_start DIR   (sets SANDBOX_PORT, writes DIR/ssh_config with Host "sandbox")
 #                       sandbox_stop DIR
-# The tests have their own fixture (Tests/TestSupport/SSHServer.swift) with more knobs; this is the same setup.
+# The tests have their own fixture (Tests/TestSupport/SSHServer.swift) with more knobs; both fill in
+# Config/sshd_config.test.
+
+SANDBOX_CONFIG_TEMPLATE="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/Config/sshd_config.test"
 
 sandbox_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -9,28 +12,17 @@ sandbox_free_port() {
 
 sandbox_start() {
     local dir="$1"
-    mkdir -p "$dir/host-state" /run/sshd
+    mkdir -p "$dir/host-state" "$dir/authorized_keys" /run/sshd
     chmod 700 "$dir"
     ssh-keygen -q -t ed25519 -N '' -f "$dir/host_ed25519" -C sandbox-host
     ssh-keygen -q -t ed25519 -N '' -f "$dir/id_ed25519" -C sandbox-user
-    cp "$dir/id_ed25519.pub" "$dir/authorized_keys"
+    cp "$dir/id_ed25519.pub" "$dir/authorized_keys/$(id -un)"
     SANDBOX_PORT=$(sandbox_free_port)
-    cat > "$dir/sshd_config" <<CONF
-Port $SANDBOX_PORT
-ListenAddress 127.0.0.1
-HostKey $dir/host_ed25519
-AuthorizedKeysFile $dir/authorized_keys
-PidFile $dir/sshd.pid
-UsePAM no
-StrictModes no
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-MaxStartups 200
-MaxSessions 200
-Match User $(id -un)
-    SetEnv PSS_HOST_DIR=$dir/host-state
-CONF
+    # Config/sshd_config.test, shared with the tests' fixture.
+    sed -e "s|@PORT@|$SANDBOX_PORT|" -e "s|@DIR@|$dir|g" -e "s|@USE_PAM@|no|" -e "s|@PASSWORD@|no|" \
+        -e "s|@KBDINT@|no|" -e "s|@HOST_KEYS@|HostKey $dir/host_ed25519|" -e "s|@EXTRA@||" \
+        -e "s|@USER@|$(id -un)|" -e "s|@HOST_DIR@|$dir/host-state|" \
+        "$SANDBOX_CONFIG_TEMPLATE" > "$dir/sshd_config"
     echo "[127.0.0.1]:$SANDBOX_PORT $(cut -d' ' -f1,2 "$dir/host_ed25519.pub")" > "$dir/known_hosts"
     cat > "$dir/ssh_config" <<CONF
 Host sandbox
