@@ -13,8 +13,8 @@ final class ClientLink {
     private var outboundStart = 0
     /// Set by the client's hello.
     var clientID: String?
-    /// The session whose command this link is running, if any.
-    var invokedSession: String?
+    /// The command whose output this link streams, if any.
+    weak var attached: CommandRun?
     var isClosed = false
 
     init(control: Int32) {

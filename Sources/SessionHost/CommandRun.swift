@@ -1,89 +1,111 @@
 import Glibc
 import SessionWire
 
-/// One stream of a command (stdout or stderr): the pipe the command writes, and the spool file the daemon appends
-/// to. Offsets count bytes from the stream's start; a client is sent the spool from its offset on.
-final class OutputSpool {
-    let stream: HostMessage.Stream
-    let file: Int32
-    var pipe: Int32
-    private(set) var written: UInt64 = 0
-    var sent: UInt64 = 0
-
-    init(stream: HostMessage.Stream, path: String, pipe: Int32) throws {
-        self.stream = stream
-        self.pipe = pipe
-        file = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        try Posix.check(file, "create \(path)")
-        Posix.setNonBlocking(pipe)
-    }
-
-    var isOpen: Bool { pipe >= 0 }
-
-    /// Moves what the pipe holds into the spool, up to `limit` bytes; closes the pipe at its end. When `deliver`
-    /// is given and every earlier byte has been sent, each chunk is also handed to it as it is read, and counts as
-    /// sent if it returns true: a client that keeps up gets output without a read back from the spool.
-    @discardableResult
-    func drain(using buffer: inout [UInt8], limit: Int = 1 << 20,
-               deliver: ((HostMessage.Stream, UInt64, ArraySlice<UInt8>) -> Bool)? = nil) -> Int {
-        var moved = 0
-        while pipe >= 0, moved < limit {
-            let count = read(pipe, &buffer, buffer.count)
-            if count > 0 {
-                let chunk = buffer[0..<count]
-                _ = chunk.withUnsafeBytes { Posix.writeAll(file, $0) }
-                if let deliver, sent == written, deliver(stream, written, chunk) { sent += UInt64(count) }
-                written += UInt64(count)
-                moved += count
-            } else if count == 0 || (errno != EAGAIN && errno != EINTR) {
-                close(pipe)
-                pipe = -1
-            } else if errno == EAGAIN {
-                break
-            }
-        }
-        return moved
-    }
-
-    /// The next chunk not yet sent, read back from the spool.
-    func nextChunk(maximum: Int) -> (offset: UInt64, bytes: [UInt8])? {
-        guard sent < written else { return nil }
-        let count = Int(min(UInt64(maximum), written - sent))
-        var bytes = [UInt8](repeating: 0, count: count)
-        let got = pread(file, &bytes, count, off_t(sent))
-        guard got > 0 else { return nil }
-        defer { sent += UInt64(got) }
-        return (sent, Array(bytes[0..<got]))
-    }
-
-    func closeAll() {
-        if pipe >= 0 { close(pipe); pipe = -1 }
-        close(file)
-    }
-}
-
-/// One invoked command in a session.
+/// One command invoked in a session, from its start until its output has been received (or, for a job, until it
+/// is removed). Its directory `commands/<n>/` holds the command, the two spools and `job`, its metadata.
 final class CommandRun {
     let number: Int
+    let directory: String
     let command: String
+    let name: String
+    /// Started with --as-job: kept until removed.
+    let isJob: Bool
+    let lock: String
+    let startedAt: Int64
     let outputs: [OutputSpool]
+
     /// Where the daemon writes the client's stdin; -1 when stdin is not forwarded or has ended.
-    var stdinPipe: Int32
+    var stdinPipe: Int32 = -1
     var stdinPending: [UInt8] = []
     var stdinEnded = false
     /// The shell's ends of the pipes, held until the shell has opened them (its "started" notice).
-    var shellEnds: [Int32]
-    var result: HostMessage?
-    weak var link: ClientLink?
+    var shellEnds: [Int32] = []
 
-    init(number: Int, command: String, outputs: [OutputSpool], stdinPipe: Int32, shellEnds: [Int32], link: ClientLink) {
+    /// How it ended (`HostMessage.exited`); nil while it runs, and for ever when its daemon died while it ran.
+    var result: HostMessage?
+    var endedAt: Int64 = 0
+    /// Loaded from an earlier daemon that died while the command ran: how it ended is not known.
+    var endUnknown = false
+    var stopped = false
+    var timedOut = false
+    /// --timeout: when the host ends it.
+    var deadline: Int64?
+    /// A signal to send to the command's process group as soon as it has one in the foreground.
+    var pendingSignal: Int32?
+    /// TERM was sent: KILL follows at this time.
+    var killAt: Int64?
+    /// `job stop` requests, answered when the command has ended.
+    var stoppers: [ClientLink] = []
+    /// Its output was received whole and acknowledged (not a job): deleted once no child holds its streams.
+    var delivered = false
+
+    /// The client streaming this command's output, and whether it stays until the end (`follow`) or leaves once
+    /// it has what is there.
+    weak var link: ClientLink?
+    var follow = true
+
+    init(number: Int, directory: String, command: String, name: String, isJob: Bool, lock: String, outputs: [OutputSpool]) {
         self.number = number
+        self.directory = directory
         self.command = command
+        self.name = name
+        self.isJob = isJob
+        self.lock = lock
         self.outputs = outputs
-        self.stdinPipe = stdinPipe
-        self.shellEnds = shellEnds
-        self.link = link
-        if stdinPipe >= 0 { Posix.setNonBlocking(stdinPipe) }
+        startedAt = Posix.now
+    }
+
+    /// A command left by an earlier daemon, from its directory; nil when there is nothing to load.
+    init?(loading directory: String, number: Int) {
+        guard let fields = KeyValueFile.read(directory + "/job") else { return nil }
+        self.number = number
+        self.directory = directory
+        command = fields["command"] ?? ""
+        name = fields["name"] ?? "Job\(number)"
+        isJob = fields["isJob"] == "1"
+        lock = ""
+        startedAt = Int64(fields["startedAt"] ?? "") ?? 0
+        outputs = [HostMessage.Stream.stdout, .stderr].map { stream in
+            let key = stream == .stdout ? "stdout" : "stderr"
+            return OutputSpool(loading: stream, path: directory + "/" + key,
+                               acked: UInt64(fields["acked.\(key)"] ?? "") ?? 0,
+                               droppedUntil: UInt64(fields["dropped.\(key)"] ?? "") ?? 0)
+        }
+        stopped = fields["stopped"] == "1"
+        timedOut = fields["timedOut"] == "1"
+        if let status = fields["status"].flatMap({ Int32($0) }) {
+            result = .exited(status: status, signal: fields["signal"] ?? "", shellEnded: fields["shellEnded"] == "1")
+            endedAt = Int64(fields["endedAt"] ?? "") ?? 0
+        } else {
+            endUnknown = true
+        }
+    }
+
+    var isRunning: Bool { result == nil && !endUnknown }
+
+    /// Writes the metadata: at start, at the end, and as acknowledgements arrive.
+    func save() {
+        var fields: [(String, String)] = [("name", name), ("command", command), ("isJob", isJob ? "1" : "0"),
+                                          ("startedAt", String(startedAt)), ("stopped", stopped ? "1" : "0"),
+                                          ("timedOut", timedOut ? "1" : "0")]
+        if case let .exited(status, signal, shellEnded) = result {
+            fields += [("status", String(status)), ("signal", signal), ("shellEnded", shellEnded ? "1" : "0"),
+                       ("endedAt", String(endedAt))]
+        }
+        for spool in outputs {
+            let key = spool.stream == .stdout ? "stdout" : "stderr"
+            fields += [("acked.\(key)", String(spool.acked)), ("dropped.\(key)", String(spool.droppedUntil))]
+        }
+        try? KeyValueFile.write(directory + "/job", fields)
+    }
+
+    func record(in session: SessionRecord) -> JobRecord {
+        var code: Int32?
+        if case let .exited(status, _, _) = result { code = status }
+        let state: JobRecord.State = isRunning ? .running : stopped ? .stopped : code == 0 ? .completed : .failed
+        return JobRecord(id: String(number), name: name, sessionID: session.id, sessionName: session.name, state: state,
+                         exitCode: code, command: command, startedAt: startedAt, endedAt: endedAt,
+                         hasMoreData: outputs.contains { $0.unacknowledged > 0 }, isJob: isJob)
     }
 
     func releaseShellEnds() {
@@ -116,6 +138,6 @@ final class CommandRun {
         if stdinEnded { Glibc.close(stdinPipe); stdinPipe = -1 }
     }
 
-    /// Every byte produced so far has been sent.
+    /// Every byte produced so far has been sent to the client streaming it.
     var isFullySent: Bool { outputs.allSatisfy { $0.sent == $0.written } }
 }

@@ -62,6 +62,7 @@ public final class HostDaemon {
             if let session = try? HostedSession(record: broken, directory: paths.session(record.id)) {
                 sessions[record.id] = session
                 try? store.save(broken)
+                for run in session.runs where run.endUnknown && run.endedAt == 0 { run.endedAt = Posix.now }
             }
         }
         loop()
@@ -143,22 +144,14 @@ public final class HostDaemon {
                     watch(shell.master, POLLIN) { [unowned self] _ in session.drainTerminal(using: &self.buffer) }
                     watch(shell.notices, POLLIN) { [unowned self] _ in self.handleNotices(session) }
                 }
-                if let run = session.run {
+                // Finished commands too: a background child may still hold their streams.
+                for run in session.runs {
                     for spool in run.outputs where spool.isOpen && !isPaused(session, spool) {
-                        watch(spool.pipe, POLLIN) { [unowned self] _ in
-                            spool.drain(using: &self.buffer, deliver: { stream, offset, bytes in
-                                guard let link = run.link, !link.isClosed, link.pendingOutput < Self.linkHighWater else { return false }
-                                link.send(.output(stream, offset: offset, bytes))
-                                return true
-                            })
-                        }
+                        watch(spool.pipe, POLLIN) { [unowned self] _ in self.drain(spool, of: run, in: session) }
                     }
                     if run.stdinPipe >= 0 && !run.stdinPending.isEmpty {
                         watch(run.stdinPipe, POLLOUT) { _ in run.flushStdin() }
                     }
-                }
-                for spool in session.lingering where spool.isOpen {
-                    watch(spool.pipe, POLLIN) { [unowned self] _ in spool.drain(using: &self.buffer) }
                 }
             }
             for link in links {
@@ -186,17 +179,30 @@ public final class HostDaemon {
         }
     }
 
+    /// Moves a command's output into its spool, straight on to the client streaming it when it keeps up.
+    private func drain(_ spool: OutputSpool, of run: CommandRun, in session: HostedSession) {
+        let record = session.record
+        // Block buffering: read no further than --max-buffer allows, so the command blocks on the full pipe.
+        let room = record.outputBuffering == .block ? Int(clamping: record.maxBuffer - min(record.maxBuffer, spool.unacknowledged)) : 1 << 20
+        spool.drain(using: &buffer, limit: room, deliver: { stream, offset, bytes in
+            guard let link = run.link, !link.isClosed, link.pendingOutput < Self.linkHighWater else { return false }
+            link.send(.output(stream, offset: offset, bytes))
+            return true
+        })
+        if record.outputBuffering == .drop { spool.dropOldest(keeping: record.maxBuffer) }
+    }
+
     private func pollTimeout() -> Int32 {
-        // Spooled output a link has room for is sent without waiting for any event.
-        for session in sessions.values {
-            if let run = session.run, let link = run.link, !link.isClosed, link.pendingOutput < Self.linkHighWater,
-               !run.isFullySent || run.result != nil {
-                return 0
-            }
-        }
         let now = Posix.now
         var next: Int64 = sessions.isEmpty ? now + 1 : now + 3600
         for session in sessions.values {
+            for run in session.runs {
+                // Spooled output a link has room for is sent without waiting for any event.
+                if let link = run.link, !link.isClosed, link.pendingOutput < Self.linkHighWater { return 0 }
+                if run.pendingSignal != nil { return 100 }
+                if let deadline = run.deadline, run.isRunning { next = min(next, deadline) }
+                if let killAt = run.killAt, run.isRunning { next = min(next, killAt) }
+            }
             if let expiry = session.expiresAt { next = min(next, expiry) }
             for waiting in session.waiting { next = min(next, waiting.deadline) }
         }
@@ -210,14 +216,14 @@ public final class HostDaemon {
         return poll(&pending, 1, 0) == 0
     }
 
-    /// Output is not read from a command whose unsent spool has reached its session's --max-buffer
+    /// Output is not read from a command whose unacknowledged spool has reached its session's --max-buffer
     /// (`block` buffering): the command then blocks on its next write until a client takes the output.
     private func isPaused(_ session: HostedSession, _ spool: OutputSpool) -> Bool {
-        spool.written - spool.sent >= session.record.maxBuffer
+        session.record.outputBuffering == .block && spool.unacknowledged >= session.record.maxBuffer
     }
 
     private func acceptsInput(_ link: ClientLink) -> Bool {
-        guard let id = link.invokedSession, let run = sessions[id]?.run else { return true }
+        guard let run = link.attached else { return true }
         return run.stdinPending.count < Self.stdinHighWater
     }
 
@@ -267,17 +273,30 @@ public final class HostDaemon {
     private func dropClosedLinks() {
         for link in links where link.isClosed {
             link.close()
-            if let id = link.invokedSession, let session = sessions[id] {
-                // The client went away mid-command: the command runs on and its output keeps spooling.
-                session.run?.link = nil
-                session.record.state = .disconnected
-                try? store.save(session.record)
+            for session in sessions.values {
+                session.waiting.removeAll { $0.link === link }
+                for run in session.runs where run.link === link {
+                    run.link = nil
+                    session.idleSince = Posix.now
+                    // The client went away before the command's end reached it: the command runs on, its output
+                    // keeps spooling, and the session waits, Disconnected, for a client to receive it.
+                    if run.follow && !run.delivered && session.record.state == .opened {
+                        session.record.state = .disconnected
+                        try? store.save(session.record)
+                    }
+                }
             }
-            for session in sessions.values { session.waiting.removeAll { $0.link === link } }
         }
         links.removeAll { $0.isClosed }
     }
 
+    /// Stops streaming a command to its link (another client took it, the session was disconnected).
+    private func detach(_ run: CommandRun, telling reason: String?) {
+        guard let link = run.link else { return }
+        if let reason, !link.isClosed { link.send(.failure(.denied, reason)) }
+        if link.attached === run { link.attached = nil }
+        run.link = nil
+    }
     // MARK: Requests
 
     private func handle(_ message: ClientMessage, from link: ClientLink) {
@@ -295,43 +314,111 @@ public final class HostDaemon {
             link.send(.hello(version: WireProtocol.version, helper: helperIdentity))
             return
         }
+        do {
+            try handleRequest(message, from: link)
+        } catch let failure as RequestFailure {
+            refuse(link, failure.kind, failure.message)
+        } catch {
+            refuse(link, .hostFailure, "\(error)")
+        }
+    }
+
+    private func handleRequest(_ message: ClientMessage, from link: ClientLink) throws {
+        let client = link.clientID!
         switch message {
         case .hello:
-            refuse(link, .invalidRequest, "hello sent twice")
+            throw RequestFailure(kind: .invalidRequest, message: "hello sent twice")
         case let .newSession(name, idle, buffering, maxBuffer):
-            do {
-                let session = try createSession(name: name, idleTimeout: idle, buffering: buffering, maxBuffer: maxBuffer,
-                                                 heldBy: link.clientID!, temporary: false)
-                link.send(.session(session.snapshot))
-            } catch let failure as RequestFailure {
-                refuse(link, failure.kind, failure.message)
-            } catch {
-                refuse(link, .hostFailure, "\(error)")
-            }
+            let session = try createSession(name: name, idleTimeout: idle, buffering: buffering, maxBuffer: maxBuffer,
+                                            heldBy: client, temporary: false)
+            link.send(.session(session.snapshot))
         case .listSessions:
             link.send(.sessions(sessions.values.map(\.snapshot).sorted { ($0.createdAt, $0.name) < ($1.createdAt, $1.name) }))
-        case let .invoke(reference, command, forwardStdin, wait):
-            invoke(reference, command: command, forwardStdin: forwardStdin, wait: wait, link: link)
+        case let .invoke(invocation):
+            try invoke(invocation, link: link)
         case let .stdin(bytes):
-            if let id = link.invokedSession, let run = sessions[id]?.run, run.link === link, run.stdinPipe >= 0 {
+            if let run = link.attached, run.link === link, run.stdinPipe >= 0 {
                 run.stdinPending.append(contentsOf: bytes)
                 run.flushStdin()
             }
         case .stdinEnd:
-            if let id = link.invokedSession, let run = sessions[id]?.run, run.link === link {
+            if let run = link.attached, run.link === link {
                 run.stdinEnded = true
                 run.flushStdin()
             }
         case let .removeSession(reference):
-            guard let session = find(reference) else {
-                return refuse(link, .noSuchSession, "no session '\(reference)' on this host")
-            }
-            remove(session)
+            remove(try find(reference))
             link.send(.removed(count: 1))
         case .removeAllSessions:
             let all = Array(sessions.values)
             all.forEach(remove)
             link.send(.removed(count: UInt32(all.count)))
+        case let .receive(reference, job, from, follow, take):
+            let session = try find(reference)
+            try checkNotHeldByAnother(session, client)
+            if take && session.record.state == .disconnected { hold(session, for: client) }
+            guard let run = session.findRun(job) else {
+                throw RequestFailure(kind: .noSuchSession, message: job.isEmpty ? "session '\(session.record.name)' has no command to receive"
+                                                                                : "no job '\(job)' in session '\(session.record.name)'")
+            }
+            detach(run, telling: "another pss is receiving this command's output now")
+            for spool in run.outputs { spool.sent = min(from?[spool.stream] ?? spool.acked, spool.written) }
+            run.link = link
+            run.follow = follow
+            link.attached = run
+            link.send(.started(session.snapshot, run.record(in: session.record),
+                               from: StreamOffsets(stdout: run.outputs[0].sent, stderr: run.outputs[1].sent)))
+        case let .ack(reference, job, received, complete):
+            let session = try find(reference)
+            guard let run = session.findRun(job) else { return }
+            for spool in run.outputs { spool.acked = max(spool.acked, min(received[spool.stream], spool.written)) }
+            if complete && !run.isRunning && !run.isJob {
+                run.delivered = true
+                if session.record.temporary { return remove(session) }
+            }
+            run.save()
+        case let .disconnect(reference, idle, buffering):
+            let session = try find(reference)
+            try checkNotHeldByAnother(session, client)
+            guard session.record.state != .broken else { throw brokenFailure(session) }
+            if idle > 0 {
+                guard idle >= SessionRecord.minimumIdleTimeout else {
+                    throw RequestFailure(kind: .invalidRequest, message: "the idle timeout must be at least \(SessionRecord.minimumIdleTimeout) seconds")
+                }
+                session.record.idleTimeoutSeconds = idle
+            }
+            if let mode = SessionRecord.OutputBuffering(rawValue: buffering) { session.record.outputBuffering = mode }
+            for run in session.runs { detach(run, telling: "session '\(session.record.name)' was disconnected") }
+            session.record.state = .disconnected
+            session.idleSince = Posix.now
+            try store.save(session.record)
+            link.send(.session(session.snapshot))
+        case let .connect(reference, force):
+            let session = try find(reference)
+            guard session.record.state != .broken else { throw brokenFailure(session) }
+            if !force { try checkNotHeldByAnother(session, client) }
+            for run in session.runs where run.link.map({ $0.clientID != client }) ?? false {
+                detach(run, telling: "session '\(session.record.name)' was taken over by another client (connect --force)")
+            }
+            hold(session, for: client)
+            link.send(.session(session.snapshot))
+        case let .listJobs(reference):
+            let chosen = reference.isEmpty ? sessions.values.sorted { $0.record.createdAt < $1.record.createdAt } : [try find(reference)]
+            link.send(.jobs(chosen.flatMap { session in session.runs.map { $0.record(in: session.record) } }))
+        case let .stopJob(reference, job):
+            let (session, run) = try findRun(reference, job, for: client)
+            guard run.isRunning else { return link.send(.job(run.record(in: session.record))) }
+            run.stopped = true
+            run.stoppers.append(link)
+            terminate(run, SIGTERM)
+        case let .removeJob(reference, job):
+            let (session, run) = try findRun(reference, job, for: client)
+            guard !run.isRunning else {
+                throw RequestFailure(kind: .busy, message: "job '\(run.name)' is still running; stop it first (pss job stop)")
+            }
+            detach(run, telling: nil)
+            session.forget(run)
+            link.send(.removed(count: 1))
         }
     }
 
@@ -344,9 +431,35 @@ public final class HostDaemon {
         var message: String
     }
 
-    private func find(_ reference: String) -> HostedSession? {
-        if let session = sessions[reference] { return session }
-        return sessions.values.first { $0.record.name == reference }
+    private func find(_ reference: String) throws -> HostedSession {
+        if let session = sessions[reference] ?? sessions.values.first(where: { $0.record.name == reference }) { return session }
+        throw RequestFailure(kind: .noSuchSession, message: "no session '\(reference)' on this host")
+    }
+
+    private func findRun(_ reference: String, _ job: String, for client: String) throws -> (HostedSession, CommandRun) {
+        let session = try find(reference)
+        try checkNotHeldByAnother(session, client)
+        guard let run = session.findRun(job) else {
+            throw RequestFailure(kind: .noSuchSession, message: "no job '\(job)' in session '\(session.record.name)'")
+        }
+        return (session, run)
+    }
+
+    /// An Opened session belongs to the client holding it; Disconnected and Broken ones to nobody.
+    private func checkNotHeldByAnother(_ session: HostedSession, _ client: String) throws {
+        if session.record.state == .opened && session.record.heldBy != client {
+            throw RequestFailure(kind: .busy, message: "session '\(session.record.name)' is held by another client; take it over with pss connect --force")
+        }
+    }
+
+    private func brokenFailure(_ session: HostedSession) -> RequestFailure {
+        RequestFailure(kind: .denied, message: "session '\(session.record.name)' is Broken: its shell ended with a previous host daemon; its output is still receivable (pss receive)")
+    }
+
+    private func hold(_ session: HostedSession, for client: String) {
+        session.record.heldBy = client
+        session.record.state = .opened
+        try? store.save(session.record)
     }
 
     private func createSession(name requested: String, idleTimeout: UInt32, buffering: SessionRecord.OutputBuffering,
@@ -384,46 +497,47 @@ public final class HostDaemon {
         return "\(prefix)\(number)"
     }
 
-    private func invoke(_ reference: String, command: String, forwardStdin: Bool, wait: UInt32, link: ClientLink) {
-        let session: HostedSession
-        if reference.isEmpty {
-            do {
-                session = try createSession(name: "", idleTimeout: SessionRecord.defaultIdleTimeout, buffering: .block,
-                                            maxBuffer: SessionRecord.defaultMaxBuffer, heldBy: link.clientID!, temporary: true)
-            } catch let failure as RequestFailure {
-                return refuse(link, failure.kind, failure.message)
-            } catch {
-                return refuse(link, .hostFailure, "\(error)")
-            }
-        } else {
-            guard let found = find(reference) else {
-                return refuse(link, .noSuchSession, "no session '\(reference)' on this host")
-            }
-            session = found
-        }
-        switch session.record.state {
-        case .broken:
-            return refuse(link, .denied, "session '\(session.record.name)' is Broken: its shell ended with a previous host daemon; its output is still on the host")
-        case .closed:
-            return refuse(link, .noSuchSession, "session '\(session.record.name)' is closed")
-        case .opened, .disconnected:
-            break
-        }
-        guard session.record.heldBy == link.clientID else {
-            return refuse(link, .busy, "session '\(session.record.name)' is held by another client")
-        }
-        if session.run != nil || !session.waiting.isEmpty {
-            guard wait > 0 else {
-                return refuse(link, .busy, "session '\(session.record.name)' is busy running: \(session.run?.command ?? "a command")")
-            }
-            session.waiting.append(.init(link: link, command: command, forwardStdin: forwardStdin, deadline: Posix.now + Int64(wait)))
-            link.invokedSession = session.record.id
-            return
-        }
-        start(command, in: session, forwardStdin: forwardStdin, link: link)
+    /// The running command holding `lock`, if any (locks are per user: this daemon's sessions).
+    private func lockHolder(_ lock: String) -> (HostedSession, CommandRun)? {
+        guard !lock.isEmpty else { return nil }
+        for session in sessions.values { if let run = session.run, run.lock == lock { return (session, run) } }
+        return nil
     }
 
-    private func start(_ command: String, in session: HostedSession, forwardStdin: Bool, link: ClientLink) {
+    private func lockFailure(_ lock: String) -> RequestFailure? {
+        guard let (session, run) = lockHolder(lock) else { return nil }
+        return RequestFailure(kind: .locked, message: "lock '\(lock)' is held by job '\(run.name)' in session '\(session.record.name)', running for \(Posix.now - run.startedAt) s")
+    }
+
+    private func invoke(_ invocation: ClientMessage.Invocation, link: ClientLink) throws {
+        if let failure = lockFailure(invocation.lock) { throw failure }
+        let session: HostedSession
+        if invocation.session.isEmpty {
+            session = try createSession(name: "", idleTimeout: SessionRecord.defaultIdleTimeout, buffering: .block,
+                                        maxBuffer: SessionRecord.defaultMaxBuffer, heldBy: link.clientID!, temporary: true)
+        } else {
+            session = try find(invocation.session)
+        }
+        switch session.record.state {
+        case .broken: throw brokenFailure(session)
+        case .closed: throw RequestFailure(kind: .noSuchSession, message: "session '\(session.record.name)' is closed")
+        case .disconnected:
+            throw RequestFailure(kind: .denied, message: "session '\(session.record.name)' is Disconnected: connect it first (pss connect)")
+        case .opened: break
+        }
+        try checkNotHeldByAnother(session, link.clientID!)
+        if session.run != nil || !session.waiting.isEmpty {
+            guard invocation.waitSeconds > 0, !invocation.asJob else {
+                throw RequestFailure(kind: .busy, message: "session '\(session.record.name)' is busy running: \(session.run?.command ?? "a command")")
+            }
+            session.waiting.append(.init(link: link, invocation: invocation, deadline: Posix.now + Int64(invocation.waitSeconds)))
+            return
+        }
+        start(invocation, in: session, link: link)
+    }
+
+    private func start(_ invocation: ClientMessage.Invocation, in session: HostedSession, link: ClientLink) {
+        if let failure = lockFailure(invocation.lock) { return refuse(link, failure.kind, failure.message) }
         guard let shell = session.shell else {
             return refuse(link, .hostFailure, "session '\(session.record.name)' has no shell")
         }
@@ -431,31 +545,52 @@ public final class HostDaemon {
         session.nextCommand += 1
         let directory = session.directory + "/commands/\(number)"
         var pipes: [Int32] = []  // closed here if the run that would own them is never made
+        var made: CommandRun?
         do {
             try Posix.check(mkdir(directory, 0o700), "mkdir \(directory)")
-            try Posix.writeFileAtomically(directory + "/command", Array(command.utf8))
+            try Posix.writeFileAtomically(directory + "/command", Array(invocation.command.utf8))
             let out = try Posix.pipe(), err = try Posix.pipe()
-            let input = forwardStdin ? try Posix.pipe() : nil
+            let input = invocation.forwardStdin && !invocation.asJob ? try Posix.pipe() : nil
             pipes = [out.read, out.write, err.read, err.write] + (input.map { [$0.read, $0.write] } ?? [])
             let outputs = [try OutputSpool(stream: .stdout, path: directory + "/stdout", pipe: out.read),
                            try OutputSpool(stream: .stderr, path: directory + "/stderr", pipe: err.read)]
-            let run = CommandRun(number: number, command: command, outputs: outputs, stdinPipe: input?.write ?? -1,
-                                 shellEnds: [out.write, err.write] + (input.map { [$0.read] } ?? []), link: link)
+            let run = CommandRun(number: number, directory: directory, command: invocation.command,
+                                 name: invocation.jobName.isEmpty ? "Job\(number)" : invocation.jobName,
+                                 isJob: invocation.asJob, lock: invocation.lock, outputs: outputs)
+            made = run
+            if let input { run.stdinPipe = input.write; Posix.setNonBlocking(input.write) }
+            run.shellEnds = [out.write, err.write] + (input.map { [$0.read] } ?? [])
+            if invocation.timeoutSeconds > 0 { run.deadline = Posix.now + Int64(invocation.timeoutSeconds) }
+            run.save()
             session.run = run
-            session.record.command = command
-            session.record.state = .opened
+            session.runs.append(run)
+            session.record.command = invocation.command
+            if invocation.asJob && session.record.temporary {
+                // A cron job's session: nobody holds it, so its result can be collected from any client.
+                session.record.state = .disconnected
+            }
             try store.save(session.record)
-            link.invokedSession = session.record.id
-            link.send(.started(session.snapshot))
+            if !invocation.asJob {
+                run.link = link
+                link.attached = run
+            }
+            link.send(.started(session.snapshot, run.record(in: session.record), from: StreamOffsets()))
             // The shell reaches the daemon's pipe ends through /proc: they are opened there, then the daemon
             // lets go of its copies (on the "started" notice).
             let line = shell.commandLine(number: number, file: directory + "/command",
                                          stdin: input.map { "/proc/\(selfPID)/fd/\($0.read)" } ?? "/dev/null",
                                          stdout: "/proc/\(selfPID)/fd/\(out.write)",
-                                         stderr: "/proc/\(selfPID)/fd/\(err.write)")
+                                         stderr: "/proc/\(selfPID)/fd/\(err.write)",
+                                         subshell: invocation.asJob || invocation.timeoutSeconds > 0)
             if !shell.type(line) { throw HostError.daemon("cannot type into the session's terminal") }
         } catch {
-            if let run = session.run { run.close() } else { pipes.forEach { close($0) } }
+            if let run = made {
+                detach(run, telling: nil)
+                session.forget(run)
+            } else {
+                pipes.forEach { close($0) }
+                Posix.removeTree(directory)
+            }
             session.run = nil
             session.record.command = ""
             refuse(link, .hostFailure, "cannot start the command in \(directory): \(error)")
@@ -472,20 +607,41 @@ public final class HostDaemon {
             case let .started(number) where number == run.number:
                 run.releaseShellEnds()
             case let .done(number, status) where number == run.number:
-                finishRun(run, with: .exited(status: status, signal: "", shellEnded: false))
+                finish(run, in: session, with: .exited(status: status, signal: "", shellEnded: false))
             default:
                 break
             }
         }
     }
 
-    /// Records how a command ended; what it wrote is moved into the spool first, so it is all sent before the
-    /// end is.
-    private func finishRun(_ run: CommandRun, with result: HostMessage) {
+    /// Records how a command ended and frees its session for the next one. What it wrote is moved into the spool
+    /// first, so that all of it is sent before the end is.
+    private func finish(_ run: CommandRun, in session: HostedSession, with result: HostMessage) {
         guard run.result == nil else { return }
         run.releaseShellEnds()
-        for spool in run.outputs { spool.drain(using: &buffer, limit: .max) }
-        run.result = result
+        for spool in run.outputs {
+            spool.drain(using: &buffer, limit: .max)
+            if session.record.outputBuffering == .drop { spool.dropOldest(keeping: session.record.maxBuffer) }
+        }
+        if run.timedOut, case let .exited(_, _, shellEnded) = result {
+            run.result = .exited(status: 124, signal: "", shellEnded: shellEnded)
+        } else {
+            run.result = result
+        }
+        run.endedAt = Posix.now
+        run.deadline = nil
+        run.killAt = nil
+        run.pendingSignal = nil
+        if run.stdinPipe >= 0 { close(run.stdinPipe); run.stdinPipe = -1 }
+        run.save()
+        for stopper in run.stoppers where !stopper.isClosed { stopper.send(.job(run.record(in: session.record))) }
+        run.stoppers = []
+        if session.run === run {
+            session.run = nil
+            session.record.command = ""
+            session.idleSince = Posix.now
+            try? store.save(session.record)
+        }
     }
 
     private func reapChildren() {
@@ -500,7 +656,7 @@ public final class HostDaemon {
             let result = HostMessage.exited(status: signalled ? 128 + (status & 0x7f) : (status >> 8) & 0xff,
                                             signal: signalled ? Self.signalName(status & 0x7f) : "", shellEnded: true)
             session.drainTerminal(using: &buffer)
-            if let run = session.run { finishRun(run, with: result) }
+            if let run = session.run { finish(run, in: session, with: result) }
             // The command ended the shell (exit, exec): the session goes on with a fresh one; its variables,
             // functions and working directory are gone, and the command's result says so.
             session.shell?.release()
@@ -516,21 +672,51 @@ public final class HostDaemon {
         return names[number] ?? "SIG\(number)"
     }
 
+    /// Ends a running command (job stop, --timeout): TERM to its process group now, KILL a few seconds later.
+    private func terminate(_ run: CommandRun, _ number: Int32) {
+        run.pendingSignal = number
+        if number == SIGTERM { run.killAt = Posix.now + Self.killGraceSeconds }
+    }
+
+    /// How long a stopped or timed-out command has between TERM and KILL.
+    static let killGraceSeconds: Int64 = 5
+
+    /// Sends a pending signal once the command's process group is in the terminal's foreground. A command that
+    /// runs in the shell itself (a loop of builtins) has none: at KILL time, its shell goes, and a new one comes.
+    private func deliverSignals(_ session: HostedSession) {
+        guard let run = session.run, let shell = session.shell else { return }
+        let now = Posix.now
+        if let deadline = run.deadline, deadline <= now, !run.timedOut {
+            run.timedOut = true
+            terminate(run, SIGTERM)
+        }
+        if let killAt = run.killAt, killAt <= now {
+            run.killAt = nil
+            if let group = shell.foregroundGroup { kill(-group, SIGKILL) } else { kill(shell.pid, SIGKILL) }
+            run.pendingSignal = nil
+        }
+        if let number = run.pendingSignal, let group = shell.foregroundGroup {
+            kill(-group, number)
+            run.pendingSignal = nil
+        }
+    }
+
     // MARK: Progress
 
-    /// Sends output, ends finished commands, starts waiting ones, and applies time limits.
+    /// Sends output, starts waiting commands, applies time limits, lets go of what is no longer needed.
     private func progress() {
         for link in links where link.pendingOutput > 0 { link.flush() }
         for session in Array(sessions.values) {
-            if let run = session.run { pump(run, in: session) }
+            deliverSignals(session)
+            for run in session.runs { pump(run, in: session) }
+            for run in session.runs where run.delivered && !run.outputs.contains(where: \.isOpen) { session.forget(run) }
             if session.run == nil, let next = session.waiting.first {
                 session.waiting.removeFirst()
-                start(next.command, in: session, forwardStdin: next.forwardStdin, link: next.link)
+                start(next.invocation, in: session, link: next.link)
             }
             let now = Posix.now
             session.waiting.removeAll { waiting in
                 guard waiting.deadline <= now else { return false }
-                waiting.link.invokedSession = nil
                 waiting.link.send(.failure(.busy, "session '\(session.record.name)' was still busy after the wait"))
                 return true
             }
@@ -543,62 +729,48 @@ public final class HostDaemon {
         dropClosedLinks()
     }
 
+    /// Sends a command's output from the spool to the client streaming it, then its end (or, for a receive that
+    /// does not follow, word that it still runs).
     private func pump(_ run: CommandRun, in session: HostedSession) {
-        if let link = run.link, !link.isClosed {
-            var sentSomething = true
-            while sentSomething && link.pendingOutput < Self.linkHighWater {
-                sentSomething = false
-                for spool in run.outputs {
-                    if let (offset, bytes) = spool.nextChunk(maximum: WireProtocol.outputChunk) {
-                        link.send(.output(spool.stream, offset: offset, bytes[...]))
-                        sentSomething = true
-                    }
+        guard let link = run.link, !link.isClosed else { return }
+        var sentSomething = true
+        while sentSomething && link.pendingOutput < Self.linkHighWater {
+            sentSomething = false
+            for spool in run.outputs {
+                if let (from, to) = spool.skipDropped() {
+                    link.send(.dropped(spool.stream, from: from, to: to))
+                    sentSomething = true
+                }
+                if let (offset, bytes) = spool.nextChunk(maximum: WireProtocol.outputChunk) {
+                    link.send(.output(spool.stream, offset: offset, bytes[...]))
+                    sentSomething = true
                 }
             }
         }
-        guard let result = run.result else { return }
-        var delivered = false
-        if let link = run.link, !link.isClosed {
-            guard run.isFullySent else { return }
+        guard run.isFullySent else { return }
+        if let result = run.result {
             link.send(result)
-            link.invokedSession = nil
-            session.record.state = .opened
-            delivered = true
-        }
-        if case let .exited(status, signal, _) = result {
-            let text = signal.isEmpty ? "\(status)\n" : "\(status) \(signal)\n"
-            try? Posix.writeFileAtomically(session.directory + "/commands/\(run.number)/status", Array(text.utf8))
-        }
-        // Streams still held open by background children keep filling their spools. Output the client has
-        // received whole is not kept: a long-lived session would otherwise fill the disk with it.
-        for spool in run.outputs {
-            if spool.isOpen {
-                session.lingering.append(spool)
-            } else {
-                spool.closeAll()
-                if delivered { unlink(session.directory + "/commands/\(run.number)/" + (spool.stream == .stdout ? "stdout" : "stderr")) }
-            }
-        }
-        if run.stdinPipe >= 0 { close(run.stdinPipe) }
-        session.run = nil
-        session.record.command = ""
-        session.idleSince = Posix.now
-        if session.record.temporary && run.link != nil {
-            run.link?.flush()  // the client has its answer before the cleanup starts
-            remove(session)
+        } else if run.endUnknown {
+            link.send(.failure(.denied, "the host daemon ended while this command ran: how it ended is not known"))
+        } else if !run.follow {
+            link.send(.pending(run.record(in: session.record)))
         } else {
-            try? store.save(session.record)
+            return
         }
+        detach(run, telling: nil)
+        session.idleSince = Posix.now
+        if !run.isRunning { run.outputs.forEach { if !$0.isOpen { $0.closeFile() } } }
     }
 
     private func remove(_ session: HostedSession) {
-        if let link = session.run?.link, !link.isClosed {
-            link.send(.failure(.noSuchSession, "session '\(session.record.name)' was removed while its command ran"))
-            link.invokedSession = nil
+        for run in session.runs {
+            if let link = run.link, !link.isClosed {
+                link.send(.failure(.noSuchSession, "session '\(session.record.name)' was removed while its command ran"))
+            }
+            detach(run, telling: nil)
         }
         for waiting in session.waiting {
             waiting.link.send(.failure(.noSuchSession, "session '\(session.record.name)' was removed"))
-            waiting.link.invokedSession = nil
         }
         session.waiting = []
         session.close()

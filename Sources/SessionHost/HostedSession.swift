@@ -1,21 +1,22 @@
 import Glibc
 import SessionWire
 
-/// A session as the daemon holds it: its record, its shell, the command running in it, and invokes waiting.
+/// A session as the daemon holds it: its record, its shell, its commands (the one running, and those whose output
+/// or status is still kept), and invokes waiting.
 final class HostedSession {
     struct WaitingInvoke {
         var link: ClientLink
-        var command: String
-        var forwardStdin: Bool
+        var invocation: ClientMessage.Invocation
         var deadline: Int64
     }
 
     var record: SessionRecord
     let directory: String
     var shell: SessionShell?
+    /// The command running now.
     var run: CommandRun?
-    /// Streams of finished commands that background children still hold open; drained into their spools.
-    var lingering: [OutputSpool] = []
+    /// Every command kept, oldest first: running, finished with output not yet received, jobs.
+    var runs: [CommandRun] = []
     var waiting: [WaitingInvoke] = []
     var nextCommand = 1
     /// When the idle clock last started (nothing running, no client attached).
@@ -28,10 +29,26 @@ final class HostedSession {
         idleSince = Posix.now
         ptyLog = open(directory + "/pty.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         try Posix.check(ptyLog, "create \(directory)/pty.log")
-        nextCommand = (Posix.directoryEntries(directory + "/commands").compactMap { Int($0) }.max() ?? 0) + 1
+        let numbers = Posix.directoryEntries(directory + "/commands").compactMap { Int($0) }.sorted()
+        runs = numbers.compactMap { CommandRun(loading: directory + "/commands/\($0)", number: $0) }
+        nextCommand = (numbers.last ?? 0) + 1
     }
 
-    var isIdle: Bool { run == nil && waiting.isEmpty }
+    /// A command by number or name (the latest of that name); the latest command when `reference` is empty.
+    func findRun(_ reference: String) -> CommandRun? {
+        if reference.isEmpty { return runs.last }
+        if let number = Int(reference) { return runs.first { $0.number == number } }
+        return runs.last { $0.name == reference }
+    }
+
+    func forget(_ run: CommandRun) {
+        run.close()
+        Posix.removeTree(run.directory)
+        runs.removeAll { $0 === run }
+    }
+
+    /// Nothing runs, nobody waits, no client is streaming output: the idle clock runs.
+    var isIdle: Bool { run == nil && waiting.isEmpty && runs.allSatisfy { $0.link == nil } }
 
     /// When the idle clock closes this session, or nil while it does not run.
     var expiresAt: Int64? {
@@ -59,10 +76,9 @@ final class HostedSession {
     func close() {
         shell?.terminate()
         shell = nil
-        run?.close()
+        runs.forEach { $0.close() }
+        runs = []
         run = nil
-        lingering.forEach { $0.closeAll() }
-        lingering = []
         Glibc.close(ptyLog)
     }
 }

@@ -92,10 +92,19 @@ final class SessionShell {
         return true
     }
 
-    /// The line that runs command `number` from `file` with the given redirections.
-    func commandLine(number: Int, file: String, stdin: String, stdout: String, stderr: String) -> String {
+    /// The process group in the terminal's foreground when it is not the shell's own: the pipeline or subshell
+    /// running now, which `job stop` and `--timeout` signal.
+    var foregroundGroup: pid_t? {
+        let group = tcgetpgrp(master)
+        return group > 0 && group != pid ? group : nil
+    }
+
+    /// The line that runs command `number` from `file` with the given redirections. In a subshell (jobs, --timeout)
+    /// the whole command is one process group; its changes to the shell's state do not carry over.
+    func commandLine(number: Int, file: String, stdin: String, stdout: String, stderr: String, subshell: Bool) -> String {
         let quote = ShellQuoting.quote
-        return "{ printf 'S \(token) \(number)\\n' >&3; . \(quote(file)) 3>&-; } <\(quote(stdin)) >\(quote(stdout)) 2>\(quote(stderr)); printf 'D \(token) \(number) %d\\n' \"$?\" >&3"
+        let body = subshell ? "( . \(quote(file)) ) 3>&-" : ". \(quote(file)) 3>&-"
+        return "{ printf 'S \(token) \(number)\\n' >&3; \(body); } <\(quote(stdin)) >\(quote(stdout)) 2>\(quote(stderr)); printf 'D \(token) \(number) %d\\n' \"$?\" >&3"
     }
 
     /// Reads the notices available on fd 3.

@@ -3,12 +3,54 @@ public enum ClientMessage: Equatable, Sendable {
     case hello(version: UInt32, clientID: String)
     case newSession(name: String, idleTimeoutSeconds: UInt32, outputBuffering: SessionRecord.OutputBuffering, maxBuffer: UInt64)
     case listSessions
-    /// Runs `command` in `session` (an id or a name), or in a new temporary session when `session` is empty.
-    case invoke(session: String, command: String, forwardStdin: Bool, waitSeconds: UInt32)
+    /// Runs a command in a session, or in a new temporary session when the invocation names none.
+    case invoke(Invocation)
     case stdin([UInt8])
     case stdinEnd
     case removeSession(String)
     case removeAllSessions
+    /// Streams a command's output (`job` empty: the session's latest command) from `from`, or from what was last
+    /// acknowledged when nil; to its end when `follow`, else up to what is there now. `take` connects a
+    /// Disconnected session to this client first.
+    case receive(session: String, job: String, from: StreamOffsets?, follow: Bool, take: Bool)
+    /// The client has the output up to these offsets (and, when `complete`, the command's end): the host may let
+    /// it go.
+    case ack(session: String, job: String, received: StreamOffsets, complete: Bool)
+    /// Leaves the session running on the host, held by nobody; zero and empty values leave a setting as it is.
+    case disconnect(session: String, idleTimeoutSeconds: UInt32, outputBuffering: String)
+    case connect(session: String, force: Bool)
+    /// Jobs of one session, or of every session when `session` is empty.
+    case listJobs(session: String)
+    case stopJob(session: String, job: String)
+    case removeJob(session: String, job: String)
+
+    /// What `invoke` asks for.
+    public struct Invocation: Equatable, Sendable {
+        /// An id or a name; empty for a new temporary session.
+        public var session: String
+        public var command: String
+        public var forwardStdin: Bool
+        public var waitSeconds: UInt32
+        /// Start and answer at once; the output stays on the host until the job is removed.
+        public var asJob = false
+        public var jobName = ""
+        /// 0: no limit.
+        public var timeoutSeconds: UInt32 = 0
+        /// Refuse to start while a running command of this user holds the same lock.
+        public var lock = ""
+
+        public init(session: String, command: String, forwardStdin: Bool, waitSeconds: UInt32, asJob: Bool = false,
+                    jobName: String = "", timeoutSeconds: UInt32 = 0, lock: String = "") {
+            self.session = session
+            self.command = command
+            self.forwardStdin = forwardStdin
+            self.waitSeconds = waitSeconds
+            self.asJob = asJob
+            self.jobName = jobName
+            self.timeoutSeconds = timeoutSeconds
+            self.lock = lock
+        }
+    }
 
     public func encoded() -> [UInt8] {
         var w = WireWriter.frame()
@@ -17,12 +59,23 @@ public enum ClientMessage: Equatable, Sendable {
         case let .newSession(name, idle, buffering, maxBuffer):
             w.u8(2); w.string(name); w.u32(idle); w.string(buffering.rawValue); w.u64(maxBuffer)
         case .listSessions: w.u8(3)
-        case let .invoke(session, command, forwardStdin, wait):
-            w.u8(4); w.string(session); w.string(command); w.bool(forwardStdin); w.u32(wait)
+        case let .invoke(i):
+            w.u8(4); w.string(i.session); w.string(i.command); w.bool(i.forwardStdin); w.u32(i.waitSeconds)
+            w.bool(i.asJob); w.string(i.jobName); w.u32(i.timeoutSeconds); w.string(i.lock)
         case let .stdin(bytes): w.u8(5); w.data(bytes)
         case .stdinEnd: w.u8(6)
         case let .removeSession(session): w.u8(7); w.string(session)
         case .removeAllSessions: w.u8(8)
+        case let .receive(session, job, from, follow, take):
+            w.u8(9); w.string(session); w.string(job); w.bool(from != nil); w.u64(from?.stdout ?? 0); w.u64(from?.stderr ?? 0)
+            w.bool(follow); w.bool(take)
+        case let .ack(session, job, received, complete):
+            w.u8(10); w.string(session); w.string(job); w.u64(received.stdout); w.u64(received.stderr); w.bool(complete)
+        case let .disconnect(session, idle, buffering): w.u8(11); w.string(session); w.u32(idle); w.string(buffering)
+        case let .connect(session, force): w.u8(12); w.string(session); w.bool(force)
+        case let .listJobs(session): w.u8(13); w.string(session)
+        case let .stopJob(session, job): w.u8(14); w.string(session); w.string(job)
+        case let .removeJob(session, job): w.u8(15); w.string(session); w.string(job)
         }
         return w.framed()
     }
@@ -36,11 +89,27 @@ public enum ClientMessage: Equatable, Sendable {
             guard let buffering = SessionRecord.OutputBuffering(rawValue: try r.string()) else { throw WireError.truncated }
             self = .newSession(name: name, idleTimeoutSeconds: idle, outputBuffering: buffering, maxBuffer: try r.u64())
         case 3: self = .listSessions
-        case 4: self = .invoke(session: try r.string(), command: try r.string(), forwardStdin: try r.bool(), waitSeconds: try r.u32())
+        case 4:
+            self = .invoke(Invocation(session: try r.string(), command: try r.string(), forwardStdin: try r.bool(),
+                                      waitSeconds: try r.u32(), asJob: try r.bool(), jobName: try r.string(),
+                                      timeoutSeconds: try r.u32(), lock: try r.string()))
         case 5: self = .stdin(Array(try r.data()))
         case 6: self = .stdinEnd
         case 7: self = .removeSession(try r.string())
         case 8: self = .removeAllSessions
+        case 9:
+            let session = try r.string(), job = try r.string(), hasFrom = try r.bool()
+            let from = StreamOffsets(stdout: try r.u64(), stderr: try r.u64())
+            self = .receive(session: session, job: job, from: hasFrom ? from : nil, follow: try r.bool(), take: try r.bool())
+        case 10:
+            let session = try r.string(), job = try r.string()
+            self = .ack(session: session, job: job, received: StreamOffsets(stdout: try r.u64(), stderr: try r.u64()),
+                        complete: try r.bool())
+        case 11: self = .disconnect(session: try r.string(), idleTimeoutSeconds: try r.u32(), outputBuffering: try r.string())
+        case 12: self = .connect(session: try r.string(), force: try r.bool())
+        case 13: self = .listJobs(session: try r.string())
+        case 14: self = .stopJob(session: try r.string(), job: try r.string())
+        case 15: self = .removeJob(session: try r.string(), job: try r.string())
         case let type: throw WireError.unknownMessage(type)
         }
     }
@@ -50,6 +119,8 @@ public enum ClientMessage: Equatable, Sendable {
 public enum HostMessage: Equatable, Sendable {
     public enum Failure: UInt8, Sendable {
         case noSuchSession = 1, busy, duplicateName, invalidRequest, hostFailure, denied, versionMismatch
+        /// `--lock`: a running command holds the lock (exit 75).
+        case locked
     }
 
     public enum Stream: UInt8, Sendable { case stdout = 1, stderr = 2 }
@@ -58,10 +129,16 @@ public enum HostMessage: Equatable, Sendable {
     case failure(Failure, String)
     case session(SessionRecord)
     case sessions([SessionRecord])
-    /// The command began in `session`.
-    case started(SessionRecord)
+    /// The command began (or, for `receive`, is being streamed from `from` on) in `session`.
+    case started(SessionRecord, JobRecord, from: StreamOffsets)
     /// A slice of what was received, so output is not copied on its way to stdout.
     case output(Stream, offset: UInt64, ArraySlice<UInt8>)
+    /// Output from `from` to `to` was discarded on the host (`--output-buffering drop`).
+    case dropped(Stream, from: UInt64, to: UInt64)
+    /// A `receive` without follow has everything there is so far; the command still runs.
+    case pending(JobRecord)
+    case jobs([JobRecord])
+    case job(JobRecord)
     /// The command ended: its exit code, or the signal that killed it; `shellEnded` when it also ended the
     /// session's shell (`exit`, `exec`), which the host then replaced with a fresh one.
     case exited(status: Int32, signal: String, shellEnded: Bool)
@@ -74,10 +151,15 @@ public enum HostMessage: Equatable, Sendable {
         case let .failure(kind, message): w.u8(102); w.u8(kind.rawValue); w.string(message)
         case let .session(record): w.u8(103); record.encode(into: &w)
         case let .sessions(records): w.u8(104); w.u32(UInt32(records.count)); records.forEach { $0.encode(into: &w) }
-        case let .started(record): w.u8(105); record.encode(into: &w)
+        case let .started(record, job, from):
+            w.u8(105); record.encode(into: &w); job.encode(into: &w); w.u64(from.stdout); w.u64(from.stderr)
         case let .output(stream, offset, bytes): w.u8(106); w.u8(stream.rawValue); w.u64(offset); w.data(bytes)
         case let .exited(status, signal, shellEnded): w.u8(107); w.i32(status); w.string(signal); w.bool(shellEnded)
         case let .removed(count): w.u8(108); w.u32(count)
+        case let .dropped(stream, from, to): w.u8(109); w.u8(stream.rawValue); w.u64(from); w.u64(to)
+        case let .pending(job): w.u8(110); job.encode(into: &w)
+        case let .jobs(jobs): w.u8(111); w.u32(UInt32(jobs.count)); jobs.forEach { $0.encode(into: &w) }
+        case let .job(job): w.u8(112); job.encode(into: &w)
         }
         return w.framed()
     }
@@ -89,12 +171,20 @@ public enum HostMessage: Equatable, Sendable {
         case 102: self = .failure(Failure(rawValue: try r.u8()) ?? .hostFailure, try r.string())
         case 103: self = .session(try SessionRecord.decode(from: &r))
         case 104: self = .sessions(try (0..<Int(try r.u32())).map { _ in try SessionRecord.decode(from: &r) })
-        case 105: self = .started(try SessionRecord.decode(from: &r))
+        case 105:
+            let record = try SessionRecord.decode(from: &r), job = try JobRecord.decode(from: &r)
+            self = .started(record, job, from: StreamOffsets(stdout: try r.u64(), stderr: try r.u64()))
         case 106:
             guard let stream = Stream(rawValue: try r.u8()) else { throw WireError.truncated }
             self = .output(stream, offset: try r.u64(), try r.data())
         case 107: self = .exited(status: try r.i32(), signal: try r.string(), shellEnded: try r.bool())
         case 108: self = .removed(count: try r.u32())
+        case 109:
+            guard let stream = Stream(rawValue: try r.u8()) else { throw WireError.truncated }
+            self = .dropped(stream, from: try r.u64(), to: try r.u64())
+        case 110: self = .pending(try JobRecord.decode(from: &r))
+        case 111: self = .jobs(try (0..<Int(try r.u32())).map { _ in try JobRecord.decode(from: &r) })
+        case 112: self = .job(try JobRecord.decode(from: &r))
         case let type: throw WireError.unknownMessage(type)
         }
     }

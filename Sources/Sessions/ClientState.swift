@@ -70,6 +70,41 @@ public struct ClientState {
         save(knownSessions().filter { !($0.host == host && ids.contains($0.id)) })
     }
 
+    /// How far this client got in a command's output when it gave up reconnecting: the next `receive` of that
+    /// session from this client starts there, not at what the host last heard acknowledged.
+    public struct UnfinishedReceive: Codable, Equatable {
+        public var host: String
+        public var sessionID: String
+        public var sessionName: String
+        public var job: String
+        public var stdout: UInt64
+        public var stderr: UInt64
+
+        public init(host: String, sessionID: String, sessionName: String, job: String, stdout: UInt64, stderr: UInt64) {
+            self.host = host
+            self.sessionID = sessionID
+            self.sessionName = sessionName
+            self.job = job
+            self.stdout = stdout
+            self.stderr = stderr
+        }
+    }
+
+    private var unfinishedPath: String { directory + "/unfinished.json" }
+
+    public func unfinishedReceives() -> [UnfinishedReceive] {
+        guard let data = FileManager.default.contents(atPath: unfinishedPath) else { return [] }
+        return (try? JSONDecoder().decode([UnfinishedReceive].self, from: data)) ?? []
+    }
+
+    /// Records `entry` (nil: forgets) for its session, replacing an earlier one.
+    public func setUnfinished(host: String, session: String, _ entry: UnfinishedReceive?) {
+        var all = unfinishedReceives().filter { !($0.host == host && ($0.sessionID == session || $0.sessionName == session)) }
+        if let entry { all.append(entry) }
+        guard (try? prepare()) != nil, let data = try? JSONEncoder().encode(all) else { return }
+        try? data.write(to: URL(fileURLWithPath: unfinishedPath), options: .atomic)
+    }
+
     private func save(_ known: [KnownSession]) {
         guard (try? prepare()) != nil, let data = try? JSONEncoder().encode(known) else { return }
         try? data.write(to: URL(fileURLWithPath: cachePath), options: .atomic)

@@ -7,6 +7,8 @@ public struct HostConnector {
     public var credentials: Credentials
     public var prompter: Prompter
     public var logger: Logger
+    /// Caps ConnectTimeout (seconds): a reconnection must not outlast its own deadline.
+    public var connectTimeoutLimit: Int?
 
     public init(resolver: SSHConfigResolver, credentials: Credentials, prompter: Prompter, logger: Logger) {
         self.resolver = resolver
@@ -16,7 +18,8 @@ public struct HostConnector {
     }
 
     public func connect(_ host: HostSpec) throws -> SSHConnection {
-        let settings = resolver.resolve(host)
+        var settings = resolver.resolve(host)
+        if let limit = connectTimeoutLimit { settings.connectTimeout = min(settings.connectTimeout, limit) }
         var logger = logger
         logger[metadataKey: "host"] = "\(host.host)"
         return try SSHConnection.connect(settings: settings, trust: KnownHostsTrust(prompter: prompter),

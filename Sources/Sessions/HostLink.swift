@@ -95,39 +95,35 @@ public final class HostLink {
         return answer
     }
 
-    public struct InvokeResult {
-        public var session: SessionRecord
-        public var status: Int32
-        public var signal: String
-        public var shellEnded: Bool
-    }
-
-    /// Runs `command` in `session` (empty: a temporary session): stdin from `stdin` once the command has started,
-    /// output to the sinks as it comes, until the command's end.
-    public func invoke(session: String, command: String, stdin: Int32?, waitSeconds: UInt32,
-                       stdout: ByteSink, stderr: ByteSink) throws -> InvokeResult {
-        try send(.invoke(session: session, command: command, forwardStdin: stdin != nil, waitSeconds: waitSeconds))
-        var record: SessionRecord?
-        var expected: [HostMessage.Stream: UInt64] = [.stdout: 0, .stderr: 0]
+    /// Sends `request` (an invoke or a receive) and streams the command's output into `stream`: stdin from
+    /// `stdin` once the command has started, acknowledgements as output arrives, until the command's end (or, for
+    /// a receive that does not follow, until what is there has come).
+    public func run(_ request: ClientMessage, into stream: CommandStream, stdin: Int32?) throws -> CommandStream.End {
+        try send(request)
         var input = stdin
-        var unsent: [UInt8] = []  // framed stdin the channel has not taken yet
+        var unsent: [UInt8] = []  // frames the channel has not taken yet (stdin, acknowledgements)
+        var started = false
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
             while let body = try decoder.nextFrame() {
                 switch try HostMessage(decoding: body) {
-                case let .started(started):
-                    record = started
-                case let .output(stream, offset, bytes):
-                    // Offsets make a repeated chunk harmless: only bytes past what was written go out.
-                    let have = expected[stream] ?? 0
-                    let end = offset + UInt64(bytes.count)
-                    guard end > have else { continue }
-                    let skip = Int(have > offset ? have - offset : 0)
-                    try bytes.dropFirst(skip).withUnsafeBytes { try (stream == .stdout ? stdout : stderr).write($0) }
-                    expected[stream] = end
+                case let .started(session, job, from):
+                    stream.started(session, job, from: from)
+                    started = true
+                case let .output(kind, offset, bytes):
+                    try stream.output(kind, offset: offset, bytes)
+                    if let ack = stream.acknowledgement(complete: false) { unsent += ack.encoded() }
+                case let .dropped(kind, from, to):
+                    stream.dropped(kind, from: from, to: to)
                 case let .exited(status, signal, shellEnded):
-                    guard let record else { throw SessionError.helper("the host ended a command it had not started") }
-                    return InvokeResult(session: record, status: status, signal: signal, shellEnded: shellEnded)
+                    guard started else { throw SessionError.helper("the host ended a command it had not started") }
+                    if !unsent.isEmpty { try channel.writeAll(unsent) }
+                    if let ack = stream.acknowledgement(complete: true) { try send(ack) }
+                    return .exited(status: status, signal: signal, shellEnded: shellEnded)
+                case let .pending(job):
+                    if !unsent.isEmpty { try channel.writeAll(unsent) }
+                    if let ack = stream.acknowledgement(complete: false, now: true) { try send(ack) }
+                    return .pending(job)
                 case let .failure(kind, message):
                     throw SessionError.refused(kind, message)
                 default:
@@ -139,7 +135,7 @@ public final class HostLink {
                 unsent.removeFirst(try unsent.withUnsafeBytes { try channel.write($0) })
             }
             var watched: [pollfd] = []
-            if record != nil, unsent.isEmpty, let fd = input { watched = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)] }
+            if started, unsent.isEmpty, let fd = input { watched = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)] }
             let ready = try fill(watching: watched)
             if let fd = input, let readiness = ready.first, readiness.revents != 0 {
                 let count = read(fd, &chunk, chunk.count)

@@ -1,3 +1,5 @@
+import Glibc
+import SessionWire
 import SSHClient
 
 /// Opens links to hosts' daemons for one command.
@@ -11,12 +13,70 @@ public struct SessionClient {
     }
 
     /// Connects to `host`, makes sure the helper answers, and hands the link to `body`.
-    public func withLink<T>(_ host: String, _ body: (HostLink) throws -> T) throws -> T {
+    public func withLink<T>(_ host: String, connectTimeout: Double? = nil, _ body: (HostLink) throws -> T) throws -> T {
         let spec = try HostSpec(parsing: host)
+        var connector = connector
+        if let connectTimeout {
+            connector.connectTimeoutLimit = max(1, Int(connectTimeout.rounded(.up)))
+        }
         let connection = try connector.connect(spec)
         let link = try HostLink.open(connection, helper: try HelperBinary.locate(state: state),
                                      clientID: try state.clientID(), logger: connector.logger)
         defer { link.close() }
         return try body(link)
+    }
+
+    /// Sends `request` (an invoke or a receive) to `host` and streams the command's output into `stream`. Once the
+    /// host has said which command it is, a lost or stalled connection is retried once a second for up to
+    /// `reconnectTimeout` seconds and resumed at the offsets received. `notify` hears what happens meanwhile.
+    public func stream(_ request: ClientMessage, on host: String, into stream: CommandStream, stdin: Int32?,
+                       reconnectTimeout: Double, notify: (String) -> Void) throws -> CommandStream.End {
+        var request = request
+        var stdin = stdin
+        var giveUpAt: Deadline?
+        var lastLoss = ""
+        while true {
+            let attemptLimit = giveUpAt.map { max(1, Double($0.pollTimeout) / 1000) }
+            do {
+                let end = try withLink(host, connectTimeout: attemptLimit) { try $0.run(request, into: stream, stdin: stdin) }
+                if giveUpAt != nil { notify("reconnected; output resumed where it stopped") }
+                return end
+            } catch where Self.isConnectionLoss(error) {
+                guard let resume = stream.resumeRequest else { throw error }
+                if giveUpAt == nil {
+                    giveUpAt = .after(seconds: reconnectTimeout)
+                    notify("\(error); reconnecting (for up to \(Int(reconnectTimeout)) s)")
+                    if stdin != nil {
+                        stdin = nil
+                        notify("stdin is not forwarded after a reconnection: the command reads end of file")
+                    }
+                }
+                lastLoss = "\(error)"
+                guard let limit = giveUpAt, !limit.hasPassed else {
+                    let session = stream.session!, job = stream.job!
+                    state.setUnfinished(host: host, session: session.id, .init(
+                        host: host, sessionID: session.id, sessionName: session.name, job: job.id,
+                        stdout: stream.received.stdout, stderr: stream.received.stderr))
+                    throw SessionError.gaveUp(session: session, job: job, reason: lastLoss)
+                }
+                request = resume
+                var pause = timespec(tv_sec: 1, tv_nsec: 0)
+                nanosleep(&pause, nil)
+            }
+        }
+    }
+
+    /// Whether `error` is the connection going away (worth a new one), rather than a refusal or a failure to
+    /// authenticate or trust the host (which a retry would only repeat).
+    static func isConnectionLoss(_ error: Error) -> Bool {
+        switch error {
+        case let error as SSHError:
+            switch error {
+            case .connect, .timedOut, .protocolFailure, .serverNotResponding, .connectionLost: return true
+            case .resolve, .hostKeyUnknown, .hostKeyChanged, .authenticationFailed, .unsupported: return false
+            }
+        case is HostLink.HelperEnded, is SSHChannel.ChannelClosed: return true
+        default: return false
+        }
     }
 }

@@ -12,12 +12,18 @@ public enum SessionError: Error, CustomStringConvertible {
     case local(String)
     /// Bad input found before connecting: exit 64.
     case usage(String)
+    /// The connection was lost during a command and could not be made again in time: exit 255. The command runs
+    /// on in its session, Disconnected.
+    case gaveUp(session: SessionRecord, job: JobRecord, reason: String)
 
     public var description: String {
         switch self {
         case let .refused(_, message), let .hostUnsupported(message), let .helper(message), let .local(message),
              let .usage(message):
             return message
+        case let .gaveUp(session, job, reason):
+            return "\(reason); gave up reconnecting. The command (job \(job.id)) runs on in session '\(session.name)', "
+                + "now Disconnected; collect its output with: pss receive HOST/\(session.name)"
         }
     }
 }

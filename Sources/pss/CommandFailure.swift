@@ -6,6 +6,9 @@ import SSHClient
 /// The exit statuses of shared/DESIGN.md, and the errors that lead to them.
 enum ExitStatusCode {
     static let usage: Int32 = 64
+    /// `--lock` busy (EX_TEMPFAIL: try again later); also `job receive` of a job still running.
+    static let locked: Int32 = 75
+    static let pending: Int32 = 75
     static let refused: Int32 = 254
     static let transport: Int32 = 255
 }
@@ -13,18 +16,20 @@ enum ExitStatusCode {
 /// A failure the CLI reports itself: a message on stderr and the documented status.
 enum CommandFailure: Error, CustomStringConvertible {
     case usage(String)
+    case locked(String)
     case refused(String)
     case transport(String)
 
     var description: String {
         switch self {
-        case let .usage(message), let .refused(message), let .transport(message): return message
+        case let .usage(message), let .locked(message), let .refused(message), let .transport(message): return message
         }
     }
 
     var status: Int32 {
         switch self {
         case .usage: return ExitStatusCode.usage
+        case .locked: return ExitStatusCode.locked
         case .refused: return ExitStatusCode.refused
         case .transport: return ExitStatusCode.transport
         }
@@ -39,8 +44,9 @@ enum CommandFailure: Error, CustomStringConvertible {
         case let error as SessionError:
             switch error {
             case .usage: return .usage(error.description)
+            case .refused(.locked, _): return .locked(error.description)
             case .refused: return .refused(error.description)
-            case .hostUnsupported, .helper, .local: return .transport(error.description)
+            case .hostUnsupported, .helper, .local, .gaveUp: return .transport(error.description)
             }
         default: return .transport("\(error)")
         }

@@ -21,8 +21,9 @@ enum GlobalOptionPlacement {
             }
         }
         guard !leading.isEmpty, index < arguments.count else { return arguments }
-        // arguments[index] is the command name.
-        return [arguments[index]] + leading + arguments[(index + 1)...]
+        // arguments[index] is the command name; `job` has its own subcommands.
+        let nameCount = arguments[index] == "job" && index + 1 < arguments.count ? 2 : 1
+        return Array(arguments[index..<(index + nameCount)]) + leading + arguments[(index + nameCount)...]
     }
 
     /// `-oKey=Value`, `-p2222`, `--password-file=FILE`.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import Sessions
+import SessionWire
 import SSHClient
 
 struct InvokeCommand: ParsableCommand {
@@ -12,7 +13,10 @@ struct InvokeCommand: ParsableCommand {
             session, whose shell keeps its state. One word after -- is run as a shell command line \
             ('cd /tmp && ls'); several words are quoted and passed as they are. Local stdin is forwarded unless it \
             is a terminal or -n is given. Exits with the remote command's status; 254 when the session layer \
-            refuses (no such session, busy past --wait); 255 when the host cannot be reached.
+            refuses (no such session, busy past --wait); 255 when the host cannot be reached. A connection lost \
+            mid-command is retried once a second for up to --reconnect-timeout and resumed where it stopped. \
+            --as-job returns at once with the job's id and name: collect it with pss job receive (cron: \
+            pss invoke --host H --as-job --lock NAME --timeout DUR -- COMMAND).
             """
     )
 
@@ -29,6 +33,21 @@ struct InvokeCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("How long to wait for a busy session (default 4m).", valueName: "dur"))
     var wait: Duration = Duration(argument: "4m")!
+
+    @Flag(help: "Start the command as a job and return at once; its output and status stay on the host until removed.")
+    var asJob = false
+
+    @Option(help: ArgumentHelp("A name for the job (default JobN).", valueName: "name"))
+    var jobName: String?
+
+    @Option(help: ArgumentHelp("Kill the command on the host after this long (exit 124).", valueName: "dur"))
+    var timeout: Duration?
+
+    @Option(help: ArgumentHelp("Refuse to start (exit 75) while a command holding this lock runs on the host.", valueName: "name"))
+    var lock: String?
+
+    @Option(help: ArgumentHelp("How long to keep reconnecting a lost connection (default 4m; 0: not at all).", valueName: "dur"))
+    var reconnectTimeout: Duration = Duration(argument: "4m")!
 
     @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The command and its arguments, after --.", valueName: "command"))
     var command: [String] = []
@@ -50,58 +69,42 @@ struct InvokeCommand: ParsableCommand {
                                                                     : "one target at a time for now")
         }
         for host in hosts { do { _ = try HostSpec(parsing: host) } catch { throw ValidationError("--host: \(error)") } }
+        if let jobName, let problem = SessionName.problem(with: jobName) { throw ValidationError("--job-name: \(problem.replacingOccurrences(of: "session name", with: "job name"))") }
+        if let lock, let problem = SessionName.problem(with: lock) { throw ValidationError("--lock: \(problem.replacingOccurrences(of: "a session name", with: "a lock name"))") }
+        if jobName != nil && !asJob { throw ValidationError("--job-name goes with --as-job") }
+        if let timeout, timeout.seconds == 0 { throw ValidationError("--timeout: give a duration of at least 1s") }
         guard !commandWords.isEmpty, !commandWords.allSatisfy({ $0.isEmpty }) else {
             throw ValidationError("no command given: pss invoke (--host HOST | --session SESSION) -- COMMAND [ARG...]")
         }
     }
 
     func run() throws {
-        let started = Deadline.now
-        let stdout: ByteSink = connection.json ? BufferSink() : FileDescriptorSink(descriptor: STDOUT_FILENO)
-        let stderr: ByteSink = connection.json ? BufferSink() : FileDescriptorSink(descriptor: STDERR_FILENO)
-        let forwardStdin = !noStdin && isatty(STDIN_FILENO) == 0
         let target = hosts.first ?? sessions[0]
-
-        var outcome: Result<HostLink.InvokeResult, CommandFailure>
-        var host = hosts.first ?? target
-        do {
-            let client = try SessionClient(connector: connection.makeConnector())
+        let resolve = { (client: SessionClient) throws -> (host: String, request: ClientMessage) in
             let reference = hosts.isEmpty ? try SessionReference(parsing: sessions[0], known: client.state.knownSessions())
                                           : SessionReference(host: hosts[0], session: "")
-            host = reference.host
-            outcome = .success(try client.withLink(reference.host) { link in
-                try link.invoke(session: reference.session, command: RemoteCommand.commandLine(commandWords),
-                                stdin: forwardStdin ? STDIN_FILENO : nil, waitSeconds: wait.seconds,
-                                stdout: stdout, stderr: stderr)
-            })
-        } catch let error as FileDescriptorSink.SinkError where error.errno == EPIPE {
-            throw ExitCode(128 + SIGPIPE)  // our reader went away, as `cat` into a closed pipe
-        } catch {
-            outcome = .failure(CommandFailure.from(error))
+            let invocation = ClientMessage.Invocation(
+                session: reference.session, command: RemoteCommand.commandLine(commandWords),
+                forwardStdin: !asJob && !noStdin && isatty(STDIN_FILENO) == 0, waitSeconds: wait.seconds, asJob: asJob,
+                jobName: jobName ?? "", timeoutSeconds: timeout?.seconds ?? 0, lock: lock ?? "")
+            return (reference.host, .invoke(invocation))
         }
+        if asJob { return try startJob(target, resolve) }
+        let streaming = OutputStreaming(connection: connection, target: target, reconnectTimeout: reconnectTimeout.seconds)
+        try streaming.run(stdin: !noStdin && isatty(STDIN_FILENO) == 0 ? STDIN_FILENO : nil, resolve)
+    }
 
-        if connection.json {
-            var line = JSONLine()
-            line.add("host", host)
-            line.add("session", (try? outcome.get()).map(\.session.id))
-            line.add("jobId", nil as String?)
-            line.add("exitCode", (try? outcome.get()).map { Int($0.status) })
-            line.add("stdout", (stdout as? BufferSink).map { String(decoding: $0.bytes, as: UTF8.self) })
-            line.add("stderr", (stderr as? BufferSink).map { String(decoding: $0.bytes, as: UTF8.self) })
-            if case let .failure(failure) = outcome { line.add("error", failure.description) } else { line.add("error", nil as String?) }
-            line.add("durationMs", Int((Deadline.now.nanoseconds - started.nanoseconds) / 1_000_000))
-            line.print()
-        }
-        switch outcome {
-        case let .success(result):
-            if !result.signal.isEmpty, !connection.json {
-                Diagnostics.print("\(target): remote command killed by signal \(result.signal)")
-            }
-            if result.shellEnded, !sessions.isEmpty {
-                Diagnostics.print("\(target): the command ended the session's shell; a new shell took its place (variables, functions and the working directory were reset)")
-            }
-            throw ExitCode(result.status)
-        case let .failure(failure):
+    /// --as-job: starts the command and shows the job, without waiting for it.
+    private func startJob(_ target: String, _ resolve: (SessionClient) throws -> (host: String, request: ClientMessage)) throws {
+        do {
+            let client = try SessionClient(connector: connection.makeConnector())
+            let (host, request) = try resolve(client)
+            let answer = try client.withLink(host) { try $0.request(request) }
+            guard case let .started(session, job, _) = answer else { throw SessionError.helper("unexpected answer") }
+            client.state.remember(host: host, records: [session], complete: false)
+            JobOutput.print([.init(host: host, job: job)], json: connection.json)
+        } catch {
+            let failure = CommandFailure.from(error)
             Diagnostics.print("\(target): \(failure.description)")
             throw ExitCode(failure.status)
         }

@@ -12,6 +12,10 @@ struct JSONLine {
         fields.append((key, value.map(String.init) ?? "null"))
     }
 
+    mutating func add(_ key: String, _ value: Bool) {
+        fields.append((key, value ? "true" : "false"))
+    }
+
     var text: String {
         "{" + fields.map { "\(Self.quoted($0.0)):\($0.1)" }.joined(separator: ",") + "}"
     }

@@ -11,7 +11,8 @@ struct PSS: ParsableCommand {
             name, as ssh's; ssh_config is honoured.
             """,
         version: "0.1.0",
-        subcommands: [NewCommand.self, GetCommand.self, InvokeCommand.self, RemoveCommand.self]
+        subcommands: [NewCommand.self, GetCommand.self, InvokeCommand.self, DisconnectCommand.self, ConnectCommand.self,
+                      ReceiveCommand.self, RemoveCommand.self, JobCommand.self]
     )
 
     static func main() {

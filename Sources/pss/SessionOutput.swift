@@ -22,14 +22,7 @@ enum SessionOutput {
             [row.record.id, row.record.name, row.host, row.record.state.rawValue, "",
              row.record.availability(for: clientID).rawValue]
         }
-        let widths = header.indices.map { column in ([header] + lines).map { $0[column].count }.max() ?? 0 }
-        func format(_ cells: [String]) -> String {
-            zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }
-                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
-        }
-        var text = format(header) + "\n" + format(widths.map { String(repeating: "-", count: $0) }) + "\n"
-        for line in lines { text += format(line) + "\n" }
-        FileHandle.standardOutput.write(Data(text.utf8))
+        FileHandle.standardOutput.write(Data(Table.format(header: header, rows: lines).utf8))
     }
 
     static func jsonLine(_ row: Row, clientID: String) -> JSONLine {

@@ -44,7 +44,7 @@ final class ConnectionFailureTests: XCTestCase {
         try! (knownHosts + "[127.0.0.1]:\(proxy.port) \(Self.server.hostPublicKey())\n")
             .write(toFile: client.knownHostsPath, atomically: true, encoding: .utf8)
 
-        let running = try! ProcessRunner.start(PSSBinary.path, ["-F", config, "invoke", "--host", "p", "--", "echo started; sleep 60"],
+        let running = try! ProcessRunner.start(PSSBinary.path, ["-F", config, "invoke", "--reconnect-timeout", "0", "--host", "p", "--", "echo started; sleep 60"],
                                                environment: client.baseEnvironment)
         // Once the command has started, the network goes silent.
         let started = Date()

@@ -7,6 +7,11 @@ final class MessageTests: XCTestCase {
                                       expiresAt: 1_700_007_200, outputBuffering: .drop, maxBuffer: 1 << 20,
                                       command: "echo 'hi'\nline two", temporary: true)
 
+    static let job = JobRecord(id: "3", name: "nightly", sessionID: record.id, sessionName: "web-1", state: .running,
+                               exitCode: nil, command: "backup", startedAt: 1_700_000_100, endedAt: 0, hasMoreData: true, isJob: true)
+    static let finished = JobRecord(id: "4", name: "Job4", sessionID: record.id, sessionName: "web-1", state: .failed,
+                                    exitCode: -2, command: "x", startedAt: 1, endedAt: 2, hasMoreData: false, isJob: false)
+
     private func decodeOne(_ bytes: [UInt8]) throws -> ArraySlice<UInt8> {
         var decoder = FrameDecoder()
         decoder.append(bytes)
@@ -18,8 +23,15 @@ final class MessageTests: XCTestCase {
     func testClientMessagesRoundTrip() throws {
         let messages: [ClientMessage] = [
             .hello(version: 7, clientID: "id"), .newSession(name: "n", idleTimeoutSeconds: 60, outputBuffering: .block, maxBuffer: 5),
-            .listSessions, .invoke(session: "s", command: "ünï\0code", forwardStdin: true, waitSeconds: 240),
+            .listSessions, .invoke(.init(session: "s", command: "ünï\0code", forwardStdin: true, waitSeconds: 240)),
+            .invoke(.init(session: "", command: "c", forwardStdin: false, waitSeconds: 0, asJob: true, jobName: "nightly",
+                          timeoutSeconds: 90, lock: "backup")),
             .stdin([0, 1, 255]), .stdinEnd, .removeSession("x"), .removeAllSessions,
+            .receive(session: "s", job: "", from: nil, follow: true, take: false),
+            .receive(session: "s", job: "3", from: StreamOffsets(stdout: 1 << 40, stderr: 7), follow: false, take: true),
+            .ack(session: "s", job: "nightly", received: StreamOffsets(stdout: 5, stderr: 1 << 33), complete: true),
+            .disconnect(session: "s", idleTimeoutSeconds: 60, outputBuffering: "drop"), .connect(session: "s", force: true),
+            .listJobs(session: ""), .stopJob(session: "s", job: "1"), .removeJob(session: "s", job: "J"),
         ]
         for message in messages {
             XCTAssertEqual(try ClientMessage(decoding: try decodeOne(message.encoded())), message)
@@ -29,7 +41,8 @@ final class MessageTests: XCTestCase {
     func testHostMessagesRoundTrip() throws {
         let messages: [HostMessage] = [
             .hello(version: 1, helper: "h"), .failure(.busy, "busy"), .session(Self.record), .sessions([Self.record, Self.record]),
-            .started(Self.record), .output(.stderr, offset: 1 << 40, [1, 2, 3][...]), .exited(status: -1, signal: "TERM", shellEnded: true),
+            .started(Self.record, Self.job, from: StreamOffsets(stdout: 3, stderr: 4)), .dropped(.stdout, from: 1, to: 1 << 35),
+            .pending(Self.job), .jobs([Self.job, Self.finished]), .job(Self.finished), .failure(.locked, "held"), .output(.stderr, offset: 1 << 40, [1, 2, 3][...]), .exited(status: -1, signal: "TERM", shellEnded: true),
             .removed(count: 3),
         ]
         for message in messages {

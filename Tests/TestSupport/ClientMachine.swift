@@ -48,6 +48,16 @@ public final class ClientMachine {
         ]
     }
 
+    /// Adds an alias that reaches `server` through `port` (a proxy's), with extra ssh_config lines, and records
+    /// the server's key under that port.
+    public func addHost(alias: String, server: SSHServer, port: Int, extra: [String] = []) {
+        let config = (try? String(contentsOfFile: configPath, encoding: .utf8)) ?? ""
+        let block = hostBlock(alias: alias, server: server, port: port) + extra.map { "    " + $0 }
+        try! (block.joined(separator: "\n") + "\n" + config).write(toFile: configPath, atomically: true, encoding: .utf8)
+        let known = (try? String(contentsOfFile: knownHostsPath, encoding: .utf8)) ?? ""
+        try! (known + "[127.0.0.1]:\(port) \(server.hostPublicKey())\n").write(toFile: knownHostsPath, atomically: true, encoding: .utf8)
+    }
+
     public func writeConfig(_ lines: [String]) {
         try! (lines.joined(separator: "\n") + "\n").write(toFile: configPath, atomically: true, encoding: .utf8)
     }

@@ -26,8 +26,10 @@ public enum ProcessRunner {
         return process.wait(limit: limit)
     }
 
+    /// Starts a program; with `stdoutFile`, its stdout goes to that file (which a test can watch grow) instead
+    /// of being gathered by `wait`.
     public static func start(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                             stdinData: Data? = nil) throws -> RunningProcess {
+                             stdinData: Data? = nil, stdoutFile: String? = nil) throws -> RunningProcess {
         signal(SIGPIPE, SIG_IGN)  // a child may exit before reading all its stdin
         var stdinPipe: [Int32] = [0, 0], stdoutPipe: [Int32] = [0, 0], stderrPipe: [Int32] = [0, 0]
         makePipe(&stdinPipe); makePipe(&stdoutPipe); makePipe(&stderrPipe)
@@ -36,7 +38,11 @@ public enum ProcessRunner {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, stdinPipe[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
+        if let stdoutFile {
+            posix_spawn_file_actions_addopen(&actions, 1, stdoutFile, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
+        }
         posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2)
 
         var attributes = posix_spawnattr_t()

@@ -115,6 +115,14 @@ public enum Processes {
 
     /// Waits until `condition` holds (an event, polled), at most `limit` seconds; returns whether it did.
     @discardableResult
+    /// The host daemon serving `server` (its helper runs from the server's host directory), if one runs.
+    public static func daemon(of server: SSHServer) -> Int32? {
+        running(under: server.hostDirectory).first { pid in
+            let cmdline = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+            return cmdline.split(separator: "\0").last == "daemon"
+        }
+    }
+
     public static func waitUntil(limit: Double = 20, _ condition: () -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(limit)
         while Date() < deadline {

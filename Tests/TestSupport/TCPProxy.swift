@@ -14,6 +14,7 @@ public final class TCPProxy {
     private var mode = Mode.forward
     private var pairs: [(client: Int32, server: Int32)] = []
     private var resetRequested = false
+    private var forwarded = 0
     private var stopping = false
     private var thread: Thread?
 
@@ -58,6 +59,14 @@ public final class TCPProxy {
     }
 
     public var connectionCount: Int { lock.withLock { pairs.count } }
+
+    /// Bytes carried so far, both ways: lets a test cut a stream once it is well under way.
+    public var bytesForwarded: Int { lock.withLock { forwarded } }
+
+    /// Waits until more than `count` bytes have been carried; false after `limit` seconds.
+    public func waitForBytes(_ count: Int, limit: Double = 30) -> Bool {
+        Processes.waitUntil(limit: limit) { bytesForwarded > count }
+    }
 
     public func stop() {
         let alreadyStopping = lock.withLock { () -> Bool in
@@ -107,6 +116,7 @@ public final class TCPProxy {
                 guard let pair = current.first(where: { $0.0 == descriptor.fd || $0.1 == descriptor.fd }) else { continue }
                 let other = descriptor.fd == pair.0 ? pair.1 : pair.0
                 let count = read(descriptor.fd, &buffer, buffer.count)
+                if count > 0 { lock.withLock { forwarded += count } }
                 if count <= 0 || !Self.writeAll(other, buffer, count) {
                     close(pair.0); close(pair.1)
                     lock.withLock { pairs.removeAll { $0.client == pair.0 } }

@@ -1,0 +1,121 @@
+import ArgumentParser
+import Sessions
+import SessionWire
+import SSHClient
+
+struct JobCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "job",
+        abstract: "Jobs: commands started with invoke --as-job, and commands whose output was not received (Get-Job).",
+        subcommands: [List.self, Receive.self, Wait.self, Stop.self, Remove.self]
+    )
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List jobs on hosts or in sessions.")
+
+        @OptionGroup var connection: ConnectionOptions
+
+        @Option(name: .customLong("host"), help: ArgumentHelp("Every job of yours on this host.", valueName: "host"))
+        var hosts: [String] = []
+
+        @Option(name: .customLong("session"), help: ArgumentHelp("The jobs of this session.", valueName: "session"))
+        var sessions: [String] = []
+
+        func validate() throws {
+            guard !hosts.isEmpty || !sessions.isEmpty else { throw ValidationError("give --host HOST or --session SESSION") }
+            for host in hosts { do { _ = try HostSpec(parsing: host) } catch { throw ValidationError("--host: \(error)") } }
+        }
+
+        func run() throws {
+            let client = try SessionClient(connector: connection.makeConnector())
+            var rows: [JobOutput.Row] = []
+            let worst = Diagnostics.forEachTarget(hosts.map { "host:" + $0 } + sessions.map { "session:" + $0 }) { target in
+                let reference = target.hasPrefix("host:") ? SessionReference(host: String(target.dropFirst(5)), session: "")
+                    : try SessionReference(parsing: String(target.dropFirst(8)), known: client.state.knownSessions())
+                let answer = try client.withLink(reference.host) { try $0.request(.listJobs(session: reference.session)) }
+                guard case let .jobs(jobs) = answer else { throw SessionError.helper("unexpected answer") }
+                rows += jobs.map { .init(host: reference.host, job: $0) }
+            }
+            JobOutput.print(rows, json: connection.json)
+            if worst != 0 { throw ExitCode(worst) }
+        }
+    }
+
+    /// JOB --session SESSION, as every job subcommand but list takes them.
+    struct Target: ParsableArguments {
+        @Argument(help: ArgumentHelp("The job's id or name.", valueName: "job"))
+        var job: String
+
+        @Option(help: ArgumentHelp("The session holding the job: HOST/NAME, HOST/ID or a known NAME.", valueName: "session"))
+        var session: String
+    }
+
+    struct Receive: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a job's output not yet received; exit with its status, or 75 while it still runs.")
+
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var target: Target
+
+        @Flag(help: "Leave the output on the host as unreceived.")
+        var keep = false
+
+        func run() throws {
+            try stream(connection, target, follow: false, keep: keep, discard: false)
+        }
+    }
+
+    struct Wait: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Wait for a job to end, and exit with its status (its output stays on the host).")
+
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var target: Target
+
+        func run() throws {
+            try stream(connection, target, follow: true, keep: true, discard: true)
+        }
+    }
+
+    struct Stop: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stop a running job: TERM to its process group, KILL 5 s later.")
+
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var target: Target
+
+        func run() throws {
+            try request(connection, target) { .stopJob(session: $0, job: $1) }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a job that has ended, its output and its status.")
+
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var target: Target
+
+        func run() throws {
+            try request(connection, target) { .removeJob(session: $0, job: $1) }
+        }
+    }
+
+    static func stream(_ connection: ConnectionOptions, _ target: Target, follow: Bool, keep: Bool, discard: Bool) throws {
+        let streaming = OutputStreaming(connection: connection, target: "\(target.session) job \(target.job)",
+                                        reconnectTimeout: 240, acknowledges: !keep, discardsOutput: discard)
+        try streaming.run(stdin: nil) { client in
+            let reference = try SessionReference(parsing: target.session, known: client.state.knownSessions())
+            return (reference.host, .receive(session: reference.session, job: target.job, from: nil, follow: follow, take: false))
+        }
+    }
+
+    static func request(_ connection: ConnectionOptions, _ target: Target, _ message: (String, String) -> ClientMessage) throws {
+        let client = try SessionClient(connector: connection.makeConnector())
+        let worst = Diagnostics.forEachTarget([target.session]) { text in
+            let reference = try SessionReference(parsing: text, known: client.state.knownSessions())
+            let answer = try client.withLink(reference.host) { try $0.request(message(reference.session, target.job)) }
+            if case let .job(job) = answer { JobOutput.print([.init(host: reference.host, job: job)], json: connection.json) }
+        }
+        if worst != 0 { throw ExitCode(worst) }
+    }
+}

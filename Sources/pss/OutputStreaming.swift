@@ -1,0 +1,77 @@
+import ArgumentParser
+import Glibc
+import Sessions
+import SessionWire
+import SSHClient
+
+/// What `invoke`, `receive` and `job receive|wait` share: a command's output streamed to stdout and stderr (or
+/// gathered into one JSON line), across reconnections, then the command's exit status as pss's own.
+struct OutputStreaming {
+    var connection: ConnectionOptions
+    /// The target as the user wrote it, for messages.
+    var target: String
+    var reconnectTimeout: UInt32
+    /// Acknowledge what arrives, so the host lets it go (not for `--keep`).
+    var acknowledges = true
+    /// Output is not shown (`job wait`).
+    var discardsOutput = false
+
+    /// Streams what `request` asks for on the host it names, and exits as the command did.
+    func run(stdin: Int32?, _ resolve: (SessionClient) throws -> (host: String, request: ClientMessage)) throws -> Never {
+        let started = Deadline.now
+        let stdout: ByteSink = connection.json || discardsOutput ? BufferSink() : FileDescriptorSink(descriptor: STDOUT_FILENO)
+        let stderr: ByteSink = connection.json || discardsOutput ? BufferSink() : FileDescriptorSink(descriptor: STDERR_FILENO)
+        let stream = CommandStream(stdout: stdout, stderr: stderr, acknowledges: acknowledges)
+        var host = target
+        var outcome: Result<CommandStream.End, CommandFailure>
+        do {
+            let client = try SessionClient(connector: connection.makeConnector())
+            let (resolvedHost, request) = try resolve(client)
+            host = resolvedHost
+            outcome = .success(try client.stream(request, on: host, into: stream, stdin: stdin,
+                                                 reconnectTimeout: Double(reconnectTimeout),
+                                                 notify: { Diagnostics.print("\(target): \($0)") }))
+        } catch let error as FileDescriptorSink.SinkError where error.errno == EPIPE {
+            throw ExitCode(128 + SIGPIPE)  // our reader went away, as `cat` into a closed pipe
+        } catch let SessionError.gaveUp(session, job, reason) {
+            outcome = .failure(.transport("\(reason); gave up reconnecting after \(reconnectTimeout) s. The command (job \(job.id)) "
+                + "runs on in session \(host)/\(session.name), now Disconnected; collect its output with: pss receive \(host)/\(session.name)"))
+        } catch {
+            outcome = .failure(CommandFailure.from(error))
+        }
+
+        for (kind, count) in [("stdout", stream.dropped.stdout), ("stderr", stream.dropped.stderr)] where count > 0 {
+            Diagnostics.print("\(target): \(count) bytes of \(kind) were dropped on the host before they were received (output buffering 'drop')")
+        }
+        if connection.json {
+            var line = JSONLine()
+            line.add("host", host)
+            line.add("session", stream.session?.id)
+            line.add("jobId", stream.job?.id)
+            var exitCode: Int?
+            if case let .success(.exited(status, _, _)) = outcome { exitCode = Int(status) }
+            line.add("exitCode", exitCode)
+            line.add("stdout", (stdout as? BufferSink).map { String(decoding: $0.bytes, as: UTF8.self) })
+            line.add("stderr", (stderr as? BufferSink).map { String(decoding: $0.bytes, as: UTF8.self) })
+            if case let .failure(failure) = outcome { line.add("error", failure.description) } else { line.add("error", nil as String?) }
+            line.add("durationMs", Int((Deadline.now.nanoseconds - started.nanoseconds) / 1_000_000))
+            line.print()
+        }
+        switch outcome {
+        case let .success(.exited(status, signal, shellEnded)):
+            if !signal.isEmpty, !connection.json {
+                Diagnostics.print("\(target): remote command killed by signal \(signal)")
+            }
+            if shellEnded, stream.session?.temporary == false {
+                Diagnostics.print("\(target): the command ended the session's shell; a new shell took its place (variables, functions and the working directory were reset)")
+            }
+            throw ExitCode(status)
+        case let .success(.pending(job)):
+            Diagnostics.print("\(target): job \(job.id) ('\(job.name)') is still running; this is its output so far")
+            throw ExitCode(ExitStatusCode.pending)
+        case let .failure(failure):
+            Diagnostics.print("\(target): \(failure.description)")
+            throw ExitCode(failure.status)
+        }
+    }
+}

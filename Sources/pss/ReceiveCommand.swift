@@ -1,0 +1,45 @@
+import ArgumentParser
+import Sessions
+import SessionWire
+
+struct ReceiveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "receive",
+        abstract: "Stream the output of a session's command not yet received, then exit with its status (Receive-PSSession).",
+        discussion: """
+            Connects a Disconnected session to this client first. Without --job, the session's latest command. \
+            Output is acknowledged as it arrives, so the next receive starts after it (--keep: not acknowledged).
+            """
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: ArgumentHelp("HOST/NAME, HOST/ID, or a NAME this client knows.", valueName: "session"))
+    var session: String
+
+    @Option(help: ArgumentHelp("The job's id or name (default: the latest command).", valueName: "job"))
+    var job: String?
+
+    @Flag(help: "Leave the output on the host as unreceived.")
+    var keep = false
+
+    @Option(help: ArgumentHelp("How long to keep reconnecting a lost connection (default 4m).", valueName: "dur"))
+    var reconnectTimeout: Duration = Duration(argument: "4m")!
+
+    func run() throws {
+        let streaming = OutputStreaming(connection: connection, target: session, reconnectTimeout: reconnectTimeout.seconds,
+                                        acknowledges: !keep)
+        try streaming.run(stdin: nil) { client in
+            let reference = try SessionReference(parsing: session, known: client.state.knownSessions())
+            // Where this client stopped when it last gave up reconnecting to this session, if it did.
+            let unfinished = client.state.unfinishedReceives().first {
+                $0.host == reference.host && ($0.sessionID == reference.session || $0.sessionName == reference.session)
+                    && (job == nil || job == $0.job)
+            }
+            if unfinished != nil { client.state.setUnfinished(host: reference.host, session: reference.session, nil) }
+            return (reference.host, .receive(session: reference.session, job: unfinished?.job ?? job ?? "",
+                                             from: unfinished.map { StreamOffsets(stdout: $0.stdout, stderr: $0.stderr) },
+                                             follow: true, take: true))
+        }
+    }
+}

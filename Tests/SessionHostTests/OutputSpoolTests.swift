@@ -1,0 +1,93 @@
+import Foundation
+import Glibc
+@testable import SessionHost
+import SessionWire
+import XCTest
+
+/// The spool's three marks (written, sent, acknowledged), drop buffering, and a command's metadata on disk.
+final class OutputSpoolTests: XCTestCase {
+    var directory = ""
+
+    override func setUp() {
+        directory = NSTemporaryDirectory() + "pss-spool-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// A spool fed through a real pipe with `bytes`, then the pipe's end.
+    private func spool(with bytes: [UInt8]) throws -> OutputSpool {
+        var ends: [Int32] = [0, 0]
+        XCTAssertEqual(pipe(&ends), 0)
+        let spool = try OutputSpool(stream: .stdout, path: directory + "/stdout", pipe: ends[0])
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var offset = 0
+        while offset < bytes.count {
+            let count = min(4096, bytes.count - offset)
+            XCTAssertEqual(bytes[offset..<(offset + count)].withUnsafeBytes { write(ends[1], $0.baseAddress!, count) }, count)
+            offset += count
+            spool.drain(using: &buffer)
+        }
+        close(ends[1])
+        spool.drain(using: &buffer)
+        XCTAssertFalse(spool.isOpen)
+        return spool
+    }
+
+    func testChunksComeBackByOffsetAndAcknowledgementsCount() throws {
+        let bytes = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let spool = try spool(with: bytes)
+        XCTAssertEqual(spool.written, 10_000)
+        XCTAssertEqual(spool.unacknowledged, 10_000)
+        var got: [UInt8] = []
+        while let (offset, chunk) = spool.nextChunk(maximum: 3000) {
+            XCTAssertEqual(offset, UInt64(got.count))
+            got += chunk
+        }
+        XCTAssertEqual(got, bytes)
+        spool.acked = 4000
+        XCTAssertEqual(spool.unacknowledged, 6000)
+        // A receiver resuming at 9000 gets only the rest.
+        spool.sent = 9000
+        XCTAssertEqual(spool.nextChunk(maximum: 5000)?.bytes, Array(bytes[9000...]))
+    }
+
+    func testDropKeepsTheNewestBytesAndSkipsTheRest() throws {
+        let bytes = (0..<10_000).map { UInt8(truncatingIfNeeded: $0) }
+        let spool = try spool(with: bytes)
+        spool.dropOldest(keeping: 2500)
+        XCTAssertEqual(spool.droppedUntil, 7500)
+        XCTAssertEqual(spool.unacknowledged, 2500)
+        XCTAssertNil(spool.nextChunk(maximum: 100), "a cursor in dropped output must be moved first")
+        let skipped = try XCTUnwrap(spool.skipDropped())
+        XCTAssertEqual(skipped.from, 0)
+        XCTAssertEqual(skipped.to, 7500)
+        XCTAssertEqual(spool.nextChunk(maximum: 5000)?.bytes, Array(bytes[7500...]))
+        XCTAssertNil(spool.skipDropped())
+    }
+
+    func testACommandsMetadataSurvivesItsDaemon() throws {
+        let spools = [try OutputSpool(stream: .stdout, path: directory + "/stdout", pipe: -1),
+                      try OutputSpool(stream: .stderr, path: directory + "/stderr", pipe: -1)]
+        let run = CommandRun(number: 7, directory: directory, command: "make\nall", name: "build", isJob: true, lock: "",
+                             outputs: spools)
+        spools[0].acked = 0
+        run.save()
+        // Ended while its daemon lived: its status is kept.
+        run.result = .exited(status: 3, signal: "", shellEnded: false)
+        run.endedAt = 99
+        run.save()
+        let loaded = try XCTUnwrap(CommandRun(loading: directory, number: 7))
+        XCTAssertEqual(loaded.record(in: .init(id: "i", name: "s", owner: "o", heldBy: "", createdAt: 0, idleTimeoutSeconds: 60)),
+                       JobRecord(id: "7", name: "build", sessionID: "i", sessionName: "s", state: .failed, exitCode: 3,
+                                 command: "make\nall", startedAt: run.startedAt, endedAt: 99, hasMoreData: false, isJob: true))
+        // Still running when its daemon died: how it ended is not known.
+        run.result = nil
+        run.save()
+        let orphan = try XCTUnwrap(CommandRun(loading: directory, number: 7))
+        XCTAssertTrue(orphan.endUnknown)
+        XCTAssertFalse(orphan.isRunning)
+    }
+}
