@@ -19,7 +19,7 @@ public final class HostDaemon {
     private var links: [ClientLink] = []
     private var hadClient = false
     private let startedAt = Posix.now
-    private var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+    private var buffer = [UInt8](repeating: 0, count: WireProtocol.outputChunk)
     private let shellEnvironment: [String]
 
     /// Unsent output a link may queue before the daemon stops reading spools for it.
@@ -741,8 +741,8 @@ public final class HostDaemon {
                     link.send(.dropped(spool.stream, from: from, to: to))
                     sentSomething = true
                 }
-                if let (offset, bytes) = spool.nextChunk(maximum: WireProtocol.outputChunk) {
-                    link.send(.output(spool.stream, offset: offset, bytes[...]))
+                if let (offset, bytes) = spool.nextChunk(into: &buffer) {
+                    link.send(.output(spool.stream, offset: offset, bytes))
                     sentSomething = true
                 }
             }

@@ -80,16 +80,15 @@ final class OutputSpool {
         droppedUntil = until
     }
 
-    /// The next chunk not yet sent, read back from the spool. A cursor in dropped output must first be moved past
-    /// it (`skipDropped`).
-    func nextChunk(maximum: Int) -> (offset: UInt64, bytes: [UInt8])? {
+    /// The next chunk not yet sent, read back from the spool into `buffer` (reused: no allocation per chunk). A
+    /// cursor in dropped output must first be moved past it (`skipDropped`).
+    func nextChunk(into buffer: inout [UInt8]) -> (offset: UInt64, bytes: ArraySlice<UInt8>)? {
         guard sent < written, sent >= droppedUntil else { return nil }
-        let count = Int(min(UInt64(maximum), written - sent))
-        var bytes = [UInt8](repeating: 0, count: count)
-        let got = pread(openFile(), &bytes, count, off_t(sent))
+        let count = Int(min(UInt64(buffer.count), written - sent))
+        let got = buffer.withUnsafeMutableBytes { pread(openFile(), $0.baseAddress!, count, off_t(sent)) }
         guard got > 0 else { return nil }
         defer { sent += UInt64(got) }
-        return (sent, got == count ? bytes : Array(bytes[0..<got]))
+        return (sent, buffer[0..<got])
     }
 
     /// Moves the cursor past dropped output; returns the range skipped, if any.

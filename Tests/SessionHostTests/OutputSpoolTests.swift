@@ -42,7 +42,8 @@ final class OutputSpoolTests: XCTestCase {
         XCTAssertEqual(spool.written, 10_000)
         XCTAssertEqual(spool.unacknowledged, 10_000)
         var got: [UInt8] = []
-        while let (offset, chunk) = spool.nextChunk(maximum: 3000) {
+        var buffer = [UInt8](repeating: 0, count: 3000)
+        while let (offset, chunk) = spool.nextChunk(into: &buffer) {
             XCTAssertEqual(offset, UInt64(got.count))
             got += chunk
         }
@@ -51,7 +52,8 @@ final class OutputSpoolTests: XCTestCase {
         XCTAssertEqual(spool.unacknowledged, 6000)
         // A receiver resuming at 9000 gets only the rest.
         spool.sent = 9000
-        XCTAssertEqual(spool.nextChunk(maximum: 5000)?.bytes, Array(bytes[9000...]))
+        var large = [UInt8](repeating: 0, count: 5000)
+        XCTAssertEqual(spool.nextChunk(into: &large).map { Array($0.bytes) }, Array(bytes[9000...]))
     }
 
     func testDropKeepsTheNewestBytesAndSkipsTheRest() throws {
@@ -60,11 +62,12 @@ final class OutputSpoolTests: XCTestCase {
         spool.dropOldest(keeping: 2500)
         XCTAssertEqual(spool.droppedUntil, 7500)
         XCTAssertEqual(spool.unacknowledged, 2500)
-        XCTAssertNil(spool.nextChunk(maximum: 100), "a cursor in dropped output must be moved first")
+        var buffer = [UInt8](repeating: 0, count: 5000)
+        XCTAssertNil(spool.nextChunk(into: &buffer), "a cursor in dropped output must be moved first")
         let skipped = try XCTUnwrap(spool.skipDropped())
         XCTAssertEqual(skipped.from, 0)
         XCTAssertEqual(skipped.to, 7500)
-        XCTAssertEqual(spool.nextChunk(maximum: 5000)?.bytes, Array(bytes[7500...]))
+        XCTAssertEqual(spool.nextChunk(into: &buffer).map { Array($0.bytes) }, Array(bytes[7500...]))
         XCTAssertNil(spool.skipDropped())
     }
 
