@@ -12,15 +12,15 @@ public final class HostDaemon {
     let store: SessionStore
     let helperIdentity: String
     let owner = Posix.userName
-    private let selfPID = getpid()
-    private var listener: Int32 = -1
-    private var signalRead: Int32 = -1
-    private var sessions: [String: HostedSession] = [:]
-    private var links: [ClientLink] = []
-    private var hadClient = false
-    private let startedAt = Posix.now
-    private var buffer = [UInt8](repeating: 0, count: WireProtocol.outputChunk)
-    private let shellEnvironment: [String]
+    let selfPID = getpid()
+    var listener: Int32 = -1
+    var signalRead: Int32 = -1
+    var sessions: [String: HostedSession] = [:]
+    var links: [ClientLink] = []
+    var hadClient = false
+    let startedAt = Posix.now
+    var buffer = [UInt8](repeating: 0, count: WireProtocol.outputChunk)
+    let shellEnvironment: [String]
 
     /// Unsent output a link may queue before the daemon stops reading spools for it.
     static let linkHighWater = 1 << 20
@@ -69,7 +69,7 @@ public final class HostDaemon {
         unlink(paths.socket)
     }
 
-    private func listen() throws {
+    func listen() throws {
         listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         try Posix.check(listener, "socket")
         unlink(paths.socket)
@@ -96,7 +96,7 @@ public final class HostDaemon {
         return address
     }
 
-    private func installSignalHandlers() {
+    func installSignalHandlers() {
         let (read, write) = try! Posix.pipe()
         Posix.setNonBlocking(read)
         Posix.setNonBlocking(write)
@@ -128,7 +128,7 @@ public final class HostDaemon {
 
     // MARK: The loop
 
-    private func loop() {
+    func loop() {
         while true {
             var descriptors: [pollfd] = []
             var handlers: [(Int16) -> Void] = []
@@ -180,7 +180,7 @@ public final class HostDaemon {
     }
 
     /// Moves a command's output into its spool, straight on to the client streaming it when it keeps up.
-    private func drain(_ spool: OutputSpool, of run: CommandRun, in session: HostedSession) {
+    func drain(_ spool: OutputSpool, of run: CommandRun, in session: HostedSession) {
         let record = session.record
         // Block buffering: read no further than --max-buffer allows, so the command blocks on the full pipe.
         let room = record.outputBuffering == .block ? Int(clamping: record.maxBuffer - min(record.maxBuffer, spool.unacknowledged)) : 1 << 20
@@ -192,13 +192,14 @@ public final class HostDaemon {
         if record.outputBuffering == .drop { spool.dropOldest(keeping: record.maxBuffer) }
     }
 
-    private func pollTimeout() -> Int32 {
+    func pollTimeout() -> Int32 {
         let now = Posix.now
         var next: Int64 = sessions.isEmpty ? now + 1 : now + 3600
         for session in sessions.values {
             for run in session.runs {
-                // Spooled output a link has room for is sent without waiting for any event.
-                if let link = run.link, !link.isClosed, link.pendingOutput < Self.linkHighWater { return 0 }
+                // Spooled output (or the end) a link has room for is sent without waiting for any event.
+                if let link = run.link, !link.isClosed, link.pendingOutput < Self.linkHighWater,
+                   !run.isFullySent || !run.isRunning || !run.follow { return 0 }
                 if run.pendingSignal != nil { return 100 }
                 if let deadline = run.deadline, run.isRunning { next = min(next, deadline) }
                 if let killAt = run.killAt, run.isRunning { next = min(next, killAt) }
@@ -209,7 +210,7 @@ public final class HostDaemon {
         return Int32(max(0, min(next - now, 3600)) * 1000 + (next > now ? 0 : 10))
     }
 
-    private func shouldExit() -> Bool {
+    func shouldExit() -> Bool {
         guard sessions.isEmpty, links.isEmpty, hadClient || Posix.now - startedAt > 30 else { return false }
         // A client may be connecting right now: serve it instead of leaving it a dead socket.
         var pending = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
@@ -218,18 +219,18 @@ public final class HostDaemon {
 
     /// Output is not read from a command whose unacknowledged spool has reached its session's --max-buffer
     /// (`block` buffering): the command then blocks on its next write until a client takes the output.
-    private func isPaused(_ session: HostedSession, _ spool: OutputSpool) -> Bool {
+    func isPaused(_ session: HostedSession, _ spool: OutputSpool) -> Bool {
         session.record.outputBuffering == .block && spool.unacknowledged >= session.record.maxBuffer
     }
 
-    private func acceptsInput(_ link: ClientLink) -> Bool {
+    func acceptsInput(_ link: ClientLink) -> Bool {
         guard let run = link.attached else { return true }
         return run.stdinPending.count < Self.stdinHighWater
     }
 
     // MARK: Links
 
-    private func acceptLinks() {
+    func acceptLinks() {
         while true {
             let fd = accept(listener, nil, nil)
             guard fd >= 0 else { return }
@@ -248,7 +249,7 @@ public final class HostDaemon {
         }
     }
 
-    private func service(_ link: ClientLink, _ revents: Int16) {
+    func service(_ link: ClientLink, _ revents: Int16) {
         if revents & Int16(POLLOUT) != 0 { link.flush() }
         if revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
             if !link.receive(using: &buffer) { link.isClosed = true }
@@ -258,7 +259,7 @@ public final class HostDaemon {
 
     /// Handles the frames a link has buffered, as far as it may take input now. Called again from `progress`:
     /// frames held back while a command's stdin was backed up get no second wake-up from the socket.
-    private func handleFrames(of link: ClientLink) {
+    func handleFrames(of link: ClientLink) {
         do {
             while !link.isClosed, acceptsInput(link), let body = try link.decoder.nextFrame() {
                 handle(try ClientMessage(decoding: body), from: link)
@@ -270,7 +271,7 @@ public final class HostDaemon {
         }
     }
 
-    private func dropClosedLinks() {
+    func dropClosedLinks() {
         for link in links where link.isClosed {
             link.close()
             for session in sessions.values {
@@ -291,315 +292,15 @@ public final class HostDaemon {
     }
 
     /// Stops streaming a command to its link (another client took it, the session was disconnected).
-    private func detach(_ run: CommandRun, telling reason: String?) {
+    func detach(_ run: CommandRun, telling reason: String?) {
         guard let link = run.link else { return }
         if let reason, !link.isClosed { link.send(.failure(.denied, reason)) }
         if link.attached === run { link.attached = nil }
         run.link = nil
     }
-    // MARK: Requests
-
-    private func handle(_ message: ClientMessage, from link: ClientLink) {
-        if link.clientID == nil {
-            guard case let .hello(version, clientID) = message else {
-                return refuse(link, .invalidRequest, "expected hello")
-            }
-            guard version == WireProtocol.version else {
-                link.send(.failure(.versionMismatch, "helper speaks protocol \(WireProtocol.version), client \(version)"))
-                link.flushBeforeClose()
-                link.isClosed = true
-                return
-            }
-            link.clientID = clientID
-            link.send(.hello(version: WireProtocol.version, helper: helperIdentity))
-            return
-        }
-        do {
-            try handleRequest(message, from: link)
-        } catch let failure as RequestFailure {
-            refuse(link, failure.kind, failure.message)
-        } catch {
-            refuse(link, .hostFailure, "\(error)")
-        }
-    }
-
-    private func handleRequest(_ message: ClientMessage, from link: ClientLink) throws {
-        let client = link.clientID!
-        switch message {
-        case .hello:
-            throw RequestFailure(kind: .invalidRequest, message: "hello sent twice")
-        case let .newSession(name, idle, buffering, maxBuffer):
-            let session = try createSession(name: name, idleTimeout: idle, buffering: buffering, maxBuffer: maxBuffer,
-                                            heldBy: client, temporary: false)
-            link.send(.session(session.snapshot))
-        case .listSessions:
-            link.send(.sessions(sessions.values.map(\.snapshot).sorted { ($0.createdAt, $0.name) < ($1.createdAt, $1.name) }))
-        case let .invoke(invocation):
-            try invoke(invocation, link: link)
-        case let .stdin(bytes):
-            if let run = link.attached, run.link === link, run.stdinPipe >= 0 {
-                run.stdinPending.append(contentsOf: bytes)
-                run.flushStdin()
-            }
-        case .stdinEnd:
-            if let run = link.attached, run.link === link {
-                run.stdinEnded = true
-                run.flushStdin()
-            }
-        case let .removeSession(reference):
-            remove(try find(reference))
-            link.send(.removed(count: 1))
-        case .removeAllSessions:
-            let all = Array(sessions.values)
-            all.forEach(remove)
-            link.send(.removed(count: UInt32(all.count)))
-        case let .receive(reference, job, from, follow, take):
-            let session = try find(reference)
-            try checkNotHeldByAnother(session, client)
-            if take && session.record.state == .disconnected { hold(session, for: client) }
-            guard let run = session.findRun(job) else {
-                throw RequestFailure(kind: .noSuchSession, message: job.isEmpty ? "session '\(session.record.name)' has no command to receive"
-                                                                                : "no job '\(job)' in session '\(session.record.name)'")
-            }
-            detach(run, telling: "another pss is receiving this command's output now")
-            for spool in run.outputs { spool.sent = min(from?[spool.stream] ?? spool.acked, spool.written) }
-            run.link = link
-            run.follow = follow
-            link.attached = run
-            link.send(.started(session.snapshot, run.record(in: session.record),
-                               from: StreamOffsets(stdout: run.outputs[0].sent, stderr: run.outputs[1].sent)))
-        case let .ack(reference, job, received, complete):
-            let session = try find(reference)
-            guard let run = session.findRun(job) else { return }
-            for spool in run.outputs { spool.acked = max(spool.acked, min(received[spool.stream], spool.written)) }
-            if complete && !run.isRunning && !run.isJob {
-                run.delivered = true
-                if session.record.temporary { return remove(session) }
-            }
-            run.save()
-        case let .disconnect(reference, idle, buffering):
-            let session = try find(reference)
-            try checkNotHeldByAnother(session, client)
-            guard session.record.state != .broken else { throw brokenFailure(session) }
-            if idle > 0 {
-                guard idle >= SessionRecord.minimumIdleTimeout else {
-                    throw RequestFailure(kind: .invalidRequest, message: "the idle timeout must be at least \(SessionRecord.minimumIdleTimeout) seconds")
-                }
-                session.record.idleTimeoutSeconds = idle
-            }
-            if let mode = SessionRecord.OutputBuffering(rawValue: buffering) { session.record.outputBuffering = mode }
-            for run in session.runs { detach(run, telling: "session '\(session.record.name)' was disconnected") }
-            session.record.state = .disconnected
-            session.idleSince = Posix.now
-            try store.save(session.record)
-            link.send(.session(session.snapshot))
-        case let .connect(reference, force):
-            let session = try find(reference)
-            guard session.record.state != .broken else { throw brokenFailure(session) }
-            if !force { try checkNotHeldByAnother(session, client) }
-            for run in session.runs where run.link.map({ $0.clientID != client }) ?? false {
-                detach(run, telling: "session '\(session.record.name)' was taken over by another client (connect --force)")
-            }
-            hold(session, for: client)
-            link.send(.session(session.snapshot))
-        case let .listJobs(reference):
-            let chosen = reference.isEmpty ? sessions.values.sorted { $0.record.createdAt < $1.record.createdAt } : [try find(reference)]
-            link.send(.jobs(chosen.flatMap { session in session.runs.map { $0.record(in: session.record) } }))
-        case let .stopJob(reference, job):
-            let (session, run) = try findRun(reference, job, for: client)
-            guard run.isRunning else { return link.send(.job(run.record(in: session.record))) }
-            run.stopped = true
-            run.stoppers.append(link)
-            terminate(run, SIGTERM)
-        case let .removeJob(reference, job):
-            let (session, run) = try findRun(reference, job, for: client)
-            guard !run.isRunning else {
-                throw RequestFailure(kind: .busy, message: "job '\(run.name)' is still running; stop it first (pss job stop)")
-            }
-            detach(run, telling: nil)
-            session.forget(run)
-            link.send(.removed(count: 1))
-        }
-    }
-
-    private func refuse(_ link: ClientLink, _ kind: HostMessage.Failure, _ message: String) {
-        link.send(.failure(kind, message))
-    }
-
-    struct RequestFailure: Error {
-        var kind: HostMessage.Failure
-        var message: String
-    }
-
-    private func find(_ reference: String) throws -> HostedSession {
-        if let session = sessions[reference] ?? sessions.values.first(where: { $0.record.name == reference }) { return session }
-        throw RequestFailure(kind: .noSuchSession, message: "no session '\(reference)' on this host")
-    }
-
-    private func findRun(_ reference: String, _ job: String, for client: String) throws -> (HostedSession, CommandRun) {
-        let session = try find(reference)
-        try checkNotHeldByAnother(session, client)
-        guard let run = session.findRun(job) else {
-            throw RequestFailure(kind: .noSuchSession, message: "no job '\(job)' in session '\(session.record.name)'")
-        }
-        return (session, run)
-    }
-
-    /// An Opened session belongs to the client holding it; Disconnected and Broken ones to nobody.
-    private func checkNotHeldByAnother(_ session: HostedSession, _ client: String) throws {
-        if session.record.state == .opened && session.record.heldBy != client {
-            throw RequestFailure(kind: .busy, message: "session '\(session.record.name)' is held by another client; take it over with pss connect --force")
-        }
-    }
-
-    private func brokenFailure(_ session: HostedSession) -> RequestFailure {
-        RequestFailure(kind: .denied, message: "session '\(session.record.name)' is Broken: its shell ended with a previous host daemon; its output is still receivable (pss receive)")
-    }
-
-    private func hold(_ session: HostedSession, for client: String) {
-        session.record.heldBy = client
-        session.record.state = .opened
-        try? store.save(session.record)
-    }
-
-    private func createSession(name requested: String, idleTimeout: UInt32, buffering: SessionRecord.OutputBuffering,
-                               maxBuffer: UInt64, heldBy: String, temporary: Bool) throws -> HostedSession {
-        let name = requested.isEmpty ? nextFreeName(temporary ? "temp" : "session") : requested
-        if let problem = SessionName.problem(with: name) { throw RequestFailure(kind: .invalidRequest, message: problem) }
-        if let existing = sessions.values.first(where: { $0.record.name == name }) {
-            throw RequestFailure(kind: .duplicateName, message: "a session named '\(name)' already exists (\(existing.record.id))")
-        }
-        guard idleTimeout >= SessionRecord.minimumIdleTimeout else {
-            throw RequestFailure(kind: .invalidRequest, message: "the idle timeout must be at least \(SessionRecord.minimumIdleTimeout) seconds")
-        }
-        let id = Posix.uuid()
-        let directory = paths.session(id)
-        do {
-            try HostPaths.secureDirectory(directory + "/commands")
-            let record = SessionRecord(id: id, name: name, owner: owner, heldBy: heldBy, createdAt: Posix.now,
-                                       idleTimeoutSeconds: idleTimeout, outputBuffering: buffering, maxBuffer: maxBuffer,
-                                       temporary: temporary)
-            try store.save(record)
-            let session = try HostedSession(record: record, directory: directory)
-            session.shell = try SessionShell(environment: shellEnvironment + ["PSS_SESSION_ID=\(id)", "PSS_SESSION_NAME=\(name)"])
-            sessions[id] = session
-            return session
-        } catch {
-            Posix.removeTree(directory)
-            throw RequestFailure(kind: .hostFailure, message: "cannot create the session in \(paths.base): \(error)")
-        }
-    }
-
-    private func nextFreeName(_ prefix: String) -> String {
-        let taken = Set(sessions.values.map(\.record.name))
-        var number = 1
-        while taken.contains("\(prefix)\(number)") { number += 1 }
-        return "\(prefix)\(number)"
-    }
-
-    /// The running command holding `lock`, if any (locks are per user: this daemon's sessions).
-    private func lockHolder(_ lock: String) -> (HostedSession, CommandRun)? {
-        guard !lock.isEmpty else { return nil }
-        for session in sessions.values { if let run = session.run, run.lock == lock { return (session, run) } }
-        return nil
-    }
-
-    private func lockFailure(_ lock: String) -> RequestFailure? {
-        guard let (session, run) = lockHolder(lock) else { return nil }
-        return RequestFailure(kind: .locked, message: "lock '\(lock)' is held by job '\(run.name)' in session '\(session.record.name)', running for \(Posix.now - run.startedAt) s")
-    }
-
-    private func invoke(_ invocation: ClientMessage.Invocation, link: ClientLink) throws {
-        if let failure = lockFailure(invocation.lock) { throw failure }
-        let session: HostedSession
-        if invocation.session.isEmpty {
-            session = try createSession(name: "", idleTimeout: SessionRecord.defaultIdleTimeout, buffering: .block,
-                                        maxBuffer: SessionRecord.defaultMaxBuffer, heldBy: link.clientID!, temporary: true)
-        } else {
-            session = try find(invocation.session)
-        }
-        switch session.record.state {
-        case .broken: throw brokenFailure(session)
-        case .closed: throw RequestFailure(kind: .noSuchSession, message: "session '\(session.record.name)' is closed")
-        case .disconnected:
-            throw RequestFailure(kind: .denied, message: "session '\(session.record.name)' is Disconnected: connect it first (pss connect)")
-        case .opened: break
-        }
-        try checkNotHeldByAnother(session, link.clientID!)
-        if session.run != nil || !session.waiting.isEmpty {
-            guard invocation.waitSeconds > 0, !invocation.asJob else {
-                throw RequestFailure(kind: .busy, message: "session '\(session.record.name)' is busy running: \(session.run?.command ?? "a command")")
-            }
-            session.waiting.append(.init(link: link, invocation: invocation, deadline: Posix.now + Int64(invocation.waitSeconds)))
-            return
-        }
-        start(invocation, in: session, link: link)
-    }
-
-    private func start(_ invocation: ClientMessage.Invocation, in session: HostedSession, link: ClientLink) {
-        if let failure = lockFailure(invocation.lock) { return refuse(link, failure.kind, failure.message) }
-        guard let shell = session.shell else {
-            return refuse(link, .hostFailure, "session '\(session.record.name)' has no shell")
-        }
-        let number = session.nextCommand
-        session.nextCommand += 1
-        let directory = session.directory + "/commands/\(number)"
-        var pipes: [Int32] = []  // closed here if the run that would own them is never made
-        var made: CommandRun?
-        do {
-            try Posix.check(mkdir(directory, 0o700), "mkdir \(directory)")
-            try Posix.writeFileAtomically(directory + "/command", Array(invocation.command.utf8))
-            let out = try Posix.pipe(), err = try Posix.pipe()
-            let input = invocation.forwardStdin && !invocation.asJob ? try Posix.pipe() : nil
-            pipes = [out.read, out.write, err.read, err.write] + (input.map { [$0.read, $0.write] } ?? [])
-            let outputs = [try OutputSpool(stream: .stdout, path: directory + "/stdout", pipe: out.read),
-                           try OutputSpool(stream: .stderr, path: directory + "/stderr", pipe: err.read)]
-            let run = CommandRun(number: number, directory: directory, command: invocation.command,
-                                 name: invocation.jobName.isEmpty ? "Job\(number)" : invocation.jobName,
-                                 isJob: invocation.asJob, lock: invocation.lock, outputs: outputs)
-            made = run
-            if let input { run.stdinPipe = input.write; Posix.setNonBlocking(input.write) }
-            run.shellEnds = [out.write, err.write] + (input.map { [$0.read] } ?? [])
-            if invocation.timeoutSeconds > 0 { run.deadline = Posix.now + Int64(invocation.timeoutSeconds) }
-            run.save()
-            session.run = run
-            session.runs.append(run)
-            session.record.command = invocation.command
-            if invocation.asJob && session.record.temporary {
-                // A cron job's session: nobody holds it, so its result can be collected from any client.
-                session.record.state = .disconnected
-            }
-            try store.save(session.record)
-            if !invocation.asJob {
-                run.link = link
-                link.attached = run
-            }
-            link.send(.started(session.snapshot, run.record(in: session.record), from: StreamOffsets()))
-            // The shell reaches the daemon's pipe ends through /proc: they are opened there, then the daemon
-            // lets go of its copies (on the "started" notice).
-            let line = shell.commandLine(number: number, file: directory + "/command",
-                                         stdin: input.map { "/proc/\(selfPID)/fd/\($0.read)" } ?? "/dev/null",
-                                         stdout: "/proc/\(selfPID)/fd/\(out.write)",
-                                         stderr: "/proc/\(selfPID)/fd/\(err.write)",
-                                         subshell: invocation.asJob || invocation.timeoutSeconds > 0)
-            if !shell.type(line) { throw HostError.daemon("cannot type into the session's terminal") }
-        } catch {
-            if let run = made {
-                detach(run, telling: nil)
-                session.forget(run)
-            } else {
-                pipes.forEach { close($0) }
-                Posix.removeTree(directory)
-            }
-            session.run = nil
-            session.record.command = ""
-            refuse(link, .hostFailure, "cannot start the command in \(directory): \(error)")
-        }
-    }
-
     // MARK: Shell notices and children
 
-    private func handleNotices(_ session: HostedSession) {
+    func handleNotices(_ session: HostedSession) {
         guard let shell = session.shell else { return }
         for notice in shell.readNotices() {
             guard let run = session.run else { continue }
@@ -616,7 +317,7 @@ public final class HostDaemon {
 
     /// Records how a command ended and frees its session for the next one. What it wrote is moved into the spool
     /// first, so that all of it is sent before the end is.
-    private func finish(_ run: CommandRun, in session: HostedSession, with result: HostMessage) {
+    func finish(_ run: CommandRun, in session: HostedSession, with result: HostMessage) {
         guard run.result == nil else { return }
         run.releaseShellEnds()
         for spool in run.outputs {
@@ -644,7 +345,7 @@ public final class HostDaemon {
         }
     }
 
-    private func reapChildren() {
+    func reapChildren() {
         var drain = [UInt8](repeating: 0, count: 64)
         while read(signalRead, &drain, drain.count) > 0 {}
         while true {
@@ -673,7 +374,7 @@ public final class HostDaemon {
     }
 
     /// Ends a running command (job stop, --timeout): TERM to its process group now, KILL a few seconds later.
-    private func terminate(_ run: CommandRun, _ number: Int32) {
+    func terminate(_ run: CommandRun, _ number: Int32) {
         run.pendingSignal = number
         if number == SIGTERM { run.killAt = Posix.now + Self.killGraceSeconds }
     }
@@ -683,7 +384,7 @@ public final class HostDaemon {
 
     /// Sends a pending signal once the command's process group is in the terminal's foreground. A command that
     /// runs in the shell itself (a loop of builtins) has none: at KILL time, its shell goes, and a new one comes.
-    private func deliverSignals(_ session: HostedSession) {
+    func deliverSignals(_ session: HostedSession) {
         guard let run = session.run, let shell = session.shell else { return }
         let now = Posix.now
         if let deadline = run.deadline, deadline <= now, !run.timedOut {
@@ -704,7 +405,7 @@ public final class HostDaemon {
     // MARK: Progress
 
     /// Sends output, starts waiting commands, applies time limits, lets go of what is no longer needed.
-    private func progress() {
+    func progress() {
         for link in links where link.pendingOutput > 0 { link.flush() }
         for session in Array(sessions.values) {
             deliverSignals(session)
@@ -731,7 +432,7 @@ public final class HostDaemon {
 
     /// Sends a command's output from the spool to the client streaming it, then its end (or, for a receive that
     /// does not follow, word that it still runs).
-    private func pump(_ run: CommandRun, in session: HostedSession) {
+    func pump(_ run: CommandRun, in session: HostedSession) {
         guard let link = run.link, !link.isClosed else { return }
         var sentSomething = true
         while sentSomething && link.pendingOutput < Self.linkHighWater {
@@ -762,7 +463,7 @@ public final class HostDaemon {
         if !run.isRunning { run.outputs.forEach { if !$0.isOpen { $0.closeFile() } } }
     }
 
-    private func remove(_ session: HostedSession) {
+    func remove(_ session: HostedSession) {
         for run in session.runs {
             if let link = run.link, !link.isClosed {
                 link.send(.failure(.noSuchSession, "session '\(session.record.name)' was removed while its command ran"))

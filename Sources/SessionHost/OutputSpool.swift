@@ -75,7 +75,7 @@ final class OutputSpool {
     func dropOldest(keeping keep: UInt64) {
         guard written > keep, written - keep > droppedUntil else { return }
         let until = written - keep
-        _ = punchHole(openFile(), 0x01 | 0x02 /* FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE */,
+        _ = glibcFallocate(openFile(), 0x01 | 0x02 /* FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE */,
                       off_t(droppedUntil), off_t(until - droppedUntil))
         droppedUntil = until
     }
@@ -107,7 +107,3 @@ final class OutputSpool {
         closeFile()
     }
 }
-
-/// glibc's fallocate(2), which its Swift module hides behind _GNU_SOURCE.
-@_silgen_name("fallocate")
-private func punchHole(_ fd: Int32, _ mode: Int32, _ offset: off_t, _ length: off_t) -> Int32

@@ -163,3 +163,7 @@ enum Posix {
         getenv(name).map { String(cString: $0) }
     }
 }
+
+// A glibc function that its Swift module hides behind _GNU_SOURCE (a plain C call, declared by symbol).
+@_silgen_name("fallocate")
+func glibcFallocate(_ fd: Int32, _ mode: Int32, _ offset: off_t, _ length: off_t) -> Int32

@@ -43,21 +43,24 @@ public struct SessionClient {
                 return end
             } catch where Self.isConnectionLoss(error) {
                 guard let resume = stream.resumeRequest else { throw error }
+                lastLoss = "\(error)"
+                while lastLoss.hasSuffix(".") { lastLoss.removeLast() }
                 if giveUpAt == nil {
                     giveUpAt = .after(seconds: reconnectTimeout)
-                    notify("\(error); reconnecting (for up to \(Int(reconnectTimeout)) s)")
-                    if stdin != nil {
-                        stdin = nil
-                        notify("stdin is not forwarded after a reconnection: the command reads end of file")
+                    if reconnectTimeout > 0 {
+                        notify("\(lastLoss); reconnecting (for up to \(Int(reconnectTimeout)) s)")
+                        if stdin != nil {
+                            stdin = nil
+                            notify("stdin is not forwarded after a reconnection: the command reads end of file")
+                        }
                     }
                 }
-                lastLoss = "\(error)"
                 guard let limit = giveUpAt, !limit.hasPassed else {
                     let session = stream.session!, job = stream.job!
                     state.setUnfinished(host: host, session: session.id, .init(
                         host: host, sessionID: session.id, sessionName: session.name, job: job.id,
                         stdout: stream.received.stdout, stderr: stream.received.stderr))
-                    throw SessionError.gaveUp(session: session, job: job, reason: lastLoss)
+                    throw SessionError.gaveUp(host: host, session: session, job: job, reason: lastLoss, after: reconnectTimeout)
                 }
                 request = resume
                 var pause = timespec(tv_sec: 1, tv_nsec: 0)

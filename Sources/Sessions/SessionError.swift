@@ -14,16 +14,16 @@ public enum SessionError: Error, CustomStringConvertible {
     case usage(String)
     /// The connection was lost during a command and could not be made again in time: exit 255. The command runs
     /// on in its session, Disconnected.
-    case gaveUp(session: SessionRecord, job: JobRecord, reason: String)
+    case gaveUp(host: String, session: SessionRecord, job: JobRecord, reason: String, after: Double)
 
     public var description: String {
         switch self {
         case let .refused(_, message), let .hostUnsupported(message), let .helper(message), let .local(message),
              let .usage(message):
             return message
-        case let .gaveUp(session, job, reason):
-            return "\(reason); gave up reconnecting. The command (job \(job.id)) runs on in session '\(session.name)', "
-                + "now Disconnected; collect its output with: pss receive HOST/\(session.name)"
+        case let .gaveUp(host, session, job, reason, after):
+            return "\(reason); gave up reconnecting after \(Int(after)) s. The command (job \(job.id)) runs on in session "
+                + "\(host)/\(session.name), now Disconnected; collect its output with: pss receive \(host)/\(session.name)"
         }
     }
 }

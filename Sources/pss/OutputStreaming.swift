@@ -33,9 +33,6 @@ struct OutputStreaming {
                                                  notify: { Diagnostics.print("\(target): \($0)") }))
         } catch let error as FileDescriptorSink.SinkError where error.errno == EPIPE {
             throw ExitCode(128 + SIGPIPE)  // our reader went away, as `cat` into a closed pipe
-        } catch let SessionError.gaveUp(session, job, reason) {
-            outcome = .failure(.transport("\(reason); gave up reconnecting after \(reconnectTimeout) s. The command (job \(job.id)) "
-                + "runs on in session \(host)/\(session.name), now Disconnected; collect its output with: pss receive \(host)/\(session.name)"))
         } catch {
             outcome = .failure(CommandFailure.from(error))
         }

@@ -37,19 +37,14 @@ final class ConnectionFailureTests: XCTestCase {
 
     func testDeadPeerIsFoundByKeepalive() {
         let proxy = TCPProxy(targetPort: Self.server.port)
-        let config = client.scratch.write("proxied_config", (client.hostBlock(alias: "p", server: Self.server, port: proxy.port)
-            + ["    ServerAliveInterval 1", "    ServerAliveCountMax 2"]).joined(separator: "\n") + "\n")
-        // Pre-record the key under the proxy's port too.
-        let knownHosts = client.scratch.read("home/.ssh/known_hosts")
-        try! (knownHosts + "[127.0.0.1]:\(proxy.port) \(Self.server.hostPublicKey())\n")
-            .write(toFile: client.knownHostsPath, atomically: true, encoding: .utf8)
+        client.addHost(alias: "p", server: Self.server, port: proxy.port, extra: ["ServerAliveInterval 1", "ServerAliveCountMax 2"])
 
-        let running = try! ProcessRunner.start(PSSBinary.path, ["-F", config, "invoke", "--reconnect-timeout", "0", "--host", "p", "--", "echo started; sleep 60"],
-                                               environment: client.baseEnvironment)
+        XCTAssertEqual(client.pss(["invoke", "--host", "h1", "--", "true"]).status, 0)  // the helper is installed
+        let output = client.scratch.file("dead-peer-output")
+        let running = try! ProcessRunner.start(PSSBinary.path, ["-F", client.configPath, "invoke", "--reconnect-timeout", "0", "--host", "p", "--", "echo started; sleep 60"],
+                                               environment: client.baseEnvironment, stdoutFile: output)
         // Once the command has started, the network goes silent.
-        let started = Date()
-        while proxy.connectionCount == 0 && Date().timeIntervalSince(started) < 10 { usleep(10_000) }
-        usleep(300_000)
+        XCTAssertTrue(Processes.waitUntil { client.scratch.read("dead-peer-output") == "started\n" })
         proxy.setMode(.stall)
         let result = running.wait(limit: 40)
         XCTAssertFalse(result.timedOut, "a dead peer was waited on forever")

@@ -1,0 +1,305 @@
+import Glibc
+import SessionWire
+
+/// What clients ask of the daemon: sessions (new, list, remove, disconnect, connect), commands (invoke, receive,
+/// acknowledge) and jobs (list, stop, remove). Every answer is a frame on the asking link; a refusal is a
+/// `failure` naming the reason.
+extension HostDaemon {
+    func handle(_ message: ClientMessage, from link: ClientLink) {
+        if link.clientID == nil {
+            guard case let .hello(version, clientID) = message else {
+                return refuse(link, .invalidRequest, "expected hello")
+            }
+            guard version == WireProtocol.version else {
+                link.send(.failure(.versionMismatch, "helper speaks protocol \(WireProtocol.version), client \(version)"))
+                link.flushBeforeClose()
+                link.isClosed = true
+                return
+            }
+            link.clientID = clientID
+            link.send(.hello(version: WireProtocol.version, helper: helperIdentity))
+            return
+        }
+        do {
+            try handleRequest(message, from: link)
+        } catch let failure as RequestFailure {
+            refuse(link, failure.kind, failure.message)
+        } catch {
+            refuse(link, .hostFailure, "\(error)")
+        }
+    }
+
+    func handleRequest(_ message: ClientMessage, from link: ClientLink) throws {
+        let client = link.clientID!
+        switch message {
+        case .hello:
+            throw RequestFailure(kind: .invalidRequest, message: "hello sent twice")
+        case let .newSession(name, idle, buffering, maxBuffer):
+            let session = try createSession(name: name, idleTimeout: idle, buffering: buffering, maxBuffer: maxBuffer,
+                                            heldBy: client, temporary: false)
+            link.send(.session(session.snapshot))
+        case .listSessions:
+            link.send(.sessions(sessions.values.map(\.snapshot).sorted { ($0.createdAt, $0.name) < ($1.createdAt, $1.name) }))
+        case let .invoke(invocation):
+            try invoke(invocation, link: link)
+        case let .stdin(bytes):
+            if let run = link.attached, run.link === link, run.stdinPipe >= 0 {
+                run.stdinPending.append(contentsOf: bytes)
+                run.flushStdin()
+            }
+        case .stdinEnd:
+            if let run = link.attached, run.link === link {
+                run.stdinEnded = true
+                run.flushStdin()
+            }
+        case let .removeSession(reference):
+            remove(try find(reference))
+            link.send(.removed(count: 1))
+        case .removeAllSessions:
+            let all = Array(sessions.values)
+            all.forEach(remove)
+            link.send(.removed(count: UInt32(all.count)))
+        case let .receive(reference, job, from, follow, take):
+            let session = try find(reference)
+            try checkNotHeldByAnother(session, client)
+            if take && session.record.state == .disconnected { hold(session, for: client) }
+            guard let run = session.findRun(job) else {
+                throw RequestFailure(kind: .noSuchSession, message: job.isEmpty ? "session '\(session.record.name)' has no command to receive"
+                                                                                : "no job '\(job)' in session '\(session.record.name)'")
+            }
+            detach(run, telling: "another pss is receiving this command's output now")
+            for spool in run.outputs { spool.sent = min(from?[spool.stream] ?? spool.acked, spool.written) }
+            run.link = link
+            run.follow = follow
+            link.attached = run
+            link.send(.started(session.snapshot, run.record(in: session.record),
+                               from: StreamOffsets(stdout: run.outputs[0].sent, stderr: run.outputs[1].sent)))
+        case let .ack(reference, job, received, complete):
+            let session = try find(reference)
+            guard let run = session.findRun(job) else { return }
+            for spool in run.outputs { spool.acked = max(spool.acked, min(received[spool.stream], spool.written)) }
+            if complete && !run.isRunning && !run.isJob {
+                run.delivered = true
+                if session.record.temporary { return remove(session) }
+            }
+            run.save()
+        case let .disconnect(reference, idle, buffering):
+            let session = try find(reference)
+            try checkNotHeldByAnother(session, client)
+            guard session.record.state != .broken else { throw brokenFailure(session) }
+            if idle > 0 {
+                guard idle >= SessionRecord.minimumIdleTimeout else {
+                    throw RequestFailure(kind: .invalidRequest, message: "the idle timeout must be at least \(SessionRecord.minimumIdleTimeout) seconds")
+                }
+                session.record.idleTimeoutSeconds = idle
+            }
+            if let mode = SessionRecord.OutputBuffering(rawValue: buffering) { session.record.outputBuffering = mode }
+            for run in session.runs { detach(run, telling: "session '\(session.record.name)' was disconnected") }
+            session.record.state = .disconnected
+            session.idleSince = Posix.now
+            try store.save(session.record)
+            link.send(.session(session.snapshot))
+        case let .connect(reference, force):
+            let session = try find(reference)
+            guard session.record.state != .broken else { throw brokenFailure(session) }
+            if !force { try checkNotHeldByAnother(session, client) }
+            for run in session.runs where run.link.map({ $0.clientID != client }) ?? false {
+                detach(run, telling: "session '\(session.record.name)' was taken over by another client (connect --force)")
+            }
+            hold(session, for: client)
+            link.send(.session(session.snapshot))
+        case let .listJobs(reference):
+            let chosen = reference.isEmpty ? sessions.values.sorted { $0.record.createdAt < $1.record.createdAt } : [try find(reference)]
+            link.send(.jobs(chosen.flatMap { session in session.runs.map { $0.record(in: session.record) } }))
+        case let .stopJob(reference, job):
+            let (session, run) = try findRun(reference, job, for: client)
+            guard run.isRunning else { return link.send(.job(run.record(in: session.record))) }
+            run.stopped = true
+            run.stoppers.append(link)
+            terminate(run, SIGTERM)
+        case let .removeJob(reference, job):
+            let (session, run) = try findRun(reference, job, for: client)
+            guard !run.isRunning else {
+                throw RequestFailure(kind: .busy, message: "job '\(run.name)' is still running; stop it first (pss job stop)")
+            }
+            detach(run, telling: nil)
+            session.forget(run)
+            link.send(.removed(count: 1))
+        }
+    }
+
+    func refuse(_ link: ClientLink, _ kind: HostMessage.Failure, _ message: String) {
+        link.send(.failure(kind, message))
+    }
+
+    struct RequestFailure: Error {
+        var kind: HostMessage.Failure
+        var message: String
+    }
+
+    func find(_ reference: String) throws -> HostedSession {
+        if let session = sessions[reference] ?? sessions.values.first(where: { $0.record.name == reference }) { return session }
+        throw RequestFailure(kind: .noSuchSession, message: "no session '\(reference)' on this host")
+    }
+
+    func findRun(_ reference: String, _ job: String, for client: String) throws -> (HostedSession, CommandRun) {
+        let session = try find(reference)
+        try checkNotHeldByAnother(session, client)
+        guard let run = session.findRun(job) else {
+            throw RequestFailure(kind: .noSuchSession, message: "no job '\(job)' in session '\(session.record.name)'")
+        }
+        return (session, run)
+    }
+
+    /// An Opened session belongs to the client holding it; Disconnected and Broken ones to nobody.
+    func checkNotHeldByAnother(_ session: HostedSession, _ client: String) throws {
+        if session.record.state == .opened && session.record.heldBy != client {
+            throw RequestFailure(kind: .busy, message: "session '\(session.record.name)' is held by another client; take it over with pss connect --force")
+        }
+    }
+
+    func brokenFailure(_ session: HostedSession) -> RequestFailure {
+        RequestFailure(kind: .denied, message: "session '\(session.record.name)' is Broken: its shell ended with a previous host daemon; its output is still receivable (pss receive)")
+    }
+
+    func hold(_ session: HostedSession, for client: String) {
+        session.record.heldBy = client
+        session.record.state = .opened
+        try? store.save(session.record)
+    }
+
+    func createSession(name requested: String, idleTimeout: UInt32, buffering: SessionRecord.OutputBuffering,
+                               maxBuffer: UInt64, heldBy: String, temporary: Bool) throws -> HostedSession {
+        let name = requested.isEmpty ? nextFreeName(temporary ? "temp" : "session") : requested
+        if let problem = SessionName.problem(with: name) { throw RequestFailure(kind: .invalidRequest, message: problem) }
+        if let existing = sessions.values.first(where: { $0.record.name == name }) {
+            throw RequestFailure(kind: .duplicateName, message: "a session named '\(name)' already exists (\(existing.record.id))")
+        }
+        guard idleTimeout >= SessionRecord.minimumIdleTimeout else {
+            throw RequestFailure(kind: .invalidRequest, message: "the idle timeout must be at least \(SessionRecord.minimumIdleTimeout) seconds")
+        }
+        let id = Posix.uuid()
+        let directory = paths.session(id)
+        do {
+            try HostPaths.secureDirectory(directory + "/commands")
+            let record = SessionRecord(id: id, name: name, owner: owner, heldBy: heldBy, createdAt: Posix.now,
+                                       idleTimeoutSeconds: idleTimeout, outputBuffering: buffering, maxBuffer: maxBuffer,
+                                       temporary: temporary)
+            try store.save(record)
+            let session = try HostedSession(record: record, directory: directory)
+            session.shell = try SessionShell(environment: shellEnvironment + ["PSS_SESSION_ID=\(id)", "PSS_SESSION_NAME=\(name)"])
+            sessions[id] = session
+            return session
+        } catch {
+            Posix.removeTree(directory)
+            throw RequestFailure(kind: .hostFailure, message: "cannot create the session in \(paths.base): \(error)")
+        }
+    }
+
+    func nextFreeName(_ prefix: String) -> String {
+        let taken = Set(sessions.values.map(\.record.name))
+        var number = 1
+        while taken.contains("\(prefix)\(number)") { number += 1 }
+        return "\(prefix)\(number)"
+    }
+
+    /// The running command holding `lock`, if any (locks are per user: this daemon's sessions).
+    func lockHolder(_ lock: String) -> (HostedSession, CommandRun)? {
+        guard !lock.isEmpty else { return nil }
+        for session in sessions.values { if let run = session.run, run.lock == lock { return (session, run) } }
+        return nil
+    }
+
+    func lockFailure(_ lock: String) -> RequestFailure? {
+        guard let (session, run) = lockHolder(lock) else { return nil }
+        return RequestFailure(kind: .locked, message: "lock '\(lock)' is held by job '\(run.name)' in session '\(session.record.name)', running for \(Posix.now - run.startedAt) s")
+    }
+
+    func invoke(_ invocation: ClientMessage.Invocation, link: ClientLink) throws {
+        if let failure = lockFailure(invocation.lock) { throw failure }
+        let session: HostedSession
+        if invocation.session.isEmpty {
+            session = try createSession(name: "", idleTimeout: SessionRecord.defaultIdleTimeout, buffering: .block,
+                                        maxBuffer: SessionRecord.defaultMaxBuffer, heldBy: link.clientID!, temporary: true)
+        } else {
+            session = try find(invocation.session)
+        }
+        switch session.record.state {
+        case .broken: throw brokenFailure(session)
+        case .closed: throw RequestFailure(kind: .noSuchSession, message: "session '\(session.record.name)' is closed")
+        case .disconnected:
+            throw RequestFailure(kind: .denied, message: "session '\(session.record.name)' is Disconnected: connect it first (pss connect)")
+        case .opened: break
+        }
+        try checkNotHeldByAnother(session, link.clientID!)
+        if session.run != nil || !session.waiting.isEmpty {
+            guard invocation.waitSeconds > 0, !invocation.asJob else {
+                throw RequestFailure(kind: .busy, message: "session '\(session.record.name)' is busy running: \(session.run?.command ?? "a command")")
+            }
+            session.waiting.append(.init(link: link, invocation: invocation, deadline: Posix.now + Int64(invocation.waitSeconds)))
+            return
+        }
+        start(invocation, in: session, link: link)
+    }
+
+    func start(_ invocation: ClientMessage.Invocation, in session: HostedSession, link: ClientLink) {
+        if let failure = lockFailure(invocation.lock) { return refuse(link, failure.kind, failure.message) }
+        guard let shell = session.shell else {
+            return refuse(link, .hostFailure, "session '\(session.record.name)' has no shell")
+        }
+        let number = session.nextCommand
+        session.nextCommand += 1
+        let directory = session.directory + "/commands/\(number)"
+        var pipes: [Int32] = []  // closed here if the run that would own them is never made
+        var made: CommandRun?
+        do {
+            try Posix.check(mkdir(directory, 0o700), "mkdir \(directory)")
+            try Posix.writeFileAtomically(directory + "/command", Array(invocation.command.utf8))
+            let out = try Posix.pipe(), err = try Posix.pipe()
+            let input = invocation.forwardStdin && !invocation.asJob ? try Posix.pipe() : nil
+            pipes = [out.read, out.write, err.read, err.write] + (input.map { [$0.read, $0.write] } ?? [])
+            let outputs = [try OutputSpool(stream: .stdout, path: directory + "/stdout", pipe: out.read),
+                           try OutputSpool(stream: .stderr, path: directory + "/stderr", pipe: err.read)]
+            let run = CommandRun(number: number, directory: directory, command: invocation.command,
+                                 name: invocation.jobName.isEmpty ? "Job\(number)" : invocation.jobName,
+                                 isJob: invocation.asJob, lock: invocation.lock, outputs: outputs)
+            made = run
+            if let input { run.stdinPipe = input.write; Posix.setNonBlocking(input.write) }
+            run.shellEnds = [out.write, err.write] + (input.map { [$0.read] } ?? [])
+            if invocation.timeoutSeconds > 0 { run.deadline = Posix.now + Int64(invocation.timeoutSeconds) }
+            run.save()
+            session.run = run
+            session.runs.append(run)
+            session.record.command = invocation.command
+            if invocation.asJob && session.record.temporary {
+                // A cron job's session: nobody holds it, so its result can be collected from any client.
+                session.record.state = .disconnected
+            }
+            try store.save(session.record)
+            if !invocation.asJob {
+                run.link = link
+                link.attached = run
+            }
+            link.send(.started(session.snapshot, run.record(in: session.record), from: StreamOffsets()))
+            // The shell reaches the daemon's pipe ends through /proc: they are opened there, then the daemon
+            // lets go of its copies (on the "started" notice).
+            let line = shell.commandLine(number: number, file: directory + "/command",
+                                         stdin: input.map { "/proc/\(selfPID)/fd/\($0.read)" } ?? "/dev/null",
+                                         stdout: "/proc/\(selfPID)/fd/\(out.write)",
+                                         stderr: "/proc/\(selfPID)/fd/\(err.write)",
+                                         subshell: invocation.asJob || invocation.timeoutSeconds > 0)
+            if !shell.type(line) { throw HostError.daemon("cannot type into the session's terminal") }
+        } catch {
+            if let run = made {
+                detach(run, telling: nil)
+                session.forget(run)
+            } else {
+                pipes.forEach { close($0) }
+                Posix.removeTree(directory)
+            }
+            session.run = nil
+            session.record.command = ""
+            refuse(link, .hostFailure, "cannot start the command in \(directory): \(error)")
+        }
+    }
+}
