@@ -43,6 +43,8 @@ final class CommandRun {
     /// it has what is there.
     weak var link: ClientLink?
     var follow = true
+    /// False for a client that waits only for the end (`job wait`): output is skipped, not sent.
+    var sendsOutput = true
 
     init(number: Int, directory: String, command: String, name: String, isJob: Bool, lock: String, outputs: [OutputSpool]) {
         self.number = number

@@ -71,6 +71,7 @@ extension HostDaemon {
             for spool in run.outputs { spool.sent = min(from?[spool.stream] ?? spool.acked, spool.written) }
             run.link = link
             run.follow = follow
+            run.sendsOutput = from != .end
             link.attached = run
             link.send(.started(session.snapshot, run.record(in: session.record),
                                from: StreamOffsets(stdout: run.outputs[0].sent, stderr: run.outputs[1].sent)))

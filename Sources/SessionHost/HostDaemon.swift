@@ -185,7 +185,7 @@ public final class HostDaemon {
         // Block buffering: read no further than --max-buffer allows, so the command blocks on the full pipe.
         let room = record.outputBuffering == .block ? Int(clamping: record.maxBuffer - min(record.maxBuffer, spool.unacknowledged)) : 1 << 20
         spool.drain(using: &buffer, limit: room, deliver: { stream, offset, bytes in
-            guard let link = run.link, !link.isClosed, link.pendingOutput < Self.linkHighWater else { return false }
+            guard let link = run.link, run.sendsOutput, !link.isClosed, link.pendingOutput < Self.linkHighWater else { return false }
             link.send(.output(stream, offset: offset, bytes))
             return true
         })
@@ -434,6 +434,7 @@ public final class HostDaemon {
     /// does not follow, word that it still runs).
     func pump(_ run: CommandRun, in session: HostedSession) {
         guard let link = run.link, !link.isClosed else { return }
+        if !run.sendsOutput { run.outputs.forEach { $0.sent = $0.written } }
         var sentSomething = true
         while sentSomething && link.pendingOutput < Self.linkHighWater {
             sentSomething = false

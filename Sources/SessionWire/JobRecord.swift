@@ -64,6 +64,9 @@ public struct StreamOffsets: Equatable, Sendable {
         self.stderr = stderr
     }
 
+    /// Past any output: a receive from here gets only the command's end.
+    public static let end = StreamOffsets(stdout: .max, stderr: .max)
+
     public subscript(stream: HostMessage.Stream) -> UInt64 {
         get { stream == .stdout ? stdout : stderr }
         set { if stream == .stdout { stdout = newValue } else { stderr = newValue } }

@@ -11,7 +11,8 @@ public enum ClientMessage: Equatable, Sendable {
     case removeAllSessions
     /// Streams a command's output (`job` empty: the session's latest command) from `from`, or from what was last
     /// acknowledged when nil; to its end when `follow`, else up to what is there now. `take` connects a
-    /// Disconnected session to this client first.
+    /// Disconnected session to this client first. `from` at `StreamOffsets.end` sends no output, only the end
+    /// (`job wait`).
     case receive(session: String, job: String, from: StreamOffsets?, follow: Bool, take: Bool)
     /// The client has the output up to these offsets (and, when `complete`, the command's end): the host may let
     /// it go.

@@ -22,17 +22,23 @@ public final class CommandStream {
     let stderr: ByteSink
     /// Tells the host what was received, so it may let it go (false for `receive --keep`).
     let acknowledges: Bool
+    /// False when only the command's end matters (`job wait`): a resumed stream asks for no output either.
+    let wantsOutput: Bool
 
-    public init(stdout: ByteSink, stderr: ByteSink, acknowledges: Bool = true) {
+    public init(stdout: ByteSink, stderr: ByteSink, acknowledges: Bool = true, wantsOutput: Bool = true) {
         self.stdout = stdout
         self.stderr = stderr
         self.acknowledges = acknowledges
+        self.wantsOutput = wantsOutput
     }
 
-    /// The request that resumes this stream on a new connection, once the host has said which command it is.
-    var resumeRequest: ClientMessage? {
+    /// The request that resumes this stream on a new connection, once the host has said which command it is: the
+    /// first request's `follow` and `take`, from the offsets received.
+    func resumeRequest(after first: ClientMessage) -> ClientMessage? {
         guard let session, let job else { return nil }
-        return .receive(session: session.id, job: job.id, from: received, follow: true, take: true)
+        var follow = true, take = true
+        if case let .receive(_, _, _, firstFollow, firstTake) = first { (follow, take) = (firstFollow, firstTake) }
+        return .receive(session: session.id, job: job.id, from: wantsOutput ? received : .end, follow: follow, take: take)
     }
 
     func started(_ session: SessionRecord, _ job: JobRecord, from: StreamOffsets) {

@@ -42,7 +42,7 @@ public struct SessionClient {
                 if giveUpAt != nil { notify("reconnected; output resumed where it stopped") }
                 return end
             } catch where Self.isConnectionLoss(error) {
-                guard let resume = stream.resumeRequest else { throw error }
+                guard let resume = stream.resumeRequest(after: request) else { throw error }
                 lastLoss = "\(error)"
                 while lastLoss.hasSuffix(".") { lastLoss.removeLast() }
                 if giveUpAt == nil {

@@ -105,7 +105,9 @@ struct JobCommand: ParsableCommand {
                                         reconnectTimeout: 240, acknowledges: !keep, discardsOutput: discard)
         try streaming.run(stdin: nil) { client in
             let reference = try SessionReference(parsing: target.session, known: client.state.knownSessions())
-            return (reference.host, .receive(session: reference.session, job: target.job, from: nil, follow: follow, take: false))
+            // job wait asks for the end only: the output stays on the host, unsent.
+            return (reference.host, .receive(session: reference.session, job: target.job, from: discard ? .end : nil,
+                                             follow: follow, take: false))
         }
     }
 

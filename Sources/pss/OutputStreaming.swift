@@ -21,7 +21,7 @@ struct OutputStreaming {
         let started = Deadline.now
         let stdout: ByteSink = connection.json || discardsOutput ? BufferSink() : FileDescriptorSink(descriptor: STDOUT_FILENO)
         let stderr: ByteSink = connection.json || discardsOutput ? BufferSink() : FileDescriptorSink(descriptor: STDERR_FILENO)
-        let stream = CommandStream(stdout: stdout, stderr: stderr, acknowledges: acknowledges)
+        let stream = CommandStream(stdout: stdout, stderr: stderr, acknowledges: acknowledges, wantsOutput: !discardsOutput)
         var host = target
         var outcome: Result<CommandStream.End, CommandFailure>
         do {

@@ -22,8 +22,16 @@ final class CommandStreamTests: XCTestCase {
         XCTAssertEqual(String(decoding: out.bytes, as: UTF8.self), "hello world")
         XCTAssertEqual(err.bytes, Array("e".utf8))
         XCTAssertEqual(stream.received, StreamOffsets(stdout: 11, stderr: 1))
-        XCTAssertEqual(stream.resumeRequest, .receive(session: "i", job: "1", from: StreamOffsets(stdout: 11, stderr: 1),
-                                                      follow: true, take: true))
+        let invoke = ClientMessage.invoke(.init(session: "s", command: "c", forwardStdin: false, waitSeconds: 0))
+        XCTAssertEqual(stream.resumeRequest(after: invoke),
+                       .receive(session: "i", job: "1", from: StreamOffsets(stdout: 11, stderr: 1), follow: true, take: true))
+        // A job receive that does not follow stays one when resumed.
+        XCTAssertEqual(stream.resumeRequest(after: .receive(session: "s", job: "Job1", from: nil, follow: false, take: false)),
+                       .receive(session: "i", job: "1", from: StreamOffsets(stdout: 11, stderr: 1), follow: false, take: false))
+        let waiting = CommandStream(stdout: BufferSink(), stderr: BufferSink(), acknowledges: false, wantsOutput: false)
+        waiting.started(session, job, from: StreamOffsets(stdout: 5, stderr: 0))
+        XCTAssertEqual(waiting.resumeRequest(after: .receive(session: "s", job: "1", from: .end, follow: true, take: false)),
+                       .receive(session: "i", job: "1", from: .end, follow: true, take: false))
     }
 
     func testAReceiveStartsWhereTheHostSaysAndCountsDroppedBytes() throws {
