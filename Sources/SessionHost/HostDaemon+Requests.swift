@@ -96,6 +96,10 @@ extension HostDaemon {
             }
             if let mode = SessionRecord.OutputBuffering(rawValue: buffering) { session.record.outputBuffering = mode }
             for run in session.runs { detach(run, telling: "session '\(session.record.name)' was disconnected") }
+            for waiting in session.waiting {
+                waiting.link.send(.failure(.denied, "session '\(session.record.name)' was disconnected"))
+            }
+            session.waiting = []
             session.record.state = .disconnected
             session.idleSince = Posix.now
             try store.save(session.record)
@@ -170,7 +174,7 @@ extension HostDaemon {
     }
 
     func createSession(name requested: String, idleTimeout: UInt32, buffering: SessionRecord.OutputBuffering,
-                               maxBuffer: UInt64, heldBy: String, temporary: Bool) throws -> HostedSession {
+                       maxBuffer: UInt64, heldBy: String, temporary: Bool) throws -> HostedSession {
         let name = requested.isEmpty ? nextFreeName(temporary ? "temp" : "session") : requested
         if let problem = SessionName.problem(with: name) { throw RequestFailure(kind: .invalidRequest, message: problem) }
         if let existing = sessions.values.first(where: { $0.record.name == name }) {

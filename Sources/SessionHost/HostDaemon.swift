@@ -13,13 +13,13 @@ public final class HostDaemon {
     let helperIdentity: String
     let owner = Posix.userName
     let selfPID = getpid()
-    var listener: Int32 = -1
-    var signalRead: Int32 = -1
+    private var listener: Int32 = -1
+    private var signalRead: Int32 = -1
     var sessions: [String: HostedSession] = [:]
-    var links: [ClientLink] = []
-    var hadClient = false
-    let startedAt = Posix.now
-    var buffer = [UInt8](repeating: 0, count: WireProtocol.outputChunk)
+    private var links: [ClientLink] = []
+    private var hadClient = false
+    private let startedAt = Posix.now
+    private var buffer = [UInt8](repeating: 0, count: WireProtocol.outputChunk)
     let shellEnvironment: [String]
 
     /// Unsent output a link may queue before the daemon stops reading spools for it.
@@ -69,7 +69,7 @@ public final class HostDaemon {
         unlink(paths.socket)
     }
 
-    func listen() throws {
+    private func listen() throws {
         listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         try Posix.check(listener, "socket")
         unlink(paths.socket)
@@ -96,7 +96,7 @@ public final class HostDaemon {
         return address
     }
 
-    func installSignalHandlers() {
+    private func installSignalHandlers() {
         let (read, write) = try! Posix.pipe()
         Posix.setNonBlocking(read)
         Posix.setNonBlocking(write)
@@ -128,7 +128,7 @@ public final class HostDaemon {
 
     // MARK: The loop
 
-    func loop() {
+    private func loop() {
         while true {
             var descriptors: [pollfd] = []
             var handlers: [(Int16) -> Void] = []
@@ -180,7 +180,7 @@ public final class HostDaemon {
     }
 
     /// Moves a command's output into its spool, straight on to the client streaming it when it keeps up.
-    func drain(_ spool: OutputSpool, of run: CommandRun, in session: HostedSession) {
+    private func drain(_ spool: OutputSpool, of run: CommandRun, in session: HostedSession) {
         let record = session.record
         // Block buffering: read no further than --max-buffer allows, so the command blocks on the full pipe.
         let room = record.outputBuffering == .block ? Int(clamping: record.maxBuffer - min(record.maxBuffer, spool.unacknowledged)) : 1 << 20
@@ -192,7 +192,7 @@ public final class HostDaemon {
         if record.outputBuffering == .drop { spool.dropOldest(keeping: record.maxBuffer) }
     }
 
-    func pollTimeout() -> Int32 {
+    private func pollTimeout() -> Int32 {
         let now = Posix.now
         var next: Int64 = sessions.isEmpty ? now + 1 : now + 3600
         for session in sessions.values {
@@ -210,7 +210,7 @@ public final class HostDaemon {
         return Int32(max(0, min(next - now, 3600)) * 1000 + (next > now ? 0 : 10))
     }
 
-    func shouldExit() -> Bool {
+    private func shouldExit() -> Bool {
         guard sessions.isEmpty, links.isEmpty, hadClient || Posix.now - startedAt > 30 else { return false }
         // A client may be connecting right now: serve it instead of leaving it a dead socket.
         var pending = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
@@ -219,18 +219,18 @@ public final class HostDaemon {
 
     /// Output is not read from a command whose unacknowledged spool has reached its session's --max-buffer
     /// (`block` buffering): the command then blocks on its next write until a client takes the output.
-    func isPaused(_ session: HostedSession, _ spool: OutputSpool) -> Bool {
+    private func isPaused(_ session: HostedSession, _ spool: OutputSpool) -> Bool {
         session.record.outputBuffering == .block && spool.unacknowledged >= session.record.maxBuffer
     }
 
-    func acceptsInput(_ link: ClientLink) -> Bool {
+    private func acceptsInput(_ link: ClientLink) -> Bool {
         guard let run = link.attached else { return true }
         return run.stdinPending.count < Self.stdinHighWater
     }
 
     // MARK: Links
 
-    func acceptLinks() {
+    private func acceptLinks() {
         while true {
             let fd = accept(listener, nil, nil)
             guard fd >= 0 else { return }
@@ -249,7 +249,7 @@ public final class HostDaemon {
         }
     }
 
-    func service(_ link: ClientLink, _ revents: Int16) {
+    private func service(_ link: ClientLink, _ revents: Int16) {
         if revents & Int16(POLLOUT) != 0 { link.flush() }
         if revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
             if !link.receive(using: &buffer) { link.isClosed = true }
@@ -259,7 +259,7 @@ public final class HostDaemon {
 
     /// Handles the frames a link has buffered, as far as it may take input now. Called again from `progress`:
     /// frames held back while a command's stdin was backed up get no second wake-up from the socket.
-    func handleFrames(of link: ClientLink) {
+    private func handleFrames(of link: ClientLink) {
         do {
             while !link.isClosed, acceptsInput(link), let body = try link.decoder.nextFrame() {
                 handle(try ClientMessage(decoding: body), from: link)
@@ -271,7 +271,7 @@ public final class HostDaemon {
         }
     }
 
-    func dropClosedLinks() {
+    private func dropClosedLinks() {
         for link in links where link.isClosed {
             link.close()
             for session in sessions.values {
@@ -300,7 +300,7 @@ public final class HostDaemon {
     }
     // MARK: Shell notices and children
 
-    func handleNotices(_ session: HostedSession) {
+    private func handleNotices(_ session: HostedSession) {
         guard let shell = session.shell else { return }
         for notice in shell.readNotices() {
             guard let run = session.run else { continue }
@@ -317,7 +317,7 @@ public final class HostDaemon {
 
     /// Records how a command ended and frees its session for the next one. What it wrote is moved into the spool
     /// first, so that all of it is sent before the end is.
-    func finish(_ run: CommandRun, in session: HostedSession, with result: HostMessage) {
+    private func finish(_ run: CommandRun, in session: HostedSession, with result: HostMessage) {
         guard run.result == nil else { return }
         run.releaseShellEnds()
         for spool in run.outputs {
@@ -345,7 +345,7 @@ public final class HostDaemon {
         }
     }
 
-    func reapChildren() {
+    private func reapChildren() {
         var drain = [UInt8](repeating: 0, count: 64)
         while read(signalRead, &drain, drain.count) > 0 {}
         while true {
@@ -384,7 +384,7 @@ public final class HostDaemon {
 
     /// Sends a pending signal once the command's process group is in the terminal's foreground. A command that
     /// runs in the shell itself (a loop of builtins) has none: at KILL time, its shell goes, and a new one comes.
-    func deliverSignals(_ session: HostedSession) {
+    private func deliverSignals(_ session: HostedSession) {
         guard let run = session.run, let shell = session.shell else { return }
         let now = Posix.now
         if let deadline = run.deadline, deadline <= now, !run.timedOut {
@@ -405,7 +405,7 @@ public final class HostDaemon {
     // MARK: Progress
 
     /// Sends output, starts waiting commands, applies time limits, lets go of what is no longer needed.
-    func progress() {
+    private func progress() {
         for link in links where link.pendingOutput > 0 { link.flush() }
         for session in Array(sessions.values) {
             deliverSignals(session)
@@ -432,7 +432,7 @@ public final class HostDaemon {
 
     /// Sends a command's output from the spool to the client streaming it, then its end (or, for a receive that
     /// does not follow, word that it still runs).
-    func pump(_ run: CommandRun, in session: HostedSession) {
+    private func pump(_ run: CommandRun, in session: HostedSession) {
         guard let link = run.link, !link.isClosed else { return }
         if !run.sendsOutput { run.outputs.forEach { $0.sent = $0.written } }
         var sentSomething = true
