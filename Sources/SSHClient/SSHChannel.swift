@@ -14,7 +14,10 @@ public final class SSHChannel {
     }
 
     deinit {
-        if !freed { _ = try? connection.retry("freeing a channel", deadline: .after(seconds: 1)) { libssh2_channel_free(pointer) } }
+        if !freed {
+            let deadline = connection.isBroken ? Deadline.now : .after(seconds: 1)
+            _ = try? connection.retry("freeing a channel", deadline: deadline) { libssh2_channel_free(pointer) }
+        }
     }
 
     public enum Stream: Int32 { case stdout = 0, stderr = 1 }
@@ -79,6 +82,8 @@ public final class SSHChannel {
 
     /// Closes the channel and returns how the remote command ended.
     public func close() throws -> ExitStatus {
+        // A dead connection has nothing to say: waiting for its close would only add ConnectTimeout to the failure.
+        if connection.isBroken { throw SSHError.connectionLost(host: connection.settings.alias, message: "closing the channel") }
         let deadline = Deadline.after(seconds: Double(connection.settings.connectTimeout))
         try connection.retry("closing the channel", deadline: deadline) { libssh2_channel_close(pointer) }
         try connection.retry("closing the channel", deadline: deadline) { libssh2_channel_wait_closed(pointer) }

@@ -16,6 +16,8 @@ public final class SSHConnection {
     let socket: TCPSocket
     let session: OpaquePointer
     let callbacks: SessionCallbacks
+    /// The connection was found dead (lost, or silent past the keepalive limit): nothing waits on it any more.
+    public private(set) var isBroken = false
     let logger: Logger
 
     /// Connects, verifies the host key with `trust`, and authenticates.
@@ -56,8 +58,8 @@ public final class SSHConnection {
     }
 
     deinit {
-        // Best effort: tell the server, then free. Neither may block for long.
-        let deadline = Deadline.after(seconds: 1)
+        // Best effort: tell the server, then free. Neither may block for long, nor at all on a dead connection.
+        let deadline = isBroken ? .now : Deadline.after(seconds: 1)
         _ = try? retry("disconnect", deadline: deadline) { pss_session_disconnect(session, "pss: closing") }
         _ = try? retry("session free", deadline: deadline) { libssh2_session_free(session) }
     }
@@ -169,6 +171,7 @@ public final class SSHConnection {
         guard interval > 0 else { return -1 }
         let silentFor = Double(Deadline.now.nanoseconds - callbacks.lastReceive.nanoseconds) / 1e9
         if silentFor > Double(interval * (settings.serverAliveCountMax + 1)) {
+            isBroken = true
             throw SSHError.serverNotResponding(host: settings.alias)
         }
         var next: Int32 = 0
@@ -190,6 +193,7 @@ public final class SSHConnection {
     func failure(_ operation: String, _ status: Int32) -> SSHError {
         switch status {
         case LIBSSH2_ERROR_SOCKET_DISCONNECT, LIBSSH2_ERROR_SOCKET_RECV, LIBSSH2_ERROR_SOCKET_SEND:
+            isBroken = true
             return .connectionLost(host: settings.alias, message: "\(operation): \(lastErrorMessage())")
         default:
             return .protocolFailure(host: settings.alias, operation: operation, message: "\(lastErrorMessage()) (libssh2 error \(status))")
@@ -197,7 +201,8 @@ public final class SSHConnection {
     }
 
     func lost(_ status: Int32) -> SSHError {
-        .connectionLost(host: settings.alias, message: "\(lastErrorMessage()) (libssh2 error \(status))")
+        isBroken = true
+        return .connectionLost(host: settings.alias, message: "\(lastErrorMessage()) (libssh2 error \(status))")
     }
 }
 

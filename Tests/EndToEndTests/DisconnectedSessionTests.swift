@@ -47,6 +47,10 @@ final class DisconnectedSessionTests: XCTestCase {
         XCTAssertEqual(laptop.pss(["invoke", "--session", "h1/work", "--", "true"]).status, 254)
 
         shell("touch '\(gate)'")
+        // --keep leaves it unacknowledged: the next receive gets it again.
+        let kept = desktop.pss(["receive", "h1/work", "--keep"])
+        XCTAssertEqual(kept.status, 3, "\(kept)")
+        XCTAssertEqual(kept.stdoutText, "one\n")
         let received = desktop.pss(["receive", "h1/work"])
         XCTAssertEqual(received.status, 3, "\(received)")
         XCTAssertEqual(received.stdoutText, "one\n")
