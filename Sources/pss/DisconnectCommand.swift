@@ -1,0 +1,37 @@
+import ArgumentParser
+import Sessions
+import SessionWire
+
+struct DisconnectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "disconnect",
+        abstract: "Leave sessions running on their hosts, held by no client (Disconnect-PSSession).",
+        discussion: "A running command goes on and its output keeps spooling on the host: pss receive collects it, from any client."
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: ArgumentHelp("HOST/NAME, HOST/ID, or a NAME this client knows.", valueName: "session"))
+    var sessions: [String]
+
+    @Option(help: ArgumentHelp("A new idle timeout (minimum 60s).", valueName: "dur"))
+    var idleTimeout: Duration?
+
+    @Option(help: ArgumentHelp("A new output buffering mode: block or drop.", valueName: "block|drop"))
+    var outputBuffering: String?
+
+    func validate() throws {
+        if let idleTimeout, idleTimeout.seconds < SessionRecord.minimumIdleTimeout {
+            throw ValidationError("--idle-timeout: at least \(SessionRecord.minimumIdleTimeout) seconds")
+        }
+        if let outputBuffering, SessionRecord.OutputBuffering(rawValue: outputBuffering) == nil {
+            throw ValidationError("--output-buffering: block or drop")
+        }
+    }
+
+    func run() throws {
+        try SessionUpdate.run(sessions, connection: connection) {
+            .disconnect(session: $0, idleTimeoutSeconds: idleTimeout?.seconds ?? 0, outputBuffering: outputBuffering ?? "")
+        }
+    }
+}
