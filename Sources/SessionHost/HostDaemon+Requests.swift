@@ -221,6 +221,8 @@ extension HostDaemon {
     }
 
     func invoke(_ invocation: ClientMessage.Invocation, link: ClientLink) throws {
+        // `start` checks the lock (a waiting command may find it taken); checked here first as well, so that no
+        // temporary session is made for a command that cannot start.
         if let failure = lockFailure(invocation.lock) { throw failure }
         let session: HostedSession
         if invocation.session.isEmpty {

@@ -79,30 +79,31 @@ public struct ClientState {
         public var job: String
         public var stdout: UInt64
         public var stderr: UInt64
-
-        public init(host: String, sessionID: String, sessionName: String, job: String, stdout: UInt64, stderr: UInt64) {
-            self.host = host
-            self.sessionID = sessionID
-            self.sessionName = sessionName
-            self.job = job
-            self.stdout = stdout
-            self.stderr = stderr
-        }
     }
 
     private var unfinishedPath: String { directory + "/unfinished.json" }
 
-    public func unfinishedReceives() -> [UnfinishedReceive] {
+    private func unfinishedReceives() -> [UnfinishedReceive] {
         guard let data = FileManager.default.contents(atPath: unfinishedPath) else { return [] }
         return (try? JSONDecoder().decode([UnfinishedReceive].self, from: data)) ?? []
     }
 
     /// Records `entry` (nil: forgets) for its session, replacing an earlier one.
-    public func setUnfinished(host: String, session: String, _ entry: UnfinishedReceive?) {
+    func setUnfinished(host: String, session: String, _ entry: UnfinishedReceive?) {
         var all = unfinishedReceives().filter { !($0.host == host && ($0.sessionID == session || $0.sessionName == session)) }
         if let entry { all.append(entry) }
         guard (try? prepare()) != nil, let data = try? JSONEncoder().encode(all) else { return }
         try? data.write(to: URL(fileURLWithPath: unfinishedPath), options: .atomic)
+    }
+
+    /// Where this client stopped in `session` (an id or a name) on `host` when it gave up reconnecting, for `job`
+    /// (nil: any); forgotten once taken.
+    public func takeUnfinished(host: String, session: String, job: String?) -> UnfinishedReceive? {
+        guard let entry = unfinishedReceives().first(where: {
+            $0.host == host && ($0.sessionID == session || $0.sessionName == session) && (job == nil || job == $0.job)
+        }) else { return nil }
+        setUnfinished(host: host, session: session, nil)
+        return entry
     }
 
     private func save(_ known: [KnownSession]) {

@@ -117,12 +117,10 @@ public final class HostLink {
                     stream.dropped(kind, from: from, to: to)
                 case let .exited(status, signal, shellEnded):
                     guard started else { throw SessionError.helper("the host ended a command it had not started") }
-                    if !unsent.isEmpty { try channel.writeAll(unsent) }
-                    if let ack = stream.acknowledgement(complete: true) { try send(ack) }
+                    try channel.writeAll(unsent + (stream.acknowledgement(complete: true)?.encoded() ?? []))
                     return .exited(status: status, signal: signal, shellEnded: shellEnded)
                 case let .pending(job):
-                    if !unsent.isEmpty { try channel.writeAll(unsent) }
-                    if let ack = stream.acknowledgement(complete: false, now: true) { try send(ack) }
+                    try channel.writeAll(unsent + (stream.acknowledgement(complete: false, now: true)?.encoded() ?? []))
                     return .pending(job)
                 case let .failure(kind, message):
                     throw SessionError.refused(kind, message)
@@ -140,9 +138,9 @@ public final class HostLink {
             if let fd = input, let readiness = ready.first, readiness.revents != 0 {
                 let count = read(fd, &chunk, chunk.count)
                 if count > 0 {
-                    unsent = ClientMessage.stdin(Array(chunk[0..<count])).encoded()
+                    unsent += ClientMessage.stdin(Array(chunk[0..<count])).encoded()
                 } else if count == 0 || (errno != EINTR && errno != EAGAIN) {
-                    unsent = ClientMessage.stdinEnd.encoded()
+                    unsent += ClientMessage.stdinEnd.encoded()
                     input = nil
                 }
             }

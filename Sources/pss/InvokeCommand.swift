@@ -47,7 +47,7 @@ struct InvokeCommand: ParsableCommand {
     var lock: String?
 
     @Option(help: ArgumentHelp("How long to keep reconnecting a lost connection (default 4m; 0: not at all).", valueName: "dur"))
-    var reconnectTimeout: Duration = Duration(argument: "4m")!
+    var reconnectTimeout: Duration = OutputStreaming.defaultReconnectTimeout
 
     @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The command and its arguments, after --.", valueName: "command"))
     var command: [String] = []

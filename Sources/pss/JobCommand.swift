@@ -29,13 +29,14 @@ struct JobCommand: ParsableCommand {
         func run() throws {
             let client = try SessionClient(connector: connection.makeConnector())
             var rows: [JobOutput.Row] = []
-            let worst = Diagnostics.forEachTarget(hosts.map { "host:" + $0 } + sessions.map { "session:" + $0 }) { target in
-                let reference = target.hasPrefix("host:") ? SessionReference(host: String(target.dropFirst(5)), session: "")
-                    : try SessionReference(parsing: String(target.dropFirst(8)), known: client.state.knownSessions())
+            func list(_ reference: SessionReference) throws {
                 let answer = try client.withLink(reference.host) { try $0.request(.listJobs(session: reference.session)) }
                 guard case let .jobs(jobs) = answer else { throw SessionError.helper("unexpected answer") }
                 rows += jobs.map { .init(host: reference.host, job: $0) }
             }
+            let worst = max(
+                Diagnostics.forEachTarget(hosts) { try list(SessionReference(host: $0, session: "")) },
+                Diagnostics.forEachTarget(sessions) { try list(try SessionReference(parsing: $0, known: client.state.knownSessions())) })
             JobOutput.print(rows, json: connection.json)
             if worst != 0 { throw ExitCode(worst) }
         }
@@ -102,7 +103,8 @@ struct JobCommand: ParsableCommand {
 
     static func stream(_ connection: ConnectionOptions, _ target: Target, follow: Bool, keep: Bool, discard: Bool) throws {
         let streaming = OutputStreaming(connection: connection, target: "\(target.session) job \(target.job)",
-                                        reconnectTimeout: 240, acknowledges: !keep, discardsOutput: discard)
+                                        reconnectTimeout: OutputStreaming.defaultReconnectTimeout.seconds,
+                                        acknowledges: !keep, discardsOutput: discard)
         try streaming.run(stdin: nil) { client in
             let reference = try SessionReference(parsing: target.session, known: client.state.knownSessions())
             // job wait asks for the end only: the output stays on the host, unsent.

@@ -7,6 +7,9 @@ import SSHClient
 /// What `invoke`, `receive` and `job receive|wait` share: a command's output streamed to stdout and stderr (or
 /// gathered into one JSON line), across reconnections, then the command's exit status as pss's own.
 struct OutputStreaming {
+    /// How long a lost connection is retried (DESIGN.md: 4 minutes), for every command that streams output.
+    static let defaultReconnectTimeout = Duration(argument: "4m")!
+
     var connection: ConnectionOptions
     /// The target as the user wrote it, for messages.
     var target: String

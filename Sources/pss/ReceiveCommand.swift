@@ -24,7 +24,7 @@ struct ReceiveCommand: ParsableCommand {
     var keep = false
 
     @Option(help: ArgumentHelp("How long to keep reconnecting a lost connection (default 4m).", valueName: "dur"))
-    var reconnectTimeout: Duration = Duration(argument: "4m")!
+    var reconnectTimeout: Duration = OutputStreaming.defaultReconnectTimeout
 
     func run() throws {
         let streaming = OutputStreaming(connection: connection, target: session, reconnectTimeout: reconnectTimeout.seconds,
@@ -32,11 +32,7 @@ struct ReceiveCommand: ParsableCommand {
         try streaming.run(stdin: nil) { client in
             let reference = try SessionReference(parsing: session, known: client.state.knownSessions())
             // Where this client stopped when it last gave up reconnecting to this session, if it did.
-            let unfinished = client.state.unfinishedReceives().first {
-                $0.host == reference.host && ($0.sessionID == reference.session || $0.sessionName == reference.session)
-                    && (job == nil || job == $0.job)
-            }
-            if unfinished != nil { client.state.setUnfinished(host: reference.host, session: reference.session, nil) }
+            let unfinished = client.state.takeUnfinished(host: reference.host, session: reference.session, job: job)
             return (reference.host, .receive(session: reference.session, job: unfinished?.job ?? job ?? "",
                                              from: unfinished.map { StreamOffsets(stdout: $0.stdout, stderr: $0.stderr) },
                                              follow: true, take: true))

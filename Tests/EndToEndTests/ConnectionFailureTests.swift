@@ -4,20 +4,17 @@ import XCTest
 
 /// Bad input and broken networks: a clear message and the documented status, never a hang.
 final class ConnectionFailureTests: XCTestCase {
-    nonisolated(unsafe) static var server: SSHServer!
-    nonisolated(unsafe) static var client: ClientMachine!
+    nonisolated(unsafe) static var fixture: HostFixture!
 
     override class func setUp() {
-        server = SSHServer()
-        client = ClientMachine(servers: ["h1": server])
+        fixture = HostFixture()
     }
 
     override class func tearDown() {
-        client = nil
-        server = nil
+        fixture = nil
     }
 
-    var client: ClientMachine { Self.client }
+    var client: ClientMachine { Self.fixture.client }
 
     func testClosedPort() {
         let port = freePort()
@@ -27,7 +24,7 @@ final class ConnectionFailureTests: XCTestCase {
     }
 
     func testServerThatNeverAnswersTimesOut() {
-        let proxy = TCPProxy(targetPort: Self.server.port)
+        let proxy = TCPProxy(targetPort: Self.fixture.server.port)
         proxy.setMode(.stall)
         let result = client.pss(["invoke", "-o", "ConnectTimeout=1", "--host", "127.0.0.1:\(proxy.port)", "--", "true"], limit: 30)
         XCTAssertFalse(result.timedOut, "pss hung")
@@ -36,8 +33,8 @@ final class ConnectionFailureTests: XCTestCase {
     }
 
     func testDeadPeerIsFoundByKeepalive() {
-        let proxy = TCPProxy(targetPort: Self.server.port)
-        client.addHost(alias: "p", server: Self.server, port: proxy.port, extra: ["ServerAliveInterval 1", "ServerAliveCountMax 2"])
+        let proxy = TCPProxy(targetPort: Self.fixture.server.port)
+        client.addHost(alias: "p", server: Self.fixture.server, port: proxy.port, extra: ["ServerAliveInterval 1", "ServerAliveCountMax 2"])
 
         XCTAssertEqual(client.pss(["invoke", "--host", "h1", "--", "true"]).status, 0)  // the helper is installed
         let output = client.scratch.file("dead-peer-output")

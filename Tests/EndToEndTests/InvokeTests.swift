@@ -4,20 +4,17 @@ import XCTest
 
 /// `pss invoke --host` against a real sshd: streams, statuses, stdin, binary data, quoting, JSON.
 final class InvokeTests: XCTestCase {
-    nonisolated(unsafe) static var server: SSHServer!
-    nonisolated(unsafe) static var client: ClientMachine!
+    nonisolated(unsafe) static var fixture: HostFixture!
 
     override class func setUp() {
-        server = SSHServer()
-        client = ClientMachine(servers: ["h1": server])
+        fixture = HostFixture()
     }
 
     override class func tearDown() {
-        client = nil
-        server = nil
+        fixture = nil
     }
 
-    var client: ClientMachine { Self.client }
+    var client: ClientMachine { Self.fixture.client }
 
     func testStdoutStderrAndStatusAreKeptApart() {
         let result = client.pss(["invoke", "--host", "h1", "--", "echo out; echo err >&2; exit 3"])

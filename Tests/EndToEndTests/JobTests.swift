@@ -5,21 +5,17 @@ import XCTest
 /// Jobs through their whole life (start, list, wait, receive, stop, remove), and cron's use of them: a job in a
 /// session of its own, --lock, --timeout.
 final class JobTests: XCTestCase {
-    nonisolated(unsafe) static var server: SSHServer!
-    nonisolated(unsafe) static var client: ClientMachine!
+    nonisolated(unsafe) static var fixture: HostFixture!
 
     override class func setUp() {
-        server = SSHServer()
-        client = ClientMachine(servers: ["h1": server])
+        fixture = HostFixture()
     }
 
     override class func tearDown() {
-        _ = client.pss(["remove", "--host", "h1", "--all"])
-        client = nil
-        server = nil
+        fixture = nil
     }
 
-    var client: ClientMachine { Self.client }
+    var client: ClientMachine { Self.fixture.client }
 
     private func jobs(_ target: [String]) -> [[String: Any]] {
         client.pss(["job", "list"] + target + ["--json"]).stdoutText.split(separator: "\n")
@@ -94,7 +90,7 @@ final class JobTests: XCTestCase {
     }
 
     func testCronJobInASessionOfItsOwnWithLockAndTimeout() {
-        let other = ClientMachine(servers: ["h1": Self.server])
+        let other = ClientMachine(servers: ["h1": Self.fixture.server])
         let gate = client.scratch.file("nightly-gate")
         let started = client.pss(["invoke", "--host", "h1", "--as-job", "--job-name", "nightly", "--lock", "backup", "--json", "--",
                                   "echo backing up; while [ ! -e '\(gate)' ]; do sleep 0.1; done; echo finished"])

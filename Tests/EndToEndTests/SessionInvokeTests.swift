@@ -4,23 +4,19 @@ import XCTest
 
 /// invoke --session: a persistent shell whose state carries over, and commands that try to break the framing.
 final class SessionInvokeTests: XCTestCase {
-    nonisolated(unsafe) static var server: SSHServer!
-    nonisolated(unsafe) static var client: ClientMachine!
+    nonisolated(unsafe) static var fixture: HostFixture!
 
     override class func setUp() {
-        server = SSHServer()
-        client = ClientMachine(servers: ["h1": server])
-        let created = client.pss(["new", "h1", "--name", "main"])
+        fixture = HostFixture()
+        let created = fixture.client.pss(["new", "h1", "--name", "main"])
         precondition(created.status == 0, "\(created)")
     }
 
     override class func tearDown() {
-        _ = client.pss(["remove", "--host", "h1", "--all"])
-        client = nil
-        server = nil
+        fixture = nil
     }
 
-    var client: ClientMachine { Self.client }
+    var client: ClientMachine { Self.fixture.client }
 
     private func invoke(_ command: String, stdin: Data? = nil, extra: [String] = [], session: String = "h1/main") -> ProcessResult {
         client.pss(["invoke", "--session", session] + extra + ["--", command], stdin: stdin)

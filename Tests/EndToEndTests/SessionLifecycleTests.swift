@@ -4,22 +4,18 @@ import XCTest
 
 /// new, get, remove: the session lifecycle on a real host, seen from two client machines.
 final class SessionLifecycleTests: XCTestCase {
-    nonisolated(unsafe) static var server: SSHServer!
-    nonisolated(unsafe) static var client: ClientMachine!
+    nonisolated(unsafe) static var fixture: HostFixture!
 
     override class func setUp() {
-        server = SSHServer()
-        client = ClientMachine(servers: ["h1": server])
+        fixture = HostFixture()
     }
 
     override class func tearDown() {
-        _ = client.pss(["remove", "--host", "h1", "--all"])
-        client = nil
-        server = nil
+        fixture = nil
     }
 
-    var client: ClientMachine { Self.client }
-    var server: SSHServer { Self.server }
+    var client: ClientMachine { Self.fixture.client }
+    var server: SSHServer { Self.fixture.server }
 
     private func json(_ result: ProcessResult) -> [[String: Any]] {
         result.stdoutText.split(separator: "\n").compactMap {
