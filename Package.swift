@@ -3,6 +3,7 @@ import PackageDescription
 
 // The layering of shared/DESIGN.md: transport (CLibSSH2, SSHClient) → client operations (Sessions) → CLI (pss).
 // Fixtures share state across a test class (one sshd per class); Swift 5 mode keeps XCTest's class setUp simple.
+let packageDirectory = String(#filePath.dropLast("/Package.swift".count))
 let testSettings: [SwiftSetting] = [.swiftLanguageMode(.v5)]
 
 let package = Package(
@@ -32,9 +33,11 @@ let package = Package(
         .executableTarget(
             name: "pss-host",
             dependencies: ["SessionHost", "SessionWire"],
-            // Uploaded to servers that have no Swift: the Swift runtime is linked in; the helper needs glibc 2.34+ and
-            // libstdc++ (part of every standard glibc distribution).
-            linkerSettings: [.unsafeFlags(["-static-stdlib"])]
+            exclude: ["link"],
+            // Uploaded to servers that have no Swift: the Swift runtime and libstdc++ are linked in, so the helper
+            // needs only glibc 2.34+. The driver's static runtime asks for -lstdc++; link/libstdc++.so is a linker
+            // script that answers it with the static archive (found first because its -L comes first).
+            linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xclang-linker", "-static-libgcc", "-L" + packageDirectory + "/Sources/pss-host/link"])]
         ),
         .target(
             name: "Sessions",

@@ -2,7 +2,7 @@ import Glibc
 import SessionHost
 import SessionWire
 
-// pss-host: the helper pss uploads to each server. Statically linked against the Swift runtime, and kept out of
+// pss-host: the helper pss uploads to each server. The Swift runtime and libstdc++ linked in (it needs glibc only), kept out of
 // Foundation, so it runs on a server with no Swift installed.
 //
 //   pss-host relay     connect this SSH channel to the user's daemon (start it if needed)
@@ -11,7 +11,7 @@ import SessionWire
 
 let arguments = CommandLine.arguments
 let paths = HostPaths()
-let helperPath = (try? readLink("/proc/self/exe")) ?? arguments[0]
+let helperPath = (try? readLink("/proc/self/exe")) ?? arguments.first ?? "pss-host"
 
 func readLink(_ path: String) throws -> String {
     var buffer = [CChar](repeating: 0, count: 4096)

@@ -69,6 +69,24 @@ final class HelperInstallTests: XCTestCase {
         XCTAssertEqual(FileManager.default.contents(atPath: path), localHelper)
     }
 
+    /// A server with nothing but glibc (no Swift, no libstdc++, no libgcc_s): a root holding only the C library, its
+    /// loader and /proc runs the helper, every symbol bound at load.
+    func testHelperNeedsOnlyGlibc() throws {
+        let root = NSTemporaryDirectory() + "glibc-only-\(getpid())"
+        let libraries = "/lib/x86_64-linux-gnu"
+        shell("mkdir -p '\(root)/lib64' '\(root)\(libraries)' '\(root)/proc' && cp /lib64/ld-linux-x86-64.so.2 '\(root)/lib64/' && "
+              + "cp \(libraries)/libc.so.6 \(libraries)/libm.so.6 '\(root)\(libraries)/' && mount -t proc proc '\(root)/proc'")
+        defer {
+            _ = ProcessRunner.run("/bin/umount", ["-l", root + "/proc"])
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        try localHelper.write(to: URL(fileURLWithPath: root + "/pss-host"))
+        XCTAssertEqual(chmod(root + "/pss-host", 0o755), 0)
+        let result = ProcessRunner.run("/usr/sbin/chroot", [root, "/pss-host", "version"], environment: ["LD_BIND_NOW": "1"])
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertTrue(result.stdoutText.hasPrefix("pss-host protocol "), "\(result)")
+    }
+
     func testUnusableHostDirectoryGivesAClearError() {
         let scratch = Scratch("blocked")
         let blocker = scratch.write("not-a-directory", "a file where the host directory should be\n")
