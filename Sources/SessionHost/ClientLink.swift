@@ -42,8 +42,14 @@ final class ClientLink {
         [input, output, control].filter { $0 >= 0 }.forEach { Glibc.close($0) }
     }
 
+    /// Queues a message, written at once when nothing waits before it (the frame is kept, not copied, if the
+    /// pipe takes only part of it).
     func send(_ message: HostMessage) {
-        outbound.append(contentsOf: message.encoded())
+        let frame = message.encoded()
+        guard pendingOutput == 0, !isClosed else { outbound.append(contentsOf: frame); return }
+        outbound = frame
+        outboundStart = 0
+        flush()
     }
 
     var pendingOutput: Int { outbound.count - outboundStart }

@@ -16,7 +16,11 @@ final class CommandRun {
 
     /// Where the daemon writes the client's stdin; -1 when stdin is not forwarded or has ended.
     var stdinPipe: Int32 = -1
-    var stdinPending: [UInt8] = []
+    /// Stdin the pipe did not take yet: `stdinBuffer` from `stdinStart` on (consumed bytes are dropped in one move
+    /// when all are written, not shifted after each write).
+    private var stdinBuffer: [UInt8] = []
+    private var stdinStart = 0
+    var stdinPending: Int { stdinBuffer.count - stdinStart }
     var stdinEnded = false
     /// The shell's ends of the pipes, held until the shell has opened them (its "started" notice).
     var shellEnds: [Int32] = []
@@ -122,21 +126,37 @@ final class CommandRun {
         if stdinPipe >= 0 { Glibc.close(stdinPipe); stdinPipe = -1 }
     }
 
+    /// Forwards stdin from the client: written straight to the pipe while nothing waits before it, the rest kept.
+    func forwardStdin(_ bytes: [UInt8]) {
+        guard stdinPipe >= 0, !bytes.isEmpty else { return }
+        if stdinPending == 0 {
+            let written = bytes.withUnsafeBytes { write(stdinPipe, $0.baseAddress!, $0.count) }
+            if written == bytes.count { return }
+            stdinBuffer = bytes
+            stdinStart = max(written, 0)
+        } else {
+            stdinBuffer.append(contentsOf: bytes)
+        }
+        flushStdin()
+    }
+
     /// Writes pending stdin; closes the pipe once stdin has ended and all of it is written.
     func flushStdin() {
-        guard stdinPipe >= 0 else { stdinPending = []; return }
-        while !stdinPending.isEmpty {
-            let written = stdinPending.withUnsafeBytes { write(stdinPipe, $0.baseAddress!, $0.count) }
+        guard stdinPipe >= 0 else { stdinBuffer = []; stdinStart = 0; return }
+        while stdinPending > 0 {
+            let written = stdinBuffer[stdinStart...].withUnsafeBytes { write(stdinPipe, $0.baseAddress!, $0.count) }
             if written > 0 {
-                stdinPending.removeFirst(written)
+                stdinStart += written
             } else if written < 0 && (errno == EAGAIN || errno == EINTR) {
                 return
             } else {
                 // The command closed its stdin: what remains cannot be delivered.
-                stdinPending = []
+                stdinStart = stdinBuffer.count
                 stdinEnded = true
             }
         }
+        stdinBuffer.removeAll(keepingCapacity: true)
+        stdinStart = 0
         if stdinEnded { Glibc.close(stdinPipe); stdinPipe = -1 }
     }
 

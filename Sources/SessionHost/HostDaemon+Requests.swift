@@ -44,8 +44,7 @@ extension HostDaemon {
             try invoke(invocation, link: link)
         case let .stdin(bytes):
             if let run = link.attached, run.link === link, run.stdinPipe >= 0 {
-                run.stdinPending.append(contentsOf: bytes)
-                run.flushStdin()
+                run.forwardStdin(bytes)
             }
         case .stdinEnd:
             if let run = link.attached, run.link === link {
@@ -68,7 +67,8 @@ extension HostDaemon {
                                                                                 : "no job '\(job)' in session '\(session.record.name)'")
             }
             detach(run, telling: "another pss is receiving this command's output now")
-            for spool in run.outputs { spool.sent = min(from?[spool.stream] ?? spool.acked, spool.written) }
+            // Acknowledged output was received (and may be freed): a receiver starts at it at the earliest.
+            for spool in run.outputs { spool.sent = min(max(from?[spool.stream] ?? spool.acked, spool.acked), spool.written) }
             run.link = link
             run.follow = follow
             run.sendsOutput = from != .end
@@ -78,7 +78,10 @@ extension HostDaemon {
         case let .ack(reference, job, received, complete):
             let session = try find(reference)
             guard let run = session.findRun(job) else { return }
-            for spool in run.outputs { spool.acked = max(spool.acked, min(received[spool.stream], spool.written)) }
+            for spool in run.outputs {
+                spool.acked = max(spool.acked, min(received[spool.stream], spool.written))
+                spool.releaseAcknowledged()
+            }
             if complete && !run.isRunning && !run.isJob {
                 run.delivered = true
                 if session.record.temporary { return remove(session) }
@@ -264,6 +267,7 @@ extension HostDaemon {
             try Posix.writeFileAtomically(directory + "/command", Array(invocation.command.utf8))
             let out = try Posix.pipe(), err = try Posix.pipe()
             let input = invocation.forwardStdin && !invocation.asJob ? try Posix.pipe() : nil
+            for fd in [out.read] + (input.map { [$0.write] } ?? []) { _ = fcntl(fd, 1031 /* F_SETPIPE_SZ */, 1 << 20) }
             pipes = [out.read, out.write, err.read, err.write] + (input.map { [$0.read, $0.write] } ?? [])
             let outputs = [try OutputSpool(stream: .stdout, path: directory + "/stdout", pipe: out.read),
                            try OutputSpool(stream: .stderr, path: directory + "/stderr", pipe: err.read)]

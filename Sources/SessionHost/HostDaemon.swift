@@ -149,7 +149,7 @@ public final class HostDaemon {
                     for spool in run.outputs where spool.isOpen && !isPaused(session, spool) {
                         watch(spool.pipe, POLLIN) { [unowned self] _ in self.drain(spool, of: run, in: session) }
                     }
-                    if run.stdinPipe >= 0 && !run.stdinPending.isEmpty {
+                    if run.stdinPipe >= 0 && run.stdinPending > 0 {
                         watch(run.stdinPipe, POLLOUT) { _ in run.flushStdin() }
                     }
                 }
@@ -225,7 +225,7 @@ public final class HostDaemon {
 
     private func acceptsInput(_ link: ClientLink) -> Bool {
         guard let run = link.attached else { return true }
-        return run.stdinPending.count < Self.stdinHighWater
+        return run.stdinPending < Self.stdinHighWater
     }
 
     // MARK: Links

@@ -15,6 +15,8 @@ final class OutputSpool {
     var sent: UInt64 = 0
     var acked: UInt64 = 0
     private(set) var droppedUntil: UInt64 = 0
+    /// Acknowledged output whose disk blocks were freed: a receiver never starts before `acked`, so it is never read.
+    private var releasedUntil: UInt64 = 0
 
     init(stream: HostMessage.Stream, path: String, pipe: Int32) throws {
         self.stream = stream
@@ -78,6 +80,16 @@ final class OutputSpool {
         _ = glibcFallocate(openFile(), 0x01 | 0x02 /* FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE */,
                       off_t(droppedUntil), off_t(until - droppedUntil))
         droppedUntil = until
+    }
+
+    /// Frees the blocks of output acknowledged and already sent, in whole pages, so a long stream a client keeps up
+    /// with occupies a few MiB of page cache, not its length, and never has to be written back to the disk.
+    func releaseAcknowledged() {
+        let until = min(acked, sent) & ~4095
+        guard until > releasedUntil else { return }
+        _ = glibcFallocate(openFile(), 0x01 | 0x02 /* FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE */,
+                           off_t(releasedUntil), off_t(until - releasedUntil))
+        releasedUntil = until
     }
 
     /// The next chunk not yet sent, read back from the spool into `buffer` (reused: no allocation per chunk). A

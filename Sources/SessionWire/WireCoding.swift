@@ -12,9 +12,10 @@ public struct WireWriter {
         return writer
     }
 
-    /// The frame: the reserved length set to what follows it.
-    func framed() -> [UInt8] {
-        var result = bytes
+    /// The frame: the reserved length set to what follows it. The writer hands its bytes over (no copy).
+    consuming func framed() -> [UInt8] {
+        var result: [UInt8] = []
+        swap(&result, &bytes)
         let length = UInt32(result.count - 4)
         for index in 0..<4 { result[index] = UInt8(truncatingIfNeeded: length >> UInt32(24 - 8 * index)) }
         return result

@@ -105,6 +105,25 @@ final class SessionInvokeTests: XCTestCase {
         XCTAssertEqual(first.stdoutText, "first-started\nfirst-done\n", "the first ran to its end before the second began")
     }
 
+    /// Output a client has acknowledged leaves the host's disk while the command still runs: a long stream the
+    /// client keeps up with occupies about an acknowledgement interval (1 MiB), not its length.
+    func testAcknowledgedOutputLeavesTheDiskDuringTheCommand() throws {
+        let received = client.scratch.file("stream"), gate = client.scratch.file("stream-gate")
+        let running = try ProcessRunner.start(PSSBinary.path, ["-F", client.configPath, "invoke", "--session", "h1/main", "--",
+                                                               "head -c 12582912 /dev/zero; while [ ! -e '\(gate)' ]; do sleep 0.1; done"],
+                                              environment: client.baseEnvironment, stdoutFile: received)
+        defer { _ = shell("touch '\(gate)'"); _ = running.wait(limit: 60) }
+        XCTAssertTrue(Processes.waitUntil { shell("stat -c %s '\(received)'").stdoutText == "\(12 << 20)\n" })
+        let spools = Self.fixture.server.hostDirectory + "/sessions/*/commands/*/stdout"
+        // The last acknowledgement follows the last bytes written out: wait for it, then look at the spool.
+        XCTAssertTrue(Processes.waitUntil {
+            let sizes = shell("stat -c '%s %b' \(spools)").stdoutText.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            return sizes.count == 2 && sizes[0] == 12 << 20 && sizes[1] * 512 <= 2 << 20
+        }, shell("stat -c '%n %s %b' \(spools)").stdoutText)
+        _ = shell("touch '\(gate)'")
+        XCTAssertEqual(running.wait(limit: 60).status, 0)
+    }
+
     func testJSONNamesTheSession() throws {
         let result = client.pss(["--json", "invoke", "--session", "h1/main", "--", "echo hi"])
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdoutText.utf8)) as? [String: Any])

@@ -56,6 +56,28 @@ final class OutputSpoolTests: XCTestCase {
         XCTAssertEqual(spool.nextChunk(into: &large).map { Array($0.bytes) }, Array(bytes[9000...]))
     }
 
+    /// Acknowledged output that was sent gives its disk blocks back; what is not acknowledged stays readable.
+    func testAcknowledgedOutputIsReleased() throws {
+        let bytes = (0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let spool = try spool(with: bytes)
+        let path = directory + "/stdout"
+        func allocated() -> Int { var info = stat(); XCTAssertEqual(stat(path, &info), 0); return Int(info.st_blocks) * 512 }
+        XCTAssertGreaterThanOrEqual(allocated(), 4 << 20)
+
+        spool.sent = 3 << 20 + 100
+        spool.acked = 3 << 20 + 10
+        spool.releaseAcknowledged()
+        XCTAssertLessThanOrEqual(allocated(), (1 << 20) + 8192, "the acknowledged 3 MiB were released")
+        XCTAssertEqual(spool.written, 4 << 20, "offsets stay")
+        // Not past what was sent: a cursor behind the acknowledgement (another receiver's) keeps its bytes.
+        spool.sent = 3 << 20 + 100
+        spool.acked = 4 << 20
+        spool.releaseAcknowledged()
+        XCTAssertGreaterThanOrEqual(allocated(), (1 << 20) - 8192)
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        XCTAssertEqual(spool.nextChunk(into: &buffer).map { Array($0.bytes) }, Array(bytes[(3 << 20 + 100)...]))
+    }
+
     func testDropKeepsTheNewestBytesAndSkipsTheRest() throws {
         let bytes = (0..<10_000).map { UInt8(truncatingIfNeeded: $0) }
         let spool = try spool(with: bytes)
