@@ -78,15 +78,14 @@ extension HostDaemon {
         case let .ack(reference, job, received, complete):
             let session = try find(reference)
             guard let run = session.findRun(job) else { return }
-            for spool in run.outputs {
-                spool.acked = max(spool.acked, min(received[spool.stream], spool.written))
-                spool.releaseAcknowledged()
-            }
+            for spool in run.outputs { spool.acked = max(spool.acked, min(received[spool.stream], spool.written)) }
             if complete && !run.isRunning && !run.isJob {
                 run.delivered = true
                 if session.record.temporary { return remove(session) }
             }
+            // Saved first: a daemon that starts after a crash starts receivers at the saved mark, never in a hole.
             run.save()
+            for spool in run.outputs { spool.releaseAcknowledged() }
         case let .disconnect(reference, idle, buffering):
             let session = try find(reference)
             try checkNotHeldByAnother(session, client)
