@@ -23,9 +23,11 @@ let package = Package(
             pkgConfig: "libssh2",
             providers: [.apt(["libssh2-1-dev"])]
         ),
+        // Batches libssh2 1.10's one-block-at-a-time AES-CTR calls (see its source); linked wherever libssh2 is.
+        .target(name: "CKeystreamBatching", linkerSettings: [.linkedLibrary("crypto"), .linkedLibrary("dl")]),
         .target(
             name: "SSHClient",
-            dependencies: ["CLibSSH2", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CLibSSH2", "CKeystreamBatching", .product(name: "Logging", package: "swift-log")]
         ),
         // Optimised in debug builds too: it hashes the multi-megabyte helper, which takes seconds unoptimised.
         .target(name: "SessionWire", swiftSettings: [.unsafeFlags(["-O"])]),
@@ -54,7 +56,8 @@ let package = Package(
 
         // Tests by level: unit tests per module, end-to-end tests that run the real `pss` against real sshd.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: testSettings),
-        .testTarget(name: "SSHClientTests", dependencies: ["SSHClient", "CLibSSH2"], swiftSettings: testSettings),
+        .target(name: "CKeystreamCheck", dependencies: ["CKeystreamBatching"], path: "Tests/CKeystreamCheck"),
+        .testTarget(name: "SSHClientTests", dependencies: ["SSHClient", "CLibSSH2", "CKeystreamCheck"], swiftSettings: testSettings),
         .testTarget(name: "SessionsTests", dependencies: ["Sessions"], swiftSettings: testSettings),
         .testTarget(name: "SessionWireTests", dependencies: ["SessionWire"], swiftSettings: testSettings),
         .testTarget(name: "SessionHostTests", dependencies: ["SessionHost", "SessionWire"], swiftSettings: testSettings),

@@ -1,3 +1,4 @@
+import CKeystreamBatching
 import CLibSSH2
 import Glibc
 import Logging
@@ -72,7 +73,9 @@ public final class SSHConnection {
         let status = try retry("handshake", deadline: deadline) { libssh2_session_handshake(session, socket.descriptor) }
         guard status == 0 else { throw failure("SSH handshake", status) }
         serverBanner = libssh2_session_banner_get(session).map { String(cString: $0) } ?? ""
-        logger.debug("server \(serverBanner); cipher \(method(LIBSSH2_METHOD_CRYPT_CS)), mac \(method(LIBSSH2_METHOD_MAC_CS)), kex \(method(LIBSSH2_METHOD_KEX))")
+        let cipher = method(LIBSSH2_METHOD_CRYPT_CS)
+        let batching = cipher.hasSuffix("-ctr") && pss_keystream_batching_enabled() == 1 ? " (keystream batched)" : ""
+        logger.debug("server \(serverBanner); cipher \(cipher)\(batching), mac \(method(LIBSSH2_METHOD_MAC_CS)), kex \(method(LIBSSH2_METHOD_KEX))")
 
         var length = 0
         var type: Int32 = 0

@@ -68,6 +68,20 @@ final class InvokeTests: XCTestCase {
         XCTAssertEqual(toStderr.stdout, Data())
     }
 
+    /// The keystream batching (CKeystreamBatching) is on by default and says so in -v; off, the same bytes pass.
+    func testKeystreamBatchingIsOnAndCanBeTurnedOff() {
+        let bytes = Data((0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 131 >> 3) })
+        let batched = client.pss(["-v", "invoke", "--host", "h1", "--", "cat"], stdin: bytes)
+        XCTAssertEqual(batched.stdout, bytes)
+        XCTAssertTrue(batched.stderrText.contains("cipher aes128-ctr (keystream batched)"), batched.stderrText)
+
+        client.environment["PSS_CIPHER_BATCHING"] = "0"
+        defer { client.environment["PSS_CIPHER_BATCHING"] = nil }
+        let unbatched = client.pss(["-v", "invoke", "--host", "h1", "--", "cat"], stdin: bytes)
+        XCTAssertEqual(unbatched.stdout, bytes)
+        XCTAssertTrue(unbatched.stderrText.contains("cipher aes128-ctr, mac"), unbatched.stderrText)
+    }
+
     func testExitBySignalIs128PlusTheSignal() {
         let result = client.pss(["invoke", "--host", "h1", "--", "kill -KILL $$"])
         XCTAssertEqual(result.status, 137, "\(result)")
