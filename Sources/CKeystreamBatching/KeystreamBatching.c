@@ -62,8 +62,9 @@ int EVP_Cipher(EVP_CIPHER_CTX *ctx, unsigned char *out, const unsigned char *in,
     if (!stream) return openssl_cipher(ctx, out, in, length);
     if (stream->used == AHEAD) {
         static const unsigned char zeros[AHEAD];
-        int result = openssl_cipher(ctx, stream->bytes, zeros, AHEAD);
-        if (result < 0) return result;
+        // Success is the byte count (provided ciphers) or 1 (an engine's); 0 and -1 are failures, said as -1,
+        // which libssh2 1.10 checks for.
+        if (openssl_cipher(ctx, stream->bytes, zeros, AHEAD) <= 0) return -1;
         stream->used = 0;
     }
     uint64_t data[2], key[2];
