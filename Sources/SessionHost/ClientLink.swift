@@ -46,7 +46,7 @@ final class ClientLink {
     /// pipe takes only part of it).
     func send(_ message: HostMessage) {
         let frame = message.encoded()
-        guard pendingOutput == 0, !isClosed else { outbound.append(contentsOf: frame); return }
+        guard pendingOutput == 0, isReady, !isClosed else { outbound.append(contentsOf: frame); return }
         outbound = frame
         outboundStart = 0
         flush()

@@ -2,8 +2,8 @@ import Glibc
 import SessionHost
 import SessionWire
 
-// pss-host: the helper pss uploads to each server. The Swift runtime and libstdc++ linked in (it needs glibc only), kept out of
-// Foundation, so it runs on a server with no Swift installed.
+// pss-host: the helper pss uploads to each server. The Swift runtime and libstdc++ are linked in and Foundation is
+// kept out, so it runs on a server with nothing but glibc.
 //
 //   pss-host relay     connect this SSH channel to the user's daemon (start it if needed)
 //   pss-host daemon    the per-user daemon (started by relay)
