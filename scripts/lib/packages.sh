@@ -1,7 +1,8 @@
 # Installs the Debian packages pss needs to build and test, if any is missing.
 # Source it and call: ensure_packages
 
-PSS_PACKAGES=(libssh2-1-dev pkg-config openssh-server openssh-client tmux)
+# libssl-dev: OpenSSL headers for CKeystreamBatching; libstdc++-12-dev: the static archive linked into pss-host.
+PSS_PACKAGES=(libssh2-1-dev libssl-dev libstdc++-12-dev pkg-config openssh-server openssh-client tmux)
 
 ensure_packages() {
     local missing=()
