@@ -114,12 +114,13 @@ final class SessionInvokeTests: XCTestCase {
                                               environment: client.baseEnvironment, stdoutFile: received)
         defer { _ = shell("touch '\(gate)'"); _ = running.wait(limit: 60) }
         XCTAssertTrue(Processes.waitUntil { shell("stat -c %s '\(received)'").stdoutText == "\(12 << 20)\n" })
-        let spools = Self.fixture.server.hostDirectory + "/sessions/*/commands/*/stdout"
+        // This command's spool is the one of 12 MiB; its blocks (512 bytes each) are what it holds on disk.
+        let blocks = "find '\(Self.fixture.server.hostDirectory)/sessions' -path '*/commands/*/stdout' -size \(12 << 20)c -printf '%b\\n'"
         // The last acknowledgement follows the last bytes written out: wait for it, then look at the spool.
         XCTAssertTrue(Processes.waitUntil {
-            let sizes = shell("stat -c '%s %b' \(spools)").stdoutText.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-            return sizes.count == 2 && sizes[0] == 12 << 20 && sizes[1] * 512 <= 2 << 20
-        }, shell("stat -c '%n %s %b' \(spools)").stdoutText)
+            let counts = shell(blocks).stdoutText.split(separator: "\n").compactMap { Int($0) }
+            return counts.count == 1 && counts[0] * 512 <= 2 << 20
+        }, shell(blocks).stdoutText)
         _ = shell("touch '\(gate)'")
         XCTAssertEqual(running.wait(limit: 60).status, 0)
     }
