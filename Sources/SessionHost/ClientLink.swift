@@ -32,9 +32,8 @@ final class ClientLink {
         output = passed[1]
         Posix.setNonBlocking(input)
         Posix.setNonBlocking(output)
-        // sshd's pipes hold 64 KiB; a larger pipe takes whole output frames in one write. Best effort: the
-        // system's pipe-max-size may forbid it.
-        for fd in [input, output] { _ = fcntl(fd, 1031 /* F_SETPIPE_SZ */, 1 << 20) }
+        // sshd's pipes hold 64 KiB; a larger pipe takes whole output frames in one write.
+        for fd in [input, output] { Posix.setPipeSize(fd, 1 << 20) }
         return true
     }
 

@@ -126,14 +126,13 @@ final class CommandRun {
         if stdinPipe >= 0 { Glibc.close(stdinPipe); stdinPipe = -1 }
     }
 
-    /// Forwards stdin from the client: written straight to the pipe while nothing waits before it, the rest kept.
+    /// Forwards stdin from the client, written as far as the pipe takes it. When nothing waits before it, the
+    /// client's bytes become the buffer (no copy).
     func forwardStdin(_ bytes: [UInt8]) {
-        guard stdinPipe >= 0, !bytes.isEmpty else { return }
+        guard stdinPipe >= 0 else { return }
         if stdinPending == 0 {
-            let written = bytes.withUnsafeBytes { write(stdinPipe, $0.baseAddress!, $0.count) }
-            if written == bytes.count { return }
             stdinBuffer = bytes
-            stdinStart = max(written, 0)
+            stdinStart = 0
         } else {
             stdinBuffer.append(contentsOf: bytes)
         }
@@ -155,7 +154,7 @@ final class CommandRun {
                 stdinEnded = true
             }
         }
-        stdinBuffer.removeAll(keepingCapacity: true)
+        stdinBuffer = []  // let go of the client's frame (no new buffer kept for the next one: it brings its own)
         stdinStart = 0
         if stdinEnded { Glibc.close(stdinPipe); stdinPipe = -1 }
     }

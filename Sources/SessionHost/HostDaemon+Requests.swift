@@ -268,7 +268,7 @@ extension HostDaemon {
             let input = invocation.forwardStdin && !invocation.asJob ? try Posix.pipe() : nil
             // Larger pipes mean fewer wake-ups on bulk data. Not 1 MiB: pipe capacity counts against the user's
             // pipe-user-pages-soft (64 MiB), past which all of the user's new pipes get only two pages.
-            for fd in [out.read] + (input.map { [$0.write] } ?? []) { _ = fcntl(fd, 1031 /* F_SETPIPE_SZ */, 1 << 18) }
+            for fd in [out.read] + (input.map { [$0.write] } ?? []) { Posix.setPipeSize(fd, 1 << 18) }
             pipes = [out.read, out.write, err.read, err.write] + (input.map { [$0.read, $0.write] } ?? [])
             let outputs = [try OutputSpool(stream: .stdout, path: directory + "/stdout", pipe: out.read),
                            try OutputSpool(stream: .stderr, path: directory + "/stderr", pipe: err.read)]

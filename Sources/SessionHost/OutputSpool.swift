@@ -77,8 +77,7 @@ final class OutputSpool {
     func dropOldest(keeping keep: UInt64) {
         guard written > keep, written - keep > droppedUntil else { return }
         let until = written - keep
-        _ = glibcFallocate(openFile(), 0x01 | 0x02 /* FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE */,
-                      off_t(droppedUntil), off_t(until - droppedUntil))
+        punchHole(from: droppedUntil, to: until)
         droppedUntil = until
     }
 
@@ -87,9 +86,14 @@ final class OutputSpool {
     func releaseAcknowledged() {
         let until = min(acked, sent) & ~4095
         guard until > releasedUntil else { return }
-        _ = glibcFallocate(openFile(), 0x01 | 0x02 /* FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE */,
-                           off_t(releasedUntil), off_t(until - releasedUntil))
+        punchHole(from: releasedUntil, to: until)
         releasedUntil = until
+    }
+
+    /// Frees the disk blocks of a range; the file keeps its size, and reading the range gives zeros.
+    private func punchHole(from start: UInt64, to end: UInt64) {
+        _ = glibcFallocate(openFile(), 0x01 | 0x02 /* FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE */,
+                           off_t(start), off_t(end - start))
     }
 
     /// The next chunk not yet sent, read back from the spool into `buffer` (reused: no allocation per chunk). A

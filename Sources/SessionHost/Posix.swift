@@ -17,6 +17,11 @@ enum Posix {
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
     }
 
+    /// Best effort: the system's pipe-max-size, or the user's pipe-user-pages-soft, may refuse it.
+    static func setPipeSize(_ fd: Int32, _ bytes: Int32) {
+        _ = fcntl(fd, 1031 /* F_SETPIPE_SZ */, bytes)
+    }
+
     static func setCloseOnExec(_ fd: Int32) {
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
     }

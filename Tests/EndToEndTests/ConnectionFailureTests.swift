@@ -3,19 +3,7 @@ import TestSupport
 import XCTest
 
 /// Bad input and broken networks: a clear message and the documented status, never a hang.
-final class ConnectionFailureTests: XCTestCase {
-    nonisolated(unsafe) static var fixture: HostFixture!
-
-    override class func setUp() {
-        fixture = HostFixture()
-    }
-
-    override class func tearDown() {
-        fixture = nil
-    }
-
-    var client: ClientMachine { Self.fixture.client }
-
+final class ConnectionFailureTests: HostFixtureTestCase {
     func testClosedPort() {
         let port = freePort()
         let result = client.pss(["invoke", "-o", "StrictHostKeyChecking=yes", "--host", "127.0.0.1:\(port)", "--", "true"])
@@ -24,7 +12,7 @@ final class ConnectionFailureTests: XCTestCase {
     }
 
     func testServerThatNeverAnswersTimesOut() {
-        let proxy = TCPProxy(targetPort: Self.fixture.server.port)
+        let proxy = TCPProxy(targetPort: server.port)
         proxy.setMode(.stall)
         let result = client.pss(["invoke", "-o", "ConnectTimeout=1", "--host", "127.0.0.1:\(proxy.port)", "--", "true"], limit: 30)
         XCTAssertFalse(result.timedOut, "pss hung")
@@ -33,8 +21,8 @@ final class ConnectionFailureTests: XCTestCase {
     }
 
     func testDeadPeerIsFoundByKeepalive() {
-        let proxy = TCPProxy(targetPort: Self.fixture.server.port)
-        client.addHost(alias: "p", server: Self.fixture.server, port: proxy.port, extra: ["ServerAliveInterval 1", "ServerAliveCountMax 2"])
+        let proxy = TCPProxy(targetPort: server.port)
+        client.addHost(alias: "p", server: server, port: proxy.port, extra: ["ServerAliveInterval 1", "ServerAliveCountMax 2"])
 
         XCTAssertEqual(client.pss(["invoke", "--host", "h1", "--", "true"]).status, 0)  // the helper is installed
         let output = client.scratch.file("dead-peer-output")

@@ -3,19 +3,7 @@ import TestSupport
 import XCTest
 
 /// `pss invoke --host` against a real sshd: streams, statuses, stdin, binary data, quoting, JSON.
-final class InvokeTests: XCTestCase {
-    nonisolated(unsafe) static var fixture: HostFixture!
-
-    override class func setUp() {
-        fixture = HostFixture()
-    }
-
-    override class func tearDown() {
-        fixture = nil
-    }
-
-    var client: ClientMachine { Self.fixture.client }
-
+final class InvokeTests: HostFixtureTestCase {
     func testStdoutStderrAndStatusAreKeptApart() {
         let result = client.pss(["invoke", "--host", "h1", "--", "echo out; echo err >&2; exit 3"])
         XCTAssertEqual(result.status, 3, "\(result)")

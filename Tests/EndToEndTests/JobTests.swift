@@ -4,19 +4,7 @@ import XCTest
 
 /// Jobs through their whole life (start, list, wait, receive, stop, remove), and cron's use of them: a job in a
 /// session of its own, --lock, --timeout.
-final class JobTests: XCTestCase {
-    nonisolated(unsafe) static var fixture: HostFixture!
-
-    override class func setUp() {
-        fixture = HostFixture()
-    }
-
-    override class func tearDown() {
-        fixture = nil
-    }
-
-    var client: ClientMachine { Self.fixture.client }
-
+final class JobTests: HostFixtureTestCase {
     private func jobs(_ target: [String]) -> [[String: Any]] {
         client.pss(["job", "list"] + target + ["--json"]).stdoutText.split(separator: "\n")
             .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
@@ -90,7 +78,7 @@ final class JobTests: XCTestCase {
     }
 
     func testCronJobInASessionOfItsOwnWithLockAndTimeout() {
-        let other = ClientMachine(servers: ["h1": Self.fixture.server])
+        let other = ClientMachine(servers: ["h1": server])
         let gate = client.scratch.file("nightly-gate")
         let started = client.pss(["invoke", "--host", "h1", "--as-job", "--job-name", "nightly", "--lock", "backup", "--json", "--",
                                   "echo backing up; while [ ! -e '\(gate)' ]; do sleep 0.1; done; echo finished"])

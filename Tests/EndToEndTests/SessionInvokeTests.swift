@@ -3,20 +3,12 @@ import TestSupport
 import XCTest
 
 /// invoke --session: a persistent shell whose state carries over, and commands that try to break the framing.
-final class SessionInvokeTests: XCTestCase {
-    nonisolated(unsafe) static var fixture: HostFixture!
-
+final class SessionInvokeTests: HostFixtureTestCase {
     override class func setUp() {
-        fixture = HostFixture()
+        super.setUp()
         let created = fixture.client.pss(["new", "h1", "--name", "main"])
         precondition(created.status == 0, "\(created)")
     }
-
-    override class func tearDown() {
-        fixture = nil
-    }
-
-    var client: ClientMachine { Self.fixture.client }
 
     private func invoke(_ command: String, stdin: Data? = nil, extra: [String] = [], session: String = "h1/main") -> ProcessResult {
         client.pss(["invoke", "--session", session] + extra + ["--", command], stdin: stdin)
@@ -115,7 +107,7 @@ final class SessionInvokeTests: XCTestCase {
         defer { _ = shell("touch '\(gate)'"); _ = running.wait(limit: 60) }
         XCTAssertTrue(Processes.waitUntil { shell("stat -c %s '\(received)'").stdoutText == "\(12 << 20)\n" })
         // This command's spool is the one of 12 MiB; its blocks (512 bytes each) are what it holds on disk.
-        let blocks = "find '\(Self.fixture.server.hostDirectory)/sessions' -path '*/commands/*/stdout' -size \(12 << 20)c -printf '%b\\n'"
+        let blocks = "find '\(server.hostDirectory)/sessions' -path '*/commands/*/stdout' -size \(12 << 20)c -printf '%b\\n'"
         // The last acknowledgement follows the last bytes written out: wait for it, then look at the spool.
         XCTAssertTrue(Processes.waitUntil {
             let counts = shell(blocks).stdoutText.split(separator: "\n").compactMap { Int($0) }

@@ -3,20 +3,7 @@ import TestSupport
 import XCTest
 
 /// new, get, remove: the session lifecycle on a real host, seen from two client machines.
-final class SessionLifecycleTests: XCTestCase {
-    nonisolated(unsafe) static var fixture: HostFixture!
-
-    override class func setUp() {
-        fixture = HostFixture()
-    }
-
-    override class func tearDown() {
-        fixture = nil
-    }
-
-    var client: ClientMachine { Self.fixture.client }
-    var server: SSHServer { Self.fixture.server }
-
+final class SessionLifecycleTests: HostFixtureTestCase {
     private func json(_ result: ProcessResult) -> [[String: Any]] {
         result.stdoutText.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
