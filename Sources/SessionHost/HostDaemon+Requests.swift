@@ -185,7 +185,7 @@ extension HostDaemon {
         guard idleTimeout >= SessionRecord.minimumIdleTimeout else {
             throw RequestFailure(kind: .invalidRequest, message: "the idle timeout must be at least \(SessionRecord.minimumIdleTimeout) seconds")
         }
-        let id = Posix.uuid()
+        let id = try Posix.uuid()
         let directory = paths.session(id)
         do {
             try HostPaths.secureDirectory(directory + "/commands")

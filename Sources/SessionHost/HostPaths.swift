@@ -27,11 +27,13 @@ public struct HostPaths {
     public var sessions: String { base + "/sessions" }
     public var runtime: String { base + "/run" }
     public var socket: String { runtime + "/daemon-v\(WireProtocol.version).sock" }
-    public var lock: String { runtime + "/daemon.lock" }
+    /// One lock per protocol version, as the socket: a daemon of another version runs beside this one.
+    public var lock: String { runtime + "/daemon-v\(WireProtocol.version).lock" }
     public func session(_ id: String) -> String { sessions + "/" + id }
 
     /// Creates `path` (and its parents) as 0700 if missing, then checks it as DESIGN.md requires: a real directory
-    /// (not a symlink), owned by this user, with no group or other permissions.
+    /// (not a symlink), owned by this user, with no group or other permissions (tightened on the opened directory
+    /// itself, so a swapped-in symlink is never followed).
     public static func secureDirectory(_ path: String) throws {
         var prefix = ""
         for component in path.split(separator: "/") {
@@ -40,19 +42,47 @@ public struct HostPaths {
                 throw HostError.directory(path, "cannot create \(prefix): \(String(cString: strerror(errno)))")
             }
         }
-        var info = stat()
-        guard lstat(path, &info) == 0 else {
-            throw HostError.directory(path, String(cString: strerror(errno)))
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw HostError.directory(path, errno == ELOOP || errno == ENOTDIR ? "is not a directory (or is a symlink)"
+                                                                              : String(cString: strerror(errno)))
         }
-        guard info.st_mode & S_IFMT == S_IFDIR else { throw HostError.directory(path, "is not a directory (or is a symlink)") }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw HostError.directory(path, String(cString: strerror(errno))) }
         guard info.st_uid == getuid() else { throw HostError.directory(path, "is owned by another user") }
         if info.st_mode & 0o077 != 0 {
             // Ours, but too open: tighten rather than refuse, as ssh-agent does for its own directory.
-            guard chmod(path, 0o700) == 0 else { throw HostError.directory(path, "has group or other permissions") }
+            guard fchmod(fd, 0o700) == 0 else { throw HostError.directory(path, "has group or other permissions") }
+        }
+    }
+
+    /// Every directory above the host directory must be owned by root or the user and not writable by others
+    /// unless sticky (OpenSSH's safe_path rule): otherwise another user could swap the directory for their own.
+    /// The command that starts the helper checks the same before running it; this is the helper's own check.
+    static func checkAncestors(of path: String) throws {
+        guard let resolved = realpath(path, nil) else { return }  // not made yet: prepare makes it below
+        defer { free(resolved) }
+        var ancestor = String(cString: resolved)
+        while ancestor != "/" {
+            ancestor = ancestor.lastIndex(of: "/").map { String(ancestor[..<$0]) } ?? "/"
+            if ancestor.isEmpty { ancestor = "/" }
+            var info = stat()
+            guard lstat(ancestor, &info) == 0 else { continue }
+            if info.st_uid != 0 && info.st_uid != getuid() {
+                throw HostError.directory(path, "\(ancestor), above it, is owned by uid \(info.st_uid) (neither root nor you)")
+            }
+            if info.st_mode & 0o022 != 0 && info.st_mode & S_ISVTX == 0 {
+                throw HostError.directory(path, "\(ancestor), above it, is writable by others and not sticky")
+            }
         }
     }
 
     public func prepare() throws {
+        guard base.hasPrefix("/") else {
+            throw HostError.directory(base, "is not an absolute path; set PSS_HOST_DIR (or XDG_STATE_HOME) to an absolute path")
+        }
+        try Self.checkAncestors(of: base)
         for directory in [base, binaries, sessions, runtime] { try Self.secureDirectory(directory) }
     }
 }

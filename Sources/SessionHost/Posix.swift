@@ -75,15 +75,32 @@ enum Posix {
         try check(rename(temporary, path), "rename \(temporary)")
     }
 
-    /// Removes a directory tree (no symlinks are followed).
+    /// Removes a directory tree, never following a symlink: each directory is opened with O_NOFOLLOW and emptied
+    /// through its descriptor (openat/unlinkat), so a directory swapped for a symlink meanwhile loses only the link.
     static func removeTree(_ path: String) {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return }
-        if info.st_mode & S_IFMT == S_IFDIR {
-            for name in directoryEntries(path) { removeTree(path + "/" + name) }
-            rmdir(path)
-        } else {
-            unlink(path)
+        if unlink(path) == 0 || errno == ENOENT { return }
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        removeContents(of: fd)
+        close(fd)
+        rmdir(path)
+    }
+
+    private static func removeContents(of directory: Int32) {
+        let copy = dup(directory)
+        guard copy >= 0, let stream = fdopendir(copy) else { if copy >= 0 { close(copy) }; return }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        closedir(stream)
+        for name in names where unlinkat(directory, name, 0) != 0 && (errno == EISDIR || errno == EPERM) {
+            let child = openat(directory, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard child >= 0 else { continue }
+            removeContents(of: child)
+            close(child)
+            unlinkat(directory, name, AT_REMOVEDIR)
         }
     }
 
@@ -100,16 +117,22 @@ enum Posix {
         return names
     }
 
-    static func randomBytes(_ count: Int) -> [UInt8] {
+    /// Bytes from the kernel's random source; throws rather than hand out predictable ids or tokens.
+    static func randomBytes(_ count: Int) throws -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
-        let fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
-        if fd >= 0 { _ = read(fd, &bytes, count); close(fd) }
+        var filled = 0
+        while filled < count {
+            let got = bytes.withUnsafeMutableBytes { glibcGetrandom($0.baseAddress! + filled, count - filled, 0) }
+            if got < 0 && errno == EINTR { continue }
+            guard got > 0 else { throw Failure(operation: "reading random bytes", code: got < 0 ? errno : EIO) }
+            filled += got
+        }
         return bytes
     }
 
     /// A random (version 4) UUID, lower case.
-    static func uuid() -> String {
-        var bytes = randomBytes(16)
+    static func uuid() throws -> String {
+        var bytes = try randomBytes(16)
         bytes[6] = bytes[6] & 0x0f | 0x40
         bytes[8] = bytes[8] & 0x3f | 0x80
         return [0..<4, 4..<6, 6..<8, 8..<10, 10..<16].map { Hex.string(bytes[$0]) }.joined(separator: "-")
@@ -172,3 +195,5 @@ enum Posix {
 // A glibc function that its Swift module hides behind _GNU_SOURCE (a plain C call, declared by symbol).
 @_silgen_name("fallocate")
 func glibcFallocate(_ fd: Int32, _ mode: Int32, _ offset: off_t, _ length: off_t) -> Int32
+@_silgen_name("getrandom")
+func glibcGetrandom(_ buffer: UnsafeMutableRawPointer, _ count: Int, _ flags: UInt32) -> Int

@@ -38,9 +38,18 @@ public enum Relay {
         let status = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        if status == 0 { return fd }
-        close(fd)
-        return nil
+        guard status == 0 else {
+            close(fd)
+            return nil
+        }
+        // The daemon must be this user's own, whatever the socket's owner and mode say.
+        var credentials = PeerCredentials()
+        var length = socklen_t(MemoryLayout<PeerCredentials>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0, credentials.uid == getuid() else {
+            close(fd)
+            throw HostError.daemon("\(path) is served by uid \(credentials.uid), not by you: refusing to talk to it")
+        }
+        return fd
     }
 
     /// Starts `pss-host daemon` detached from this SSH connection: its own session (setsid), stdio on /dev/null

@@ -23,6 +23,7 @@ final class SessionShell {
     }
 
     init(environment: [String]) throws {
+        let token = Hex.string(try Posix.randomBytes(8))
         let (master, slavePath) = try Self.openTerminal()
         // The daemon keeps the slave open too, so the master never reads EIO between shells.
         let slave = open(slavePath, O_RDWR | O_NOCTTY | O_CLOEXEC)
@@ -54,7 +55,7 @@ final class SessionShell {
         self.master = master
         self.slave = slave
         self.notices = notices.read
-        self.token = Hex.string(Posix.randomBytes(8))
+        self.token = token
     }
 
     /// A new PTY: its master, and its slave's path. Linux's /dev/ptmx directly (unlock, then ask its number),

@@ -1,9 +1,15 @@
 import Foundation
+import Glibc
 import SessionWire
+import SSHClient
 
 /// This client machine's own state, in `$PSS_CLIENT_DIR` (default `${XDG_STATE_HOME:-~/.local/state}/pss`): its
-/// id, and a cache of the sessions it knows (the truth about sessions is on the hosts; the cache lets a bare NAME
-/// find its host, and `pss get` know where to look).
+/// id, a cache of the sessions it knows (the truth about sessions is on the hosts; the cache lets a bare NAME find
+/// its host, and `pss get` know where to look), and small caches.
+///
+/// The directory and every file in it are checked as ssh checks ~/.ssh/config (owned by the user, writable by
+/// nobody else, files not symlinks) before anything is read, and every value read is validated: what this
+/// directory holds ends up in connections and in commands run on hosts.
 public struct ClientState {
     public let directory: String
 
@@ -17,21 +23,52 @@ public struct ClientState {
         }
     }
 
+    /// Creates the directory (0700) when missing, and refuses it when another user could write it.
     private func prepare() throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        if access(directory, F_OK) != 0 {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        }
+        try FileSafety.checkPrivateDirectory(directory)
+    }
+
+    /// A file's contents, after the directory's and the file's checks; nil when it does not exist.
+    func read(_ name: String) throws -> [UInt8]? {
+        if access(directory, F_OK) != 0 { return nil }
+        try FileSafety.checkPrivateDirectory(directory)
+        return try FileSafety.readPrivateFile(directory + "/" + name)
+    }
+
+    /// Replaces a file whole (a temporary file, 0600, renamed over it).
+    func write(_ name: String, _ bytes: [UInt8]) throws {
+        try prepare()
+        let path = directory + "/" + name
+        let temporary = path + ".tmp-\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SessionError.local("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard written == bytes.count, rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw SessionError.local("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Removes the files whose names `matching` accepts (old caches).
+    func removeFiles(_ matching: (String) -> Bool) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where matching(name) {
+            unlink(directory + "/" + name)
+        }
     }
 
     /// This client's id, made on first use.
     public func clientID() throws -> String {
-        let path = directory + "/client-id"
-        if let text = try? String(contentsOfFile: path, encoding: .utf8),
-           SessionName.isID(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let bytes = try read("client-id") {
+            let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if SessionName.isID(text) { return text }
         }
-        try prepare()
         let id = UUID().uuidString.lowercased()
-        try (id + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        try write("client-id", Array((id + "\n").utf8))
         return id
     }
 
@@ -45,29 +82,40 @@ public struct ClientState {
             self.id = id
             self.name = name
         }
+
+        /// A host pss can parse, a session id, a session name: anything else in the file is dropped.
+        var isValid: Bool {
+            (try? HostSpec(parsing: host)) != nil && SessionName.isID(id) && SessionName.problem(with: name) == nil
+        }
     }
 
-    private var cachePath: String { directory + "/sessions.json" }
+    private static let sessionsFile = "sessions.json"
 
-    public func knownSessions() -> [KnownSession] {
-        guard let data = FileManager.default.contents(atPath: cachePath) else { return [] }
-        return (try? JSONDecoder().decode([KnownSession].self, from: data)) ?? []
+    public func knownSessions() throws -> [KnownSession] {
+        guard let bytes = try read(Self.sessionsFile) else { return [] }
+        return ((try? JSONDecoder().decode([KnownSession].self, from: Data(bytes))) ?? []).filter(\.isValid)
     }
 
     /// Replaces what is known of `host` with `records` (all of its sessions), or adds `records` when `complete`
     /// is false.
     public func remember(host: String, records: [SessionRecord], complete: Bool) {
-        var known = knownSessions()
+        guard var known = try? knownSessions() else { return }
         if complete { known.removeAll { $0.host == host } }
         for record in records {
             known.removeAll { $0.host == host && $0.id == record.id }
             known.append(KnownSession(host: host, id: record.id, name: record.name))
         }
-        save(known)
+        save(known.filter(\.isValid))
     }
 
     public func forget(host: String, ids: [String]) {
-        save(knownSessions().filter { !($0.host == host && ids.contains($0.id)) })
+        guard let known = try? knownSessions() else { return }
+        save(known.filter { !($0.host == host && ids.contains($0.id)) })
+    }
+
+    private func save(_ known: [KnownSession]) {
+        guard let data = try? JSONEncoder().encode(known) else { return }
+        try? write(Self.sessionsFile, [UInt8](data))
     }
 
     /// How far this client got in a command's output when it gave up reconnecting: the next `receive` of that
@@ -79,35 +127,36 @@ public struct ClientState {
         public var job: String
         public var stdout: UInt64
         public var stderr: UInt64
+
+        var isValid: Bool {
+            (try? HostSpec(parsing: host)) != nil && SessionName.isID(sessionID)
+                && SessionName.problem(with: sessionName) == nil && !job.isEmpty && job.utf8.count <= SessionName.maximumLength
+        }
     }
 
-    private var unfinishedPath: String { directory + "/unfinished.json" }
+    private static let unfinishedFile = "unfinished.json"
 
-    private func unfinishedReceives() -> [UnfinishedReceive] {
-        guard let data = FileManager.default.contents(atPath: unfinishedPath) else { return [] }
-        return (try? JSONDecoder().decode([UnfinishedReceive].self, from: data)) ?? []
+    private func unfinishedReceives() throws -> [UnfinishedReceive] {
+        guard let bytes = try read(Self.unfinishedFile) else { return [] }
+        return ((try? JSONDecoder().decode([UnfinishedReceive].self, from: Data(bytes))) ?? []).filter(\.isValid)
     }
 
     /// Records `entry` (nil: forgets) for its session, replacing an earlier one.
     func setUnfinished(host: String, session: String, _ entry: UnfinishedReceive?) {
-        var all = unfinishedReceives().filter { !($0.host == host && ($0.sessionID == session || $0.sessionName == session)) }
+        guard var all = try? unfinishedReceives() else { return }
+        all.removeAll { $0.host == host && ($0.sessionID == session || $0.sessionName == session) }
         if let entry { all.append(entry) }
-        guard (try? prepare()) != nil, let data = try? JSONEncoder().encode(all) else { return }
-        try? data.write(to: URL(fileURLWithPath: unfinishedPath), options: .atomic)
+        guard let data = try? JSONEncoder().encode(all) else { return }
+        try? write(Self.unfinishedFile, [UInt8](data))
     }
 
     /// Where this client stopped in `session` (an id or a name) on `host` when it gave up reconnecting, for `job`
     /// (nil: any); forgotten once taken.
-    public func takeUnfinished(host: String, session: String, job: String?) -> UnfinishedReceive? {
-        guard let entry = unfinishedReceives().first(where: {
+    public func takeUnfinished(host: String, session: String, job: String?) throws -> UnfinishedReceive? {
+        guard let entry = try unfinishedReceives().first(where: {
             $0.host == host && ($0.sessionID == session || $0.sessionName == session) && (job == nil || job == $0.job)
         }) else { return nil }
         setUnfinished(host: host, session: session, nil)
         return entry
-    }
-
-    private func save(_ known: [KnownSession]) {
-        guard (try? prepare()) != nil, let data = try? JSONEncoder().encode(known) else { return }
-        try? data.write(to: URL(fileURLWithPath: cachePath), options: .atomic)
     }
 }

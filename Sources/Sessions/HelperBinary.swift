@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import SessionWire
 
 /// The `pss-host` binary this client uploads: where it is here, and its identity (SHA-256), which names it on
@@ -26,7 +27,7 @@ public struct HelperBinary {
     public static let minimumGlibc = (2, 34)
 
     /// Finds the helper: `$PSS_HELPER`, beside the `pss` executable, or `/usr/local/lib/pss/pss-host`. Its hash is
-    /// cached in the client directory by size and modification time, so it is computed once per build.
+    /// cached in the client directory under the file's identity, so it is computed once per build.
     public static func locate(state: ClientState, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> HelperBinary {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let candidates = [environment["PSS_HELPER"], (executable as NSString).deletingLastPathComponent + "/pss-host",
@@ -34,21 +35,28 @@ public struct HelperBinary {
         guard let path = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) else {
             throw SessionError.local("the pss-host helper was not found (looked in \(candidates.joined(separator: ", "))); install it beside pss")
         }
-        let attributes = try FileManager.default.attributesOfItem(atPath: path)
-        let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
-        let modified = Int((attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)
-        let cache = state.directory + "/helper-\(size)-\(modified).sha256"
-        if let cached = try? String(contentsOfFile: cache, encoding: .utf8), cached.count == 64 {
-            return HelperBinary(path: path, size: size, sha256: cached)
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw SessionError.local("cannot read \(path): \(String(cString: strerror(errno)))") }
+        let size = Int(info.st_size)
+        // The cache is named by what identifies this build of the file (device, inode, size, change time), and
+        // holds nothing but a digest: anything else in it is ignored and recomputed.
+        let cache = "helper-\(info.st_dev)-\(info.st_ino)-\(size)-\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec).sha256"
+        if let bytes = try state.read(cache) {
+            let cached = String(decoding: bytes, as: UTF8.self)
+            if isDigest(cached) { return HelperBinary(path: path, size: size, sha256: cached) }
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw SessionError.local("cannot read \(path)")
         }
         let digest = SHA256.hex(data)
-        try? FileManager.default.createDirectory(atPath: state.directory, withIntermediateDirectories: true,
-                                                 attributes: [.posixPermissions: 0o700])
-        try? digest.write(toFile: cache, atomically: true, encoding: .utf8)
+        state.removeFiles { $0.hasPrefix("helper-") && $0.hasSuffix(".sha256") }  // earlier builds'
+        try? state.write(cache, Array(digest.utf8))
         return HelperBinary(path: path, size: size, sha256: digest)
+    }
+
+    /// 64 lower-case hexadecimal digits.
+    static func isDigest(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
     public func contents() throws -> [UInt8] {

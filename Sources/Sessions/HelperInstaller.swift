@@ -11,28 +11,9 @@ struct HelperInstaller {
     let helper: HelperBinary
     let logger: Logger
 
-    /// The host directory, as the host's shell computes it (PSS_HOST_DIR may be set by sshd's SetEnv).
-    static let hostDirectory = #"${PSS_HOST_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/pss-host}"#
-
     func install() throws {
         logger.debug("installing \(helper.installedName) on \(connection.settings.alias)")
-        let facts = try run("""
-            set -e
-            umask 077
-            d="\(Self.hostDirectory)"
-            mkdir -p "$d/bin" 2>/dev/null || { echo "error=cannot create $d/bin"; exit 0; }
-            for x in "$d" "$d/bin"; do
-              if [ -L "$x" ] || [ ! -d "$x" ] || [ "$(stat -c %u "$x")" != "$(id -u)" ]; then
-                echo "error=$x is not a directory owned by $(id -un)"; exit 0
-              fi
-              chmod 700 "$x" || { echo "error=cannot restrict $x"; exit 0; }
-            done
-            [ -w "$d/bin" ] || { echo "error=$d/bin is not writable"; exit 0; }
-            echo "arch=$(uname -m)"
-            echo "glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null || true)"
-            echo "dir=$(cd "$d" && pwd -P)"
-            echo "free=$(df -Pk "$d/bin" 2>/dev/null | awk 'NR==2 {print $4}')"
-            """)
+        let facts = try run(HostScripts.prepare)
         if let error = facts["error"] { throw SessionError.hostUnsupported("host directory: \(error)") }
         let arch = facts["arch"] ?? "?"
         guard arch == HelperBinary.architecture else {
@@ -54,16 +35,7 @@ struct HelperInstaller {
 
         let temporary = "\(directory)/bin/.upload-\(helper.installedName)-\(UInt32.random(in: 0...UInt32.max))"
         try connection.upload(try helper.contents(), to: temporary, mode: 0o700)
-        let verified = try run("""
-            f='\(temporary)'
-            size=$(stat -c %s "$f")
-            if [ "$size" != "\(helper.size)" ]; then rm -f "$f"; echo "error=size $size, expected \(helper.size): is the host directory full?"; exit 0; fi
-            if command -v sha256sum >/dev/null; then
-              sum=$(sha256sum "$f" | cut -d' ' -f1)
-              if [ "$sum" != "\(helper.sha256)" ]; then rm -f "$f"; echo "error=SHA-256 $sum, expected \(helper.sha256)"; exit 0; fi
-            fi
-            chmod 700 "$f" && mv -f "$f" '\(directory)/bin/\(helper.installedName)' && echo ok=1
-            """)
+        let verified = try run(HostScripts.install(uploaded: temporary, as: helper, in: directory))
         if let error = verified["error"] { throw SessionError.helper("the uploaded helper is damaged (\(error))") }
         guard verified["ok"] == "1" else { throw SessionError.helper("could not install the helper") }
     }

@@ -18,7 +18,7 @@ public struct HostConnector {
     }
 
     public func connect(_ host: HostSpec) throws -> SSHConnection {
-        var settings = resolver.resolve(host)
+        var settings = try resolver.resolve(host)
         if let limit = connectTimeoutLimit { settings.connectTimeout = min(settings.connectTimeout, limit) }
         var logger = logger
         logger[metadataKey: "host"] = "\(host.host)"

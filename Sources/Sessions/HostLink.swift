@@ -26,8 +26,7 @@ public final class HostLink {
                 logger.debug("helper did not answer (\(lastProblem)); installing it")
                 try HelperInstaller(connection: connection, helper: helper, logger: logger).install()
             }
-            let command = "sh -c \(ShellQuoting.quote("exec \"\(HelperInstaller.hostDirectory)/bin/\(helper.installedName)\" relay"))"
-            let link = HostLink(connection: connection, channel: try connection.openExec(command))
+            let link = HostLink(connection: connection, channel: try connection.openExec(HostScripts.relay(helper)))
             do {
                 try link.send(.hello(version: WireProtocol.version, clientID: clientID))
                 switch try link.receive() {
@@ -43,7 +42,7 @@ public final class HostLink {
             } catch let error as HelperEnded {
                 lastProblem = error.description
                 // The helper ran and failed for a reason of its own (not a missing or damaged binary): say it.
-                if error.status == .exited(70) { throw SessionError.helper(error.message) }
+                if error.status == .exited(HostScripts.refusedStatus) { throw SessionError.helper(error.message) }
             } catch is WireError {
                 lastProblem = "garbled answer"
             }

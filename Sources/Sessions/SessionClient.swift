@@ -76,7 +76,7 @@ public struct SessionClient {
         case let error as SSHError:
             switch error {
             case .connect, .timedOut, .protocolFailure, .serverNotResponding, .connectionLost: return true
-            case .resolve, .hostKeyUnknown, .hostKeyChanged, .authenticationFailed, .unsupported: return false
+            case .resolve, .hostKeyUnknown, .hostKeyChanged, .hostKeyRevoked, .authenticationFailed, .unsupported: return false
             }
         case is HostLink.HelperEnded, is SSHChannel.ChannelClosed: return true
         default: return false

@@ -54,8 +54,10 @@ enum CommandFailure: Error, CustomStringConvertible {
 }
 
 enum Diagnostics {
+    /// Writes a message on stderr. Messages carry text from hosts (refusals, a helper's errors): control
+    /// characters are escaped, line breaks kept.
     static func print(_ message: String) {
-        FileHandle.standardError.write(Data("pss: \(message)\n".utf8))
+        FileHandle.standardError.write(Data("pss: \(message.escapingControlCharacters(keepingNewlines: true))\n".utf8))
     }
 
     /// Runs `body` for each target: a failure is reported under the target's name and does not stop the others.

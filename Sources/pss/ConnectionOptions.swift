@@ -57,12 +57,11 @@ struct ConnectionOptions: ParsableArguments {
                              prompter: TerminalPrompter(), logger: logger)
     }
 
-    private func readPassword() throws -> String? {
+    private func readPassword() throws -> Secret? {
         guard let passwordFile else { return nil }
-        guard let data = FileManager.default.contents(atPath: passwordFile) else {
-            throw CommandFailure.usage("--password-file: cannot read \(passwordFile)")
+        guard let password = Secret.firstLine(ofFile: passwordFile) else {
+            throw CommandFailure.usage("--password-file: cannot read \(passwordFile.sanitizedForDisplay)")
         }
-        let text = String(decoding: data, as: UTF8.self)
-        return String(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+        return password
     }
 }

@@ -24,7 +24,7 @@ struct GetCommand: ParsableCommand {
     func run() throws {
         let client = try SessionClient(connector: connection.makeConnector())
         let clientID = try client.state.clientID()
-        let targets = hosts.isEmpty ? Array(Set(client.state.knownSessions().map(\.host))).sorted() : hosts
+        let targets = hosts.isEmpty ? Array(Set(try client.state.knownSessions().map(\.host))).sorted() : hosts
         var rows: [SessionOutput.Row] = []
         let worst = Diagnostics.forEachTarget(targets) { host in
             let answer = try client.withLink(host) { try $0.request(.listSessions) }

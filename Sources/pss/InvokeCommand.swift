@@ -81,7 +81,7 @@ struct InvokeCommand: ParsableCommand {
     func run() throws {
         let target = hosts.first ?? sessions[0]
         let resolve = { (client: SessionClient) throws -> (host: String, request: ClientMessage) in
-            let reference = hosts.isEmpty ? try SessionReference(parsing: sessions[0], known: client.state.knownSessions())
+            let reference = hosts.isEmpty ? try SessionReference(parsing: sessions[0], known: try client.state.knownSessions())
                                           : SessionReference(host: hosts[0], session: "")
             let invocation = ClientMessage.Invocation(
                 session: reference.session, command: RemoteCommand.commandLine(commandWords),

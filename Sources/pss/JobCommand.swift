@@ -36,7 +36,7 @@ struct JobCommand: ParsableCommand {
             }
             let worst = max(
                 Diagnostics.forEachTarget(hosts) { try list(SessionReference(host: $0, session: "")) },
-                Diagnostics.forEachTarget(sessions) { try list(try SessionReference(parsing: $0, known: client.state.knownSessions())) })
+                Diagnostics.forEachTarget(sessions) { try list(try SessionReference(parsing: $0, known: try client.state.knownSessions())) })
             JobOutput.print(rows, json: connection.json)
             if worst != 0 { throw ExitCode(worst) }
         }
@@ -106,7 +106,7 @@ struct JobCommand: ParsableCommand {
                                         reconnectTimeout: OutputStreaming.defaultReconnectTimeout.seconds,
                                         acknowledges: !keep, discardsOutput: discard)
         try streaming.run(stdin: nil) { client in
-            let reference = try SessionReference(parsing: target.session, known: client.state.knownSessions())
+            let reference = try SessionReference(parsing: target.session, known: try client.state.knownSessions())
             // job wait asks for the end only: the output stays on the host, unsent.
             return (reference.host, .receive(session: reference.session, job: target.job, from: discard ? .end : nil,
                                              follow: follow, take: false))
@@ -116,7 +116,7 @@ struct JobCommand: ParsableCommand {
     static func request(_ connection: ConnectionOptions, _ target: Target, _ message: (String, String) -> ClientMessage) throws {
         let client = try SessionClient(connector: connection.makeConnector())
         let worst = Diagnostics.forEachTarget([target.session]) { text in
-            let reference = try SessionReference(parsing: text, known: client.state.knownSessions())
+            let reference = try SessionReference(parsing: text, known: try client.state.knownSessions())
             let answer = try client.withLink(reference.host) { try $0.request(message(reference.session, target.job)) }
             if case let .job(job) = answer { JobOutput.print([.init(host: reference.host, job: job)], json: connection.json) }
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import Logging
 
 @main
 struct PSS: ParsableCommand {
@@ -17,6 +18,7 @@ struct PSS: ParsableCommand {
 
     static func main() {
         signal(SIGPIPE, SIG_IGN)
+        LoggingSystem.bootstrap(DisplaySafeLogHandler.init)
         let arguments = GlobalOptionPlacement.movingConnectionOptions(Array(CommandLine.arguments.dropFirst()))
         do {
             var command = try parseAsRoot(arguments)

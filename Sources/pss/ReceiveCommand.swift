@@ -30,9 +30,9 @@ struct ReceiveCommand: ParsableCommand {
         let streaming = OutputStreaming(connection: connection, target: session, reconnectTimeout: reconnectTimeout.seconds,
                                         acknowledges: !keep)
         try streaming.run(stdin: nil) { client in
-            let reference = try SessionReference(parsing: session, known: client.state.knownSessions())
+            let reference = try SessionReference(parsing: session, known: try client.state.knownSessions())
             // Where this client stopped when it last gave up reconnecting to this session, if it did.
-            let unfinished = client.state.takeUnfinished(host: reference.host, session: reference.session, job: job)
+            let unfinished = try client.state.takeUnfinished(host: reference.host, session: reference.session, job: job)
             return (reference.host, .receive(session: reference.session, job: unfinished?.job ?? job ?? "",
                                              from: unfinished.map { StreamOffsets(stdout: $0.stdout, stderr: $0.stderr) },
                                              follow: true, take: true))

@@ -9,7 +9,7 @@ enum SessionUpdate {
         let clientID = try client.state.clientID()
         var rows: [SessionOutput.Row] = []
         let worst = Diagnostics.forEachTarget(sessions) { text in
-            let reference = try SessionReference(parsing: text, known: client.state.knownSessions())
+            let reference = try SessionReference(parsing: text, known: try client.state.knownSessions())
             let answer = try client.withLink(reference.host) { try $0.request(request(reference.session)) }
             guard case let .session(record) = answer else { throw SessionError.helper("unexpected answer") }
             client.state.remember(host: reference.host, records: [record], complete: false)

@@ -6,7 +6,7 @@ final class SSHConfigTests: XCTestCase {
     private func resolve(_ text: String, _ host: String, commandLine: [String] = []) throws -> ConnectionSettings {
         let config = try SSHConfig.parse(text, file: "cfg")
         let options = try commandLine.map(SSHConfigResolver.commandLineOption)
-        return SSHConfigResolver(commandLine: options, configs: [config]).resolve(try HostSpec(parsing: host))
+        return try SSHConfigResolver(commandLine: options, configs: [config]).resolve(try HostSpec(parsing: host))
     }
 
     func testFirstValueWins() throws {
@@ -36,17 +36,19 @@ final class SSHConfigTests: XCTestCase {
         XCTAssertNotEqual(try resolve(text, "db1.prod").user, "deploy")
         XCTAssertEqual(try resolve(text, "web1").hostName, "web1.example.com")
         XCTAssertEqual(try resolve(text, "web12").hostName, "web12")
-        XCTAssertEqual(try resolve(text, "API.PROD").user, "deploy", "host patterns are case-insensitive")
+        XCTAssertNotEqual(try resolve(text, "API.PROD").user, "deploy", "Host patterns compare case-sensitively, as ssh's")
     }
 
-    func testCommandLineBeatsConfigAndHostSpecBeatsBoth() throws {
+    func testCommandLineBeatsHostSpecWhichBeatsConfig() throws {
         let text = "Host h\n  User alice\n  Port 2200\n"
         let settings = try resolve(text, "h", commandLine: ["User=bob", "Port=2300"])
         XCTAssertEqual(settings.user, "bob")
         XCTAssertEqual(settings.port, 2300)
-        let explicit = try resolve(text, "carol@h:2400", commandLine: ["User=bob"])
+        let explicit = try resolve(text, "carol@h:2400")
         XCTAssertEqual(explicit.user, "carol")
         XCTAssertEqual(explicit.port, 2400)
+        // As ssh: -l and -o User win over user@ in HOST (`ssh -G -l bob alice@h` says bob).
+        XCTAssertEqual(try resolve(text, "carol@h:2400", commandLine: ["User=bob"]).user, "bob")
     }
 
     func testEqualsSignsQuotesAndComments() throws {
@@ -82,7 +84,7 @@ final class SSHConfigTests: XCTestCase {
     }
 
     func testMatchAllAndHost() throws {
-        let text = "Match host db*\n  User dba\nMatch exec \"true\"\n  User never\nMatch all\n  User everyone\n"
+        let text = "Match host db*\n  User dba\nMatch exec \"false\"\n  User never\nMatch all\n  User everyone\n"
         XCTAssertEqual(try resolve(text, "db3").user, "dba")
         XCTAssertEqual(try resolve(text, "web").user, "everyone")
     }
@@ -110,7 +112,7 @@ final class SSHConfigTests: XCTestCase {
 
     func testUnknownKeywordsAreIgnoredWithANote() throws {
         let config = try SSHConfig.parse("Host h\n  ForwardAgent yes\n  User u\n", file: "cfg")
-        XCTAssertEqual(config.options(forHost: "h").map(\.keyword), [.user])
+        XCTAssertEqual(try SSHConfigResolver(configs: [config]).resolve(HostSpec(host: "h")).user, "u")
         XCTAssertTrue(config.notes.first?.contains("cfg:2") == true)
     }
 
@@ -122,12 +124,12 @@ final class SSHConfigTests: XCTestCase {
         try "Host inc other\n  Include conf.d/*.conf\n  User fromMain\n".write(toFile: directory + "/config", atomically: true, encoding: .utf8)
         let config = try SSHConfig.load(path: directory + "/config", includeBase: directory)
         let resolver = SSHConfigResolver(configs: [config])
-        let inc = resolver.resolve(HostSpec(host: "inc"))
+        let inc = try resolver.resolve(HostSpec(host: "inc"))
         XCTAssertEqual(inc.user, "included")
         XCTAssertEqual(inc.port, 2201)
-        let other = resolver.resolve(HostSpec(host: "other"))
+        let other = try resolver.resolve(HostSpec(host: "other"))
         XCTAssertEqual(other.user, "fromMain", "the included file's Host line must not leak past the include")
-        XCTAssertEqual(resolver.resolve(HostSpec(host: "unrelated")).port, 22, "an include inside a non-matching block is not read")
+        XCTAssertEqual(try resolver.resolve(HostSpec(host: "unrelated")).port, 22, "an include inside a non-matching block is not read")
     }
 
     func testDurations() {
@@ -142,5 +144,52 @@ final class SSHConfigTests: XCTestCase {
         XCTAssertThrowsError(try SSHConfigResolver.commandLineOption("Host x"))
         XCTAssertThrowsError(try SSHConfigResolver.commandLineOption("Port=x"))
         XCTAssertEqual(try SSHConfigResolver.commandLineOption("Port=2200").arguments, ["2200"])
+    }
+
+    func testCRLFAndBytesThatAreNotUTF8() throws {
+        let directory = NSTemporaryDirectory() + "pss-crlf-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let bytes: [UInt8] = Array("Host web\r\n  User alice\r\n  # caf".utf8) + [0xE9, 0xFF] + Array("\r\n  Port 2200\r\n".utf8)
+        FileManager.default.createFile(atPath: directory + "/config", contents: Data(bytes))
+        let config = try SSHConfig.load(path: directory + "/config", includeBase: directory)
+        let settings = try SSHConfigResolver(configs: [config]).resolve(HostSpec(host: "web"))
+        XCTAssertEqual(settings.user, "alice", "a CRLF file reads line by line")
+        XCTAssertEqual(settings.port, 2200)
+    }
+
+    func testKnownHostsNameIsLowerCaseOrTheHostKeyAlias() throws {
+        XCTAssertEqual(try resolve("Host web\n  HostName LocalHost\n", "web").knownHostsName, "localhost")
+        XCTAssertEqual(try resolve("Host web\n  HostName LocalHost\n  Port 2222\n", "web").knownHostsName, "[localhost]:2222")
+        XCTAssertEqual(try resolve("", "LOCALHOST").knownHostsName, "localhost")
+        XCTAssertEqual(try resolve("", "LOCALHOST").hostName, "localhost")
+        // HostKeyAlias replaces the name and its port, as in ssh.
+        XCTAssertEqual(try resolve("Host web\n  HostKeyAlias Shared-VIP\n  Port 2222\n", "web").knownHostsName, "shared-vip")
+        XCTAssertEqual(try resolve("Host web\n  HashKnownHosts yes\n", "web").hashKnownHosts, true)
+        XCTAssertEqual(try resolve("", "web").hashKnownHosts, false)
+    }
+
+    /// ssh refuses a user's config, or a file it includes, that another user could have written.
+    func testConfigFilesOthersCouldWriteAreRefused() throws {
+        let directory = NSTemporaryDirectory() + "pss-perm-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = directory + "/config", included = directory + "/included.conf"
+        try "Include included.conf\n".write(toFile: config, atomically: true, encoding: .utf8)
+        try "User x\n".write(toFile: included, atomically: true, encoding: .utf8)
+        chmod(config, 0o644)
+        chmod(included, 0o644)
+        XCTAssertNoThrow(try SSHConfig.load(path: config, includeBase: directory, checkingPermissions: true))
+        for (path, mode) in [(config, 0o664), (config, 0o646), (included, 0o666)] as [(String, mode_t)] {
+            chmod(config, 0o644)
+            chmod(included, 0o644)
+            chmod(path, mode)
+            XCTAssertThrowsError(try SSHConfig.load(path: config, includeBase: directory, checkingPermissions: true)) { error in
+                XCTAssertTrue("\(error)".contains("Bad owner or permissions on \(path)"), "\(error)")
+            }
+        }
+        chmod(included, 0o644)
+        chmod(config, 0o666)
+        XCTAssertNoThrow(try SSHConfig.load(path: config, includeBase: directory), "-F files are not checked, as in ssh")
     }
 }

@@ -30,6 +30,7 @@ public final class SSHConnection {
         guard LibSSH2.isInitialized else {
             throw SSHError.unsupported("libssh2 could not be initialised")
         }
+        pss_disable_core_dumps()  // the process is about to hold session keys, perhaps passwords
         let deadline = Deadline.after(seconds: Double(settings.connectTimeout))
         logger.debug("connecting to \(settings.hostName) port \(settings.port) as \(settings.user)")
         let socket = try TCPSocket.connect(host: settings.hostName, port: settings.port, deadline: deadline)
@@ -49,7 +50,8 @@ public final class SSHConnection {
         self.socket = socket
         self.logger = logger
         let callbacks = SessionCallbacks()
-        guard let session = libssh2_session_init_ex(nil, nil, nil, Unmanaged.passUnretained(callbacks).toOpaque()) else {
+        // libssh2 frees every buffer through an allocator that wipes it first (passwords, answers, keys).
+        guard let session = pss_session_init(Unmanaged.passUnretained(callbacks).toOpaque()) else {
             throw SSHError.unsupported("libssh2 could not create a session")
         }
         self.session = session
@@ -68,14 +70,23 @@ public final class SSHConnection {
     // MARK: Handshake and host key
 
     private func handshake(trust: HostKeyTrust, prompter: Prompter, deadline: Deadline) throws {
-        let knownHosts = knownHostsLookup()
-        setMethodPreferences(hostKeys: trust.preferredAlgorithms(for: settings, knownHosts: knownHosts))
+        let knownHosts = KnownHostsLookup(settings: settings)
+        try setMethodPreferences(knownKeyTypes: trust.preferredAlgorithms(for: settings, knownHosts: knownHosts))
         let status = try retry("handshake", deadline: deadline) { libssh2_session_handshake(session, socket.descriptor) }
+        if status == LIBSSH2_ERROR_KEX_FAILURE {
+            throw SSHError.protocolFailure(host: settings.alias, operation: "SSH handshake", message: """
+                \(lastErrorMessage()): the server has no algorithm in common with what pss offers (OpenSSH 9's \
+                defaults that libssh2 1.10 implements: ciphers \(offered[LIBSSH2_METHOD_CRYPT_CS] ?? ""); MACs \
+                \(offered[LIBSSH2_METHOD_MAC_CS] ?? ""); key exchange \(offered[LIBSSH2_METHOD_KEX] ?? ""); host keys \
+                \(offered[LIBSSH2_METHOD_HOSTKEY] ?? "")). If you accept an older algorithm the server needs, allow it \
+                with -o Ciphers=+NAME (or MACs, KexAlgorithms, HostKeyAlgorithms).
+                """)
+        }
         guard status == 0 else { throw failure("SSH handshake", status) }
         serverBanner = libssh2_session_banner_get(session).map { String(cString: $0) } ?? ""
         let cipher = method(LIBSSH2_METHOD_CRYPT_CS)
         let batching = cipher.hasSuffix("-ctr") && pss_keystream_batching_enabled() == 1 ? " (keystream batched)" : ""
-        logger.debug("server \(serverBanner); cipher \(cipher)\(batching), mac \(method(LIBSSH2_METHOD_MAC_CS)), kex \(method(LIBSSH2_METHOD_KEX))")
+        logger.debug("server \(serverBanner.sanitizedForDisplay); cipher \(cipher)\(batching), mac \(method(LIBSSH2_METHOD_MAC_CS)), kex \(method(LIBSSH2_METHOD_KEX))")
 
         var length = 0
         var type: Int32 = 0
@@ -91,35 +102,40 @@ public final class SSHConnection {
         try trust.verify(key, for: settings, knownHosts: knownHosts)
     }
 
-    private func knownHostsLookup() -> KnownHostsLookup {
-        KnownHostsLookup(userFiles: KnownHosts(session: session, files: settings.userKnownHostsFiles),
-                         globalFiles: KnownHosts(session: session, files: settings.globalKnownHostsFiles),
-                         firstUserFile: settings.userKnownHostsFiles.first)
+    /// What was offered to the server, by libssh2 method type, for messages.
+    private var offered: [Int32: String] = [:]
+
+    /// Offers the settings' algorithm lists (OpenSSH 9's defaults, or what ssh_config asked for) as far as libssh2
+    /// implements them, in their order; host keys already known for the host first, as ssh orders them. Host
+    /// certificates are never offered: libssh2 1.10 would take one without checking it.
+    private func setMethodPreferences(knownKeyTypes known: [HostKey.Algorithm]) throws {
+        var hostKeys = settings.hostKeyAlgorithms.filter { !$0.hasSuffix("-cert-v01@openssh.com") }
+        if settings.hostKeyOrderFollowsKnownHosts {
+            let knownNames = known.map(\.rawValue)
+            hostKeys = hostKeys.filter(knownNames.contains) + hostKeys.filter { !knownNames.contains($0) }
+        }
+        let lists: [(Int32, [String], SSHConfigKeyword)] = [
+            (LIBSSH2_METHOD_KEX, settings.kexAlgorithms, .kexAlgorithms),
+            (LIBSSH2_METHOD_HOSTKEY, hostKeys, .hostKeyAlgorithms),
+            (LIBSSH2_METHOD_CRYPT_CS, settings.ciphers, .ciphers), (LIBSSH2_METHOD_CRYPT_SC, settings.ciphers, .ciphers),
+            (LIBSSH2_METHOD_MAC_CS, settings.macs, .macs), (LIBSSH2_METHOD_MAC_SC, settings.macs, .macs),
+        ]
+        for (methodType, wanted, keyword) in lists {
+            let supported = supportedMethods(methodType)
+            let order = wanted.filter(supported.contains)
+            guard !order.isEmpty, libssh2_session_method_pref(session, methodType, order.joined(separator: ",")) == 0 else {
+                throw SSHError.unsupported("\(settings.alias): none of the \(keyword.displayName) asked for (\(wanted.joined(separator: ","))) is implemented by libssh2 1.10, which pss uses; it has \(supported.filter { !$0.hasSuffix("-cert-v01@openssh.com") }.joined(separator: ","))")
+            }
+            offered[methodType] = order.joined(separator: ",")
+        }
     }
 
-    /// Host keys: those already known first, then ssh's order. Ciphers and MACs: the fastest of what libssh2 1.10
-    /// has that is still sound (see docs/BENCHMARKS.md).
-    private func setMethodPreferences(hostKeys known: [HostKey.Algorithm]) {
-        let defaultOrder: [HostKey.Algorithm] = [.ed25519, .ecdsa256, .ecdsa384, .ecdsa521, .rsa]
-        let hostKeyOrder = (known + defaultOrder.filter { !known.contains($0) }).map(\.rawValue)
-        prefer(LIBSSH2_METHOD_HOSTKEY, hostKeyOrder)
-        for direction in [LIBSSH2_METHOD_CRYPT_CS, LIBSSH2_METHOD_CRYPT_SC] {
-            prefer(direction, ["aes128-ctr", "aes256-ctr", "aes192-ctr"])
-        }
-        for direction in [LIBSSH2_METHOD_MAC_CS, LIBSSH2_METHOD_MAC_SC] {
-            prefer(direction, ["hmac-sha2-256", "hmac-sha2-512", "hmac-sha1"])
-        }
-    }
-
-    private func prefer(_ methodType: Int32, _ names: [String]) {
+    private func supportedMethods(_ methodType: Int32) -> [String] {
         var list: UnsafeMutablePointer<UnsafePointer<CChar>?>?
         let count = libssh2_session_supported_algs(session, methodType, &list)
-        guard count > 0, let list else { return }
+        guard count > 0, let list else { return [] }
         defer { libssh2_free(session, list) }
-        let supported = (0..<Int(count)).compactMap { list[$0].map { String(cString: $0) } }
-        // Named methods first, then whatever else libssh2 supports, so an unusual server still finds a match.
-        let order = names.filter(supported.contains) + supported.filter { !names.contains($0) }
-        _ = libssh2_session_method_pref(session, methodType, order.joined(separator: ","))
+        return (0..<Int(count)).compactMap { list[$0].map { String(cString: $0) } }
     }
 
     private func method(_ type: Int32) -> String {
@@ -209,11 +225,12 @@ public final class SSHConnection {
     }
 }
 
-/// Secrets given to pss other than through a prompt. Held in memory only: never logged or passed on.
+/// Secrets given to pss other than through a prompt. Held in memory only (wiped when let go): never logged or
+/// passed on.
 public struct Credentials {
-    public var password: String?
+    public var password: Secret?
 
-    public init(password: String? = nil) {
+    public init(password: Secret? = nil) {
         self.password = password
     }
 }
@@ -222,8 +239,8 @@ public struct Credentials {
 final class SessionCallbacks {
     /// When bytes last arrived from the server: the evidence that it is alive.
     var lastReceive = Deadline.now
-    /// Answers for keyboard-interactive prompts that do not echo.
-    var secretAnswer: String?
+    /// The keyboard-interactive exchange under way (set only while one runs).
+    var keyboardInteractive: KeyboardInteractiveAnswers?
 }
 
 enum LibSSH2 {

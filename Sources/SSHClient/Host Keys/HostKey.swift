@@ -23,19 +23,6 @@ public struct HostKey: Sendable, Equatable {
             }
         }
 
-        /// The type bits libssh2's known-hosts matcher wants: without them, a host known with several key
-        /// types reads as a mismatch.
-        var knownHostTypeMask: Int32 {
-            switch self {
-            case .ed25519: return LIBSSH2_KNOWNHOST_KEY_ED25519
-            case .ecdsa256: return LIBSSH2_KNOWNHOST_KEY_ECDSA_256
-            case .ecdsa384: return LIBSSH2_KNOWNHOST_KEY_ECDSA_384
-            case .ecdsa521: return LIBSSH2_KNOWNHOST_KEY_ECDSA_521
-            case .rsa: return LIBSSH2_KNOWNHOST_KEY_SSHRSA
-            case .dss: return LIBSSH2_KNOWNHOST_KEY_SSHDSS
-            }
-        }
-
         /// The name ssh prints in messages: ED25519, ECDSA, RSA, DSA.
         public var displayName: String {
             switch self {
@@ -61,8 +48,9 @@ public struct HostKey: Sendable, Equatable {
         self.fingerprint = "SHA256:" + text
     }
 
-    /// The known_hosts line that records this key for `name`.
-    public func knownHostsLine(for name: String) -> String {
-        "\(name) \(algorithm.rawValue) \(Data(blob).base64EncodedString())"
+    /// The type a key blob names in its first field (`ssh-ed25519`, ...), as known_hosts and agents carry it.
+    public static func typeName(ofBlob blob: [UInt8]) -> String? {
+        var reader = SSHBufferReader(bytes: blob)
+        return reader.readString().map { String(decoding: $0, as: UTF8.self) }
     }
 }

@@ -6,7 +6,8 @@ public enum SSHError: Error, CustomStringConvertible, Sendable {
     case timedOut(host: String, phase: String)
     case protocolFailure(host: String, operation: String, message: String)
     case hostKeyUnknown(host: String, keyType: String, fingerprint: String, reason: String)
-    case hostKeyChanged(host: String, keyType: String, fingerprint: String, knownHostsFile: String, line: Int)
+    case hostKeyChanged(host: String, keyType: String, fingerprint: String, recordedKeyType: String, knownHostsFile: String, line: Int)
+    case hostKeyRevoked(host: String, keyType: String, fingerprint: String, knownHostsFile: String, line: Int)
     case authenticationFailed(user: String, host: String, methods: [String], hints: [String])
     case serverNotResponding(host: String)
     case connectionLost(host: String, message: String)
@@ -29,16 +30,29 @@ public enum SSHError: Error, CustomStringConvertible, Sendable {
                 \(reason)
                 Host key verification failed.
                 """
-        case let .hostKeyChanged(host, keyType, fingerprint, file, line):
+        case let .hostKeyChanged(host, keyType, fingerprint, recordedKeyType, file, line):
             return """
                 @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@
                 @    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @
                 @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@
                 IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!
-                The \(keyType) host key of '\(host)' is not the one recorded in \(file):\(line).
-                The fingerprint of the key it sent is \(fingerprint).
+                Someone could be eavesdropping on you right now (man-in-the-middle attack)!
+                It is also possible that a host key has just been changed.
+                The fingerprint for the \(keyType) key sent by the remote host is
+                \(fingerprint).
+                Offending \(recordedKeyType) key in \(file):\(line)
                 If the host was really reinstalled, remove the old key with:
                   ssh-keygen -f '\(file)' -R '\(host)'
+                Host key verification failed.
+                """
+        case let .hostKeyRevoked(host, keyType, fingerprint, file, line):
+            return """
+                @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@
+                @       WARNING: REVOKED HOST KEY DETECTED!               @
+                @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@
+                The \(keyType) host key for \(host) is marked as revoked in \(file):\(line).
+                This could mean that a stolen key is being used to impersonate this host.
+                The fingerprint of the key it sent is \(fingerprint).
                 Host key verification failed.
                 """
         case let .authenticationFailed(user, host, methods, hints):

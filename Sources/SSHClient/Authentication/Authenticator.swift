@@ -89,7 +89,7 @@ struct Authenticator {
                 return true
             }
             connection.logger.debug("agent key \(comment) refused")
-            if Self.keyType(ofBlob: blob) == "ssh-rsa", !hints.contains(Self.rsaHint) { hints.append(Self.rsaHint) }
+            if HostKey.typeName(ofBlob: blob) == "ssh-rsa", !hints.contains(Self.rsaHint) { hints.append(Self.rsaHint) }
         }
         return false
     }
@@ -100,6 +100,19 @@ struct Authenticator {
                 if identity.isExplicit {
                     prompter.inform("Warning: Identity file \(identity.path) not accessible: \(String(cString: strerror(errno))).")
                 }
+                continue
+            }
+            // As ssh: a key of the user's that others may read is not used.
+            if let mode = FileSafety.unprotectedKeyMode(identity.path) {
+                prompter.inform("""
+                    @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@
+                    @         WARNING: UNPROTECTED PRIVATE KEY FILE!          @
+                    @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@
+                    Permissions 0\(String(mode, radix: 8)) for '\(identity.path)' are too open.
+                    It is required that your private key files are NOT accessible by others.
+                    This private key will be ignored.
+                    """)
+                hints.append("The key \(identity.path) was ignored: others may read it (chmod 600 \(identity.path)).")
                 continue
             }
             let key = PrivateKeyFile(contents: contents)
@@ -127,9 +140,12 @@ struct Authenticator {
 
     private enum KeyAttempt { case accepted, refused, unreadable }
 
-    private func tryKeyFile(_ path: String, passphrase: String?) throws -> KeyAttempt {
+    private func tryKeyFile(_ path: String, passphrase: Secret?) throws -> KeyAttempt {
         let status = try connection.retry("public key authentication", deadline: stepDeadline) {
-            libssh2_userauth_publickey_fromfile_ex(session, user, UInt32(user.utf8.count), nil, path, passphrase)
+            if let passphrase {
+                return passphrase.withCString { libssh2_userauth_publickey_fromfile_ex(session, user, UInt32(user.utf8.count), nil, path, $0) }
+            }
+            return libssh2_userauth_publickey_fromfile_ex(session, user, UInt32(user.utf8.count), nil, path, nil)
         }
         switch status {
         case 0:
@@ -154,47 +170,52 @@ struct Authenticator {
         return [UInt8](data)
     }
 
-    static func keyType(ofBlob blob: [UInt8]) -> String? {
-        var reader = SSHBufferReader(bytes: blob)
-        return reader.readString().map { String(decoding: $0, as: UTF8.self) }
-    }
-
     // MARK: Passwords
 
     private func authenticateWithPassword(methods: [String], hints: inout [String]) throws -> Bool {
-        var passwords: [String] = []
-        if let password = credentials.password {
-            passwords = [password]
-        } else if !prompter.isAvailable {
+        if credentials.password == nil, !prompter.isAvailable {
             hints.append("No password was tried: there is no terminal to ask for one (use --password-file FILE, or a key).")
             return false
         }
+        var unanswered: [String] = []
+        defer {
+            if !unanswered.isEmpty {
+                hints.append("The server asked for more than the password (\(unanswered.map { "'\($0.sanitizedForDisplay)'" }.joined(separator: ", "))), and there is no terminal to answer; pss never answers a second prompt with the password.")
+            }
+        }
         for attempt in 0..<3 {
-            let password: String
-            if attempt < passwords.count {
-                password = passwords[attempt]
-            } else if credentials.password == nil, let typed = prompter.readSecret("\(user)@\(settings.alias)'s password: ") {
+            let password: Secret
+            if let given = credentials.password {
+                guard attempt == 0 else { break }
+                password = given
+            } else if let typed = prompter.readSecret("\(user)@\(settings.alias)'s password: ") {
                 password = typed
             } else {
                 break
             }
-            if methods.contains("keyboard-interactive"), try keyboardInteractive(answer: password) { return true }
+            if methods.contains("keyboard-interactive"), try keyboardInteractive(password: password, unanswered: &unanswered) { return true }
             if methods.contains("password"), try plainPassword(password) { return true }
             if prompter.isAvailable, credentials.password == nil { prompter.inform("Permission denied, please try again.") }
         }
         return false
     }
 
-    private func plainPassword(_ password: String) throws -> Bool {
+    private func plainPassword(_ password: Secret) throws -> Bool {
         let status = try connection.retry("password authentication", deadline: stepDeadline) {
-            libssh2_userauth_password_ex(session, user, UInt32(user.utf8.count), password, UInt32(password.utf8.count), nil)
+            password.withCString {
+                libssh2_userauth_password_ex(session, user, UInt32(user.utf8.count), $0, UInt32(password.count), nil)
+            }
         }
         return status == 0
     }
 
-    private func keyboardInteractive(answer: String) throws -> Bool {
-        connection.callbacks.secretAnswer = answer
-        defer { connection.callbacks.secretAnswer = nil }
+    private func keyboardInteractive(password: Secret, unanswered: inout [String]) throws -> Bool {
+        let answers = KeyboardInteractiveAnswers(password: password, prompter: prompter)
+        connection.callbacks.keyboardInteractive = answers
+        defer {
+            connection.callbacks.keyboardInteractive = nil
+            unanswered += answers.unanswered
+        }
         let status = try connection.retry("keyboard-interactive authentication", deadline: stepDeadline) {
             libssh2_userauth_keyboard_interactive_ex(session, user, UInt32(user.utf8.count), answerPrompts)
         }
@@ -202,18 +223,55 @@ struct Authenticator {
     }
 }
 
-/// Answers keyboard-interactive prompts that do not echo (the password prompts) with the password; others are
-/// answered empty. libssh2 frees each answer with free().
+/// The answers of one keyboard-interactive exchange: the password goes to the first prompt that does not echo, and
+/// only to it. A later prompt (a one-time code, a second factor, a second password) is asked on the terminal with
+/// the server's words, or, without a terminal, answered empty and reported.
+final class KeyboardInteractiveAnswers {
+    private let password: Secret
+    private let prompter: Prompter
+    private var passwordGiven = false
+    private(set) var unanswered: [String] = []
+
+    init(password: Secret, prompter: Prompter) {
+        self.password = password
+        self.prompter = prompter
+    }
+
+    func answer(_ prompt: String, echo: Bool, heading: String) -> Secret {
+        if !echo && !passwordGiven {
+            passwordGiven = true
+            return password
+        }
+        if prompter.isAvailable {
+            if !heading.isEmpty { prompter.inform(heading) }
+            if echo, let text = prompter.ask(prompt) { return Secret(Array(text.utf8)) }
+            if !echo, let secret = prompter.readSecret(prompt) { return secret }
+        }
+        unanswered.append(prompt.trimmingCharacters(in: .whitespaces))
+        return Secret([UInt8]())
+    }
+}
+
+/// libssh2's keyboard-interactive callback: each answer is a malloc'd copy that libssh2 frees through pss's
+/// wiping allocator.
 private let answerPrompts: @convention(c) (UnsafePointer<CChar>?, Int32, UnsafePointer<CChar>?, Int32, Int32,
                                            UnsafePointer<LIBSSH2_USERAUTH_KBDINT_PROMPT>?,
                                            UnsafeMutablePointer<LIBSSH2_USERAUTH_KBDINT_RESPONSE>?,
                                            UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Void = {
-    _, _, _, _, count, prompts, responses, abstract in
+    name, nameLength, instruction, instructionLength, count, prompts, responses, abstract in
     guard let prompts, let responses, let pointer = abstract?.pointee else { return }
     let callbacks = Unmanaged<SessionCallbacks>.fromOpaque(pointer).takeUnretainedValue()
+    let text = { (bytes: UnsafePointer<CChar>?, length: Int) -> String in
+        guard let bytes, length > 0 else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(start: bytes, count: length), as: UTF8.self)
+    }
+    let heading = [text(name, Int(nameLength)), text(instruction, Int(instructionLength))]
+        .filter { !$0.isEmpty }.joined(separator: "\n")
     for index in 0..<Int(count) {
-        let answer = prompts[index].echo == 0 ? (callbacks.secretAnswer ?? "") : ""
-        responses[index].text = strdup(answer)
-        responses[index].length = UInt32(answer.utf8.count)
+        let prompt = text(prompts[index].text, Int(prompts[index].length))
+        let answer = callbacks.keyboardInteractive?.answer(prompt, echo: prompts[index].echo != 0, heading: index == 0 ? heading : "")
+            ?? Secret([UInt8]())
+        responses[index].text = answer.mallocCopy()
+        responses[index].length = UInt32(answer.count)
     }
 }

@@ -94,22 +94,3 @@ public struct HostSpec: Equatable, Sendable, CustomStringConvertible {
         return text
     }
 }
-
-extension String {
-    /// The string with control characters made visible, safe to print in a message.
-    public var sanitizedForDisplay: String {
-        var out = ""
-        for scalar in unicodeScalars {
-            if scalar.value < 0x20 || scalar.value == 0x7f {
-                out += "\\x" + String(scalar.value, radix: 16).leftPadded(to: 2)
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-        return out.count > 200 ? String(out.prefix(200)) + "…" : out
-    }
-
-    func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
-    }
-}

@@ -1,0 +1,117 @@
+import SessionWire
+
+/// The POSIX sh that pss runs on hosts, in one place: the command that starts the helper's relay, and the
+/// installer's two steps. Each is run as `sh -c 'SCRIPT'`, so the user's login shell only passes it on. Values from
+/// this client reach a script only quoted; the host directory is computed by the host's own shell.
+///
+/// Before a helper is run (or uploaded), the script checks, as OpenSSH's safe_path does for authorized_keys, that
+/// nobody else could have put it there: the host directory, `bin/` and the helper are real directories and a
+/// regular file owned by the user and writable by nobody else, and every directory above them is owned by root or
+/// the user and not writable by others unless sticky. A check that fails exits 70 with the reason on stderr (the
+/// client reports it and installs nothing); a helper that is not there exits 127 (the client installs it).
+enum HostScripts {
+    /// The host directory, as the host's shell computes it (PSS_HOST_DIR may be set by sshd's SetEnv).
+    static let hostDirectory = #"${PSS_HOST_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/pss-host}"#
+
+    /// Exit status of a script that refuses to go on; its reason is on stderr.
+    static let refusedStatus: Int32 = 70
+
+    /// Sets `d` to the host directory, refusing a relative one (it would be taken from wherever the shell starts).
+    private static let hostDirectoryLine = """
+        d=\(hostDirectory)
+        case $d in /*) ;; *) echo "pss-host: the host directory '$d' is not an absolute path; set PSS_HOST_DIR (or XDG_STATE_HOME) on the host to an absolute path" >&2; exit 70;; esac
+        """
+
+    /// `pss_judge N` reads `stat -c '%u %a %n'` lines: the first N are pss's own (owned by the user, whose uid the
+    /// first line gives, and writable by nobody else), the rest the directories above them (owned by root or the
+    /// user, and not writable by others unless sticky). Prints why a path cannot be trusted, and fails.
+    private static let judge = #"""
+        pss_judge() {
+          n=0
+          while read -r o a p; do
+            n=$((n + 1)); m=$((0$a))
+            [ $n -eq 1 ] && u=$o
+            if [ $n -le "$1" ]; then
+              [ "$o" = "$u" ] || { echo "$p is owned by uid $o, not by you"; return 1; }
+              [ $((m & 18)) -eq 0 ] || { echo "$p is writable by others (mode $a)"; return 1; }
+            else
+              [ "$o" = 0 ] || [ "$o" = "$u" ] || { echo "$p, above the host directory, is owned by uid $o (neither root nor you)"; return 1; }
+              [ $((m & 18)) -eq 0 ] || [ $((m & 512)) -ne 0 ] || { echo "$p, above the host directory, is writable by others (mode $a) and not sticky"; return 1; }
+            fi
+          done
+        }
+        """#
+
+    /// Puts the host directory `c` (canonical), what follows it, and every directory above it, in "$@".
+    private static let pathsAbove = """
+        p=${c%/*}
+        while [ -n "$p" ]; do set -- "$@" "$p"; p=${p%/*}; done
+        set -- "$@" /
+        """
+
+    private static let advice = "pss will not run or install its helper there: another user could replace it. Set PSS_HOST_DIR on the host (for example with sshd's SetEnv) to a directory only you and root can write."
+
+    /// The exec command that connects the channel to the user's daemon through `helper`'s relay.
+    static func relay(_ helper: HelperBinary) -> String {
+        let script = """
+            \(hostDirectoryLine)
+            h=\(ShellQuoting.quote(helper.installedName))
+            for x in "$d" "$d/bin" "$d/bin/$h"; do
+              [ -L "$x" ] && { echo "pss-host: $x is a symbolic link; \(advice)" >&2; exit 70; }
+            done
+            cd -P -- "$d/bin" 2>/dev/null && [ -f "$h" ] || exit 127
+            [ -O . ] && [ -O .. ] && [ -O "$h" ] || { echo "pss-host: $d, its bin/ or $h is not owned by you; \(advice)" >&2; exit 70; }
+            c=${PWD%/*}
+            set -- "$c" "$c/bin" "$c/bin/$h"
+            \(pathsAbove)
+            \(judge)
+            r=$(stat -c '%u %a %n' -- "$@" | pss_judge 3) || { echo "pss-host: host directory $d: $r; \(advice)" >&2; exit 70; }
+            exec "$c/bin/$h" relay
+            """
+        return "sh -c " + ShellQuoting.quote(script)
+    }
+
+    /// Installer, step 1: makes the host directory and bin/ (0700) when missing, checks them as `relay` does, and
+    /// reports `key=value` facts: arch, glibc, the canonical directory, free KiB, or `error=`.
+    static let prepare = """
+        umask 077
+        \(hostDirectoryLine)
+        mkdir -p -- "$d/bin" 2>/dev/null || { echo "error=cannot create $d/bin"; exit 0; }
+        for x in "$d" "$d/bin"; do
+          if [ -L "$x" ] || [ ! -d "$x" ]; then echo "error=$x is not a directory (or is a symbolic link); \(advice)"; exit 0; fi
+          [ -O "$x" ] || { echo "error=$x is not owned by $(id -un); \(advice)"; exit 0; }
+        done
+        cd -P -- "$d" || { echo "error=cannot enter $d"; exit 0; }
+        c=$PWD
+        set -- "$c" "$c/bin"
+        \(pathsAbove)
+        \(judge)
+        r=$(stat -c '%u %a %n' -- "$@" | pss_judge 2) || { echo "error=$d: $r; \(advice)"; exit 0; }
+        [ -w "$c/bin" ] || { echo "error=$c/bin is not writable"; exit 0; }
+        echo "arch=$(uname -m)"
+        echo "glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null || true)"
+        echo "dir=$c"
+        echo "free=$(df -Pk "$c/bin" 2>/dev/null | awk 'NR==2 {print $4}')"
+        """
+
+    /// Installer, step 2: checks the uploaded file's size and SHA-256 (with whichever tool the host has; a host
+    /// with none is refused rather than trusted), then moves it into place, never into a directory of that name.
+    static func install(uploaded temporary: String, as helper: HelperBinary, in directory: String) -> String {
+        let quote = ShellQuoting.quote
+        return """
+            f=\(quote(temporary))
+            t=\(quote(directory + "/bin/" + helper.installedName))
+            size=$(stat -c %s -- "$f")
+            if [ "$size" != \(helper.size) ]; then rm -f -- "$f"; echo "error=size $size, expected \(helper.size): is the host directory full?"; exit 0; fi
+            if command -v sha256sum >/dev/null 2>&1; then sum=$(sha256sum -- "$f")
+            elif command -v shasum >/dev/null 2>&1; then sum=$(shasum -a 256 -- "$f")
+            elif command -v openssl >/dev/null 2>&1; then sum=$(openssl dgst -sha256 -r -- "$f")
+            else rm -f -- "$f"; echo "error=the host has no sha256sum, shasum or openssl to check the uploaded helper with"; exit 0
+            fi
+            sum=${sum%% *}
+            if [ "$sum" != \(helper.sha256) ]; then rm -f -- "$f"; echo "error=SHA-256 $sum, expected \(helper.sha256)"; exit 0; fi
+            if [ -d "$t" ] && [ ! -L "$t" ]; then rm -f -- "$f"; echo "error=$t is a directory"; exit 0; fi
+            chmod 700 -- "$f" && mv -f -T -- "$f" "$t" && echo ok=1
+            """
+    }
+}
