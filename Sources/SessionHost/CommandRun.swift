@@ -27,6 +27,10 @@ final class CommandRun {
 
     /// How it ended (`HostMessage.exited`); nil while it runs, and for ever when its daemon died while it ran.
     var result: HostMessage?
+    /// How it ended, while what it wrote is not all in the spool yet (a full disk): `result` once it is.
+    var pendingEnd: HostMessage?
+    /// The client streaming it was told that the host's disk holds its output back.
+    var reportedWriteFailure = false
     var endedAt: Int64 = 0
     /// Loaded from an earlier daemon that died while the command ran: how it ended is not known.
     var endUnknown = false
@@ -110,7 +114,7 @@ final class CommandRun {
         if case let .exited(status, _, _) = result { code = status }
         let state: JobRecord.State = isRunning ? .running : stopped ? .stopped : code == 0 ? .completed : .failed
         return JobRecord(id: String(number), name: name, sessionID: session.id, sessionName: session.name, state: state,
-                         exitCode: code, command: command, startedAt: startedAt, endedAt: endedAt,
+                         exitCode: code, command: CommandText.shown(command), startedAt: startedAt, endedAt: endedAt,
                          hasMoreData: outputs.contains { $0.unacknowledged > 0 }, isJob: isJob)
     }
 

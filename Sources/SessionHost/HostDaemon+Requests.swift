@@ -39,7 +39,8 @@ extension HostDaemon {
                                             heldBy: client, temporary: false)
             link.send(.session(session.snapshot))
         case .listSessions:
-            link.send(.sessions(sessions.values.map(\.snapshot).sorted { ($0.createdAt, $0.name) < ($1.createdAt, $1.name) }))
+            let records = sessions.values.map(\.snapshot).sorted { ($0.createdAt, $0.name) < ($1.createdAt, $1.name) }
+            HostMessage.pages(of: records).forEach(link.send)
         case let .invoke(invocation):
             try invoke(invocation, link: link)
         case let .stdin(bytes):
@@ -72,6 +73,7 @@ extension HostDaemon {
             run.link = link
             run.follow = follow
             run.sendsOutput = from != .end
+            run.reportedWriteFailure = false  // a new receiver hears of a full disk too
             link.attached = run
             link.send(.started(session.snapshot, run.record(in: session.record),
                                from: StreamOffsets(stdout: run.outputs[0].sent, stderr: run.outputs[1].sent)))
@@ -117,7 +119,7 @@ extension HostDaemon {
             link.send(.session(session.snapshot))
         case let .listJobs(reference):
             let chosen = reference.isEmpty ? sessions.values.sorted { $0.record.createdAt < $1.record.createdAt } : [try find(reference)]
-            link.send(.jobs(chosen.flatMap { session in session.runs.map { $0.record(in: session.record) } }))
+            HostMessage.pages(of: chosen.flatMap { session in session.runs.map { $0.record(in: session.record) } }).forEach(link.send)
         case let .stopJob(reference, job):
             let (session, run) = try findRun(reference, job, for: client)
             guard run.isRunning else { return link.send(.job(run.record(in: session.record))) }
@@ -193,7 +195,7 @@ extension HostDaemon {
                                        idleTimeoutSeconds: idleTimeout, outputBuffering: buffering, maxBuffer: maxBuffer,
                                        temporary: temporary)
             try store.save(record)
-            let session = try HostedSession(record: record, directory: directory)
+            let session = HostedSession(record: record, directory: directory)
             session.shell = try SessionShell(environment: shellEnvironment + ["PSS_SESSION_ID=\(id)", "PSS_SESSION_NAME=\(name)"])
             sessions[id] = session
             return session
@@ -223,6 +225,9 @@ extension HostDaemon {
     }
 
     func invoke(_ invocation: ClientMessage.Invocation, link: ClientLink) throws {
+        guard invocation.command.utf8.count <= CommandText.maximumLength else {
+            throw RequestFailure(kind: .invalidRequest, message: "the command is \(invocation.command.utf8.count) bytes; at most \(CommandText.maximumLength) are accepted")
+        }
         // `start` checks the lock (a waiting command may find it taken); checked here first as well, so that no
         // temporary session is made for a command that cannot start.
         if let failure = lockFailure(invocation.lock) { throw failure }
@@ -257,6 +262,9 @@ extension HostDaemon {
             return refuse(link, .hostFailure, "session '\(session.record.name)' has no shell")
         }
         let number = session.nextCommand
+        guard number <= HostedSession.maximumCommandNumber else {
+            return refuse(link, .invalidRequest, "session '\(session.record.name)' has run \(HostedSession.maximumCommandNumber) commands, its last; start a new one")
+        }
         session.nextCommand += 1
         let directory = session.directory + "/commands/\(number)"
         var pipes: [Int32] = []  // closed here if the run that would own them is never made

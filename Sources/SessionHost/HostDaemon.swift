@@ -18,6 +18,9 @@ public final class HostDaemon {
     var sessions: [String: HostedSession] = [:]
     private var links: [ClientLink] = []
     private var hadClient = false
+    /// Out of descriptors (EMFILE): the listener is not polled until then, or until a link closes, so that a
+    /// pending connection does not make poll() return at once, forever.
+    private var listenerPausedUntil: Int64 = 0
     private let startedAt = Posix.now
     private var buffer = [UInt8](repeating: 0, count: WireProtocol.outputChunk)
     let shellEnvironment: [String]
@@ -26,6 +29,9 @@ public final class HostDaemon {
     static let linkHighWater = 1 << 20
     /// Stdin a command has not taken yet, before the daemon stops reading its client.
     static let stdinHighWater = 1 << 20
+    /// Answers a link has not taken yet, before the daemon stops reading its requests (above what streaming output
+    /// queues, which stops at `linkHighWater`).
+    static let answerHighWater = 2 << 20
 
     public init(paths: HostPaths, helperIdentity: String) {
         self.paths = paths
@@ -59,11 +65,10 @@ public final class HostDaemon {
             var broken = record
             broken.state = .broken
             broken.command = ""
-            if let session = try? HostedSession(record: broken, directory: paths.session(record.id)) {
-                sessions[record.id] = session
-                try? store.save(broken)
-                for run in session.runs where run.endUnknown && run.endedAt == 0 { run.endedAt = Posix.now }
-            }
+            let session = HostedSession(record: broken, directory: paths.session(record.id))
+            sessions[record.id] = session
+            try? store.save(broken)
+            for run in session.runs where run.endUnknown && run.endedAt == 0 { run.endedAt = Posix.now }
         }
         loop()
         unlink(paths.socket)
@@ -110,20 +115,44 @@ public final class HostDaemon {
         }
     }
 
-    /// The environment every session's shell starts with: the daemon's, less what belonged to the SSH
-    /// connection that happened to start it, plus a quiet prompt.
+    /// The environment every session's shell starts with: built from an allow-list, not from whatever connection
+    /// happened to start the daemon (its DISPLAY, KRB5CCNAME, SSH_AUTH_SOCK or XDG_SESSION_ID belong to that login
+    /// alone), plus a quiet prompt. The user's profile adds the rest.
     static func environmentForShells() -> [String] {
         var result: [String] = []
+        var seen = Set<String>()
         var cursor = environ
         while let entry = cursor.pointee {
             let text = String(cString: entry)
             let name = text.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
-            if !name.hasPrefix("SSH_") && !name.hasPrefix("PSS_") && !["PS1", "PS2", "ENV", "HISTFILE", "TERM"].contains(name) {
-                result.append(text)
-            }
+            if isPassedToShells(name), seen.insert(name).inserted { result.append(text) }
             cursor += 1
         }
+        if let account = getpwuid(getuid()) {
+            let fallback = ["HOME": String(cString: account.pointee.pw_dir), "USER": String(cString: account.pointee.pw_name),
+                            "LOGNAME": String(cString: account.pointee.pw_name), "SHELL": String(cString: account.pointee.pw_shell)]
+            for (name, value) in fallback.sorted(by: { $0.key < $1.key }) where !seen.contains(name) { result.append("\(name)=\(value)") }
+        }
+        if !seen.contains("PATH") { result.append("PATH=/usr/local/bin:/usr/bin:/bin") }
         return result + ["PS1=", "PS2=", "HISTFILE=", "TERM=dumb"]
+    }
+
+    /// What a login's environment is made of, rather than a particular connection: the account, the locale, the
+    /// time zone, the search path.
+    static func isPassedToShells(_ name: String) -> Bool {
+        ["HOME", "USER", "LOGNAME", "SHELL", "PATH", "MAIL", "LANG", "LANGUAGE", "TZ"].contains(name) || name.hasPrefix("LC_")
+    }
+
+    /// A line in the daemon's log (run/daemon.log, its stderr).
+    static func log(_ message: String) {
+        var now = time(nil)
+        var parts = tm()
+        gmtime_r(&now, &parts)
+        var text = [CChar](repeating: 0, count: 32)
+        strftime(&text, text.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
+        let stamp = String(cString: text)
+        let line = "\(stamp) pss-host daemon \(getpid()): \(message)\n"
+        _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
     }
 
     // MARK: The loop
@@ -137,7 +166,9 @@ public final class HostDaemon {
                 handlers.append(handler)
             }
 
-            watch(listener, POLLIN) { [unowned self] _ in self.acceptLinks() }
+            if Posix.now >= listenerPausedUntil {
+                watch(listener, POLLIN) { [unowned self] _ in self.acceptLinks() }
+            }
             watch(signalRead, POLLIN) { [unowned self] _ in self.reapChildren() }
             for session in sessions.values {
                 if let shell = session.shell {
@@ -146,7 +177,7 @@ public final class HostDaemon {
                 }
                 // Finished commands too: a background child may still hold their streams.
                 for run in session.runs {
-                    for spool in run.outputs where spool.isOpen && !isPaused(session, spool) {
+                    for spool in run.outputs where spool.isOpen && !spool.isHolding && !isPaused(session, spool) {
                         watch(spool.pipe, POLLIN) { [unowned self] _ in self.drain(spool, of: run, in: session) }
                     }
                     if run.stdinPipe >= 0 && run.stdinPending > 0 {
@@ -201,12 +232,15 @@ public final class HostDaemon {
                 if let link = run.link, !link.isClosed, link.pendingOutput < Self.linkHighWater,
                    !run.isFullySent || !run.isRunning || !run.follow { return 0 }
                 if run.pendingSignal != nil { return 100 }
+                // Output held by a full disk, or an end waiting for it: retried every second.
+                if run.pendingEnd != nil || run.outputs.contains(where: \.isHolding) { next = min(next, now + 1) }
                 if let deadline = run.deadline, run.isRunning { next = min(next, deadline) }
                 if let killAt = run.killAt, run.isRunning { next = min(next, killAt) }
             }
             if let expiry = session.expiresAt { next = min(next, expiry) }
             for waiting in session.waiting { next = min(next, waiting.deadline) }
         }
+        if listenerPausedUntil > now { next = min(next, listenerPausedUntil) }
         return Int32(max(0, min(next - now, 3600)) * 1000 + (next > now ? 0 : 10))
     }
 
@@ -223,7 +257,10 @@ public final class HostDaemon {
         session.record.outputBuffering == .block && spool.unacknowledged >= session.record.maxBuffer
     }
 
+    /// Whether to read a link's requests now: not while its answers back up (a client that sends and never reads
+    /// would have the daemon queue answers without limit), nor while its command has not taken the stdin sent.
     private func acceptsInput(_ link: ClientLink) -> Bool {
+        guard link.pendingOutput < Self.answerHighWater else { return false }
         guard let run = link.attached else { return true }
         return run.stdinPending < Self.stdinHighWater
     }
@@ -233,7 +270,13 @@ public final class HostDaemon {
     private func acceptLinks() {
         while true {
             let fd = accept(listener, nil, nil)
-            guard fd >= 0 else { return }
+            guard fd >= 0 else {
+                if errno == EMFILE || errno == ENFILE {
+                    if listenerPausedUntil <= Posix.now { Self.log("out of file descriptors: new connections wait") }
+                    listenerPausedUntil = Posix.now + 1
+                }
+                return
+            }
             Posix.setCloseOnExec(fd)
             // Only this user may talk to this daemon, whatever the socket's permissions say.
             var credentials = PeerCredentials()
@@ -274,6 +317,7 @@ public final class HostDaemon {
     private func dropClosedLinks() {
         for link in links where link.isClosed {
             link.close()
+            listenerPausedUntil = 0  // a descriptor came free
             for session in sessions.values {
                 session.waiting.removeAll { $0.link === link }
                 for run in session.runs where run.link === link {
@@ -315,25 +359,34 @@ public final class HostDaemon {
         }
     }
 
-    /// Records how a command ended and frees its session for the next one. What it wrote is moved into the spool
-    /// first, so that all of it is sent before the end is.
+    /// Records how a command ended. Its end is published (and its session freed for the next command) only once
+    /// everything it wrote is in the spool: with a full disk, the job stays Running until the output is stored.
     private func finish(_ run: CommandRun, in session: HostedSession, with result: HostMessage) {
-        guard run.result == nil else { return }
+        guard run.result == nil, run.pendingEnd == nil else { return }
         run.releaseShellEnds()
-        for spool in run.outputs {
-            spool.drain(using: &buffer, limit: .max)
-            if session.record.outputBuffering == .drop { spool.dropOldest(keeping: session.record.maxBuffer) }
-        }
         if run.timedOut, case let .exited(_, _, shellEnded) = result {
-            run.result = .exited(status: 124, signal: "", shellEnded: shellEnded)
+            run.pendingEnd = .exited(status: 124, signal: "", shellEnded: shellEnded)
         } else {
-            run.result = result
+            run.pendingEnd = result
         }
-        run.endedAt = Posix.now
         run.deadline = nil
         run.killAt = nil
         run.pendingSignal = nil
         if run.stdinPipe >= 0 { close(run.stdinPipe); run.stdinPipe = -1 }
+        publishEndIfSpooled(run, in: session)
+    }
+
+    /// Moves what the command left in its pipes into the spool, and publishes its end once all of it is there.
+    private func publishEndIfSpooled(_ run: CommandRun, in session: HostedSession) {
+        guard let end = run.pendingEnd else { return }
+        for spool in run.outputs {
+            spool.drain(using: &buffer, limit: .max)
+            if session.record.outputBuffering == .drop { spool.dropOldest(keeping: session.record.maxBuffer) }
+        }
+        guard !run.outputs.contains(where: \.isHolding) else { return }
+        run.pendingEnd = nil
+        run.result = end
+        run.endedAt = Posix.now
         run.save()
         for stopper in run.stoppers where !stopper.isClosed { stopper.send(.job(run.record(in: session.record))) }
         run.stoppers = []
@@ -409,7 +462,14 @@ public final class HostDaemon {
         for link in links where link.pendingOutput > 0 { link.flush() }
         for session in Array(sessions.values) {
             deliverSignals(session)
-            for run in session.runs { pump(run, in: session) }
+            for run in session.runs {
+                if run.outputs.contains(where: \.isHolding) { run.outputs.forEach { $0.retryHeld() } }
+                if run.pendingEnd != nil { publishEndIfSpooled(run, in: session) }
+                reportWriteFailure(of: run)
+                pump(run, in: session)
+                // A finished command that nobody streams holds no descriptor.
+                if !run.isRunning && run.link == nil { run.outputs.forEach { if !$0.isOpen { $0.closeFile() } } }
+            }
             for run in session.runs where run.delivered && !run.outputs.contains(where: \.isOpen) { session.forget(run) }
             if session.run == nil, let next = session.waiting.first {
                 session.waiting.removeFirst()
@@ -434,9 +494,14 @@ public final class HostDaemon {
     /// does not follow, word that it still runs).
     private func pump(_ run: CommandRun, in session: HostedSession) {
         guard let link = run.link, !link.isClosed else { return }
+        if let damage = run.outputs.lazy.compactMap(\.damage).first {
+            Self.log("session \(session.record.id) command \(run.number): \(damage)")
+            link.send(.failure(.hostFailure, "the command's output cannot be read back on the host: \(damage)"))
+            return detach(run, telling: nil)
+        }
         if !run.sendsOutput { run.outputs.forEach { $0.sent = $0.written } }
         var sentSomething = true
-        while sentSomething && link.pendingOutput < Self.linkHighWater {
+        while sentSomething && link.pendingOutput < Self.linkHighWater && !run.outputs.contains(where: { $0.damage != nil }) {
             sentSomething = false
             for spool in run.outputs {
                 if let (from, to) = spool.skipDropped() {
@@ -462,6 +527,19 @@ public final class HostDaemon {
         detach(run, telling: nil)
         session.idleSince = Posix.now
         if !run.isRunning { run.outputs.forEach { if !$0.isOpen { $0.closeFile() } } }
+    }
+
+    /// Tells the client streaming a command when the host's disk stops taking its output, and when it takes it
+    /// again: meanwhile the command is paused on its full pipe and nothing is lost.
+    func reportWriteFailure(of run: CommandRun) {
+        let failure = run.outputs.lazy.compactMap(\.writeFailure).first
+        guard (failure != nil) != run.reportedWriteFailure else { return }
+        run.reportedWriteFailure = failure != nil
+        if let failure { Self.log("command \(run.number) in \(run.directory): output held: \(failure)") }
+        guard let link = run.link, !link.isClosed else { return }
+        link.send(.notice(failure.map {
+            "the host cannot store this command's output (\($0), in \(paths.base)): the command is paused until space is freed there; nothing is lost"
+        } ?? "the host stores this command's output again"))
     }
 
     func remove(_ session: HostedSession) {

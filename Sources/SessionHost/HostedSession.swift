@@ -21,17 +21,36 @@ final class HostedSession {
     var nextCommand = 1
     /// When the idle clock last started (nothing running, no client attached).
     var idleSince: Int64
+    /// The terminal's log; -1 when it cannot be opened (the session still works, unlogged).
     let ptyLog: Int32
 
-    init(record: SessionRecord, directory: String) throws {
+    /// A new session's directory is empty; one left by an earlier daemon is loaded as far as it can be. Nothing in
+    /// it can stop the daemon: a command directory that is not a plain number is left alone (and logged), so the
+    /// session is shown, Broken, and can be removed.
+    init(record: SessionRecord, directory: String) {
         self.record = record
         self.directory = directory
         idleSince = Posix.now
-        ptyLog = open(directory + "/pty.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        try Posix.check(ptyLog, "create \(directory)/pty.log")
-        let numbers = Posix.directoryEntries(directory + "/commands").compactMap { Int($0) }.sorted()
+        ptyLog = open(directory + "/pty.log", O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        var numbers: [Int] = []
+        for name in Posix.directoryEntries(directory + "/commands") {
+            if let number = Self.commandNumber(name) { numbers.append(number) } else {
+                HostDaemon.log("\(directory)/commands/\(name.debugDescription): not a command number; left alone")
+            }
+        }
+        numbers.sort()
         runs = numbers.compactMap { CommandRun(loading: directory + "/commands/\($0)", number: $0) }
         nextCommand = (numbers.last ?? 0) + 1
+    }
+
+    /// The largest command number a session has: numbers stay far from overflow whatever is on disk.
+    static let maximumCommandNumber = 999_999_999
+
+    /// A command directory's number: decimal digits without a leading zero, at most `maximumCommandNumber`.
+    static func commandNumber(_ name: String) -> Int? {
+        guard let first = name.utf8.first, first != UInt8(ascii: "0"), name.utf8.count <= 9,
+              name.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+        return Int(name)
     }
 
     /// A command by number or name (the latest of that name); the latest command when `reference` is empty.
@@ -59,6 +78,7 @@ final class HostedSession {
     var snapshot: SessionRecord {
         var copy = record
         copy.expiresAt = expiresAt ?? 0
+        copy.command = CommandText.shown(copy.command)
         return copy
     }
 
@@ -67,7 +87,7 @@ final class HostedSession {
         guard let shell else { return }
         while true {
             let count = read(shell.master, &buffer, buffer.count)
-            if count > 0 { _ = Posix.writeAll(ptyLog, Array(buffer[0..<count])); continue }
+            if count > 0 { if ptyLog >= 0 { _ = Posix.writeAll(ptyLog, Array(buffer[0..<count])) }; continue }
             if count < 0 && errno == EINTR { continue }
             break
         }
@@ -79,6 +99,6 @@ final class HostedSession {
         runs.forEach { $0.close() }
         runs = []
         run = nil
-        Glibc.close(ptyLog)
+        if ptyLog >= 0 { Glibc.close(ptyLog) }
     }
 }

@@ -8,8 +8,11 @@ enum KeyValueFile {
         try Posix.writeFileAtomically(path, Array(text.utf8))
     }
 
+    /// A record is small; a file larger than this is not one (and is not read into memory).
+    static let maximumSize = 4 << 20
+
     static func read(_ path: String) -> [String: String]? {
-        guard let bytes = Posix.readFile(path) else { return nil }
+        guard let bytes = Posix.readFile(path, limit: maximumSize) else { return nil }
         var fields: [String: String] = [:]
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
             guard let equals = line.firstIndex(of: "=") else { continue }

@@ -5,6 +5,11 @@ import SessionWire
 /// to. Offsets count bytes from the stream's start. Three marks move along it: `written` (spooled), `sent` (the
 /// cursor of the client streaming it now) and `acked` (what a client confirmed it has: block buffering waits on it,
 /// and a new receiver starts there). With drop buffering, everything before `droppedUntil` is gone.
+///
+/// `written` is always what the file holds. When the file takes less than was read (a full disk, a quota), the rest
+/// is held in memory and the pipe is not read again until it is written: the command blocks on its full pipe, as
+/// under block buffering, and nothing is skipped or shifted. A spool found shorter than its record is `damaged`,
+/// and said so, never waited on.
 final class OutputSpool {
     let stream: HostMessage.Stream
     let path: String
@@ -17,12 +22,18 @@ final class OutputSpool {
     private(set) var droppedUntil: UInt64 = 0
     /// Acknowledged output whose disk blocks were freed: a receiver never starts before `acked`, so it is never read.
     private var releasedUntil: UInt64 = 0
+    /// Read from the pipe, not yet taken by the file (at most one read's worth).
+    private var held: [UInt8] = []
+    /// Why the file last refused output (`No space left on device`), while output is held.
+    private(set) var writeFailure: String?
+    /// The spool cannot give what its record promises (shorter than recorded, not a regular file).
+    private(set) var damage: String?
 
     init(stream: HostMessage.Stream, path: String, pipe: Int32) throws {
         self.stream = stream
         self.path = path
         self.pipe = pipe
-        file = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        file = open(path, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
         try Posix.check(file, "create \(path)")
         Posix.setNonBlocking(pipe)
     }
@@ -33,36 +44,71 @@ final class OutputSpool {
         self.path = path
         pipe = -1
         var info = stat()
-        written = stat(path, &info) == 0 ? UInt64(info.st_size) : 0
+        if lstat(path, &info) == 0 {
+            if info.st_mode & S_IFMT == S_IFREG { written = UInt64(info.st_size) } else { damage = "\(path) is not a regular file" }
+        }
         self.acked = min(acked, written)
         self.droppedUntil = min(droppedUntil, written)
         sent = self.acked
     }
 
     var isOpen: Bool { pipe >= 0 }
+    var isHolding: Bool { !held.isEmpty }
     var unacknowledged: UInt64 { written - max(acked, droppedUntil) }
 
     private func openFile() -> Int32 {
-        if file < 0 { file = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600) }
+        if file < 0 && damage == nil {
+            file = open(path, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            if file < 0 { damage = "cannot open \(path): \(String(cString: strerror(errno)))" }
+        }
         return file
     }
 
+    /// Appends what the file takes of `bytes`; returns how many it took. A refusal is remembered in `writeFailure`.
+    private func append(_ bytes: ArraySlice<UInt8>) -> Int {
+        let fd = openFile()
+        guard fd >= 0 else { return 0 }
+        var stored = 0
+        while stored < bytes.count {
+            let count = bytes[(bytes.startIndex + stored)...].withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
+            if count > 0 { stored += count; continue }
+            if count < 0 && errno == EINTR { continue }
+            writeFailure = count < 0 ? String(cString: strerror(errno)) : "the file took no more"
+            break
+        }
+        written += UInt64(stored)
+        if stored == bytes.count { writeFailure = nil }
+        return stored
+    }
+
+    /// Writes held output if the file takes it now; true when nothing is held any more.
+    @discardableResult
+    func retryHeld() -> Bool {
+        guard !held.isEmpty else { return true }
+        let stored = append(held[...])
+        held.removeFirst(stored)
+        return held.isEmpty
+    }
+
     /// Moves what the pipe holds into the spool, up to `limit` bytes; closes the pipe at its end. When `deliver`
-    /// is given and every earlier byte has been sent, each chunk is also handed to it as it is read, and counts as
+    /// is given and every earlier byte has been sent, each chunk is also handed to it once spooled, and counts as
     /// sent if it returns true: a client that keeps up gets output without a read back from the spool.
     @discardableResult
     func drain(using buffer: inout [UInt8], limit: Int = 1 << 20,
                deliver: ((HostMessage.Stream, UInt64, ArraySlice<UInt8>) -> Bool)? = nil) -> Int {
+        guard retryHeld() else { return 0 }
         var moved = 0
         while pipe >= 0, moved < limit {
             let count = read(pipe, &buffer, min(buffer.count, limit - moved))
             if count > 0 {
-                let chunk = buffer[0..<count]
-                let fd = openFile()
-                _ = chunk.withUnsafeBytes { Posix.writeAll(fd, $0) }
-                if let deliver, sent == written, deliver(stream, written, chunk) { sent += UInt64(count) }
-                written += UInt64(count)
+                let start = written
+                let stored = append(buffer[0..<count])
+                if stored > 0, let deliver, sent == start, deliver(stream, start, buffer[0..<stored]) { sent += UInt64(stored) }
                 moved += count
+                if stored < count {
+                    held = Array(buffer[stored..<count])
+                    break
+                }
             } else if count == 0 || (errno != EAGAIN && errno != EINTR) {
                 close(pipe)
                 pipe = -1
@@ -97,12 +143,19 @@ final class OutputSpool {
     }
 
     /// The next chunk not yet sent, read back from the spool into `buffer` (reused: no allocation per chunk). A
-    /// cursor in dropped output must first be moved past it (`skipDropped`).
+    /// cursor in dropped output must first be moved past it (`skipDropped`). A file that ends before `written`
+    /// marks the spool damaged.
     func nextChunk(into buffer: inout [UInt8]) -> (offset: UInt64, bytes: ArraySlice<UInt8>)? {
-        guard sent < written, sent >= droppedUntil else { return nil }
+        guard sent < written, sent >= droppedUntil, damage == nil else { return nil }
         let count = Int(min(UInt64(buffer.count), written - sent))
-        let got = buffer.withUnsafeMutableBytes { pread(openFile(), $0.baseAddress!, count, off_t(sent)) }
-        guard got > 0 else { return nil }
+        let fd = openFile()
+        guard fd >= 0 else { return nil }
+        let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, count, off_t(sent)) }
+        guard got > 0 else {
+            damage = "the \(stream == .stdout ? "stdout" : "stderr") spool \(path) ends at byte \(sent) of \(written) recorded"
+                + (got < 0 ? " (\(String(cString: strerror(errno))))" : "")
+            return nil
+        }
         defer { sent += UInt64(got) }
         return (sent, buffer[0..<got])
     }

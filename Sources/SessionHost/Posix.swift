@@ -49,10 +49,13 @@ enum Posix {
         return true
     }
 
-    static func readFile(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    /// A regular file's contents (not through a symlink); nil when it cannot be read or holds more than `limit`.
+    static func readFile(_ path: String, limit: Int = .max) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, Int(info.st_size) <= limit else { return nil }
         var result: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -60,13 +63,14 @@ enum Posix {
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { return count == 0 ? result : nil }
             result.append(contentsOf: buffer[0..<count])
+            if result.count > limit { return nil }
         }
     }
 
     /// Writes through a temporary file and rename, so a reader never sees half a file.
     static func writeFileAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws {
         let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode)
         try check(fd, "create \(temporary)")
         let ok = writeAll(fd, bytes)
         let code = errno

@@ -129,7 +129,8 @@ public enum HostMessage: Equatable, Sendable {
     case hello(version: UInt32, helper: String)
     case failure(Failure, String)
     case session(SessionRecord)
-    case sessions([SessionRecord])
+    /// A list of sessions, in frames of at most `HostMessage.pageSize`: `more` until the last.
+    case sessions([SessionRecord], more: Bool)
     /// The command began (or, for `receive`, is being streamed from `from` on) in `session`.
     case started(SessionRecord, JobRecord, from: StreamOffsets)
     /// A slice of what was received, so output is not copied on its way to stdout.
@@ -138,7 +139,10 @@ public enum HostMessage: Equatable, Sendable {
     case dropped(Stream, from: UInt64, to: UInt64)
     /// A `receive` without follow has everything there is so far; the command still runs.
     case pending(JobRecord)
-    case jobs([JobRecord])
+    /// A list of jobs, paged as `sessions`.
+    case jobs([JobRecord], more: Bool)
+    /// Something the user should know while a command streams (the host's disk is full, and output waits).
+    case notice(String)
     case job(JobRecord)
     /// The command ended: its exit code, or the signal that killed it; `shellEnded` when it also ended the
     /// session's shell (`exit`, `exec`), which the host then replaced with a fresh one.
@@ -151,7 +155,8 @@ public enum HostMessage: Equatable, Sendable {
         case let .hello(version, helper): w.u8(101); w.u32(version); w.string(helper)
         case let .failure(kind, message): w.u8(102); w.u8(kind.rawValue); w.string(message)
         case let .session(record): w.u8(103); record.encode(into: &w)
-        case let .sessions(records): w.u8(104); w.u32(UInt32(records.count)); records.forEach { $0.encode(into: &w) }
+        case let .sessions(records, more):
+            w.u8(104); w.u32(UInt32(records.count)); records.forEach { $0.encode(into: &w) }; w.bool(more)
         case let .started(record, job, from):
             w.u8(105); record.encode(into: &w); job.encode(into: &w); w.u64(from.stdout); w.u64(from.stderr)
         case let .output(stream, offset, bytes): w.u8(106); w.u8(stream.rawValue); w.u64(offset); w.data(bytes)
@@ -159,7 +164,8 @@ public enum HostMessage: Equatable, Sendable {
         case let .removed(count): w.u8(108); w.u32(count)
         case let .dropped(stream, from, to): w.u8(109); w.u8(stream.rawValue); w.u64(from); w.u64(to)
         case let .pending(job): w.u8(110); job.encode(into: &w)
-        case let .jobs(jobs): w.u8(111); w.u32(UInt32(jobs.count)); jobs.forEach { $0.encode(into: &w) }
+        case let .jobs(jobs, more): w.u8(111); w.u32(UInt32(jobs.count)); jobs.forEach { $0.encode(into: &w) }; w.bool(more)
+        case let .notice(text): w.u8(113); w.string(text)
         case let .job(job): w.u8(112); job.encode(into: &w)
         }
         return w.framed()
@@ -171,7 +177,9 @@ public enum HostMessage: Equatable, Sendable {
         case 101: self = .hello(version: try r.u32(), helper: try r.string())
         case 102: self = .failure(Failure(rawValue: try r.u8()) ?? .hostFailure, try r.string())
         case 103: self = .session(try SessionRecord.decode(from: &r))
-        case 104: self = .sessions(try (0..<Int(try r.u32())).map { _ in try SessionRecord.decode(from: &r) })
+        case 104:
+            let records = try (0..<Int(try r.u32())).map { _ in try SessionRecord.decode(from: &r) }
+            self = .sessions(records, more: try r.bool())
         case 105:
             let record = try SessionRecord.decode(from: &r), job = try JobRecord.decode(from: &r)
             self = .started(record, job, from: StreamOffsets(stdout: try r.u64(), stderr: try r.u64()))
@@ -184,9 +192,65 @@ public enum HostMessage: Equatable, Sendable {
             guard let stream = Stream(rawValue: try r.u8()) else { throw WireError.truncated }
             self = .dropped(stream, from: try r.u64(), to: try r.u64())
         case 110: self = .pending(try JobRecord.decode(from: &r))
-        case 111: self = .jobs(try (0..<Int(try r.u32())).map { _ in try JobRecord.decode(from: &r) })
+        case 111:
+            let jobs = try (0..<Int(try r.u32())).map { _ in try JobRecord.decode(from: &r) }
+            self = .jobs(jobs, more: try r.bool())
+        case 113: self = .notice(try r.string())
         case 112: self = .job(try JobRecord.decode(from: &r))
         case let type: throw WireError.unknownMessage(type)
         }
+    }
+}
+
+extension HostMessage {
+    /// How many bytes of records one `sessions` or `jobs` frame carries at most: a list of any length is sent as
+    /// several frames, each well inside `WireProtocol.maximumFrame`.
+    public static let pageSize = 1 << 20
+
+    /// `records` as `sessions` frames of at most `pageSize` bytes each (always at least one).
+    public static func pages(of records: [SessionRecord]) -> [HostMessage] {
+        paged(records, size: { var w = WireWriter(); $0.encode(into: &w); return w.bytes.count }) { .sessions($0, more: $1) }
+    }
+
+    /// `jobs` as `jobs` frames of at most `pageSize` bytes each (always at least one).
+    public static func pages(of jobs: [JobRecord]) -> [HostMessage] {
+        paged(jobs, size: { var w = WireWriter(); $0.encode(into: &w); return w.bytes.count }) { .jobs($0, more: $1) }
+    }
+
+    private static func paged<T>(_ items: [T], size: (T) -> Int, _ make: ([T], Bool) -> HostMessage) -> [HostMessage] {
+        var pages: [[T]] = [[]]
+        var used = 0
+        for item in items {
+            let bytes = size(item)
+            if used + bytes > pageSize, !pages[pages.count - 1].isEmpty {
+                pages.append([])
+                used = 0
+            }
+            pages[pages.count - 1].append(item)
+            used += bytes
+        }
+        return pages.enumerated().map { make($1, $0 < pages.count - 1) }
+    }
+}
+
+/// Commands on the wire: how long one may be, and how much of one a listing carries, so that no answer outgrows a
+/// frame however long the commands kept are.
+public enum CommandText {
+    /// The longest command a client sends and a host accepts (it runs from a file; this bounds what is kept).
+    public static let maximumLength = 1 << 20
+    /// A listing (`get`, `job list`, a command's start) carries at most this many bytes of a command.
+    public static let shownLength = 4096
+
+    /// `command`, cut to `shownLength` bytes (on a character boundary) with `…` when it is longer.
+    public static func shown(_ command: String) -> String {
+        guard command.utf8.count > shownLength else { return command }
+        var cut = ""
+        var used = 0
+        for character in command {
+            used += character.utf8.count
+            if used > shownLength - 3 { break }
+            cut.append(character)
+        }
+        return cut + "…"
     }
 }

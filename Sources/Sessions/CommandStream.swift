@@ -24,6 +24,8 @@ public final class CommandStream {
     let acknowledges: Bool
     /// False when only the command's end matters (`job wait`): a resumed stream asks for no output either.
     let wantsOutput: Bool
+    /// Hears the host's notices while the command streams (a full disk holding its output).
+    public var noticeHandler: ((String) -> Void)?
 
     public init(stdout: ByteSink, stderr: ByteSink, acknowledges: Bool = true, wantsOutput: Bool = true) {
         self.stdout = stdout
@@ -39,6 +41,10 @@ public final class CommandStream {
         var follow = true, take = true
         if case let .receive(_, _, _, firstFollow, firstTake) = first { (follow, take) = (firstFollow, firstTake) }
         return .receive(session: session.id, job: job.id, from: wantsOutput ? received : .end, follow: follow, take: take)
+    }
+
+    func notify(_ text: String) {
+        noticeHandler?(text)
     }
 
     func started(_ session: SessionRecord, _ job: JobRecord, from: StreamOffsets) {

@@ -94,6 +94,17 @@ public final class HostLink {
         return answer
     }
 
+    /// Sends a request whose answer is a list (`sessions`, `jobs`) and gathers its frames.
+    public func requestList(_ message: ClientMessage) throws -> [HostMessage] {
+        var answers = [try request(message)]
+        while true {
+            switch answers[answers.count - 1] {
+            case .sessions(_, more: true), .jobs(_, more: true): answers.append(try receive())
+            default: return answers
+            }
+        }
+    }
+
     /// Sends `request` (an invoke or a receive) and streams the command's output into `stream`: stdin from
     /// `stdin` once the command has started, acknowledgements as output arrives, until the command's end (or, for
     /// a receive that does not follow, until what is there has come).
@@ -121,6 +132,8 @@ public final class HostLink {
                 case let .pending(job):
                     try channel.writeAll(unsent + (stream.acknowledgement(complete: false, now: true)?.encoded() ?? []))
                     return .pending(job)
+                case let .notice(text):
+                    stream.notify(text)
                 case let .failure(kind, message):
                     throw SessionError.refused(kind, message)
                 default:

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Sessions
+import SessionWire
 import SSHClient
 
 struct GetCommand: ParsableCommand {
@@ -27,8 +28,11 @@ struct GetCommand: ParsableCommand {
         let targets = hosts.isEmpty ? Array(Set(try client.state.knownSessions().map(\.host))).sorted() : hosts
         var rows: [SessionOutput.Row] = []
         let worst = Diagnostics.forEachTarget(targets) { host in
-            let answer = try client.withLink(host) { try $0.request(.listSessions) }
-            guard case let .sessions(records) = answer else { throw SessionError.helper("unexpected answer") }
+            let answers = try client.withLink(host) { try $0.requestList(.listSessions) }
+            let records = try answers.flatMap { answer -> [SessionRecord] in
+                guard case let .sessions(page, _) = answer else { throw SessionError.helper("unexpected answer") }
+                return page
+            }
             client.state.remember(host: host, records: records, complete: true)
             rows += records.filter { name == nil || HostPattern.wildcardMatch($0.name, name!) }
                 .map { .init(host: host, record: $0) }

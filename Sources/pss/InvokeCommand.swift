@@ -76,6 +76,10 @@ struct InvokeCommand: ParsableCommand {
         guard !commandWords.isEmpty, !commandWords.allSatisfy({ $0.isEmpty }) else {
             throw ValidationError("no command given: pss invoke (--host HOST | --session SESSION) -- COMMAND [ARG...]")
         }
+        let length = RemoteCommand.commandLine(commandWords).utf8.count
+        guard length <= CommandText.maximumLength else {
+            throw ValidationError("the command is \(length) bytes; at most \(CommandText.maximumLength) (1 MiB) is sent to a host: put a long script in a file on the host, or feed it on stdin (pss invoke --host H -- sh < script)")
+        }
     }
 
     func run() throws {

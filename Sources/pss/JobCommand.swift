@@ -30,8 +30,11 @@ struct JobCommand: ParsableCommand {
             let client = try SessionClient(connector: connection.makeConnector())
             var rows: [JobOutput.Row] = []
             func list(_ reference: SessionReference) throws {
-                let answer = try client.withLink(reference.host) { try $0.request(.listJobs(session: reference.session)) }
-                guard case let .jobs(jobs) = answer else { throw SessionError.helper("unexpected answer") }
+                let answers = try client.withLink(reference.host) { try $0.requestList(.listJobs(session: reference.session)) }
+                let jobs = try answers.flatMap { answer -> [JobRecord] in
+                    guard case let .jobs(page, _) = answer else { throw SessionError.helper("unexpected answer") }
+                    return page
+                }
                 rows += jobs.map { .init(host: reference.host, job: $0) }
             }
             let worst = max(

@@ -25,6 +25,7 @@ struct OutputStreaming {
         let stdout: ByteSink = connection.json || discardsOutput ? BufferSink() : FileDescriptorSink(descriptor: STDOUT_FILENO)
         let stderr: ByteSink = connection.json || discardsOutput ? BufferSink() : FileDescriptorSink(descriptor: STDERR_FILENO)
         let stream = CommandStream(stdout: stdout, stderr: stderr, acknowledges: acknowledges, wantsOutput: !discardsOutput)
+        stream.noticeHandler = { [target] in Diagnostics.print("\(target): \($0)") }
         var host = target
         var outcome: Result<CommandStream.End, CommandFailure>
         do {

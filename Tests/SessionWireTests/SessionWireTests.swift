@@ -40,14 +40,39 @@ final class MessageTests: XCTestCase {
 
     func testHostMessagesRoundTrip() throws {
         let messages: [HostMessage] = [
-            .hello(version: 1, helper: "h"), .failure(.busy, "busy"), .session(Self.record), .sessions([Self.record, Self.record]),
+            .hello(version: 1, helper: "h"), .failure(.busy, "busy"), .session(Self.record), .sessions([Self.record, Self.record], more: true),
             .started(Self.record, Self.job, from: StreamOffsets(stdout: 3, stderr: 4)), .dropped(.stdout, from: 1, to: 1 << 35),
-            .pending(Self.job), .jobs([Self.job, Self.finished]), .job(Self.finished), .failure(.locked, "held"), .output(.stderr, offset: 1 << 40, [1, 2, 3][...]), .exited(status: -1, signal: "TERM", shellEnded: true),
+            .pending(Self.job), .jobs([Self.job, Self.finished], more: false), .notice("disk full"), .job(Self.finished), .failure(.locked, "held"), .output(.stderr, offset: 1 << 40, [1, 2, 3][...]), .exited(status: -1, signal: "TERM", shellEnded: true),
             .removed(count: 3),
         ]
         for message in messages {
             XCTAssertEqual(try HostMessage(decoding: try decodeOne(message.encoded())), message)
         }
+    }
+
+    /// However many and however long the commands kept, every answer fits a frame: lists are paged, and records
+    /// carry at most `CommandText.shownLength` of a command.
+    func testLongListsArePagedWithinFrames() throws {
+        var job = Self.job
+        job.command = CommandText.shown(String(repeating: "x", count: CommandText.maximumLength))
+        XCTAssertLessThanOrEqual(job.command.utf8.count, CommandText.shownLength)
+        XCTAssertTrue(job.command.hasSuffix("…"))
+        let jobs = Array(repeating: job, count: 3000)  // about 12 MiB of records
+        let pages = HostMessage.pages(of: jobs)
+        XCTAssertGreaterThan(pages.count, 3)
+        var decoded: [JobRecord] = []
+        for (index, page) in pages.enumerated() {
+            let frame = page.encoded()
+            XCTAssertLessThanOrEqual(frame.count, WireProtocol.maximumFrame)
+            guard case let .jobs(records, more) = try HostMessage(decoding: try decodeOne(frame)) else { return XCTFail() }
+            XCTAssertEqual(more, index < pages.count - 1)
+            decoded += records
+        }
+        XCTAssertEqual(decoded, jobs)
+        XCTAssertEqual(HostMessage.pages(of: [SessionRecord]()), [.sessions([], more: false)])
+        XCTAssertEqual(CommandText.shown("short"), "short")
+        let multibyte = CommandText.shown(String(repeating: "é", count: 5000))
+        XCTAssertLessThanOrEqual(multibyte.utf8.count, CommandText.shownLength)
     }
 
     func testFramesSurviveAnySplit() throws {
