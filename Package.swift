@@ -61,6 +61,7 @@ let package = Package(
         .testTarget(name: "SessionsTests", dependencies: ["Sessions"], swiftSettings: testSettings),
         .testTarget(name: "SessionWireTests", dependencies: ["SessionWire"], swiftSettings: testSettings),
         .testTarget(name: "SessionHostTests", dependencies: ["SessionHost", "SessionWire"], swiftSettings: testSettings),
-        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport"], swiftSettings: testSettings),
+        // SessionWire: a few tests speak the protocol themselves, as a hostile client or a foreign helper would.
+        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "SessionWire"], swiftSettings: testSettings),
     ]
 )

@@ -61,21 +61,37 @@ public struct HostPaths {
     /// unless sticky (OpenSSH's safe_path rule): otherwise another user could swap the directory for their own.
     /// The command that starts the helper checks the same before running it; this is the helper's own check.
     static func checkAncestors(of path: String) throws {
-        guard let resolved = realpath(path, nil) else { return }  // not made yet: prepare makes it below
-        defer { free(resolved) }
-        var ancestor = String(cString: resolved)
-        while ancestor != "/" {
-            ancestor = ancestor.lastIndex(of: "/").map { String(ancestor[..<$0]) } ?? "/"
-            if ancestor.isEmpty { ancestor = "/" }
-            var info = stat()
-            guard lstat(ancestor, &info) == 0 else { continue }
-            if info.st_uid != 0 && info.st_uid != getuid() {
-                throw HostError.directory(path, "\(ancestor), above it, is owned by uid \(info.st_uid) (neither root nor you)")
+        // The part of the path that exists (what is missing, prepare makes below it, 0700).
+        var existing = path
+        var resolved = "/"
+        while existing.count > 1 {
+            if let real = realpath(existing, nil) {
+                resolved = String(cString: real)
+                free(real)
+                break
             }
-            if info.st_mode & 0o022 != 0 && info.st_mode & S_ISVTX == 0 {
-                throw HostError.directory(path, "\(ancestor), above it, is writable by others and not sticky")
-            }
+            existing = parent(existing)
         }
+        // The host directory's own checks are secureDirectory's; the rule here is for what is above it.
+        var ancestor = existing == path ? parent(resolved) : resolved
+        while true {
+            var info = stat()
+            if lstat(ancestor, &info) == 0 {
+                if info.st_uid != 0 && info.st_uid != getuid() {
+                    throw HostError.directory(path, "\(ancestor), above it, is owned by uid \(info.st_uid) (neither root nor you)")
+                }
+                if info.st_mode & 0o022 != 0 && info.st_mode & S_ISVTX == 0 {
+                    throw HostError.directory(path, "\(ancestor), above it, is writable by others and not sticky")
+                }
+            }
+            if ancestor == "/" { return }
+            ancestor = parent(ancestor)
+        }
+    }
+
+    private static func parent(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return "/" }
+        return String(path[..<slash])
     }
 
     public func prepare() throws {

@@ -36,7 +36,7 @@ struct HelperInstaller {
         let temporary = "\(directory)/bin/.upload-\(helper.installedName)-\(UInt32.random(in: 0...UInt32.max))"
         try connection.upload(try helper.contents(), to: temporary, mode: 0o700)
         let verified = try run(HostScripts.install(uploaded: temporary, as: helper, in: directory))
-        if let error = verified["error"] { throw SessionError.helper("the uploaded helper is damaged (\(error))") }
+        if let error = verified["error"] { throw SessionError.helper("cannot install the helper: \(error)") }
         guard verified["ok"] == "1" else { throw SessionError.helper("could not install the helper") }
     }
 

@@ -22,15 +22,16 @@ enum HostScripts {
         case $d in /*) ;; *) echo "pss-host: the host directory '$d' is not an absolute path; set PSS_HOST_DIR (or XDG_STATE_HOME) on the host to an absolute path" >&2; exit 70;; esac
         """
 
-    /// `pss_judge N` reads `stat -c '%u %a %n'` lines: the first N are pss's own (owned by the user, whose uid the
-    /// first line gives, and writable by nobody else), the rest the directories above them (owned by root or the
-    /// user, and not writable by others unless sticky). Prints why a path cannot be trusted, and fails.
+    /// `pss_judge N [UID]` reads `stat -c '%u %a %n'` lines: the first N are pss's own (owned by the user, and
+    /// writable by nobody else), the rest the directories above them (owned by root or the user, and not writable
+    /// by others unless sticky). The user's uid is UID, or the first line's owner (checked to be the user's with
+    /// `[ -O ]` before). Prints why a path cannot be trusted, and fails.
     private static let judge = #"""
         pss_judge() {
-          n=0
+          n=0; u=$2
           while read -r o a p; do
             n=$((n + 1)); m=$((0$a))
-            [ $n -eq 1 ] && u=$o
+            [ -z "$u" ] && u=$o
             if [ $n -le "$1" ]; then
               [ "$o" = "$u" ] || { echo "$p is owned by uid $o, not by you"; return 1; }
               [ $((m & 18)) -eq 0 ] || { echo "$p is writable by others (mode $a)"; return 1; }
@@ -76,6 +77,13 @@ enum HostScripts {
     static let prepare = """
         umask 077
         \(hostDirectoryLine)
+        \(judge)
+        q=${d%/*}
+        while [ -n "$q" ] && [ ! -d "$q" ]; do q=${q%/*}; done
+        cd -P -- "${q:-/}" || { echo "error=cannot enter ${q:-/}"; exit 0; }
+        c=$PWD/.
+        \(pathsAbove)
+        r=$(stat -c '%u %a %n' -- "$@" | pss_judge 0 "$(id -u)") || { echo "error=$d: $r; \(advice)"; exit 0; }
         mkdir -p -- "$d/bin" 2>/dev/null || { echo "error=cannot create $d/bin"; exit 0; }
         for x in "$d" "$d/bin"; do
           if [ -L "$x" ] || [ ! -d "$x" ]; then echo "error=$x is not a directory (or is a symbolic link); \(advice)"; exit 0; fi
@@ -85,7 +93,6 @@ enum HostScripts {
         c=$PWD
         set -- "$c" "$c/bin"
         \(pathsAbove)
-        \(judge)
         r=$(stat -c '%u %a %n' -- "$@" | pss_judge 2) || { echo "error=$d: $r; \(advice)"; exit 0; }
         [ -w "$c/bin" ] || { echo "error=$c/bin is not writable"; exit 0; }
         echo "arch=$(uname -m)"

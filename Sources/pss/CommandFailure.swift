@@ -35,12 +35,19 @@ enum CommandFailure: Error, CustomStringConvertible {
         }
     }
 
+    /// Whether `error` comes from pss's own layers (rather than from the argument parser, which reports its own).
+    static func isOurs(_ error: Error) -> Bool {
+        error is CommandFailure || error is SSHError || error is SSHConfigError || error is SessionError
+            || error is FileSafety.Refusal
+    }
+
     /// The failure an error from a lower layer means to a user.
     static func from(_ error: Error) -> CommandFailure {
         switch error {
         case let failure as CommandFailure: return failure
         case let error as SSHError: return .transport(error.description)
         case let error as SSHConfigError: return .transport(error.description)
+        case let error as FileSafety.Refusal: return .transport(error.description)
         case let error as SessionError:
             switch error {
             case .usage: return .usage(error.description)

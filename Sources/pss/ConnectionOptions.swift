@@ -53,15 +53,10 @@ struct ConnectionOptions: ParsableArguments {
         logger.logLevel = verbose ? .debug : .warning
         let resolver = try SSHConfigResolver.load(configFile: configFile, commandLine: commandLineOptions())
         for note in resolver.notes { logger.debug("\(note)") }
-        return HostConnector(resolver: resolver, credentials: Credentials(password: try readPassword()),
-                             prompter: TerminalPrompter(), logger: logger)
-    }
-
-    private func readPassword() throws -> Secret? {
-        guard let passwordFile else { return nil }
-        guard let password = Secret.firstLine(ofFile: passwordFile) else {
+        if let passwordFile, Secret.firstLine(ofFile: passwordFile) == nil {
             throw CommandFailure.usage("--password-file: cannot read \(passwordFile.sanitizedForDisplay)")
         }
-        return password
+        return HostConnector(resolver: resolver, credentials: Credentials(passwordFile: passwordFile),
+                             prompter: TerminalPrompter(), logger: logger)
     }
 }

@@ -23,6 +23,11 @@ struct PSS: ParsableCommand {
         do {
             var command = try parseAsRoot(arguments)
             try command.run()
+        } catch let error where CommandFailure.isOurs(error) {
+            // A failure no command caught (reading local state, say): its message and documented status.
+            let failure = CommandFailure.from(error)
+            Diagnostics.print(failure.description)
+            Glibc.exit(failure.status)
         } catch {
             exit(withError: error)
         }

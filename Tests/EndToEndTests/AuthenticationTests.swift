@@ -15,7 +15,10 @@ final class AuthenticationTests: XCTestCase {
         LocalAccount.ensure(passwordUser, password: password)
     }
 
-    override class func tearDown() { server = nil }
+    override class func tearDown() {
+        server = nil
+        LocalAccount.remove(passwordUser)
+    }
 
     var server: SSHServer { Self.server }
 
@@ -169,5 +172,107 @@ final class AuthenticationTests: XCTestCase {
         let result = client.pss(["invoke", "-i", client.identityPath, "-l", "root", "--host", "h", "--", "whoami"])
         XCTAssertEqual(result.status, 0, "\(result)")
         XCTAssertEqual(result.stdoutText, "root\n")
+    }
+
+    // MARK: Keys and secrets handled as ssh handles them
+
+    /// A private key of the user's that others may read is ignored, as ssh ignores it.
+    func testUnprotectedPrivateKeyIsIgnored() {
+        let client = client()
+        server.authorize(client.publicKey)
+        chmod(client.identityPath, 0o644)
+        let result = client.pss(["invoke", "--host", "h", "--", "true"])
+        XCTAssertEqual(result.status, 255, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("UNPROTECTED PRIVATE KEY FILE"), result.stderrText)
+        XCTAssertTrue(result.stderrText.contains("Permissions 0644 for '\(client.identityPath)' are too open"), result.stderrText)
+        chmod(client.identityPath, 0o600)
+        XCTAssertEqual(client.pss(["invoke", "--host", "h", "--", "true"]).status, 0)
+    }
+
+    /// A server whose keyboard-interactive asks for the password, then for a one-time code (Debian's
+    /// pam_google_authenticator, its secret file holding two scratch codes, 12345678 and 87654321).
+    private func twoPromptServer() -> SSHServer {
+        let secrets = Scratch("otp")
+        let secret = secrets.write("ga", "JBSWY3DPEHPK3PXP\n\" TOTP_AUTH\n12345678\n87654321\n", mode: 0o600)
+        var options = SSHServer.Options()
+        options.pamStack = ["auth required pam_unix.so", "auth required pam_google_authenticator.so secret=\(secret) user=root",
+                            "account required pam_unix.so", "session required pam_permit.so", "password required pam_deny.so"]
+        let server = SSHServer(options)
+        otpSecrets.append(secrets)
+        return server
+    }
+
+    private var otpSecrets: [Scratch] = []
+
+    private func passwordClient(for server: SSHServer) -> ClientMachine {
+        let client = ClientMachine()
+        client.writeConfig(client.hostBlock(alias: "h", server: server, user: Self.passwordUser)
+            .filter { !$0.contains("IdentityFile \(client.identityPath)") })
+        try! (server.knownHostsLine() + "\n").write(toFile: client.knownHostsPath, atomically: true, encoding: .utf8)
+        return client
+    }
+
+    func testSecondSecretPromptIsNeverAnsweredWithThePassword() {
+        let server = twoPromptServer()
+        let client = passwordClient(for: server)
+        let file = client.scratch.write("password", Self.password + "\n", mode: 0o600)
+        let result = client.pss(["invoke", "--password-file", file, "--host", "h", "--", "whoami"])
+        XCTAssertEqual(result.status, 255, "\(result)\n\(server.log)")
+        XCTAssertTrue(result.stderrText.contains("asked for more than the password"), result.stderrText)
+        XCTAssertTrue(result.stderrText.contains("Verification code:"), result.stderrText)
+    }
+
+    func testSecondSecretPromptIsAskedOnTheTerminal() {
+        let server = twoPromptServer()
+        let client = passwordClient(for: server)
+        let file = client.scratch.write("password", Self.password + "\n", mode: 0o600)
+        let terminal = TmuxTerminal(command: "'\(PSSBinary.path)' -F '\(client.configPath)' invoke --password-file '\(file)' --host h -- whoami",
+                                    environment: client.baseEnvironment)
+        XCTAssertTrue(terminal.waitFor("Verification code:"), terminal.screen)
+        terminal.type("12345678")
+        terminal.press("Enter")
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen + server.log)
+        XCTAssertTrue(terminal.screen.contains(Self.passwordUser), terminal.screen)
+        XCTAssertFalse(terminal.screen.contains("12345678"), "the code was echoed")
+    }
+
+    /// Ctrl-C at a passphrase prompt ends pss with the terminal's echo back on; meanwhile the process can dump no
+    /// core.
+    func testInterruptedPromptGivesEchoBackAndNoCoreIsDumpedMeanwhile() {
+        let keys = Scratch("interrupt")
+        let key = makeKey(keys, "enc_key", passphrase: "sekrit-phrase")
+        let client = client(identityFiles: [key])
+        let marker = "pss-interrupt-\(getpid())"
+        // The script survives the Ctrl-C (a trap, not an ignore, which pss would inherit) to report the echo.
+        let command = "trap : INT; '\(PSSBinary.path)' -F '\(client.configPath)' invoke --host h -- echo \(marker); "
+            + "if stty -a | grep -q -- ' -echo '; then echo ECHO-OFF; else echo ECHO-ON; fi"
+        let terminal = TmuxTerminal(command: command, environment: client.baseEnvironment)
+        XCTAssertTrue(terminal.waitFor("Enter passphrase for key"), terminal.screen)
+        let pid = ProcessRunner.run("/usr/bin/pgrep", ["-f", "invoke --host h -- echo \(marker)"]).stdoutText
+            .split(separator: "\n").first.map(String.init) ?? ""
+        let limits = (try? String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)) ?? ""
+        let coreLine = limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") } ?? ""
+        XCTAssertEqual(coreLine.split(separator: " ", omittingEmptySubsequences: true).dropFirst(4).prefix(2), ["0", "0"],
+                       "core dumps are off while a passphrase is asked for: \(coreLine)")
+        terminal.press("C-c")
+        XCTAssertTrue(terminal.waitFor("ECHO-"), terminal.screen)
+        XCTAssertTrue(terminal.screen.contains("ECHO-ON"), terminal.screen)
+    }
+
+    /// The password is not kept: while the command runs, pss's memory holds it nowhere (libssh2's buffers are
+    /// wiped when freed; the file is read again if a reconnection needs it).
+    func testPasswordIsNotInMemoryWhileTheCommandRuns() throws {
+        let client = client(user: Self.passwordUser, identityFiles: [])
+        let file = client.scratch.write("password", Self.password + "\n", mode: 0o600)
+        let output = client.scratch.file("output")
+        let process = try ProcessRunner.start(PSSBinary.path, ["-F", client.configPath, "invoke", "--password-file", file,
+                                                               "--host", "h", "--", "echo started; sleep 30"],
+                                              environment: client.baseEnvironment, stdoutFile: output)
+        defer { process.signal(SIGKILL); _ = process.wait(limit: 10) }
+        XCTAssertTrue(Processes.waitUntil { client.scratch.read("output").contains("started") })
+        XCTAssertNotEqual(MemoryScan.contains(pid: process.pid, Array("echo started; sleep 30".utf8)), [],
+                          "the scan reads pss's memory (it finds the command)")
+        let found = MemoryScan.contains(pid: process.pid, Array(Self.password.utf8))
+        XCTAssertEqual(found, [], "the password is in pss's memory at \(found)")
     }
 }

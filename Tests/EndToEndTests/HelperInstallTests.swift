@@ -105,14 +105,11 @@ final class HelperInstallTests: XCTestCase {
 final class FullHostDirectoryTests: XCTestCase {
     /// A host whose PSS_HOST_DIR lies on a tmpfs of `megabytes`, and a client of it.
     private func withHostOnTmpfs(megabytes: Int, _ body: (_ mountPoint: String, _ client: ClientMachine) -> Void) {
-        let scratch = Scratch("tmpfs")
-        let mountPoint = scratch.file("mnt")
-        shell("mkdir -p '\(mountPoint)' && mount -t tmpfs -o size=\(megabytes)m tmpfs '\(mountPoint)'")
-        defer { _ = ProcessRunner.run("/bin/umount", ["-l", mountPoint]) }
+        let tmpfs = Tmpfs(megabytes: megabytes)
         var options = SSHServer.Options()
-        options.hostDirectory = mountPoint + "/pss-host"
+        options.hostDirectory = tmpfs.path + "/pss-host"
         let server = SSHServer(options)
-        body(mountPoint, ClientMachine(servers: ["h": server]))
+        body(tmpfs.path, ClientMachine(servers: ["h": server]))
     }
 
     func testTooLittleSpaceForTheHelperIsSaidPlainly() {

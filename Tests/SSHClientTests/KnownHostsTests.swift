@@ -30,7 +30,7 @@ final class KnownHostsTests: XCTestCase {
     private var file: String { directory + "/known_hosts" }
 
     private func verdict(_ bytes: [UInt8], name: String, key presented: String) -> KnownHosts.Verdict {
-        FileManager.default.createFile(atPath: file, contents: Data(bytes))
+        XCTAssertTrue(FileManager.default.createFile(atPath: file, contents: Data(bytes)))
         return KnownHosts(paths: [file]).verdict(for: key(presented), name: name)
     }
 

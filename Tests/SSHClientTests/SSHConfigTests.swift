@@ -151,7 +151,7 @@ final class SSHConfigTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let bytes: [UInt8] = Array("Host web\r\n  User alice\r\n  # caf".utf8) + [0xE9, 0xFF] + Array("\r\n  Port 2200\r\n".utf8)
-        FileManager.default.createFile(atPath: directory + "/config", contents: Data(bytes))
+        XCTAssertTrue(FileManager.default.createFile(atPath: directory + "/config", contents: Data(bytes)))
         let config = try SSHConfig.load(path: directory + "/config", includeBase: directory)
         let settings = try SSHConfigResolver(configs: [config]).resolve(HostSpec(host: "web"))
         XCTAssertEqual(settings.user, "alice", "a CRLF file reads line by line")

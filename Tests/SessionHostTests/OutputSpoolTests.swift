@@ -115,4 +115,42 @@ final class OutputSpoolTests: XCTestCase {
         XCTAssertTrue(orphan.endUnknown)
         XCTAssertFalse(orphan.isRunning)
     }
+
+    /// A file that takes nothing (a full disk: /dev/full answers every write with ENOSPC): what was read is held,
+    /// the pipe is read no further, and `written` stays what the file holds.
+    func testOutputTheFileRefusesIsHeldNotLost() throws {
+        var ends: [Int32] = [0, 0]
+        XCTAssertEqual(pipe(&ends), 0)
+        defer { close(ends[1]) }
+        let spool = try OutputSpool(stream: .stdout, path: "/dev/full", pipe: ends[0])
+        defer { spool.closeAll() }
+        let bytes = [UInt8](repeating: 7, count: 3000)
+        XCTAssertEqual(bytes.withUnsafeBytes { write(ends[1], $0.baseAddress!, 1000) }, 1000)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var delivered = 0
+        spool.drain(using: &buffer, deliver: { _, _, chunk in delivered += chunk.count; return true })
+        XCTAssertTrue(spool.isHolding)
+        XCTAssertEqual(spool.written, 0)
+        XCTAssertEqual(delivered, 0, "nothing unspooled is sent")
+        XCTAssertEqual(spool.writeFailure, String(cString: strerror(ENOSPC)))
+        XCTAssertEqual(bytes.withUnsafeBytes { write(ends[1], $0.baseAddress!, 2000) }, 2000)
+        XCTAssertEqual(spool.drain(using: &buffer), 0, "the pipe is not read while output is held")
+        var available: Int32 = 0
+        XCTAssertEqual(ioctl(ends[0], UInt(FIONREAD), &available), 0)
+        XCTAssertEqual(available, 2000)
+        XCTAssertFalse(spool.retryHeld())
+        XCTAssertNil(spool.nextChunk(into: &buffer))
+    }
+
+    /// A spool file shorter than its record (cut behind the daemon's back) is damaged, said once, never waited on.
+    func testSpoolShorterThanRecordedIsDamaged() throws {
+        let spool = try spool(with: [UInt8](repeating: 1, count: 10_000))
+        XCTAssertEqual(truncate(directory + "/stdout", 4000), 0)
+        var buffer = [UInt8](repeating: 0, count: 3000)
+        var got = 0
+        while let (_, chunk) = spool.nextChunk(into: &buffer) { got += chunk.count }
+        XCTAssertEqual(got, 4000)
+        XCTAssertEqual(spool.damage?.contains("ends at byte 4000 of 10000"), true, "\(spool.damage ?? "")")
+        XCTAssertNil(spool.nextChunk(into: &buffer))
+    }
 }

@@ -29,7 +29,7 @@ public enum ProcessRunner {
     /// Starts a program; with `stdoutFile`, its stdout goes to that file (which a test can watch grow) instead
     /// of being gathered by `wait`.
     public static func start(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                             stdinData: Data? = nil, stdoutFile: String? = nil) throws -> RunningProcess {
+                             stdinData: Data? = nil, stdinFile: String? = nil, stdoutFile: String? = nil) throws -> RunningProcess {
         signal(SIGPIPE, SIG_IGN)  // a child may exit before reading all its stdin
         var stdinPipe: [Int32] = [0, 0], stdoutPipe: [Int32] = [0, 0], stderrPipe: [Int32] = [0, 0]
         makePipe(&stdinPipe); makePipe(&stdoutPipe); makePipe(&stderrPipe)
@@ -37,7 +37,11 @@ public enum ProcessRunner {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, stdinPipe[0], 0)
+        if let stdinFile {
+            posix_spawn_file_actions_addopen(&actions, 0, stdinFile, O_RDONLY, 0)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, stdinPipe[0], 0)
+        }
         if let stdoutFile {
             posix_spawn_file_actions_addopen(&actions, 1, stdoutFile, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         } else {

@@ -12,6 +12,14 @@ public final class SSHServer {
         public var extraConfig: [String] = []
         /// PSS_HOST_DIR for this host (default: a directory in the fixture's scratch space).
         public var hostDirectory: String?
+        /// More environment sshd sets for the user (SetEnv), as a login on a real host may bring.
+        public var environment: [String: String] = [:]
+        /// Programs made unusable for this sshd and everything it starts (a /dev/null bind-mounted over each, in a
+        /// mount namespace of its own), as on a host that lacks them.
+        public var hiddenPrograms: [String] = []
+        /// A PAM stack of the test's own for keyboard-interactive (sshd takes its PAM service name from its program
+        /// name: it is started through a link of that name, and /etc/pam.d/NAME is removed with the server).
+        public var pamStack: [String]?
 
         public init() {}
     }
@@ -36,24 +44,49 @@ public final class SSHServer {
         var config = try! String(contentsOf: template, encoding: .utf8)
         let values = [
             "@PORT@": String(port), "@DIR@": scratch.path,
-            "@USE_PAM@": options.keyboardInteractive ? "yes" : "no",
+            "@USE_PAM@": options.keyboardInteractive || options.pamStack != nil ? "yes" : "no",
             "@PASSWORD@": options.passwordAuthentication ? "yes" : "no",
-            "@KBDINT@": options.keyboardInteractive ? "yes" : "no",
+            "@KBDINT@": options.keyboardInteractive || options.pamStack != nil ? "yes" : "no",
             "@HOST_KEYS@": options.hostKeyTypes.map { "HostKey \(scratch.file("host_\($0)"))" }.joined(separator: "\n"),
             "@EXTRA@": options.extraConfig.joined(separator: "\n"),
             "@USER@": "root", "@HOST_DIR@": hostDirectory,
+            "@SETENV@": options.environment.sorted { $0.key < $1.key }.map { " \"\($0.key)=\($0.value)\"" }.joined(),
         ]
         for (placeholder, value) in values { config = config.replacingOccurrences(of: placeholder, with: value) }
         scratch.write("sshd_config", config)
         start()
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        if let service = pamService { unlink("/etc/pam.d/" + service) }
+        // No test leaves a daemon behind: whatever still runs from this host's directory ends with it (its
+        // sessions' shells lose their terminal and end too).
+        for pid in Processes.running(under: hostDirectory) { kill(pid, SIGKILL) }
+    }
+
+    /// The PAM service of `pamStack`: a name of this server's own.
+    private var pamService: String? {
+        options.pamStack.map { _ in "pss-test-sshd-\(port)" }
+    }
 
     public func start() {
         guard process == nil else { return }
-        process = try! ProcessRunner.start("/usr/sbin/sshd", ["-D", "-e", "-f", scratch.file("sshd_config"),
-                                                              "-E", scratch.file("sshd.log")])
+        var program = "/usr/sbin/sshd"
+        if let service = pamService, let stack = options.pamStack {
+            try! (stack.joined(separator: "\n") + "\n").write(toFile: "/etc/pam.d/" + service, atomically: true, encoding: .utf8)
+            program = scratch.file(service)
+            if access(program, F_OK) != 0 { symlink("/usr/sbin/sshd", program) }
+        }
+        let sshd = [program, "-D", "-e", "-f", scratch.file("sshd_config"), "-E", scratch.file("sshd.log")]
+        if options.hiddenPrograms.isEmpty {
+            process = try! ProcessRunner.start(sshd[0], Array(sshd.dropFirst()))
+        } else {
+            // unshare execs the shell, which execs sshd: one process, in a mount namespace where the programs are gone.
+            let mounts = options.hiddenPrograms.map { "mount --bind /dev/null '\($0)' && " }.joined()
+            process = try! ProcessRunner.start("/usr/bin/unshare", ["-m", "--propagation", "private", "/bin/sh", "-c",
+                                                                    mounts + "exec " + sshd.map { "'\($0)'" }.joined(separator: " ")])
+        }
         precondition(waitForListener(port: port), "sshd did not start on port \(port):\n\(scratch.read("sshd.log"))")
     }
 
@@ -87,12 +120,27 @@ public final class SSHServer {
 
 /// A local account for tests that need a user other than root (password logins, ownership).
 public enum LocalAccount {
+    /// Runs a shell command line as `name` (setpriv: that user's uid, gid and groups, no terminal).
+    @discardableResult
+    public static func run(_ name: String, _ command: String, limit: Double = 60) -> ProcessResult {
+        ProcessRunner.run("/usr/bin/setpriv", ["--reuid", name, "--regid", name, "--init-groups", "/bin/sh", "-c", command],
+                          environment: ["HOME": "/tmp"], limit: limit)
+    }
+
     public static func ensure(_ name: String, password: String) {
         if getpwnam(name) == nil {
             shell("useradd --create-home --shell /bin/sh '\(name)'")
         }
         // sshd without PAM refuses locked accounts; a password also unlocks key logins.
         shell("echo '\(name):\(password)' | chpasswd")
+    }
+
+    /// Removes an account made by `ensure`, its home, and every process it still runs.
+    public static func remove(_ name: String) {
+        guard getpwnam(name) != nil else { return }
+        _ = ProcessRunner.run("/usr/bin/pkill", ["-KILL", "-u", name])
+        _ = Processes.waitUntil(limit: 10) { ProcessRunner.run("/usr/bin/pgrep", ["-u", name]).status != 0 }
+        shell("userdel --remove '\(name)' 2>/dev/null || userdel '\(name)'")
     }
 }
 
@@ -121,6 +169,26 @@ public enum Processes {
             let cmdline = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
             return cmdline.split(separator: "\0").last == "daemon"
         }
+    }
+
+    /// How many descriptors `pid` holds open.
+    public static func openDescriptors(_ pid: Int32) -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).count
+    }
+
+    /// CPU time `pid` has used (user and system), in clock ticks.
+    public static func cpuTicks(_ pid: Int32) -> Int {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return 0 }
+        let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+        return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
+    }
+
+    /// Resident memory of `pid`, in KiB (VmRSS).
+    public static func residentKiB(_ pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
     }
 
     public static func waitUntil(limit: Double = 20, _ condition: () -> Bool) -> Bool {

@@ -66,3 +66,50 @@ public func waitForListener(port: Int, limit: Double = 10) -> Bool {
         } == 0
     }
 }
+
+/// A small tmpfs mounted for a test (a host directory whose disk can fill up), unmounted when let go.
+public final class Tmpfs {
+    public let scratch = Scratch("tmpfs")
+    public var path: String { scratch.file("mnt") }
+
+    public init(megabytes: Int) {
+        shell("mkdir -p '\(path)' && mount -t tmpfs -o size=\(megabytes)m tmpfs '\(path)'")
+    }
+
+    deinit {
+        _ = ProcessRunner.run("/bin/umount", ["-l", path])
+    }
+
+    /// Free space, in KiB.
+    public var freeKiB: Int {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return 0 }
+        return Int(info.f_bavail) * Int(info.f_frsize) / 1024
+    }
+
+    /// Takes all the free space but `kiB` with a file of its own; returns its path (delete it to free the space).
+    @discardableResult
+    public func fill(leaving kiB: Int) -> String {
+        let filler = path + "/filler-\(UUID().uuidString)"
+        shell("fallocate -l \(max(0, freeKiB - kiB))K '\(filler)'")
+        return filler
+    }
+}
+
+/// A client of a Unix socket, as a local program would connect to the host daemon.
+public enum UnixSocket {
+    /// A connected socket, or -1.
+    public static func connect(_ path: String) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
+        }
+        let status = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if status != 0 { close(fd); return -1 }
+        return fd
+    }
+}

@@ -1,8 +1,10 @@
 # Installs the Debian packages pss needs to build and test, if any is missing.
 # Source it and call: ensure_packages
 
-# libssl-dev: OpenSSL headers for CKeystreamBatching; libstdc++-12-dev: the static archive linked into pss-host.
-PSS_PACKAGES=(libssh2-1-dev libssl-dev libstdc++-12-dev pkg-config openssh-server openssh-client tmux)
+# libssl-dev: OpenSSL headers for CKeystreamBatching; libstdc++-12-dev: the static archive linked into pss-host;
+# libpam-google-authenticator: a real one-time-code prompt after the password, for the keyboard-interactive tests.
+PSS_PACKAGES=(libssh2-1-dev libssl-dev libstdc++-12-dev pkg-config openssh-server openssh-client tmux
+              libpam-google-authenticator)
 
 ensure_packages() {
     local missing=()

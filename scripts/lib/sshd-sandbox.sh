@@ -21,7 +21,7 @@ sandbox_start() {
     # Config/sshd_config.test, shared with the tests' fixture.
     sed -e "s|@PORT@|$SANDBOX_PORT|" -e "s|@DIR@|$dir|g" -e "s|@USE_PAM@|no|" -e "s|@PASSWORD@|no|" \
         -e "s|@KBDINT@|no|" -e "s|@HOST_KEYS@|HostKey $dir/host_ed25519|" -e "s|@EXTRA@||" \
-        -e "s|@USER@|$(id -un)|" -e "s|@HOST_DIR@|$dir/host-state|" \
+        -e "s|@USER@|$(id -un)|" -e "s|@HOST_DIR@|$dir/host-state|" -e "s|@SETENV@||" \
         "$SANDBOX_CONFIG_TEMPLATE" > "$dir/sshd_config"
     echo "[127.0.0.1]:$SANDBOX_PORT $(cut -d' ' -f1,2 "$dir/host_ed25519.pub")" > "$dir/known_hosts"
     cat > "$dir/ssh_config" <<CONF

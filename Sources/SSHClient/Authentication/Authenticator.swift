@@ -173,7 +173,8 @@ struct Authenticator {
     // MARK: Passwords
 
     private func authenticateWithPassword(methods: [String], hints: inout [String]) throws -> Bool {
-        if credentials.password == nil, !prompter.isAvailable {
+        let given = try credentials.password()
+        if given == nil, !prompter.isAvailable {
             hints.append("No password was tried: there is no terminal to ask for one (use --password-file FILE, or a key).")
             return false
         }
@@ -185,7 +186,7 @@ struct Authenticator {
         }
         for attempt in 0..<3 {
             let password: Secret
-            if let given = credentials.password {
+            if let given {
                 guard attempt == 0 else { break }
                 password = given
             } else if let typed = prompter.readSecret("\(user)@\(settings.alias)'s password: ") {
@@ -195,7 +196,7 @@ struct Authenticator {
             }
             if methods.contains("keyboard-interactive"), try keyboardInteractive(password: password, unanswered: &unanswered) { return true }
             if methods.contains("password"), try plainPassword(password) { return true }
-            if prompter.isAvailable, credentials.password == nil { prompter.inform("Permission denied, please try again.") }
+            if prompter.isAvailable, given == nil { prompter.inform("Permission denied, please try again.") }
         }
         return false
     }

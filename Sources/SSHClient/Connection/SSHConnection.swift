@@ -225,13 +225,23 @@ public final class SSHConnection {
     }
 }
 
-/// Secrets given to pss other than through a prompt. Held in memory only (wiped when let go): never logged or
-/// passed on.
-public struct Credentials {
-    public var password: Secret?
+/// Secrets given to pss other than through a prompt. The password file is read each time a password is needed
+/// (a reconnection needs it again) and the password wiped once used, so no password sits in memory while commands
+/// run; it is never logged or passed on.
+public struct Credentials: Sendable {
+    public var passwordFile: String?
 
-    public init(password: Secret? = nil) {
-        self.password = password
+    public init(passwordFile: String? = nil) {
+        self.passwordFile = passwordFile
+    }
+
+    /// The password, read now; nil without a password file.
+    func password() throws -> Secret? {
+        guard let passwordFile else { return nil }
+        guard let secret = Secret.firstLine(ofFile: passwordFile) else {
+            throw SSHError.unsupported("cannot read the password file \(passwordFile): \(String(cString: strerror(errno)))")
+        }
+        return secret
     }
 }
 

@@ -1,0 +1,265 @@
+import Foundation
+import SessionWire
+import TestSupport
+import XCTest
+
+/// The host daemon against what a full disk, a greedy client, damaged files and a hostile environment do to it:
+/// it loses no output, grows no queue, keeps starting, holds no needless descriptor and leaks nothing of the
+/// connection that started it.
+final class DaemonRobustnessTests: HostFixtureTestCase {
+    private var daemonLog: String { (try? String(contentsOfFile: server.hostDirectory + "/run/daemon.log", encoding: .utf8)) ?? "" }
+
+    private func jobs(_ client: ClientMachine, _ target: [String]) -> [[String: Any]] {
+        client.pss(["job", "list"] + target + ["--json"]).stdoutText.split(separator: "\n")
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    /// Waits until no daemon serves the fixture's host (its sessions removed), so the next command starts one.
+    private func stopDaemon() {
+        _ = client.pss(["remove", "--host", "h1", "--all"])
+        XCTAssertTrue(Processes.waitUntil { Processes.daemon(of: self.server) == nil })
+    }
+
+    // MARK: A full disk
+
+    /// Output the disk cannot take is held, the command paused, and its end not reported until every byte is
+    /// stored; once space returns the output arrives whole and in order (it lost a chunk, reported the job
+    /// Completed, and shifted what followed).
+    func testFullDiskHoldsOutputUntilSpaceReturns() {
+        let tmpfs = Tmpfs(megabytes: 24)
+        var options = SSHServer.Options()
+        options.hostDirectory = tmpfs.path + "/pss-host"
+        let host = SSHServer(options)
+        let client = ClientMachine(servers: ["h": host])
+        XCTAssertEqual(client.pss(["new", "h", "--name", "s"]).status, 0)
+        let expected = (1...300_000).map { "\($0)\n" }.joined()
+
+        let filler = tmpfs.fill(leaving: 192)
+        let started = client.pss(["invoke", "--session", "h/s", "--as-job", "--job-name", "big", "--", "seq 1 300000"])
+        XCTAssertEqual(started.status, 0, "\(started)")
+        // The disk fills up long before seq's 2 MB are out: from then on the job cannot have ended.
+        XCTAssertTrue(Processes.waitUntil { tmpfs.freeKiB == 0 }, "\(tmpfs.freeKiB) KiB free")
+        XCTAssertEqual(jobs(client, ["--session", "h/s"]).first?["state"] as? String, "Running",
+                       "a command whose output is held has not ended for anyone")
+
+        unlink(filler)
+        let waited = client.pss(["job", "wait", "big", "--session", "h/s"])
+        XCTAssertEqual(waited.status, 0, "\(waited)")
+        let received = client.pss(["job", "receive", "big", "--session", "h/s"])
+        XCTAssertEqual(received.status, 0, "\(received.stderrText)")
+        XCTAssertEqual(received.stdout.count, expected.utf8.count)
+        XCTAssertTrue(received.stdoutText == expected, "the output differs from seq's")
+        XCTAssertEqual(client.pss(["remove", "h/s"]).status, 0)
+    }
+
+    /// A command streamed while the disk is full: the client is told why it waits, and gets everything once space
+    /// returns.
+    func testStreamedCommandIsToldOfAFullDisk() throws {
+        let tmpfs = Tmpfs(megabytes: 24)
+        var options = SSHServer.Options()
+        options.hostDirectory = tmpfs.path + "/pss-host"
+        let host = SSHServer(options)
+        let client = ClientMachine(servers: ["h": host])
+        XCTAssertEqual(client.pss(["new", "h", "--name", "s"]).status, 0)
+        let filler = tmpfs.fill(leaving: 192)
+        let output = client.scratch.file("streamed")
+        let running = try ProcessRunner.start(PSSBinary.path, ["-F", client.configPath, "invoke", "--session", "h/s", "--",
+                                                               "seq 1 300000"],
+                                              environment: client.baseEnvironment, stdoutFile: output)
+        XCTAssertTrue(Processes.waitUntil { tmpfs.freeKiB == 0 }, "\(tmpfs.freeKiB) KiB free")
+        unlink(filler)
+        let result = running.wait(limit: 60)
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("cannot store this command's output (No space left on device"), result.stderrText)
+        XCTAssertTrue(result.stderrText.contains("stores this command's output again"), result.stderrText)
+        XCTAssertTrue(client.scratch.read("streamed") == (1...300_000).map { "\($0)\n" }.joined(), "the streamed output differs")
+        XCTAssertEqual(client.pss(["remove", "h/s"]).status, 0)
+    }
+
+    // MARK: A client that never reads
+
+    /// A client that sends requests and never reads their answers: the daemon stops reading its requests once
+    /// answers back up, instead of queueing them without limit (200 requests grew it from 16 MB to 637 MB).
+    func testClientThatNeverReadsCannotGrowTheDaemon() throws {
+        XCTAssertEqual(client.pss(["invoke", "--host", "h1", "--", "true"]).status, 0)  // the helper is installed
+        let helpers = try FileManager.default.contentsOfDirectory(atPath: server.hostDirectory + "/bin").filter { $0.hasPrefix("pss-host-") }
+        XCTAssertEqual(helpers.count, 1)
+        var requests = ClientMessage.hello(version: WireProtocol.version, clientID: UUID().uuidString.lowercased()).encoded()
+        for _ in 0..<40 { requests += ClientMessage.newSession(name: "", idleTimeoutSeconds: 600, outputBuffering: .block, maxBuffer: 1 << 20).encoded() }
+        let listing = ClientMessage.listSessions.encoded()
+        for _ in 0..<500_000 { requests += listing }  // 2.5 MB: many reads of the daemon's buffer
+        let file = client.scratch.file("requests")
+        XCTAssertTrue(FileManager.default.createFile(atPath: file, contents: Data(requests)))
+
+        // The relay, as sshd would run it, its stdin the requests and its stdout a pipe nobody reads.
+        let relay = try ProcessRunner.start(server.hostDirectory + "/bin/" + helpers[0], ["relay"],
+                                            environment: ["PSS_HOST_DIR": server.hostDirectory], stdinFile: file)
+        defer { relay.signal(SIGKILL); _ = relay.wait(limit: 10); stopDaemon() }
+        var daemon: Int32?
+        XCTAssertTrue(Processes.waitUntil { daemon = Processes.daemon(of: self.server); return daemon != nil })
+        // How far the daemon has read the requests: the position of its descriptor on the file (the relay handed
+        // it over).
+        let position = { () -> Int in
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(daemon!)/fd")) ?? []
+            guard let fd = fds.first(where: { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(daemon!)/fd/\($0)")) == file }) else { return -1 }
+            let info = (try? String(contentsOfFile: "/proc/\(daemon!)/fdinfo/\(fd)", encoding: .utf8)) ?? ""
+            return Int(info.split(separator: "\n").first { $0.hasPrefix("pos:") }?.split(separator: "\t").last ?? "") ?? -1
+        }
+        // The daemon reads what it will (the sessions are made), then stops: the position in the requests stays put.
+        var last = -1
+        XCTAssertTrue(Processes.waitUntil(limit: 30) {
+            let now = position()
+            defer { last = now }
+            usleep(300_000)
+            return now > 0 && now == last
+        })
+        XCTAssertLessThan(position(), requests.count, "the daemon read every request while nothing was read back")
+        let resident = Processes.residentKiB(daemon!)
+        XCTAssertLessThan(resident, 48 * 1024, "the daemon holds \(resident) KiB")
+    }
+
+    // MARK: Damaged and hostile files
+
+    private func plantRecord(id: String, fields: [String: String]) -> String {
+        let directory = server.hostDirectory + "/sessions/" + id
+        shell("mkdir -p '\(directory)/commands'")
+        let text = fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)\n" }.joined()
+        try! text.write(toFile: directory + "/record", atomically: true, encoding: .utf8)
+        return directory
+    }
+
+    private func record(id: String, name: String) -> [String: String] {
+        ["id": id, "name": name, "owner": "root", "state": "Opened", "createdAt": "1", "idleTimeoutSeconds": "3600",
+         "outputBuffering": "block", "maxBuffer": "1048576"]
+    }
+
+    /// A record whose id is not its directory's name is ignored: ids become paths, and `id=../../x` had the daemon
+    /// write into `x` and delete it with the session.
+    func testRecordNamingAnotherIdIsIgnored() {
+        stopDaemon()
+        let victim = server.scratch.file("victim")
+        shell("mkdir -p '\(victim)' && echo keep > '\(victim)/canary'")
+        let planted = UUID().uuidString.lowercased()
+        _ = plantRecord(id: planted, fields: record(id: "../../victim", name: "planted"))
+        let listed = client.pss(["get", "--host", "h1"])
+        XCTAssertEqual(listed.status, 0, "\(listed)")
+        XCTAssertFalse(listed.stdoutText.contains("planted"), listed.stdoutText)
+        XCTAssertEqual(client.pss(["remove", "--host", "h1", "--all"]).status, 0)
+        XCTAssertEqual(server.scratch.read("victim/canary"), "keep\n")
+        XCTAssertTrue(daemonLog.contains("ignoring \(server.hostDirectory)/sessions/\(planted)"), daemonLog)
+        try? FileManager.default.removeItem(atPath: server.hostDirectory + "/sessions/" + planted)
+    }
+
+    /// Nothing on disk keeps the daemon from starting: a command directory with a huge number (it trapped on
+    /// overflow at every start), or any other name, leaves the session listed, Broken, and removable.
+    func testDamagedSessionIsBrokenAndRemovable() {
+        stopDaemon()
+        let id = UUID().uuidString.lowercased()
+        let directory = plantRecord(id: id, fields: record(id: id, name: "damaged"))
+        for name in ["9223372036854775807", "+5", "007", "-1", "1e3"] {
+            shell("mkdir -p '\(directory)/commands/\(name)' && echo 'name=x' > '\(directory)/commands/\(name)/job'")
+        }
+        shell("mkdir -p '\(directory)/commands/3' && printf 'status=zero\\nstartedAt=x\\n' > '\(directory)/commands/3/job' && mkdir '\(directory)/pty.log'")
+        let listed = client.pss(["get", "--host", "h1", "--json"])
+        XCTAssertEqual(listed.status, 0, "\(listed)")
+        XCTAssertTrue(listed.stdoutText.contains("\"name\":\"damaged\""), listed.stdoutText)
+        XCTAssertTrue(listed.stdoutText.contains("\"state\":\"Broken\""), listed.stdoutText)
+        XCTAssertEqual(client.pss(["job", "list", "--session", "h1/damaged"]).status, 0)
+        let removed = client.pss(["remove", "h1/damaged"])
+        XCTAssertEqual(removed.status, 0, "\(removed)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory))
+    }
+
+    // MARK: Descriptors
+
+    /// A finished job nobody received holds no descriptor (it held two, until the daemon ran out).
+    func testFinishedJobsHoldNoDescriptors() {
+        XCTAssertEqual(client.pss(["new", "h1", "--name", "fds"]).status, 0)
+        defer { _ = client.pss(["remove", "h1/fds"]) }
+        func runJob(_ number: Int) {
+            XCTAssertEqual(client.pss(["invoke", "--session", "h1/fds", "--as-job", "--job-name", "j\(number)", "--", "echo out; echo err >&2"]).status, 0)
+            XCTAssertEqual(client.pss(["job", "wait", "j\(number)", "--session", "h1/fds"]).status, 0)
+        }
+        runJob(0)
+        let daemon = Processes.daemon(of: server)!
+        let before = Processes.openDescriptors(daemon)
+        for number in 1...8 { runJob(number) }
+        XCTAssertEqual(jobs(client, ["--session", "h1/fds"]).count, 9)
+        XCTAssertEqual(Processes.openDescriptors(daemon), before, "finished jobs hold descriptors")
+    }
+
+    /// Out of descriptors, the daemon waits for one instead of spinning on accept(); it serves again once one is
+    /// free.
+    func testOutOfDescriptorsDoesNotSpin() throws {
+        XCTAssertEqual(client.pss(["new", "h1", "--name", "emfile"]).status, 0)
+        defer { _ = client.pss(["remove", "h1/emfile"]) }
+        let daemon = try XCTUnwrap(Processes.daemon(of: server))
+        // Only the soft limit is lowered (raising a hard limit back takes a capability a container may lack).
+        let limits = (try? String(contentsOfFile: "/proc/\(daemon)/limits", encoding: .utf8)) ?? ""
+        let soft = limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }?
+            .split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first.map(String.init) ?? "1024"
+        XCTAssertEqual(ProcessRunner.run("/usr/bin/prlimit", ["--pid", "\(daemon)", "--nofile=\(Processes.openDescriptors(daemon)):"]).status, 0)
+        let socket = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: server.hostDirectory + "/run").first { $0.hasSuffix(".sock") })
+        // Connections fill what descriptors remain; the next ones wait in the listener's queue.
+        var connections: [Int32] = []
+        for _ in 0..<40 { connections.append(UnixSocket.connect(server.hostDirectory + "/run/" + socket)) }
+        XCTAssertTrue(connections.allSatisfy { $0 >= 0 })
+        XCTAssertTrue(Processes.waitUntil { self.daemonLog.contains("out of file descriptors") }, daemonLog)
+        let ticks = Processes.cpuTicks(daemon)
+        usleep(1_500_000)  // a measurement window: a spinning daemon would use all of it
+        XCTAssertLessThan(Processes.cpuTicks(daemon) - ticks, 30, "the daemon spins while out of descriptors")
+        connections.forEach { close($0) }
+        XCTAssertEqual(ProcessRunner.run("/usr/bin/prlimit", ["--pid", "\(daemon)", "--nofile=\(soft):"]).status, 0)
+        let listed = client.pss(["get", "--host", "h1"])
+        XCTAssertEqual(listed.status, 0, "\(listed)")
+        XCTAssertTrue(listed.stdoutText.contains("emfile"))
+    }
+
+    // MARK: Answers of any size
+
+    /// A command too long for a frame is refused before anything connects; long ones run; and `job list` answers
+    /// however much the kept commands add up to (it failed past 4 MiB).
+    func testLongCommandsAndLongJobLists() {
+        let tooLong = (0..<12).map { _ in String(repeating: "x", count: 128 * 1000) }
+        let refused = client.pss(["invoke", "--host", "h1", "--", "echo"] + tooLong)
+        XCTAssertEqual(refused.status, 64, "\(refused)")
+        XCTAssertTrue(refused.stderrText.contains("at most 1048576"), refused.stderrText)
+
+        let words = (0..<6).map { index in String(repeating: Character(UnicodeScalar(UInt8(97 + index))), count: 100_000) }
+        let echoed = client.pss(["invoke", "--host", "h1", "--", "printf", "%s\\n"] + words)
+        XCTAssertEqual(echoed.status, 0, "\(echoed.stderrText)")
+        XCTAssertEqual(echoed.stdoutText, words.map { $0 + "\n" }.joined())
+
+        XCTAssertEqual(client.pss(["new", "h1", "--name", "long"]).status, 0)
+        defer { _ = client.pss(["remove", "h1/long"]) }
+        for number in 0..<7 {
+            XCTAssertEqual(client.pss(["invoke", "--session", "h1/long", "--as-job", "--job-name", "j\(number)", "--", ":"] + words).status, 0)
+            XCTAssertEqual(client.pss(["job", "wait", "j\(number)", "--session", "h1/long"]).status, 0)
+        }
+        let listed = client.pss(["job", "list", "--session", "h1/long", "--json"])
+        XCTAssertEqual(listed.status, 0, "\(listed.stderrText)")
+        let rows = listed.stdoutText.split(separator: "\n")
+        XCTAssertEqual(rows.count, 7)
+        XCTAssertTrue(rows.allSatisfy { $0.utf8.count < 8 * 1024 && $0.contains("…") }, "listed commands are cut")
+    }
+
+    // MARK: The shells' environment
+
+    /// Session shells get a login's environment, not the connection's that happened to start the daemon.
+    func testShellsDoNotInheritTheStartingConnectionsEnvironment() {
+        var options = SSHServer.Options()
+        options.environment = ["DISPLAY": ":99", "KRB5CCNAME": "FILE:/tmp/krb5cc_stolen", "XDG_SESSION_ID": "7",
+                               "SSH_AUTH_SOCK": "/tmp/agent.sock", "LC_TIME": "C.UTF-8", "TZ": "UTC"]
+        let host = SSHServer(options)
+        let client = ClientMachine(servers: ["h": host])
+        let result = client.pss(["invoke", "--host", "h", "--", "env"])
+        XCTAssertEqual(result.status, 0, "\(result)")
+        let names = Set(result.stdoutText.split(separator: "\n").compactMap { $0.split(separator: "=").first.map(String.init) })
+        for leaked in ["DISPLAY", "KRB5CCNAME", "XDG_SESSION_ID", "SSH_AUTH_SOCK", "SSH_CONNECTION", "PSS_HOST_DIR"] {
+            XCTAssertFalse(names.contains(leaked), "\(leaked) reached the session's shell")
+        }
+        for kept in ["HOME", "USER", "LOGNAME", "PATH", "SHELL", "LC_TIME", "TZ"] {
+            XCTAssertTrue(names.contains(kept), "\(kept) is missing: \(names.sorted())")
+        }
+    }
+}
