@@ -109,6 +109,9 @@ public final class HostDaemon {
         signalPipeWrite = write
         signal(SIGPIPE, SIG_IGN)
         signal(SIGHUP, SIG_IGN)
+        // A file size limit (limits.conf fsize) makes a spool write fail with EFBIG, held like a full disk, instead
+        // of killing the daemon.
+        signal(SIGXFSZ, SIG_IGN)
         signal(SIGCHLD) { _ in
             var byte: UInt8 = 1
             _ = Glibc.write(signalPipeWrite, &byte, 1)
@@ -229,8 +232,13 @@ public final class HostDaemon {
         for session in sessions.values {
             for run in session.runs {
                 // Spooled output (or the end) a link has room for is sent without waiting for any event.
-                if let link = run.link, !link.isClosed, link.pendingOutput < Self.linkHighWater,
-                   !run.isFullySent || !run.isRunning || !run.follow { return 0 }
+                // (A spool that cannot be opened for want of descriptors is tried again in a second, not in a spin.)
+                if run.outputs.contains(where: \.cannotOpenNow) {
+                    next = min(next, now + 1)
+                } else if let link = run.link, !link.isClosed, link.pendingOutput < Self.linkHighWater,
+                          !run.isFullySent || !run.isRunning || !run.follow {
+                    return 0
+                }
                 if run.pendingSignal != nil { return 100 }
                 // Output held by a full disk, or an end waiting for it: retried every second.
                 if run.pendingEnd != nil || run.outputs.contains(where: \.isHolding) { next = min(next, now + 1) }

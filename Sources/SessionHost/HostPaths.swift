@@ -4,7 +4,9 @@ import SessionWire
 /// Where the helper keeps everything on a host: `$PSS_HOST_DIR`, else `${XDG_STATE_HOME:-~/.local/state}/pss-host`.
 ///
 ///     bin/pss-host-<sha256 prefix>   helper binaries, by content
-///     sessions/<id>/                 one directory per session: its record, PTY log, commands and their spools
+///     sessions-v<N>/<id>/            one directory per session: its record, PTY log, commands and their spools; by
+///                                    protocol version, as the daemon is: a daemon of another version runs beside
+///                                    this one with sessions of its own
 ///     run/daemon-v<N>.sock           the daemon's socket, in a 0700 directory checked before every use
 public struct HostPaths {
     public let base: String
@@ -24,7 +26,7 @@ public struct HostPaths {
     }
 
     public var binaries: String { base + "/bin" }
-    public var sessions: String { base + "/sessions" }
+    public var sessions: String { base + "/sessions-v\(WireProtocol.version)" }
     public var runtime: String { base + "/run" }
     public var socket: String { runtime + "/daemon-v\(WireProtocol.version).sock" }
     /// One lock per protocol version, as the socket: a daemon of another version runs beside this one.
@@ -57,8 +59,9 @@ public struct HostPaths {
         }
     }
 
-    /// Every directory above the host directory must be owned by root or the user and not writable by others
-    /// unless sticky (OpenSSH's safe_path rule): otherwise another user could swap the directory for their own.
+    /// Every directory above the host directory, up to the user's home or `/`, must be owned by root or the user
+    /// and not writable by others unless sticky (OpenSSH's safe_path rule; writable by a group whose only member is
+    /// the user is fine, as Debian's sshd has it): otherwise another user could swap the directory for their own.
     /// The command that starts the helper checks the same before running it; this is the helper's own check.
     static func checkAncestors(of path: String) throws {
         // The part of the path that exists (what is missing, prepare makes below it, 0700).
@@ -72,6 +75,11 @@ public struct HostPaths {
             }
             existing = parent(existing)
         }
+        let home = Posix.environment("HOME").flatMap { home -> String? in
+            guard let real = realpath(home, nil) else { return nil }
+            defer { free(real) }
+            return String(cString: real)
+        }
         // The host directory's own checks are secureDirectory's; the rule here is for what is above it.
         var ancestor = existing == path ? parent(resolved) : resolved
         while true {
@@ -80,13 +88,37 @@ public struct HostPaths {
                 if info.st_uid != 0 && info.st_uid != getuid() {
                     throw HostError.directory(path, "\(ancestor), above it, is owned by uid \(info.st_uid) (neither root nor you)")
                 }
-                if info.st_mode & 0o022 != 0 && info.st_mode & S_ISVTX == 0 {
-                    throw HostError.directory(path, "\(ancestor), above it, is writable by others and not sticky")
+                if info.st_mode & S_ISVTX == 0 {
+                    if info.st_mode & 0o002 != 0 {
+                        throw HostError.directory(path, "\(ancestor), above it, is writable by others and not sticky")
+                    }
+                    if info.st_mode & 0o020 != 0 && !isPrivateGroup(info.st_gid) {
+                        throw HostError.directory(path, "\(ancestor), above it, is writable by its group, which has members other than you, and not sticky")
+                    }
                 }
             }
-            if ancestor == "/" { return }
+            if ancestor == "/" || ancestor == home { return }
             ancestor = parent(ancestor)
         }
+    }
+
+    /// Whether the user is the only member of group `gid` (a user private group), as Debian's sshd decides it.
+    static func isPrivateGroup(_ gid: gid_t) -> Bool {
+        guard let group = getgrgid(gid), let me = getpwuid(getuid()) else { return false }
+        let myName = String(cString: me.pointee.pw_name)
+        var members = 0
+        if let listed = group.pointee.gr_mem, let first = listed[0] {
+            guard String(cString: first) == myName, listed[1] == nil else { return false }
+            members += 1
+        }
+        setpwent()
+        defer { endpwent() }
+        while let entry = getpwent() {
+            guard entry.pointee.pw_gid == gid else { continue }
+            if entry.pointee.pw_uid != getuid() { return false }
+            members += 1
+        }
+        return members > 0
     }
 
     private static func parent(_ path: String) -> String {

@@ -26,8 +26,10 @@ final class OutputSpool {
     private var held: [UInt8] = []
     /// Why the file last refused output (`No space left on device`), while output is held.
     private(set) var writeFailure: String?
-    /// The spool cannot give what its record promises (shorter than recorded, not a regular file).
+    /// The spool cannot give what its record promises (shorter than recorded, missing, not a regular file).
     private(set) var damage: String?
+    /// The file could not be opened for want of descriptors or memory: tried again later, not damage.
+    private(set) var cannotOpenNow = false
 
     init(stream: HostMessage.Stream, path: String, pipe: Int32) throws {
         self.stream = stream
@@ -59,7 +61,8 @@ final class OutputSpool {
     private func openFile() -> Int32 {
         if file < 0 && damage == nil {
             file = open(path, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            if file < 0 { damage = "cannot open \(path): \(String(cString: strerror(errno)))" }
+            cannotOpenNow = file < 0 && [EMFILE, ENFILE, ENOMEM, EINTR].contains(errno)
+            if file < 0 && !cannotOpenNow { damage = "cannot open \(path): \(String(cString: strerror(errno)))" }
         }
         return file
     }

@@ -1,7 +1,7 @@
 import Glibc
 import SessionWire
 
-/// Session records on disk (`sessions/<id>/record`), so that they outlive the daemon: a daemon that starts and
+/// Session records on disk (`sessions-v<N>/<id>/record`), so that they outlive the daemon: a daemon that starts and
 /// finds records whose shells are gone shows them as Broken, their spooled output still there.
 ///
 /// The format is `KeyValueFile`.
@@ -18,7 +18,7 @@ struct SessionStore {
         try KeyValueFile.write(paths.session(record.id) + "/record", fields)
     }
 
-    /// The record of the session in `sessions/<id>/`, or nil (with a line in the daemon's log) when there is none
+    /// The record of the session in `sessions-v<N>/<id>/`, or nil (with a line in the daemon's log) when there is none
     /// that can be trusted: the directory's name is the session's id, and a record naming another id is ignored,
     /// since ids become paths.
     func load(_ id: String) -> SessionRecord? {

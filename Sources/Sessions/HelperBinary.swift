@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import SessionWire
+import SSHClient
 
 /// The `pss-host` binary this client uploads: where it is here, and its identity (SHA-256), which names it on
 /// hosts, so that hosts hold each build once and never run a binary other than the one this client carries.
@@ -35,6 +36,8 @@ public struct HelperBinary {
         guard let path = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) else {
             throw SessionError.local("the pss-host helper was not found (looked in \(candidates.joined(separator: ", "))); install it beside pss")
         }
+        // It runs as the user on every host it reaches: nobody else may have been able to replace it.
+        try FileSafety.checkTrustedProgram(path)
         var info = stat()
         guard stat(path, &info) == 0 else { throw SessionError.local("cannot read \(path): \(String(cString: strerror(errno)))") }
         let size = Int(info.st_size)

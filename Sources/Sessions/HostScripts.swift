@@ -1,14 +1,17 @@
 import SessionWire
 
 /// The POSIX sh that pss runs on hosts, in one place: the command that starts the helper's relay, and the
-/// installer's two steps. Each is run as `sh -c 'SCRIPT'`, so the user's login shell only passes it on. Values from
-/// this client reach a script only quoted; the host directory is computed by the host's own shell.
+/// installer's two steps. Each is run as `sh -c 'SCRIPT'`, so the user's login shell only passes it on; each is one
+/// line (statements joined by `;`), since csh and tcsh take no newline inside quotes. Values from this client reach a
+/// script only quoted; the host directory is computed by the host's own shell.
 ///
 /// Before a helper is run (or uploaded), the script checks, as OpenSSH's safe_path does for authorized_keys, that
 /// nobody else could have put it there: the host directory, `bin/` and the helper are real directories and a
-/// regular file owned by the user and writable by nobody else, and every directory above them is owned by root or
-/// the user and not writable by others unless sticky. A check that fails exits 70 with the reason on stderr (the
-/// client reports it and installs nothing); a helper that is not there exits 127 (the client installs it).
+/// regular file owned by the user and writable by nobody else, and every directory above them, up to the user's
+/// home or to `/`, is owned by root or the user and not writable by others unless sticky. Writable by its group
+/// counts as writable by nobody else when the user is the group's only member (a private group, as Debian's sshd
+/// accepts). A check that fails, or cannot be made, exits 70 with the reason on stderr (the client reports it and
+/// installs nothing); a helper that is not there exits 127 (the client installs it).
 enum HostScripts {
     /// The host directory, as the host's shell computes it (PSS_HOST_DIR may be set by sshd's SetEnv).
     static let hostDirectory = #"${PSS_HOST_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/pss-host}"#
@@ -17,108 +20,95 @@ enum HostScripts {
     static let refusedStatus: Int32 = 70
 
     /// Sets `d` to the host directory, refusing a relative one (it would be taken from wherever the shell starts).
-    private static let hostDirectoryLine = """
-        d=\(hostDirectory)
-        case $d in /*) ;; *) echo "pss-host: the host directory '$d' is not an absolute path; set PSS_HOST_DIR (or XDG_STATE_HOME) on the host to an absolute path" >&2; exit 70;; esac
-        """
+    private static let hostDirectoryLines = [
+        "d=\(hostDirectory)",
+        #"case $d in /*) ;; *) echo "pss-host: the host directory '$d' is not an absolute path; set PSS_HOST_DIR (or XDG_STATE_HOME) on the host to an absolute path" >&2; exit 70;; esac"#,
+    ]
 
-    /// `pss_judge N [UID]` reads `stat -c '%u %a %n'` lines: the first N are pss's own (owned by the user, and
-    /// writable by nobody else), the rest the directories above them (owned by root or the user, and not writable
-    /// by others unless sticky). The user's uid is UID, or the first line's owner (checked to be the user's with
-    /// `[ -O ]` before). Prints why a path cannot be trusted, and fails.
-    private static let judge = #"""
-        pss_judge() {
-          n=0; u=$2
-          while read -r o a p; do
-            n=$((n + 1)); m=$((0$a))
-            [ -z "$u" ] && u=$o
-            if [ $n -le "$1" ]; then
-              [ "$o" = "$u" ] || { echo "$p is owned by uid $o, not by you"; return 1; }
-              [ $((m & 18)) -eq 0 ] || { echo "$p is writable by others (mode $a)"; return 1; }
-            else
-              [ "$o" = 0 ] || [ "$o" = "$u" ] || { echo "$p, above the host directory, is owned by uid $o (neither root nor you)"; return 1; }
-              [ $((m & 18)) -eq 0 ] || [ $((m & 512)) -ne 0 ] || { echo "$p, above the host directory, is writable by others (mode $a) and not sticky"; return 1; }
-            fi
-          done
-        }
+    /// Sets `hc` to the user's home, canonical, where the walk up the path stops (as OpenSSH's safe_path); empty
+    /// when there is none to enter.
+    private static let homeLine = #"hc=; cd -P -- "${HOME:-/nonexistent}" 2>/dev/null && hc=$PWD"#
+
+    /// `pss_private_group GID UID`: whether the user is the group's only member (a user private group).
+    private static let privateGroup = #"""
+        pss_private_group() { e=$(getent group "$1" 2>/dev/null) || return 1; s=${e##*:}; [ -z "$s" ] || [ "$s" = "$(id -un)" ] || return 1; getent passwd 2>/dev/null | awk -F: -v g="$1" -v u="$2" -v s="$s" '$4 == g && $3 != u { bad = 1 } $4 == g && $3 == u { own = 1 } END { exit (bad || (!own && s == "")) }'; }
         """#
 
-    /// Puts the host directory `c` (canonical), what follows it, and every directory above it, in "$@".
-    private static let pathsAbove = """
-        p=${c%/*}
-        while [ -n "$p" ]; do set -- "$@" "$p"; p=${p%/*}; done
-        set -- "$@" /
-        """
+    /// `pss_judge OWN TOTAL [UID]` reads TOTAL `stat -c '%u %g %a %n'` lines: the first OWN are pss's own (owned by
+    /// the user, writable by nobody else), the rest the directories above them (owned by root or the user, and not
+    /// writable by others unless sticky). The user's uid is UID, or the first line's owner (checked to be the user's
+    /// with `[ -O ]` before). Prints why a path cannot be trusted, and fails; fails too when a line is missing (stat
+    /// could not tell).
+    private static let judge = #"""
+        pss_judge() { n=0; u=$3; while read -r o g a p; do n=$((n + 1)); m=$((0$a)); [ -n "$u" ] || u=$o; if [ $n -le "$1" ]; then [ "$o" = "$u" ] || { echo "$p is owned by uid $o, not by you"; return 1; }; [ $((m & 2)) -eq 0 ] || { echo "$p is writable by others (mode $a)"; return 1; }; [ $((m & 16)) -eq 0 ] || pss_private_group "$g" "$u" || { echo "$p is writable by its group (mode $a), which has members other than you"; return 1; }; else [ "$o" = 0 ] || [ "$o" = "$u" ] || { echo "$p, above the host directory, is owned by uid $o (neither root nor you)"; return 1; }; if [ $((m & 512)) -eq 0 ]; then [ $((m & 2)) -eq 0 ] || { echo "$p, above the host directory, is writable by others (mode $a) and not sticky"; return 1; }; [ $((m & 16)) -eq 0 ] || pss_private_group "$g" "$u" || { echo "$p, above the host directory, is writable by its group (mode $a), which has members other than you"; return 1; }; fi; fi; done; [ $n -eq "$2" ] || { echo "the owner and mode of $2 paths could not all be read (stat gave $n)"; return 1; }; }
+        """#
+
+    /// Appends to "$@" every directory above `c` (canonical), up to the user's home (`hc`) or `/`.
+    private static let pathsAbove = #"p=${c%/*}; while :; do set -- "$@" "${p:-/}"; if [ -z "$p" ] || [ "$p" = "$hc" ]; then break; fi; p=${p%/*}; done"#
 
     private static let advice = "pss will not run or install its helper there: another user could replace it. Set PSS_HOST_DIR on the host (for example with sshd's SetEnv) to a directory only you and root can write."
 
-    /// The exec command that connects the channel to the user's daemon through `helper`'s relay.
+    /// The exec command that connects the channel to the user's daemon through `helper`'s relay. The helper is run
+    /// from the directory the checks entered (`./`), so nothing above it is looked up again.
     static func relay(_ helper: HelperBinary) -> String {
-        let script = """
-            \(hostDirectoryLine)
-            h=\(ShellQuoting.quote(helper.installedName))
-            for x in "$d" "$d/bin" "$d/bin/$h"; do
-              [ -L "$x" ] && { echo "pss-host: $x is a symbolic link; \(advice)" >&2; exit 70; }
-            done
-            cd -P -- "$d/bin" 2>/dev/null && [ -f "$h" ] || exit 127
-            [ -O . ] && [ -O .. ] && [ -O "$h" ] || { echo "pss-host: $d, its bin/ or $h is not owned by you; \(advice)" >&2; exit 70; }
-            c=${PWD%/*}
-            set -- "$c" "$c/bin" "$c/bin/$h"
-            \(pathsAbove)
-            \(judge)
-            r=$(stat -c '%u %a %n' -- "$@" | pss_judge 3) || { echo "pss-host: host directory $d: $r; \(advice)" >&2; exit 70; }
-            exec "$c/bin/$h" relay
-            """
-        return "sh -c " + ShellQuoting.quote(script)
+        let lines = hostDirectoryLines + [
+            "h=\(ShellQuoting.quote(helper.installedName))",
+            #"for x in "$d" "$d/bin" "$d/bin/$h"; do if [ -L "$x" ]; then echo "pss-host: $x is a symbolic link; \#(advice)" >&2; exit 70; fi; done"#,
+            homeLine,
+            #"cd -P -- "$d/bin" 2>/dev/null && [ -f "$h" ] || exit 127"#,
+            #"[ -O . ] && [ -O .. ] && [ -O "$h" ] || { echo "pss-host: $d, its bin/ or $h is not owned by you; \#(advice)" >&2; exit 70; }"#,
+            "c=${PWD%/*}",
+            #"set -- "$c" "$c/bin" "$c/bin/$h""#,
+            pathsAbove,
+            privateGroup,
+            judge,
+            #"r=$(stat -c '%u %g %a %n' -- "$@" 2>/dev/null | pss_judge 3 $#) || { echo "pss-host: host directory $d: $r; \#(advice)" >&2; exit 70; }"#,
+            #"exec "./$h" relay"#,
+        ]
+        return "sh -c " + ShellQuoting.quote(lines.joined(separator: "; "))
     }
 
-    /// Installer, step 1: makes the host directory and bin/ (0700) when missing, checks them as `relay` does, and
-    /// reports `key=value` facts: arch, glibc, the canonical directory, free KiB, or `error=`.
-    static let prepare = """
-        umask 077
-        \(hostDirectoryLine)
-        \(judge)
-        q=${d%/*}
-        while [ -n "$q" ] && [ ! -d "$q" ]; do q=${q%/*}; done
-        cd -P -- "${q:-/}" || { echo "error=cannot enter ${q:-/}"; exit 0; }
-        c=$PWD/.
-        \(pathsAbove)
-        r=$(stat -c '%u %a %n' -- "$@" | pss_judge 0 "$(id -u)") || { echo "error=$d: $r; \(advice)"; exit 0; }
-        mkdir -p -- "$d/bin" 2>/dev/null || { echo "error=cannot create $d/bin"; exit 0; }
-        for x in "$d" "$d/bin"; do
-          if [ -L "$x" ] || [ ! -d "$x" ]; then echo "error=$x is not a directory (or is a symbolic link); \(advice)"; exit 0; fi
-          [ -O "$x" ] || { echo "error=$x is not owned by $(id -un); \(advice)"; exit 0; }
-        done
-        cd -P -- "$d" || { echo "error=cannot enter $d"; exit 0; }
-        c=$PWD
-        set -- "$c" "$c/bin"
-        \(pathsAbove)
-        r=$(stat -c '%u %a %n' -- "$@" | pss_judge 2) || { echo "error=$d: $r; \(advice)"; exit 0; }
-        [ -w "$c/bin" ] || { echo "error=$c/bin is not writable"; exit 0; }
-        echo "arch=$(uname -m)"
-        echo "glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null || true)"
-        echo "dir=$c"
-        echo "free=$(df -Pk "$c/bin" 2>/dev/null | awk 'NR==2 {print $4}')"
-        """
+    /// Installer, step 1: checks what exists above the host directory, makes the directory and bin/ (0700) when
+    /// missing, checks them as `relay` does, and reports `key=value` facts: arch, glibc, the canonical directory,
+    /// free KiB, or `error=`.
+    static let prepare = (["umask 077"] + hostDirectoryLines + [
+        privateGroup,
+        judge,
+        homeLine,
+        #"q=${d%/*}; while [ -n "$q" ] && [ ! -d "$q" ]; do q=${q%/*}; done"#,
+        #"cd -P -- "${q:-/}" || { echo "error=cannot enter ${q:-/}"; exit 0; }"#,
+        "c=$PWD/.",
+        "set --",
+        pathsAbove,
+        #"r=$(stat -c '%u %g %a %n' -- "$@" 2>/dev/null | pss_judge 0 $# "$(id -u)") || { echo "error=$d: $r; \#(advice)"; exit 0; }"#,
+        #"mkdir -p -- "$d/bin" 2>/dev/null || { echo "error=cannot create $d/bin"; exit 0; }"#,
+        #"for x in "$d" "$d/bin"; do if [ -L "$x" ] || [ ! -d "$x" ]; then echo "error=$x is not a directory (or is a symbolic link); \#(advice)"; exit 0; fi; [ -O "$x" ] || { echo "error=$x is not owned by $(id -un); \#(advice)"; exit 0; }; done"#,
+        #"cd -P -- "$d" || { echo "error=cannot enter $d"; exit 0; }"#,
+        "c=$PWD",
+        #"set -- "$c" "$c/bin""#,
+        pathsAbove,
+        #"r=$(stat -c '%u %g %a %n' -- "$@" 2>/dev/null | pss_judge 2 $#) || { echo "error=$d: $r; \#(advice)"; exit 0; }"#,
+        #"[ -w "$c/bin" ] || { echo "error=$c/bin is not writable"; exit 0; }"#,
+        #"echo "arch=$(uname -m)""#,
+        #"echo "glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null || true)""#,
+        #"echo "dir=$c""#,
+        #"echo "free=$(df -Pk "$c/bin" 2>/dev/null | awk 'NR==2 {print $4}')""#,
+    ]).joined(separator: "; ")
 
     /// Installer, step 2: checks the uploaded file's size and SHA-256 (with whichever tool the host has; a host
     /// with none is refused rather than trusted), then moves it into place, never into a directory of that name.
     static func install(uploaded temporary: String, as helper: HelperBinary, in directory: String) -> String {
         let quote = ShellQuoting.quote
-        return """
-            f=\(quote(temporary))
-            t=\(quote(directory + "/bin/" + helper.installedName))
-            size=$(stat -c %s -- "$f")
-            if [ "$size" != \(helper.size) ]; then rm -f -- "$f"; echo "error=size $size, expected \(helper.size): is the host directory full?"; exit 0; fi
-            if command -v sha256sum >/dev/null 2>&1; then sum=$(sha256sum -- "$f")
-            elif command -v shasum >/dev/null 2>&1; then sum=$(shasum -a 256 -- "$f")
-            elif command -v openssl >/dev/null 2>&1; then sum=$(openssl dgst -sha256 -r -- "$f")
-            else rm -f -- "$f"; echo "error=the host has no sha256sum, shasum or openssl to check the uploaded helper with"; exit 0
-            fi
-            sum=${sum%% *}
-            if [ "$sum" != \(helper.sha256) ]; then rm -f -- "$f"; echo "error=SHA-256 $sum, expected \(helper.sha256)"; exit 0; fi
-            if [ -d "$t" ] && [ ! -L "$t" ]; then rm -f -- "$f"; echo "error=$t is a directory"; exit 0; fi
-            chmod 700 -- "$f" && mv -f -T -- "$f" "$t" && echo ok=1
-            """
+        return [
+            "f=\(quote(temporary))",
+            "t=\(quote(directory + "/bin/" + helper.installedName))",
+            #"size=$(stat -c %s -- "$f")"#,
+            #"if [ "$size" != \#(helper.size) ]; then rm -f -- "$f"; echo "error=size $size, expected \#(helper.size): is the host directory full?"; exit 0; fi"#,
+            #"if command -v sha256sum >/dev/null 2>&1; then sum=$(sha256sum -- "$f"); elif command -v shasum >/dev/null 2>&1; then sum=$(shasum -a 256 -- "$f"); elif command -v openssl >/dev/null 2>&1; then sum=$(openssl dgst -sha256 -r -- "$f"); else rm -f -- "$f"; echo "error=the host has no sha256sum, shasum or openssl to check the uploaded helper with"; exit 0; fi"#,
+            #"sum=${sum%% *}"#,
+            #"if [ "$sum" != \#(helper.sha256) ]; then rm -f -- "$f"; echo "error=SHA-256 $sum, expected \#(helper.sha256)"; exit 0; fi"#,
+            #"if [ -d "$t" ] && [ ! -L "$t" ]; then rm -f -- "$f"; echo "error=$t is a directory"; exit 0; fi"#,
+            #"chmod 700 -- "$f" && mv -f -T -- "$f" "$t" && echo ok=1"#,
+        ].joined(separator: "; ")
     }
 }

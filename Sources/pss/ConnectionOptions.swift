@@ -35,7 +35,14 @@ struct ConnectionOptions: ParsableArguments {
             throw ValidationError("-p: port must be from 1 to 65535, not \(port)")
         }
         for option in options {
-            do { _ = try SSHConfigResolver.commandLineOption(option) } catch { throw ValidationError("\(error)") }
+            let parsed: SSHConfig.Option
+            do { parsed = try SSHConfigResolver.commandLineOption(option) } catch { throw ValidationError("\(error)") }
+            if parsed.keyword == .user, !HostSpec.isValidRemoteUser(parsed.arguments[0]) {
+                throw ValidationError("-o User: the user name holds characters a shell would read, or starts with '-'")
+            }
+        }
+        if let loginName, !HostSpec.isValidRemoteUser(loginName) {
+            throw ValidationError("-l: the user name holds characters a shell would read (' ` \" ; & < > | ( ) { }), or starts with '-'")
         }
     }
 

@@ -236,6 +236,35 @@ final class AuthenticationTests: XCTestCase {
         XCTAssertFalse(terminal.screen.contains("12345678"), "the code was echoed")
     }
 
+    /// A stack that asks for the one-time code first: the password is not the answer to it.
+    func testOneTimeCodeAskedFirstIsNotAnsweredWithThePassword() {
+        let secrets = Scratch("otp-first")
+        let secret = secrets.write("ga", "JBSWY3DPEHPK3PXP\n\" TOTP_AUTH\n12345678\n", mode: 0o600)
+        var options = SSHServer.Options()
+        options.pamStack = ["auth required pam_google_authenticator.so secret=\(secret) user=root", "auth required pam_unix.so",
+                            "account required pam_unix.so", "session required pam_permit.so", "password required pam_deny.so"]
+        let server = SSHServer(options)
+        let client = passwordClient(for: server)
+        let file = client.scratch.write("password", Self.password + "\n", mode: 0o600)
+        let result = client.pss(["invoke", "--password-file", file, "--host", "h", "--", "whoami"])
+        XCTAssertEqual(result.status, 255, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("'Verification code:'"), result.stderrText)
+    }
+
+    /// PreferredAuthentications decides what is tried: `publickey` alone never sends a password.
+    func testPreferredAuthenticationsIsHonoured() {
+        let client = client(user: Self.passwordUser, identityFiles: [], extra: ["PreferredAuthentications publickey"])
+        let file = client.scratch.write("password", Self.password + "\n", mode: 0o600)
+        let logged = server.log.count
+        let result = client.pss(["invoke", "--password-file", file, "--host", "h", "--", "whoami"])
+        XCTAssertEqual(result.status, 255, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("Permission denied"), result.stderrText)
+        XCTAssertFalse(String(server.log.dropFirst(logged)).contains("password for"), "a password was sent")
+        let allowed = client.pss(["-o", "PreferredAuthentications=password", "invoke", "--password-file", file, "--host", "h", "--", "whoami"])
+        XCTAssertEqual(allowed.status, 0, "\(allowed)")
+        XCTAssertEqual(allowed.stdoutText, "\(Self.passwordUser)\n")
+    }
+
     /// Ctrl-C at a passphrase prompt ends pss with the terminal's echo back on; meanwhile the process can dump no
     /// core.
     func testInterruptedPromptGivesEchoBackAndNoCoreIsDumpedMeanwhile() {

@@ -73,4 +73,18 @@ final class ClientStateTests: HostFixtureTestCase {
         XCTAssertEqual(bare.status, 254, "\(bare)")
         XCTAssertTrue(bare.stderrText.contains("no session named 'evil' is known"), bare.stderrText)
     }
+
+    /// The helper pss uploads runs as the user on every host: one that another user could have replaced (here a
+    /// copy others may write, named by PSS_HELPER) is refused.
+    func testHelperOthersCouldReplaceIsRefused() {
+        let copy = client.scratch.file("pss-host")
+        shell("cp '\((PSSBinary.path as NSString).deletingLastPathComponent)/pss-host' '\(copy)' && chmod 777 '\(copy)'")
+        client.environment["PSS_HELPER"] = copy
+        defer { client.environment["PSS_HELPER"] = nil }
+        let result = client.pss(["invoke", "--host", "h1", "--", "true"])
+        XCTAssertEqual(result.status, 255, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("Bad owner or permissions on \(copy): writable by group and others"), result.stderrText)
+        chmod(copy, 0o755)
+        XCTAssertEqual(client.pss(["invoke", "--host", "h1", "--", "true"]).status, 0)
+    }
 }

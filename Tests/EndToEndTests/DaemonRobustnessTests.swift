@@ -76,6 +76,23 @@ final class DaemonRobustnessTests: HostFixtureTestCase {
         XCTAssertEqual(client.pss(["remove", "h/s"]).status, 0)
     }
 
+    /// A file size limit (limits.conf's fsize) makes spool writes fail with EFBIG: the output is held as on a full
+    /// disk (SIGXFSZ killed the daemon).
+    func testFileSizeLimitHoldsOutputAndTheDaemonLives() throws {
+        XCTAssertEqual(client.pss(["new", "h1", "--name", "fsize"]).status, 0)
+        defer { _ = client.pss(["remove", "h1/fsize"]) }
+        let daemon = try XCTUnwrap(Processes.daemon(of: server))
+        XCTAssertEqual(ProcessRunner.run("/usr/bin/prlimit", ["--pid", "\(daemon)", "--fsize=1000000:"]).status, 0)
+        XCTAssertEqual(client.pss(["invoke", "--session", "h1/fsize", "--as-job", "--job-name", "big", "--", "seq 1 400000"]).status, 0)
+        XCTAssertTrue(Processes.waitUntil { self.daemonLog.contains("output held: File too large") }, daemonLog)
+        XCTAssertTrue(Processes.isRunning(daemon))
+        XCTAssertEqual(jobs(client, ["--session", "h1/fsize"]).first?["state"] as? String, "Running")
+        XCTAssertEqual(ProcessRunner.run("/usr/bin/prlimit", ["--pid", "\(daemon)", "--fsize=unlimited:"]).status, 0)
+        XCTAssertEqual(client.pss(["job", "wait", "big", "--session", "h1/fsize"]).status, 0)
+        let received = client.pss(["job", "receive", "big", "--session", "h1/fsize"])
+        XCTAssertTrue(received.stdoutText == (1...400_000).map { "\($0)\n" }.joined(), "the output differs from seq's")
+    }
+
     // MARK: A client that never reads
 
     /// A client that sends requests and never reads their answers: the daemon stops reading its requests once
@@ -121,7 +138,7 @@ final class DaemonRobustnessTests: HostFixtureTestCase {
     // MARK: Damaged and hostile files
 
     private func plantRecord(id: String, fields: [String: String]) -> String {
-        let directory = server.hostDirectory + "/sessions/" + id
+        let directory = server.sessionsDirectory + "/" + id
         shell("mkdir -p '\(directory)/commands'")
         let text = fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)\n" }.joined()
         try! text.write(toFile: directory + "/record", atomically: true, encoding: .utf8)
@@ -146,8 +163,8 @@ final class DaemonRobustnessTests: HostFixtureTestCase {
         XCTAssertFalse(listed.stdoutText.contains("planted"), listed.stdoutText)
         XCTAssertEqual(client.pss(["remove", "--host", "h1", "--all"]).status, 0)
         XCTAssertEqual(server.scratch.read("victim/canary"), "keep\n")
-        XCTAssertTrue(daemonLog.contains("ignoring \(server.hostDirectory)/sessions/\(planted)"), daemonLog)
-        try? FileManager.default.removeItem(atPath: server.hostDirectory + "/sessions/" + planted)
+        XCTAssertTrue(daemonLog.contains("ignoring \(server.sessionsDirectory)/\(planted)"), daemonLog)
+        try? FileManager.default.removeItem(atPath: server.sessionsDirectory + "/" + planted)
     }
 
     /// Nothing on disk keeps the daemon from starting: a command directory with a huge number (it trapped on

@@ -98,7 +98,7 @@ final class DisconnectedSessionTests: XCTestCase {
         XCTAssertEqual(laptop.pss(["invoke", "--session", "h1/blocky", "--as-job", "--",
                                    "head -c 3000000 /dev/zero | tr '\\0' x; touch '\(marker)'"]).status, 0)
         // Far less than the 3 MB is taken before the command blocks: the pipes and one read of the daemon.
-        let spool = Self.server.hostDirectory + "/sessions"
+        let spool = Self.server.sessionsDirectory
         XCTAssertTrue(Processes.waitUntil { Int(shell("cat \(spool)/*/commands/1/stdout 2>/dev/null | wc -c").stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 >= 64 * 1024 })
         usleep(500_000)
         XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "the command was not paused")

@@ -165,16 +165,52 @@ final class HostDirectoryTrustTests: XCTestCase {
         XCTAssertTrue(result.stderrText.contains("is served by uid 0, not by you"), result.stderrText)
     }
 
-    /// The daemon's lock carries the protocol version, as its socket does: a daemon of another version (holding
-    /// the old, unversioned lock here) does not stop this one from starting.
-    func testAnotherVersionsDaemonDoesNotBlockThisOne() {
+    /// The daemon's lock and its sessions carry the protocol version, as its socket does: a daemon of another
+    /// version (holding the old, unversioned lock here, its sessions in the old `sessions/`) neither stops this
+    /// one from starting nor shares sessions with it (each would take the other's for Broken).
+    func testAnotherVersionsDaemonRunsBesideThisOne() {
         let scratch = Scratch("lock")
         let client = host(in: scratch.file("pss-host"))
-        shell("mkdir -p '\(scratch.file("pss-host/run"))' && chmod -R 700 '\(scratch.file("pss-host"))'")
+        let oldSession = scratch.file("pss-host/sessions/0b7c1c9e-4c1e-4a63-9a0f-5d4f3e1f2a10")
+        shell("mkdir -p '\(scratch.file("pss-host/run"))' '\(oldSession)/commands' && chmod -R 700 '\(scratch.file("pss-host"))'")
+        let record = "id=0b7c1c9e-4c1e-4a63-9a0f-5d4f3e1f2a10\nname=older\nowner=root\nstate=Opened\nheldBy=x\ncreatedAt=1\n"
+            + "idleTimeoutSeconds=3600\noutputBuffering=block\nmaxBuffer=1024\n"
+        try! record.write(toFile: oldSession + "/record", atomically: true, encoding: .utf8)
         let lock = open(scratch.file("pss-host/run/daemon.lock"), O_RDWR | O_CREAT, 0o600)
         defer { close(lock) }
         XCTAssertEqual(flock(lock, LOCK_EX | LOCK_NB), 0)
         let result = client.pss(["invoke", "--host", "h", "--", "echo ran"])
         XCTAssertEqual(result.status, 0, "\(result)")
+        let listed = client.pss(["get", "--host", "h"])
+        XCTAssertEqual(listed.status, 0, "\(listed)")
+        XCTAssertFalse(listed.stdoutText.contains("older"), listed.stdoutText)
+        XCTAssertEqual(try String(contentsOfFile: oldSession + "/record", encoding: .utf8), record, "the other version's record was rewritten")
+    }
+
+    /// Writable by its group is fine when the group's only member is the user (a private group, as RHEL's umask 002
+    /// makes), and refused when it has others.
+    func testGroupWritableAboveTheHostDirectory() {
+        let shared = Scratch("group")
+        chmod(shared.path, 0o775)  // group root: root alone
+        let client = host(in: shared.file("pss-host"))
+        let result = client.pss(["invoke", "--host", "h", "--", "echo ran"])
+        XCTAssertEqual(result.status, 0, "\(result)")
+
+        let other = Scratch("other-group")
+        chmod(other.path, 0o775)
+        shell("chgrp \(Self.attacker) '\(other.path)'")
+        let refused = host(in: other.file("pss-host")).pss(["invoke", "--host", "h", "--", "echo ran"])
+        XCTAssertEqual(refused.status, 255, "\(refused)")
+        XCTAssertTrue(refused.stderrText.contains("writable by its group (mode 775), which has members other than you"), refused.stderrText)
+    }
+
+    /// A check that cannot be made refuses: with no `stat`, nothing is run or installed (the check passed, empty).
+    func testTrustCheckThatCannotBeMadeRefuses() {
+        let scratch = Scratch("no-stat")
+        let client = host(in: scratch.file("pss-host")) { $0.hiddenPrograms = ["/usr/bin/stat"] }
+        let result = client.pss(["invoke", "--host", "h", "--", "echo ran"])
+        XCTAssertEqual(result.status, 255, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("could not all be read"), result.stderrText)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.file("pss-host/bin/" + installedName)))
     }
 }

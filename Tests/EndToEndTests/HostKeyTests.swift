@@ -237,6 +237,50 @@ final class HostKeyTests: XCTestCase {
         XCTAssertEqual(run(client).status, 0, "the hashed entry is found under StrictHostKeyChecking yes")
     }
 
+    /// A host known only by its RSA key, which libssh2 1.10 cannot verify: refused (another key was offered), and
+    /// the message says this is not proof of a change, and how to check.
+    func testHostKnownOnlyByRSAIsRefusedWithTheReason() {
+        var options = SSHServer.Options()
+        options.hostKeyTypes = ["rsa", "ed25519"]
+        let server = SSHServer(options)
+        let client = ClientMachine()
+        server.authorize(client.publicKey)
+        client.writeConfig(client.hostBlock(alias: "h", server: server))
+        try! (server.knownHostsLine("rsa") + "\n").write(toFile: client.knownHostsPath, atomically: true, encoding: .utf8)
+        let result = run(client)
+        XCTAssertEqual(result.status, 255, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("known only by ssh-rsa keys, which pss cannot verify"), result.stderrText)
+        XCTAssertTrue(result.stderrText.contains("this is not proof that the host changed"), result.stderrText)
+    }
+
+    /// RevokedHostKeys as ssh: a key listed there is refused; a file that cannot be read, or a KRL pss cannot read,
+    /// refuses every key.
+    func testRevokedHostKeysFile() {
+        let client = client(knownHosts: [server.knownHostsLine()], policy: "yes")
+        let listed = client.scratch.write("revoked", "# revoked keys\n\(server.hostPublicKey()) old host\n")
+        let krl = client.scratch.write("revoked.krl", "SSHKRL\n\u{0}binary")
+        for (file, message) in [(listed, "REVOKED HOST KEY DETECTED"), (client.scratch.file("missing"), "cannot be read"),
+                                (krl, "Key Revocation List")] {
+            let result = client.pss(["-o", "RevokedHostKeys=\(file)", "invoke", "--host", "h", "--", "echo connected"])
+            XCTAssertEqual(result.status, 255, "\(file): \(result)")
+            XCTAssertTrue(result.stderrText.contains(message), "\(file): \(result.stderrText)")
+        }
+        let other = client.scratch.write("other", "\(server.hostPublicKey("ecdsa"))\n")
+        XCTAssertEqual(client.pss(["-o", "RevokedHostKeys=\(other)", "invoke", "--host", "h", "--", "true"]).status, 0)
+    }
+
+    /// Routing and trust keywords pss cannot honour refuse the connection rather than connect another way.
+    func testProxyCommandAndKnownHostsCommandAreRefusedNotIgnored() {
+        let client = client(knownHosts: [server.knownHostsLine()], policy: "yes")
+        for option in ["ProxyCommand=nc %h %p", "KnownHostsCommand=/bin/true %H"] {
+            let result = client.pss(["-o", option, "invoke", "--host", "h", "--", "echo connected"])
+            XCTAssertEqual(result.status, 255, "\(option): \(result)")
+            XCTAssertTrue(result.stderrText.contains("not supported"), result.stderrText)
+            XCTAssertFalse(result.stdoutText.contains("connected"))
+        }
+        XCTAssertEqual(client.pss(["-o", "ProxyCommand=none", "invoke", "--host", "h", "--", "true"]).status, 0)
+    }
+
     // MARK: ssh_config as ssh reads it
 
     /// `Match host` tests the HostName, so a block for 127.0.0.1 applies to an alias that points there: here it

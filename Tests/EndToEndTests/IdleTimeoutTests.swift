@@ -18,7 +18,7 @@ final class IdleTimeoutTests: XCTestCase {
         // The clock restarted when that command ended; nothing else touches the session now.
         XCTAssertTrue(Processes.waitUntil(limit: 120) { !Processes.isRunning(shell) }, "the idle session was not closed")
         XCTAssertTrue(Processes.waitUntil(limit: 10) {
-            !FileManager.default.fileExists(atPath: server.hostDirectory + "/sessions/\(id)")
+            !FileManager.default.fileExists(atPath: server.sessionsDirectory + "/\(id)")
         })
         XCTAssertFalse(client.pss(["get", "--host", "h"]).stdoutText.contains(id))
     }

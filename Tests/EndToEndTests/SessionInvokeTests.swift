@@ -107,7 +107,7 @@ final class SessionInvokeTests: HostFixtureTestCase {
         defer { _ = shell("touch '\(gate)'"); _ = running.wait(limit: 60) }
         XCTAssertTrue(Processes.waitUntil { shell("stat -c %s '\(received)'").stdoutText == "\(12 << 20)\n" })
         // This command's spool is the one of 12 MiB; its blocks (512 bytes each) are what it holds on disk.
-        let blocks = "find '\(server.hostDirectory)/sessions' -path '*/commands/*/stdout' -size \(12 << 20)c -printf '%b\\n'"
+        let blocks = "find '\(server.sessionsDirectory)' -path '*/commands/*/stdout' -size \(12 << 20)c -printf '%b\\n'"
         // The last acknowledgement follows the last bytes written out: wait for it, then look at the spool.
         XCTAssertTrue(Processes.waitUntil {
             let counts = shell(blocks).stdoutText.split(separator: "\n").compactMap { Int($0) }

@@ -74,12 +74,12 @@ final class SessionLifecycleTests: HostFixtureTestCase {
             .split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         XCTAssertEqual(pids.count, 2, "shell and background child")
         XCTAssertTrue(pids.allSatisfy(Processes.isRunning))
-        XCTAssertTrue(FileManager.default.fileExists(atPath: server.hostDirectory + "/sessions/\(id)"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: server.sessionsDirectory + "/\(id)"))
         XCTAssertFalse(Processes.running(under: server.hostDirectory + "/bin").isEmpty, "the daemon runs")
 
         XCTAssertEqual(client.pss(["remove", "h1/doomed"]).status, 0)
         XCTAssertTrue(Processes.waitUntil { !pids.contains(where: Processes.isRunning) }, "a process of the session survived")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: server.hostDirectory + "/sessions/\(id)"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: server.sessionsDirectory + "/\(id)"))
         XCTAssertTrue(Processes.waitUntil { Processes.running(under: self.server.hostDirectory + "/bin").isEmpty },
                       "the daemon holds no session and should have exited")
         XCTAssertTrue(Processes.waitUntil { !FileManager.default.fileExists(atPath: self.server.hostDirectory + "/run/daemon-v1.sock") })
@@ -93,7 +93,7 @@ final class SessionLifecycleTests: HostFixtureTestCase {
         XCTAssertTrue(Processes.waitUntil { !Processes.isRunning(pid) })
         // The daemon answers first and cleans up after, so the client is not kept waiting: await the cleanup.
         XCTAssertTrue(Processes.waitUntil {
-            ((try? FileManager.default.contentsOfDirectory(atPath: self.server.hostDirectory + "/sessions")) ?? []).isEmpty
+            ((try? FileManager.default.contentsOfDirectory(atPath: self.server.sessionsDirectory)) ?? []).isEmpty
         }, "the temporary session's files remain")
     }
 
@@ -113,7 +113,7 @@ final class SessionLifecycleTests: HostFixtureTestCase {
     }
 
     func testHostileNamesAreUsageErrorsAndTouchNothing() {
-        let before = (try? FileManager.default.contentsOfDirectory(atPath: server.hostDirectory + "/sessions")) ?? []
+        let before = (try? FileManager.default.contentsOfDirectory(atPath: server.sessionsDirectory)) ?? []
         let hostile = ["../x", "/", "a/b", "-x", "tab\tname", "esc\u{1b}[31m", String(repeating: "n", count: 1000), ""]
         for name in hostile {
             let result = client.pss(["new", "h1", "--name", name])
@@ -124,7 +124,7 @@ final class SessionLifecycleTests: HostFixtureTestCase {
             XCTAssertEqual(client.pss(["invoke", "--session", reference, "--", "true"]).status, 64, reference)
             XCTAssertEqual(client.pss(["remove", reference]).status, 64, reference)
         }
-        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: server.hostDirectory + "/sessions")) ?? [], before)
+        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: server.sessionsDirectory)) ?? [], before)
     }
 
     func testBadOptionsAreUsageErrors() {

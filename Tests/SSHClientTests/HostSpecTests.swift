@@ -31,4 +31,15 @@ final class HostSpecTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("\\x1b"))
         }
     }
+
+    /// As ssh 9.6+'s valid_ruser: `%r` reaches Match exec, so a user name cannot carry shell syntax
+    /// (CVE-2023-51385's pattern).
+    func testUserNamesAShellWouldReadAreRefused() {
+        for text in ["$(touch x)@h", "a;b@h", "`id`@h", "-oProxyCommand=x@h", "a|b@h", "a b -x@h", "x\\@h"] {
+            XCTAssertThrowsError(try HostSpec(parsing: text), text)
+        }
+        for text in ["deploy@h", "first.last@h", "user$1@h", "DOMAIN\\user@h", "a-b_c@h"] {
+            XCTAssertNoThrow(try HostSpec(parsing: text), text)
+        }
+    }
 }

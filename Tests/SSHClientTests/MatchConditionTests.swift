@@ -52,6 +52,7 @@ final class MatchConditionTests: XCTestCase {
             ("Match canonical\n Port 2000\nMatch final\n User x\n", "web", [], 2000),
             ("CanonicalizeHostname yes\nMatch canonical\n Port 2000\n", "web", [], 2000),
             ("Match !final\n Port 2000\n", "web", [], 2000),
+            ("Match !final\n User x\nMatch canonical\n Port 2000\n", "web", [], 2000),
             ("Match final all\n Port 2000\n", "web", [], 2000),
             // In the second reading Host lines test the settled host name.
             ("Host web\n HostName real\nMatch final\nHost real\n Port 2000\n", "web", [], 2000),

@@ -76,6 +76,12 @@ final class SSHConfigTests: XCTestCase {
         XCTAssertEqual(settings.userKnownHostsFiles.first, LocalUser.home + "/.ssh/known_hosts")
     }
 
+    /// `%k` is HostKeyAlias, else the host as given (not the HostName), as `ssh -G` says.
+    func testHostKeyAliasToken() throws {
+        XCTAssertEqual(try resolve("Host web\n  HostName Web.Example.COM\n  UserKnownHostsFile /kh/%k\n", "web").userKnownHostsFiles, ["/kh/web"])
+        XCTAssertEqual(try resolve("Host web\n  HostKeyAlias vip\n  UserKnownHostsFile /kh/%k\n", "web").userKnownHostsFiles, ["/kh/vip"])
+    }
+
     func testTokensInPaths() throws {
         let settings = try resolve("Host h\n  HostName real\n  User u\n  Port 2022\n  IdentityFile %d/k-%h-%r-%p-%n\n  UserKnownHostsFile /kh/%h none\n", "h")
         XCTAssertEqual(settings.identityFiles.first?.path, "\(LocalUser.home)/k-real-u-2022-h")

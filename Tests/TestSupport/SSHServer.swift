@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import SessionWire
 
 /// A real OpenSSH server (Debian's sshd) on a free loopback port, with generated host keys, run in the
 /// foreground and owned by the test. Each instance is a "host" with its own PSS_HOST_DIR (set with SetEnv).
@@ -28,6 +29,8 @@ public final class SSHServer {
     public let port: Int
     public let options: Options
     public var hostDirectory: String { options.hostDirectory ?? scratch.file("host-state") }
+    /// Where this host's daemon keeps its sessions (by protocol version).
+    public var sessionsDirectory: String { hostDirectory + "/sessions-v\(WireProtocol.version)" }
     private var process: RunningProcess?
 
     public init(_ options: Options = Options()) {

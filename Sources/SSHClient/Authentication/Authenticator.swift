@@ -21,17 +21,23 @@ struct Authenticator {
         let offered = try offeredMethods()
         guard !isAuthenticated else { return }
         var hints: [String] = []
-
-        if settings.pubkeyAuthentication, offered.contains("publickey") {
-            if try authenticateWithAgent(hints: &hints) { return }
-            if try authenticateWithIdentityFiles(hints: &hints) { return }
+        // PreferredAuthentications decides which methods are tried, and in what order (public keys, or the
+        // password methods, first); a method it leaves out is never tried.
+        let preferred = settings.preferredAuthentications
+        let publicKeys = settings.pubkeyAuthentication && offered.contains("publickey") && preferred.contains("publickey")
+        let passwordMethods = preferred.filter {
+            offered.contains($0) && (($0 == "keyboard-interactive" && settings.kbdInteractiveAuthentication)
+                || ($0 == "password" && settings.passwordAuthentication))
         }
-        let passwordMethods = offered.filter {
-            ($0 == "keyboard-interactive" && settings.kbdInteractiveAuthentication)
-                || ($0 == "password" && settings.passwordAuthentication)
-        }
-        if !passwordMethods.isEmpty {
-            if try authenticateWithPassword(methods: passwordMethods, hints: &hints) { return }
+        let publicKeysFirst = (preferred.firstIndex(of: "publickey") ?? .max) < (passwordMethods.first.flatMap(preferred.firstIndex) ?? .max)
+        for phase in publicKeysFirst ? [true, false] : [false, true] {
+            if phase, publicKeys {
+                if try authenticateWithAgent(hints: &hints) { return }
+                if try authenticateWithIdentityFiles(hints: &hints) { return }
+            }
+            if !phase, !passwordMethods.isEmpty {
+                if try authenticateWithPassword(methods: passwordMethods, hints: &hints) { return }
+            }
         }
         throw SSHError.authenticationFailed(user: user, host: settings.alias, methods: offered, hints: hints)
     }
@@ -96,7 +102,8 @@ struct Authenticator {
 
     private func authenticateWithIdentityFiles(hints: inout [String]) throws -> Bool {
         for identity in settings.identityFiles {
-            guard let contents = try? String(contentsOfFile: identity.path, encoding: .utf8) else {
+            // The key is read into memory pss wipes, and handed to libssh2 from there (not through its stdio).
+            guard let contents = Secret.contents(ofFile: identity.path) else {
                 if identity.isExplicit {
                     prompter.inform("Warning: Identity file \(identity.path) not accessible: \(String(cString: strerror(errno))).")
                 }
@@ -115,7 +122,7 @@ struct Authenticator {
                 hints.append("The key \(identity.path) was ignored: others may read it (chmod 600 \(identity.path)).")
                 continue
             }
-            let key = PrivateKeyFile(contents: contents)
+            let key = contents.withBytes(PrivateKeyFile.init(bytes:))
             if key?.kind == .rsa, !hints.contains(Self.rsaHint) { hints.append(Self.rsaHint) }
 
             if key?.isEncrypted == true {
@@ -125,13 +132,13 @@ struct Authenticator {
                 }
                 passphrases: for _ in 0..<3 {
                     guard let passphrase = prompter.readSecret("Enter passphrase for key '\(identity.path)': ") else { break }
-                    switch try tryKeyFile(identity.path, passphrase: passphrase) {
+                    switch try tryKey(contents, path: identity.path, passphrase: passphrase) {
                     case .accepted: return true
                     case .refused: break passphrases
                     case .unreadable: prompter.inform("Bad passphrase, try again for \(identity.path).")
                     }
                 }
-            } else if try tryKeyFile(identity.path, passphrase: nil) == .accepted {
+            } else if try tryKey(contents, path: identity.path, passphrase: nil) == .accepted {
                 return true
             }
         }
@@ -140,18 +147,20 @@ struct Authenticator {
 
     private enum KeyAttempt { case accepted, refused, unreadable }
 
-    private func tryKeyFile(_ path: String, passphrase: Secret?) throws -> KeyAttempt {
+    private func tryKey(_ contents: Secret, path: String, passphrase: Secret?) throws -> KeyAttempt {
         let status = try connection.retry("public key authentication", deadline: stepDeadline) {
-            if let passphrase {
-                return passphrase.withCString { libssh2_userauth_publickey_fromfile_ex(session, user, UInt32(user.utf8.count), nil, path, $0) }
+            contents.withCString { key in
+                let attempt = { (phrase: UnsafePointer<CChar>?) in
+                    libssh2_userauth_publickey_frommemory(session, user, user.utf8.count, nil, 0, key, contents.count, phrase)
+                }
+                return passphrase.map { $0.withCString(attempt) } ?? attempt(nil)
             }
-            return libssh2_userauth_publickey_fromfile_ex(session, user, UInt32(user.utf8.count), nil, path, nil)
         }
         switch status {
         case 0:
             connection.logger.debug("authenticated with \(path)")
             return .accepted
-        case LIBSSH2_ERROR_FILE:
+        case LIBSSH2_ERROR_FILE, LIBSSH2_ERROR_KEYFILE_AUTH_FAILED:  // a wrong passphrase, from a file or from memory
             connection.logger.debug("\(path): \(connection.lastErrorMessage())")
             return .unreadable
         case LIBSSH2_ERROR_SOCKET_DISCONNECT, LIBSSH2_ERROR_SOCKET_RECV, LIBSSH2_ERROR_SOCKET_SEND:
@@ -194,8 +203,10 @@ struct Authenticator {
             } else {
                 break
             }
-            if methods.contains("keyboard-interactive"), try keyboardInteractive(password: password, unanswered: &unanswered) { return true }
-            if methods.contains("password"), try plainPassword(password) { return true }
+            for method in methods {
+                if method == "keyboard-interactive", try keyboardInteractive(password: password, unanswered: &unanswered) { return true }
+                if method == "password", try plainPassword(password) { return true }
+            }
             if prompter.isAvailable, given == nil { prompter.inform("Permission denied, please try again.") }
         }
         return false
@@ -224,9 +235,10 @@ struct Authenticator {
     }
 }
 
-/// The answers of one keyboard-interactive exchange: the password goes to the first prompt that does not echo, and
-/// only to it. A later prompt (a one-time code, a second factor, a second password) is asked on the terminal with
-/// the server's words, or, without a terminal, answered empty and reported.
+/// The answers of one keyboard-interactive exchange: the password goes to the first prompt that does not echo and
+/// asks for a password, and only to it. Any other prompt (a one-time code before or after it, a second factor, a
+/// second password) is asked on the terminal with the server's words, or, without a terminal, answered empty and
+/// reported.
 final class KeyboardInteractiveAnswers {
     private let password: Secret
     private let prompter: Prompter
@@ -238,8 +250,17 @@ final class KeyboardInteractiveAnswers {
         self.prompter = prompter
     }
 
+    /// Words for "password" in the prompts PAM and sshd send (lower case).
+    static let passwordWords = ["password", "passphrase", "passwort", "kennwort", "mot de passe", "contraseña", "senha",
+                                "parola", "wachtwoord", "lösenord", "пароль", "密码", "パスワード"]
+
+    static func asksForPassword(_ prompt: String) -> Bool {
+        let lowered = prompt.lowercased()
+        return passwordWords.contains { lowered.contains($0) }
+    }
+
     func answer(_ prompt: String, echo: Bool, heading: String) -> Secret {
-        if !echo && !passwordGiven {
+        if !echo && !passwordGiven && Self.asksForPassword(prompt) {
             passwordGiven = true
             return password
         }

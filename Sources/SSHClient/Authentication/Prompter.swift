@@ -87,10 +87,14 @@ private enum EchoGuard {
         echoGuardQuiet.c_lflag &= ~tcflag_t(ECHO)
         echoGuardQuiet.c_lflag |= tcflag_t(ECHONL)
         for number in signals {
+            // A signal ignored (pss under nohup) stays ignored.
+            sigaction(number, nil, &echoGuardPrevious[Int(number)])
+            let previous = unsafeBitCast(echoGuardPrevious[Int(number)].__sigaction_handler.sa_handler, to: Int.self)
+            guard previous != 1 /* SIG_IGN */ else { continue }
             var action = sigaction()
             action.__sigaction_handler.sa_handler = echoGuardHandler
             sigemptyset(&action.sa_mask)
-            sigaction(number, &action, &echoGuardPrevious[Int(number)])
+            sigaction(number, &action, nil)
         }
         tcsetattr(fd, TCSAFLUSH, &echoGuardQuiet)
     }

@@ -26,6 +26,32 @@ public final class Secret {
         try body(storage.baseAddress!)
     }
 
+    /// The secret's bytes, for parsing without a copy.
+    public func withBytes<T>(_ body: (UnsafeBufferPointer<UInt8>) throws -> T) rethrows -> T {
+        try storage.withMemoryRebound(to: UInt8.self) { try body(UnsafeBufferPointer(rebasing: $0[0..<count])) }
+    }
+
+    /// A whole small file (a private key), read straight into a secret; nil when it cannot be read (errno says
+    /// why) or is larger than `limit`.
+    public static func contents(ofFile path: String, limit: Int = 1 << 20) -> Secret? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, Int(info.st_size) <= limit else { errno = EFBIG; return nil }
+        let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Int(info.st_size) + 1)
+        defer { pss_wipe(buffer.baseAddress, buffer.count); buffer.deallocate() }
+        var length = 0
+        while length < buffer.count {
+            let count = read(fd, buffer.baseAddress! + length, buffer.count - length)
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 { return nil }
+            if count == 0 { break }
+            length += count
+        }
+        return Secret(UnsafeBufferPointer(rebasing: buffer[0..<length]))
+    }
+
     /// A malloc'd copy for libssh2 to own (it frees it through pss's wiping allocator).
     func mallocCopy() -> UnsafeMutablePointer<CChar> {
         let copy = malloc(count + 1)!.assumingMemoryBound(to: CChar.self)

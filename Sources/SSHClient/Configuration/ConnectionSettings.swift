@@ -36,6 +36,14 @@ public struct ConnectionSettings: Sendable, Equatable {
     public var passwordAuthentication: Bool
     public var kbdInteractiveAuthentication: Bool
     public var proxyJump: String?
+    /// Set in ssh_config but not done by pss yet: the connection is refused rather than made another way.
+    public var proxyCommand: String?
+    public var knownHostsCommand: String?
+    /// Host keys refused for every host (RevokedHostKeys: one public key a line), or nil.
+    public var revokedHostKeys: String?
+    /// The authentication methods to try, in order (PreferredAuthentications); those pss has are publickey,
+    /// keyboard-interactive and password.
+    public var preferredAuthentications: [String]
 
     public struct IdentityFile: Sendable, Equatable {
         public var path: String

@@ -32,6 +32,9 @@ public struct HostSpec: Equatable, Sendable, CustomStringConvertible {
         if let at = rest.lastIndex(of: "@") {
             let user = rest[..<at]
             guard !user.isEmpty else { throw ParseError.invalid(text, reason: "empty user name") }
+            guard Self.isValidRemoteUser(String(user)) else {
+                throw ParseError.invalid(text, reason: "the user name holds characters a shell would read (' ` \" ; & < > | ( ) { }) or starts with '-'")
+            }
             self.user = String(user)
             rest = rest[rest.index(after: at)...]
         } else {
@@ -67,6 +70,20 @@ public struct HostSpec: Equatable, Sendable, CustomStringConvertible {
         guard host.unicodeScalars.allSatisfy(Self.isHostCharacter) else {
             throw ParseError.invalid(text, reason: "a host name holds only letters, digits, '.', '-', '_', ':' and '%'")
         }
+    }
+
+    /// OpenSSH's valid_ruser: a user name given on the command line reaches `Match exec` and other commands through
+    /// `%r`, so it may not hold what a shell reads specially, nor start an option.
+    public static func isValidRemoteUser(_ user: String) -> Bool {
+        guard !user.hasPrefix("-") else { return false }
+        let scalars = Array(user.unicodeScalars)
+        for (index, scalar) in scalars.enumerated() {
+            if "'`\";&<>|(){}".unicodeScalars.contains(scalar) { return false }
+            if scalar.value < 0x20 || scalar.value == 0x7F { return false }
+            if scalar == " " || scalar == "\t", index + 1 < scalars.count, scalars[index + 1] == "-" { return false }
+            if scalar == "\\", index + 1 == scalars.count { return false }
+        }
+        return true
     }
 
     static func isHostCharacter(_ scalar: Unicode.Scalar) -> Bool {

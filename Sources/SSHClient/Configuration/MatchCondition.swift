@@ -70,7 +70,7 @@ struct MatchCondition: Sendable {
             case .canonical:
                 holds = evaluation.isFinalPass
             case .final:
-                if !term.negated { evaluation.wantsFinalPass = true }
+                evaluation.wantsFinalPass = true  // negated too: ssh 9.2 reads a second time for any `final`
                 holds = evaluation.isFinalPass
             case let .host(patterns):
                 holds = HostPattern.matchHostname(evaluation.currentHostName, patterns) == .matched

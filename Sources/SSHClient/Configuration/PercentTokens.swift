@@ -25,7 +25,7 @@ struct PercentTokens {
             case "d": out += LocalUser.home
             case "h": out += hostName
             case "i": out += String(getuid())
-            case "k": out += hostKeyAlias ?? hostName
+            case "k": out += hostKeyAlias ?? alias  // ssh: the alias, else the host as given
             case "L": out += String(localHostName.prefix(while: { $0 != "." }))
             case "l": out += localHostName
             case "n": out += alias

@@ -25,6 +25,10 @@ public enum SSHConfigKeyword: String, Sendable, CaseIterable {
     case pubkeyAuthentication = "pubkeyauthentication"
     case kbdInteractiveAuthentication = "kbdinteractiveauthentication"
     case proxyJump = "proxyjump"
+    case proxyCommand = "proxycommand"
+    case knownHostsCommand = "knownhostscommand"
+    case revokedHostKeys = "revokedhostkeys"
+    case preferredAuthentications = "preferredauthentications"
 
     /// Whether every occurrence counts (IdentityFile) rather than only the first.
     var accumulates: Bool { self == .identityFile }
@@ -62,8 +66,11 @@ public enum SSHConfigKeyword: String, Sendable, CaseIterable {
         case .ciphers, .macs, .kexAlgorithms, .hostKeyAlgorithms:
             try single()
             if let problem = AlgorithmList.Kind(self)?.problem(with: first) { throw fail(problem) }
-        case .hostName, .user, .identityFile, .identityAgent, .proxyJump, .hostKeyAlias:
+        case .hostName, .user, .identityFile, .identityAgent, .proxyJump, .hostKeyAlias, .revokedHostKeys,
+             .preferredAuthentications:
             try single()
+        case .proxyCommand, .knownHostsCommand:
+            break  // a command line, its words as written
         case .userKnownHostsFile, .globalKnownHostsFile, .host, .match, .include:
             break
         }
@@ -85,7 +92,8 @@ public enum SSHConfigKeyword: String, Sendable, CaseIterable {
         .serverAliveInterval: "ServerAliveInterval", .serverAliveCountMax: "ServerAliveCountMax",
         .batchMode: "BatchMode", .passwordAuthentication: "PasswordAuthentication",
         .pubkeyAuthentication: "PubkeyAuthentication", .kbdInteractiveAuthentication: "KbdInteractiveAuthentication",
-        .proxyJump: "ProxyJump",
+        .proxyJump: "ProxyJump", .proxyCommand: "ProxyCommand", .knownHostsCommand: "KnownHostsCommand",
+        .revokedHostKeys: "RevokedHostKeys", .preferredAuthentications: "PreferredAuthentications",
     ]
 
     static func flag(_ value: String) -> Bool? {

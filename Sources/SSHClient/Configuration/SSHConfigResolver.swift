@@ -111,7 +111,12 @@ public struct SSHConfigResolver: Sendable {
             pubkeyAuthentication: flag(.pubkeyAuthentication, true),
             passwordAuthentication: flag(.passwordAuthentication, true),
             kbdInteractiveAuthentication: flag(.kbdInteractiveAuthentication, true),
-            proxyJump: value(.proxyJump).flatMap { $0.lowercased() == "none" ? nil : $0 }
+            proxyJump: value(.proxyJump).flatMap { $0.lowercased() == "none" ? nil : $0 },
+            proxyCommand: evaluation.values[.proxyCommand].map { $0.joined(separator: " ") }.flatMap { $0.lowercased() == "none" ? nil : $0 },
+            knownHostsCommand: evaluation.values[.knownHostsCommand].map { $0.joined(separator: " ") }.flatMap { $0.lowercased() == "none" ? nil : $0 },
+            revokedHostKeys: value(.revokedHostKeys).flatMap { $0.lowercased() == "none" ? nil : tokens.expand($0) },
+            preferredAuthentications: value(.preferredAuthentications).map { $0.split(separator: ",").map(String.init) }
+                ?? ["publickey", "keyboard-interactive", "password"]
         )
     }
 }

@@ -27,6 +27,13 @@ public final class SSHConnection {
         guard settings.proxyJump == nil else {
             throw SSHError.unsupported("\(settings.alias): ProxyJump is not supported yet; connect to the host directly")
         }
+        // Set in ssh_config, not done by pss: refused, rather than connecting another way than the user asked.
+        if settings.proxyCommand != nil {
+            throw SSHError.unsupported("\(settings.alias): ProxyCommand is not supported yet (pss would connect directly, not through it); set ProxyCommand none for pss, or connect another way")
+        }
+        if settings.knownHostsCommand != nil {
+            throw SSHError.unsupported("\(settings.alias): KnownHostsCommand is not supported by pss (it would decide trust without it); list the host's keys in a known_hosts file")
+        }
         guard LibSSH2.isInitialized else {
             throw SSHError.unsupported("libssh2 could not be initialised")
         }

@@ -6,7 +6,9 @@ public enum SSHError: Error, CustomStringConvertible, Sendable {
     case timedOut(host: String, phase: String)
     case protocolFailure(host: String, operation: String, message: String)
     case hostKeyUnknown(host: String, keyType: String, fingerprint: String, reason: String)
-    case hostKeyChanged(host: String, keyType: String, fingerprint: String, recordedKeyType: String, knownHostsFile: String, line: Int)
+    /// `note`: more to say (the recorded keys are of a type pss cannot verify), or empty.
+    case hostKeyChanged(host: String, keyType: String, fingerprint: String, recordedKeyType: String, knownHostsFile: String, line: Int,
+                        note: String)
     case hostKeyRevoked(host: String, keyType: String, fingerprint: String, knownHostsFile: String, line: Int)
     case authenticationFailed(user: String, host: String, methods: [String], hints: [String])
     case serverNotResponding(host: String)
@@ -30,7 +32,7 @@ public enum SSHError: Error, CustomStringConvertible, Sendable {
                 \(reason)
                 Host key verification failed.
                 """
-        case let .hostKeyChanged(host, keyType, fingerprint, recordedKeyType, file, line):
+        case let .hostKeyChanged(host, keyType, fingerprint, recordedKeyType, file, line, note):
             return """
                 @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@
                 @    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @
@@ -40,7 +42,7 @@ public enum SSHError: Error, CustomStringConvertible, Sendable {
                 It is also possible that a host key has just been changed.
                 The fingerprint for the \(keyType) key sent by the remote host is
                 \(fingerprint).
-                Offending \(recordedKeyType) key in \(file):\(line)
+                Offending \(recordedKeyType) key in \(file):\(line)\(note.isEmpty ? "" : "\n" + note)
                 If the host was really reinstalled, remove the old key with:
                   ssh-keygen -f '\(file)' -R '\(host)'
                 Host key verification failed.

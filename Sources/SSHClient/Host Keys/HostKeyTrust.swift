@@ -36,6 +36,7 @@ public struct KnownHostsTrust: HostKeyTrust {
 
     public func verify(_ key: HostKey, for settings: ConnectionSettings, knownHosts: KnownHostsLookup) throws {
         let name = settings.knownHostsName
+        if let revoked = settings.revokedHostKeys { try Self.checkNotRevoked(key, name: name, file: revoked) }
         var authorities: [KnownHosts.Location] = []
         switch knownHosts.knownHosts.verdict(for: key, name: name) {
         case .known:
@@ -44,9 +45,20 @@ public struct KnownHostsTrust: HostKeyTrust {
             throw SSHError.hostKeyRevoked(host: name, keyType: key.algorithm.displayName, fingerprint: key.fingerprint,
                                           knownHostsFile: location.file, line: location.line)
         case let .changed(location, recordedType):
+            // A host known only by keys libssh2 1.10 cannot verify (RSA needs rsa-sha2, which it lacks) is refused
+            // all the same, but the message says that the key may well not have changed.
+            let recorded = knownHosts.knownHosts.recordedKeyTypes(for: name)
+            let usable: Set<String> = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"]
+            let note = recorded.contains(where: usable.contains) ? "" : """
+                This host is known only by \(recorded.joined(separator: ", ")) keys, which pss cannot verify (libssh2 1.10 \
+                lacks the rsa-sha2 signatures OpenSSH uses for RSA), so it was offered the host's \
+                \(key.algorithm.displayName) key: this is not proof that the host changed. Compare that fingerprint with \
+                the host's own (ssh-keygen -lf /etc/ssh/ssh_host_\(key.algorithm == .ed25519 ? "ed25519" : "ecdsa")_key.pub on \
+                it) and, if it matches, add the key to \(location.file).
+                """
             throw SSHError.hostKeyChanged(host: name, keyType: key.algorithm.displayName, fingerprint: key.fingerprint,
                                           recordedKeyType: HostKey.Algorithm(rawValue: recordedType)?.displayName ?? recordedType,
-                                          knownHostsFile: location.file, line: location.line)
+                                          knownHostsFile: location.file, line: location.line, note: note)
         case let .unknown(certificateAuthorities):
             authorities = certificateAuthorities
         }
@@ -83,5 +95,24 @@ public struct KnownHostsTrust: HostKeyTrust {
         guard let file = knownHosts.fileToWrite else { return }
         try KnownHosts.add(key, name: name, to: file, hashName: settings.hashKnownHosts)
         prompter.inform("Warning: Permanently added '\(name)' (\(key.algorithm.displayName)) to the list of known hosts.")
+    }
+
+    /// RevokedHostKeys, as ssh reads it: a key listed there is refused for every host, and a file that cannot be
+    /// read refuses every key. pss reads the text form (one public key a line); a Key Revocation List it cannot
+    /// read, and refuses every key, saying so.
+    static func checkNotRevoked(_ key: HostKey, name: String, file: String) throws {
+        let refuseAll = { (why: String) in
+            SSHError.hostKeyUnknown(host: name, keyType: key.algorithm.displayName, fingerprint: key.fingerprint,
+                                    reason: "RevokedHostKeys \(file) \(why), so every host key is refused, as ssh refuses them.")
+        }
+        guard let data = FileManager.default.contents(atPath: file) else { throw refuseAll("cannot be read") }
+        if data.starts(with: Array("SSHKRL\n".utf8)) { throw refuseAll("is a Key Revocation List, which pss cannot read (list the keys one a line)") }
+        for (index, line) in data.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
+            let fields = line.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D })
+            guard fields.count >= 2, fields[0].first != UInt8(ascii: "#"),
+                  let blob = Data(base64Encoded: Data(fields[1])), [UInt8](blob) == key.blob else { continue }
+            throw SSHError.hostKeyRevoked(host: name, keyType: key.algorithm.displayName, fingerprint: key.fingerprint,
+                                          knownHostsFile: file, line: index + 1)
+        }
     }
 }
