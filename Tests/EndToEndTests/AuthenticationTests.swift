@@ -204,6 +204,11 @@ final class AuthenticationTests: XCTestCase {
 
     private var otpSecrets: [Scratch] = []
 
+    override func tearDown() {
+        otpSecrets = []  // XCTest keeps test instances alive: their scratch directories go now
+        super.tearDown()
+    }
+
     private func passwordClient(for server: SSHServer) -> ClientMachine {
         let client = ClientMachine()
         client.writeConfig(client.hostBlock(alias: "h", server: server, user: Self.passwordUser)

@@ -25,8 +25,13 @@ final class HostDirectoryTrustTests: XCTestCase {
         "pss-host-" + SHA256.hex(FileManager.default.contents(atPath: localHelper)!).prefix(16)
     }
 
-    /// The servers a test started, kept until it ends.
+    /// The servers a test started, kept until it ends (XCTest keeps test instances alive: tearDown lets go).
     private var servers: [SSHServer] = []
+
+    override func tearDown() {
+        servers = []
+        super.tearDown()
+    }
 
     /// A host whose PSS_HOST_DIR is `directory`, and a client of it.
     private func host(in directory: String, _ configure: (inout SSHServer.Options) -> Void = { _ in }) -> ClientMachine {

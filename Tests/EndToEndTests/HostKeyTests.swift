@@ -259,26 +259,34 @@ final class HostKeyTests: XCTestCase {
         let client = client(knownHosts: [server.knownHostsLine()], policy: "yes")
         let listed = client.scratch.write("revoked", "# revoked keys\n\(server.hostPublicKey()) old host\n")
         let krl = client.scratch.write("revoked.krl", "SSHKRL\n\u{0}binary")
+        let other = client.scratch.write("other", "\(server.hostPublicKey("ecdsa"))\n")
+        let withRevoked = { (file: String) in
+            client.writeConfig(client.hostBlock(alias: "h", server: self.server) + ["    RevokedHostKeys \(file)"])
+        }
         for (file, message) in [(listed, "REVOKED HOST KEY DETECTED"), (client.scratch.file("missing"), "cannot be read"),
                                 (krl, "Key Revocation List")] {
-            let result = client.pss(["-o", "RevokedHostKeys=\(file)", "invoke", "--host", "h", "--", "echo connected"])
+            withRevoked(file)
+            let result = run(client)
             XCTAssertEqual(result.status, 255, "\(file): \(result)")
             XCTAssertTrue(result.stderrText.contains(message), "\(file): \(result.stderrText)")
         }
-        let other = client.scratch.write("other", "\(server.hostPublicKey("ecdsa"))\n")
-        XCTAssertEqual(client.pss(["-o", "RevokedHostKeys=\(other)", "invoke", "--host", "h", "--", "true"]).status, 0)
+        withRevoked(other)
+        XCTAssertEqual(run(client).status, 0)
     }
 
-    /// Routing and trust keywords pss cannot honour refuse the connection rather than connect another way.
+    /// Routing and trust keywords pss cannot honour refuse the connection rather than connect another way (they were
+    /// ignored: pss connected directly).
     func testProxyCommandAndKnownHostsCommandAreRefusedNotIgnored() {
         let client = client(knownHosts: [server.knownHostsLine()], policy: "yes")
-        for option in ["ProxyCommand=nc %h %p", "KnownHostsCommand=/bin/true %H"] {
-            let result = client.pss(["-o", option, "invoke", "--host", "h", "--", "echo connected"])
-            XCTAssertEqual(result.status, 255, "\(option): \(result)")
+        for line in ["ProxyCommand nc %h %p", "KnownHostsCommand /bin/true %H"] {
+            client.writeConfig(client.hostBlock(alias: "h", server: server) + ["    " + line])
+            let result = run(client)
+            XCTAssertEqual(result.status, 255, "\(line): \(result)")
             XCTAssertTrue(result.stderrText.contains("not supported"), result.stderrText)
             XCTAssertFalse(result.stdoutText.contains("connected"))
         }
-        XCTAssertEqual(client.pss(["-o", "ProxyCommand=none", "invoke", "--host", "h", "--", "true"]).status, 0)
+        client.writeConfig(client.hostBlock(alias: "h", server: server) + ["    ProxyCommand none"])
+        XCTAssertEqual(run(client).status, 0)
     }
 
     // MARK: ssh_config as ssh reads it

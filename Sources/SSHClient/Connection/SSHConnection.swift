@@ -82,11 +82,11 @@ public final class SSHConnection {
         let status = try retry("handshake", deadline: deadline) { libssh2_session_handshake(session, socket.descriptor) }
         if status == LIBSSH2_ERROR_KEX_FAILURE {
             throw SSHError.protocolFailure(host: settings.alias, operation: "SSH handshake", message: """
-                \(lastErrorMessage()): the server has no algorithm in common with what pss offers (OpenSSH 9's \
-                defaults that libssh2 1.10 implements: ciphers \(offered[LIBSSH2_METHOD_CRYPT_CS] ?? ""); MACs \
-                \(offered[LIBSSH2_METHOD_MAC_CS] ?? ""); key exchange \(offered[LIBSSH2_METHOD_KEX] ?? ""); host keys \
-                \(offered[LIBSSH2_METHOD_HOSTKEY] ?? "")). If you accept an older algorithm the server needs, allow it \
-                with -o Ciphers=+NAME (or MACs, KexAlgorithms, HostKeyAlgorithms).
+                \(lastErrorMessage()): the server has no algorithm in common with what pss offered (ciphers \
+                \(offered[LIBSSH2_METHOD_CRYPT_CS] ?? ""); MACs \(offered[LIBSSH2_METHOD_MAC_CS] ?? ""); key exchange \
+                \(offered[LIBSSH2_METHOD_KEX] ?? ""); host keys \(offered[LIBSSH2_METHOD_HOSTKEY] ?? "")). Unless ssh_config \
+                asks otherwise, pss offers OpenSSH 9's defaults that libssh2 1.10 implements; if you accept an older \
+                algorithm the server needs, allow it with -o Ciphers=+NAME (or MACs, KexAlgorithms, HostKeyAlgorithms).
                 """)
         }
         guard status == 0 else { throw failure("SSH handshake", status) }
