@@ -233,7 +233,7 @@ public final class HostDaemon {
             for run in session.runs {
                 // Spooled output (or the end) a link has room for is sent without waiting for any event.
                 // (A spool that cannot be opened for want of descriptors is tried again in a second, not in a spin.)
-                if run.outputs.contains(where: \.cannotOpenNow) {
+                if run.link != nil, run.outputs.contains(where: \.cannotOpenNow) {
                     next = min(next, now + 1)
                 } else if let link = run.link, !link.isClosed, link.pendingOutput < Self.linkHighWater,
                           !run.isFullySent || !run.isRunning || !run.follow {

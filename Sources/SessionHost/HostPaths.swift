@@ -84,41 +84,23 @@ public struct HostPaths {
         var ancestor = existing == path ? parent(resolved) : resolved
         while true {
             var info = stat()
-            if lstat(ancestor, &info) == 0 {
-                if info.st_uid != 0 && info.st_uid != getuid() {
-                    throw HostError.directory(path, "\(ancestor), above it, is owned by uid \(info.st_uid) (neither root nor you)")
+            guard lstat(ancestor, &info) == 0 else {
+                throw HostError.directory(path, "cannot check \(ancestor), above it: \(String(cString: strerror(errno)))")
+            }
+            if info.st_uid != 0 && info.st_uid != getuid() {
+                throw HostError.directory(path, "\(ancestor), above it, is owned by uid \(info.st_uid) (neither root nor you)")
+            }
+            if info.st_mode & S_ISVTX == 0 {
+                if info.st_mode & 0o002 != 0 {
+                    throw HostError.directory(path, "\(ancestor), above it, is writable by others and not sticky")
                 }
-                if info.st_mode & S_ISVTX == 0 {
-                    if info.st_mode & 0o002 != 0 {
-                        throw HostError.directory(path, "\(ancestor), above it, is writable by others and not sticky")
-                    }
-                    if info.st_mode & 0o020 != 0 && !isPrivateGroup(info.st_gid) {
-                        throw HostError.directory(path, "\(ancestor), above it, is writable by its group, which has members other than you, and not sticky")
-                    }
+                if info.st_mode & 0o020 != 0 && !UnixAccount.isPrivateGroup(info.st_gid) {
+                    throw HostError.directory(path, "\(ancestor), above it, is writable by its group, which has members other than you, and not sticky")
                 }
             }
             if ancestor == "/" || ancestor == home { return }
             ancestor = parent(ancestor)
         }
-    }
-
-    /// Whether the user is the only member of group `gid` (a user private group), as Debian's sshd decides it.
-    static func isPrivateGroup(_ gid: gid_t) -> Bool {
-        guard let group = getgrgid(gid), let me = getpwuid(getuid()) else { return false }
-        let myName = String(cString: me.pointee.pw_name)
-        var members = 0
-        if let listed = group.pointee.gr_mem, let first = listed[0] {
-            guard String(cString: first) == myName, listed[1] == nil else { return false }
-            members += 1
-        }
-        setpwent()
-        defer { endpwent() }
-        while let entry = getpwent() {
-            guard entry.pointee.pw_gid == gid else { continue }
-            if entry.pointee.pw_uid != getuid() { return false }
-            members += 1
-        }
-        return members > 0
     }
 
     private static func parent(_ path: String) -> String {

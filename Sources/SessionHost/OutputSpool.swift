@@ -61,8 +61,9 @@ final class OutputSpool {
     private func openFile() -> Int32 {
         if file < 0 && damage == nil {
             file = open(path, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            cannotOpenNow = file < 0 && [EMFILE, ENFILE, ENOMEM, EINTR].contains(errno)
-            if file < 0 && !cannotOpenNow { damage = "cannot open \(path): \(String(cString: strerror(errno)))" }
+            let code = errno
+            cannotOpenNow = file < 0 && (code == EMFILE || code == ENFILE || code == ENOMEM || code == EINTR)
+            if file < 0 && !cannotOpenNow { damage = "cannot open \(path): \(String(cString: strerror(code)))" }
         }
         return file
     }
@@ -172,6 +173,7 @@ final class OutputSpool {
 
     func closeFile() {
         if file >= 0 { close(file); file = -1 }
+        cannotOpenNow = false  // tried again when next needed
     }
 
     func closeAll() {

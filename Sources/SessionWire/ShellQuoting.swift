@@ -1,10 +1,12 @@
 /// POSIX shell quoting, shared by the client (command lines it sends) and the host (paths it types into a
 /// session's shell).
 public enum ShellQuoting {
-    /// Plain words stay as they are; anything else goes in single quotes, with each `'` written as `'\''`.
+    /// Plain words stay as they are; anything else goes in single quotes, with each `'` written as `'\''` and each
+    /// `!` as `'\!'` (the same to sh; and csh, which expands `!` even inside single quotes, passes it on as it is).
     public static func quote(_ word: String) -> String {
         if !word.isEmpty, word.unicodeScalars.allSatisfy(isPlain) { return word }
-        return "'" + word.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+        let quoted = word.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''")
+        return "'" + quoted.split(separator: "!", omittingEmptySubsequences: false).joined(separator: "'\\!'") + "'"
     }
 
     private static func isPlain(_ scalar: Unicode.Scalar) -> Bool {

@@ -4,11 +4,23 @@ import SessionWire
 import SSHClient
 
 /// The `pss-host` binary this client uploads: where it is here, and its identity (SHA-256), which names it on
-/// hosts, so that hosts hold each build once and never run a binary other than the one this client carries.
-public struct HelperBinary {
+/// hosts, so that hosts hold each build once and never run a binary other than the one this client carries. The
+/// file is opened once: the bytes checked, hashed and uploaded are those of that descriptor, whatever happens to the
+/// path meanwhile.
+public final class HelperBinary {
     public let path: String
     public let size: Int
     public let sha256: String
+    private let descriptor: Int32
+
+    private init(path: String, size: Int, sha256: String, descriptor: Int32) {
+        self.path = path
+        self.size = size
+        self.sha256 = sha256
+        self.descriptor = descriptor
+    }
+
+    deinit { close(descriptor) }
 
     /// The file name on hosts: `pss-host-` and the first 16 hex digits of the SHA-256.
     public var installedName: String { "pss-host-" + sha256.prefix(16) }
@@ -36,25 +48,56 @@ public struct HelperBinary {
         guard let path = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) else {
             throw SessionError.local("the pss-host helper was not found (looked in \(candidates.joined(separator: ", "))); install it beside pss")
         }
-        // It runs as the user on every host it reaches: nobody else may have been able to replace it.
-        try FileSafety.checkTrustedProgram(path)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SessionError.local("cannot read \(path): \(String(cString: strerror(errno)))") }
         var info = stat()
-        guard stat(path, &info) == 0 else { throw SessionError.local("cannot read \(path): \(String(cString: strerror(errno)))") }
+        do {
+            guard fstat(fd, &info) == 0 else { throw SessionError.local("cannot read \(path): \(String(cString: strerror(errno)))") }
+            try checkTrusted(fd, info, path: path)
+        } catch {
+            close(fd)
+            throw error
+        }
         let size = Int(info.st_size)
         // The cache is named by what identifies this build of the file (device, inode, size, change time), and
         // holds nothing but a digest: anything else in it is ignored and recomputed.
         let cache = "helper-\(info.st_dev)-\(info.st_ino)-\(size)-\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec).sha256"
-        if let bytes = try state.read(cache) {
+        if let bytes = try? state.read(cache) {
             let cached = String(decoding: bytes, as: UTF8.self)
-            if isDigest(cached) { return HelperBinary(path: path, size: size, sha256: cached) }
+            if isDigest(cached) { return HelperBinary(path: path, size: size, sha256: cached, descriptor: fd) }
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw SessionError.local("cannot read \(path)")
-        }
-        let digest = SHA256.hex(data)
+        let partial = HelperBinary(path: path, size: size, sha256: "", descriptor: dup(fd))
+        let digest = SHA256.hex(try partial.contents())
         state.removeFiles { $0.hasPrefix("helper-") && $0.hasSuffix(".sha256") }  // earlier builds'
         try? state.write(cache, Array(digest.utf8))
-        return HelperBinary(path: path, size: size, sha256: digest)
+        return HelperBinary(path: path, size: size, sha256: digest, descriptor: fd)
+    }
+
+    /// Whoever could replace the helper would run their code as the user on every host it reaches: the file must be
+    /// root's or the user's and writable by nobody else, and so must every directory above it, unless sticky (a
+    /// group whose only member is the user counts as the user's). Checked on the open file and the path it has.
+    private static func checkTrusted(_ fd: Int32, _ file: stat, path: String) throws {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let length = readlink("/proc/self/fd/\(fd)", &buffer, buffer.count - 1)
+        guard length > 0 else { throw SessionError.local("cannot find where \(path) is: \(String(cString: strerror(errno)))") }
+        var current = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var info = file
+        var isProgram = true
+        while true {
+            let refuse = { (reason: String) in FileSafety.Refusal(path: current, reason: reason) }
+            if info.st_uid != 0 && info.st_uid != getuid() { throw refuse("owned by uid \(info.st_uid), neither root nor you") }
+            let sticky = !isProgram && info.st_mode & S_ISVTX != 0
+            if !sticky && info.st_mode & 0o002 != 0 {
+                throw refuse("writable by others (mode \(FileSafety.octal(info.st_mode)))")
+            }
+            if !sticky && info.st_mode & 0o020 != 0 && !UnixAccount.isPrivateGroup(info.st_gid) {
+                throw refuse("writable by its group, which has members other than you (mode \(FileSafety.octal(info.st_mode)))")
+            }
+            if current == "/" { return }
+            current = current.lastIndex(of: "/").map { $0 == current.startIndex ? "/" : String(current[..<$0]) } ?? "/"
+            isProgram = false
+            guard lstat(current, &info) == 0 else { throw refuse(String(cString: strerror(errno))) }
+        }
     }
 
     /// 64 lower-case hexadecimal digits.
@@ -62,8 +105,16 @@ public struct HelperBinary {
         text.utf8.count == 64 && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
+    /// The helper's bytes, read from the descriptor opened and checked.
     public func contents() throws -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw SessionError.local("cannot read \(path)") }
-        return [UInt8](data)
+        var bytes = [UInt8](repeating: 0, count: size)
+        var offset = 0
+        while offset < size {
+            let count = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + offset, size - offset, off_t(offset)) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { throw SessionError.local("cannot read \(path): it changed while pss used it") }
+            offset += count
+        }
+        return bytes
     }
 }

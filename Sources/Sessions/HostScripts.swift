@@ -3,7 +3,8 @@ import SessionWire
 /// The POSIX sh that pss runs on hosts, in one place: the command that starts the helper's relay, and the
 /// installer's two steps. Each is run as `sh -c 'SCRIPT'`, so the user's login shell only passes it on; each is one
 /// line (statements joined by `;`), since csh and tcsh take no newline inside quotes. Values from this client reach a
-/// script only quoted; the host directory is computed by the host's own shell.
+/// script only quoted; the host directory is computed by the host's own shell. No `!` is followed by a word (csh
+/// would take it for a history reference even inside quotes; `ShellQuoting` writes a `!` in a value as `\!`).
 ///
 /// Before a helper is run (or uploaded), the script checks, as OpenSSH's safe_path does for authorized_keys, that
 /// nobody else could have put it there: the host directory, `bin/` and the helper are real directories and a
@@ -31,7 +32,7 @@ enum HostScripts {
 
     /// `pss_private_group GID UID`: whether the user is the group's only member (a user private group).
     private static let privateGroup = #"""
-        pss_private_group() { e=$(getent group "$1" 2>/dev/null) || return 1; s=${e##*:}; [ -z "$s" ] || [ "$s" = "$(id -un)" ] || return 1; getent passwd 2>/dev/null | awk -F: -v g="$1" -v u="$2" -v s="$s" '$4 == g && $3 != u { bad = 1 } $4 == g && $3 == u { own = 1 } END { exit (bad || (!own && s == "")) }'; }
+        pss_private_group() { e=$(getent group "$1" 2>/dev/null) || return 1; s=${e##*:}; [ -z "$s" ] || [ "$s" = "$(id -un)" ] || return 1; getent passwd 2>/dev/null | awk -F: -v g="$1" -v u="$2" -v s="$s" '$4 == g && $3 != u { bad = 1 } $4 == g && $3 == u { own = 1 } END { exit (bad || (own == 0 && s == "")) }'; }
         """#
 
     /// `pss_judge OWN TOTAL [UID]` reads TOTAL `stat -c '%u %g %a %n'` lines: the first OWN are pss's own (owned by

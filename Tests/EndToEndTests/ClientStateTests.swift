@@ -83,7 +83,7 @@ final class ClientStateTests: HostFixtureTestCase {
         defer { client.environment["PSS_HELPER"] = nil }
         let result = client.pss(["invoke", "--host", "h1", "--", "true"])
         XCTAssertEqual(result.status, 255, "\(result)")
-        XCTAssertTrue(result.stderrText.contains("Bad owner or permissions on \(copy): writable by group and others"), result.stderrText)
+        XCTAssertTrue(result.stderrText.contains("Bad owner or permissions on \(copy): writable by others (mode 0777)"), result.stderrText)
         chmod(copy, 0o755)
         XCTAssertEqual(client.pss(["invoke", "--host", "h1", "--", "true"]).status, 0)
     }

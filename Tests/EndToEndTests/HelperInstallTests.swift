@@ -87,6 +87,30 @@ final class HelperInstallTests: XCTestCase {
         XCTAssertTrue(result.stdoutText.hasPrefix("pss-host protocol "), "\(result)")
     }
 
+    /// What pss runs on a host passes through the user's login shell: a tcsh user (csh expands `!` even inside
+    /// quotes, and takes no newline in them) installs and runs the helper, here with a `!` in the host directory.
+    func testTcshLoginShell() {
+        let user = "pss-test-tcsh"
+        LocalAccount.ensure(user, password: "tcsh-password", shell: "/usr/bin/tcsh")
+        defer { LocalAccount.remove(user) }
+        let scratch = Scratch("tcsh")
+        shell("mkdir -p '\(scratch.file("it!s"))' && chown \(user): '\(scratch.file("it!s"))'")
+        var options = SSHServer.Options()
+        options.extraConfig = ["Match User \(user)", "    SetEnv \"PSS_HOST_DIR=\(scratch.file("it!s/pss-host"))\""]
+        let server = SSHServer(options)
+        let client = ClientMachine()
+        server.authorize(client.publicKey, user: user)
+        client.writeConfig(client.hostBlock(alias: "h", server: server, user: user))
+        try! (server.knownHostsLine() + "\n").write(toFile: client.knownHostsPath, atomically: true, encoding: .utf8)
+        let result = client.pss(["invoke", "--host", "h", "--", "id -un; echo 'it!s'"])
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertEqual(result.stdoutText, "\(user)\nit!s\n")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: scratch.file("it!s/pss-host/bin")))
+        XCTAssertEqual(client.pss(["new", "h", "--name", "csh"]).status, 0)
+        XCTAssertEqual(client.pss(["invoke", "--session", "h/csh", "--", "echo ok"]).stdoutText, "ok\n")
+        XCTAssertEqual(client.pss(["remove", "h/csh"]).status, 0)
+    }
+
     func testUnusableHostDirectoryGivesAClearError() {
         let scratch = Scratch("blocked")
         let blocker = scratch.write("not-a-directory", "a file where the host directory should be\n")

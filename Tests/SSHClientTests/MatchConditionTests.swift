@@ -46,6 +46,8 @@ final class MatchConditionTests: XCTestCase {
              ["HostName=web.example"], 2000),
             ("Host w\n HostName web.example\nMatch exec \"test %h = web.example && test %n = w && test %r = bob\"\n Port 2000\n",
              "bob@w", [], 2000),
+            // %k in Match exec: HostKeyAlias, else the HostName so far (in paths it is the host as given).
+            ("Host w\n HostName web.example\nMatch exec \"test %k = web.example\"\n Port 2000\n", "w", [], 2000),
             // canonical and final hold only in the second reading, which `Match final` asks for.
             ("Match final\n Port 2000\n", "web", [], 2000),
             ("Match canonical\n Port 2000\n", "web", [], 22),

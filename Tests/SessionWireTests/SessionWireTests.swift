@@ -133,6 +133,7 @@ final class TextTests: XCTestCase {
         XCTAssertEqual(ShellQuoting.quote("a b"), "'a b'")
         XCTAssertEqual(ShellQuoting.quote("it's"), "'it'\\''s'")
         XCTAssertEqual(ShellQuoting.quote("$HOME"), "'$HOME'")
+        XCTAssertEqual(ShellQuoting.quote("a!b"), "'a'\\!'b'", "csh expands ! inside single quotes")
     }
 
     func testHex() {

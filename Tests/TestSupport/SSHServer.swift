@@ -130,9 +130,9 @@ public enum LocalAccount {
                           environment: ["HOME": "/tmp"], limit: limit)
     }
 
-    public static func ensure(_ name: String, password: String) {
+    public static func ensure(_ name: String, password: String, shell loginShell: String = "/bin/sh") {
         if getpwnam(name) == nil {
-            shell("useradd --create-home --shell /bin/sh '\(name)'")
+            shell("useradd --create-home --shell '\(loginShell)' '\(name)'")
         }
         // sshd without PAM refuses locked accounts; a password also unlocks key logins.
         shell("echo '\(name):\(password)' | chpasswd")

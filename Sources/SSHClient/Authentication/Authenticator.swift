@@ -252,11 +252,17 @@ final class KeyboardInteractiveAnswers {
 
     /// Words for "password" in the prompts PAM and sshd send (lower case).
     static let passwordWords = ["password", "passphrase", "passwort", "kennwort", "mot de passe", "contraseña", "senha",
-                                "parola", "wachtwoord", "lösenord", "пароль", "密码", "パスワード"]
+                                "parola", "wachtwoord", "lösenord", "hasło", "heslo", "salasana", "jelszó", "passord",
+                                "adgangskode", "lozinka", "geslo", "şifre", "parool", "κωδικός", "пароль", "密码", "密碼",
+                                "パスワード", "암호", "비밀번호"]
+    /// Words of one-time and second-factor prompts ("One-time password (OATH)", "Verification code", "PIN"): such a
+    /// prompt never gets the password, whatever else it says.
+    static let codeWords = ["one-time", "one time", "otp", "oath", "code", "token", "passcode", "pin", "verification",
+                            "second factor", "2fa", "yubikey", "duo"]
 
     static func asksForPassword(_ prompt: String) -> Bool {
         let lowered = prompt.lowercased()
-        return passwordWords.contains { lowered.contains($0) }
+        return passwordWords.contains { lowered.contains($0) } && !codeWords.contains { lowered.contains($0) }
     }
 
     func answer(_ prompt: String, echo: Bool, heading: String) -> Secret {

@@ -25,7 +25,8 @@ struct PercentTokens {
             case "d": out += LocalUser.home
             case "h": out += hostName
             case "i": out += String(getuid())
-            case "k": out += hostKeyAlias ?? alias  // ssh: the alias, else the host as given
+            // ssh: HostKeyAlias, else the host as given; in Match exec, else the HostName so far.
+            case "k": out += hostKeyAlias ?? (forExec ? hostName : alias)
             case "L": out += String(localHostName.prefix(while: { $0 != "." }))
             case "l": out += localHostName
             case "n": out += alias

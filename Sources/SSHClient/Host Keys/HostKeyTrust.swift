@@ -49,9 +49,11 @@ public struct KnownHostsTrust: HostKeyTrust {
             // all the same, but the message says that the key may well not have changed.
             let recorded = knownHosts.knownHosts.recordedKeyTypes(for: name)
             let usable: Set<String> = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"]
+            let why = recorded.contains("ssh-rsa") ? "libssh2 1.10 lacks the rsa-sha2 signatures OpenSSH uses for RSA"
+                                                   : "libssh2 1.10 has no support for them"
             let note = recorded.contains(where: usable.contains) ? "" : """
-                This host is known only by \(recorded.joined(separator: ", ")) keys, which pss cannot verify (libssh2 1.10 \
-                lacks the rsa-sha2 signatures OpenSSH uses for RSA), so it was offered the host's \
+                This host is known only by \(recorded.joined(separator: ", ")) keys, which pss cannot verify (\(why)), \
+                so it was offered the host's \
                 \(key.algorithm.displayName) key: this is not proof that the host changed. Compare that fingerprint with \
                 the host's own (ssh-keygen -lf /etc/ssh/ssh_host_\(key.algorithm == .ed25519 ? "ed25519" : "ecdsa")_key.pub on \
                 it) and, if it matches, add the key to \(location.file).

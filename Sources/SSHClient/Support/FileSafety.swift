@@ -7,6 +7,12 @@ public enum FileSafety {
     public struct Refusal: Error, CustomStringConvertible, Equatable {
         public var path: String
         public var reason: String
+
+        public init(path: String, reason: String) {
+            self.path = path
+            self.reason = reason
+        }
+
         public var description: String { "Bad owner or permissions on \(path): \(reason)" }
     }
 
@@ -29,29 +35,6 @@ public enum FileSafety {
         var info = stat()
         guard stat(path, &info) == 0, info.st_uid == getuid(), info.st_mode & 0o077 != 0 else { return nil }
         return info.st_mode & 0o777
-    }
-
-    /// A program pss copies to hosts and runs there (the helper): owned by root or the user and writable by nobody
-    /// else, and so is every directory above it, unless sticky (OpenSSH's safe_path rule). Whoever could replace it
-    /// would run their code as the user on every host.
-    public static func checkTrustedProgram(_ path: String) throws {
-        guard let real = realpath(path, nil) else { throw Refusal(path: path, reason: String(cString: strerror(errno))) }
-        var current = String(cString: real)
-        free(real)
-        var isProgram = true
-        while true {
-            var info = stat()
-            guard stat(current, &info) == 0 else { throw Refusal(path: current, reason: String(cString: strerror(errno))) }
-            if info.st_uid != 0 && info.st_uid != getuid() {
-                throw Refusal(path: current, reason: "owned by uid \(info.st_uid), neither root nor you")
-            }
-            if info.st_mode & 0o022 != 0 && (isProgram || info.st_mode & S_ISVTX == 0) {
-                throw Refusal(path: current, reason: "writable by \(writers(info.st_mode)) (mode \(octal(info.st_mode)))")
-            }
-            if current == "/" { return }
-            isProgram = false
-            current = current.lastIndex(of: "/").map { $0 == current.startIndex ? "/" : String(current[..<$0]) } ?? "/"
-        }
     }
 
     /// A directory pss keeps its own state in: a directory (symlinks are followed to it), owned by the user, not
@@ -117,7 +100,7 @@ public enum FileSafety {
         }
     }
 
-    static func octal(_ mode: mode_t) -> String {
+    public static func octal(_ mode: mode_t) -> String {
         "0" + String(mode & 0o7777, radix: 8)
     }
 }

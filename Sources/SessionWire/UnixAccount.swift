@@ -1,0 +1,25 @@
+import Glibc
+
+/// Facts about the local accounts that trust decisions need, shared by the client and the host.
+public enum UnixAccount {
+    /// Whether the user is the only member of group `gid` (a user private group, as RHEL's umask 002 makes them
+    /// group-writable): Debian's sshd counts such a group's write permission as the user's own. Users a directory
+    /// service does not enumerate (SSSD, LDAP without enumeration) are not seen, as in sshd.
+    public static func isPrivateGroup(_ gid: gid_t) -> Bool {
+        guard let group = getgrgid(gid), let me = getpwuid(getuid()) else { return false }
+        let myName = String(cString: me.pointee.pw_name)
+        var members = 0
+        if let listed = group.pointee.gr_mem, let first = listed[0] {
+            guard String(cString: first) == myName, listed[1] == nil else { return false }
+            members += 1
+        }
+        setpwent()
+        defer { endpwent() }
+        while let entry = getpwent() {
+            guard entry.pointee.pw_gid == gid else { continue }
+            if entry.pointee.pw_uid != getuid() { return false }
+            members += 1
+        }
+        return members > 0
+    }
+}
