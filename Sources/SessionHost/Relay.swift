@@ -1,4 +1,5 @@
 import Glibc
+import SessionWire
 
 /// What an SSH exec channel runs on the host: connects the channel (stdin/stdout) to the user's daemon, starting
 /// the daemon first if none runs, and moves bytes both ways until either side ends.
@@ -7,6 +8,12 @@ public enum Relay {
         try paths.prepare()
         let socket = try connectOrStartDaemon(paths: paths, helperPath: helperPath)
         defer { close(socket) }
+        // The client skips whatever the login shell's rc files printed before this line, and sends nothing before
+        // it (the shell that read the script from stdin may have read ahead). The daemon's frames follow it.
+        let ready = "pss-host relay ready v\(WireProtocol.version)\n"
+        guard ready.withCString({ Posix.writeAll(STDOUT_FILENO, UnsafeRawBufferPointer(start: $0, count: strlen($0))) }) else {
+            throw HostError.daemon("cannot write to the channel")
+        }
         // Hand the channel's pipes to the daemon and step aside: bytes then go between sshd and the daemon
         // directly. The relay stays until the daemon is done with them (it closes this socket), so that sshd
         // keeps the channel open as long as the conversation lasts.

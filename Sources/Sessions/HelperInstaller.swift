@@ -34,21 +34,56 @@ struct HelperInstaller {
         }
 
         let temporary = "\(directory)/bin/.upload-\(helper.installedName)-\(UInt32.random(in: 0...UInt32.max))"
-        try connection.upload(try helper.contents(), to: temporary, mode: 0o700)
+        try upload(try helper.contents(), to: temporary)
         let verified = try run(HostScripts.install(uploaded: temporary, as: helper, in: directory))
         if let error = verified["error"] { throw SessionError.helper("cannot install the helper: \(error)") }
         guard verified["ok"] == "1" else { throw SessionError.helper("could not install the helper") }
     }
 
-    /// Runs a POSIX sh script (whatever the user's login shell is) and returns its `key=value` lines.
+    /// Copies `bytes` to `path` through the same `sh -s` (SCP runs through the login shell too, and an rc file that
+    /// prints breaks its protocol): the script says it is ready, then `cat` takes the bytes until the channel's end.
+    private func upload(_ bytes: [UInt8], to path: String) throws {
+        let channel = try connection.openExec(HostScripts.command)
+        try channel.writeAll(Array(HostScripts.upload(to: path).utf8))
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+        defer { buffer.deallocate() }
+        var output: [UInt8] = [], errors: [UInt8] = []
+        let marker = Array(HostScripts.uploadMarker.utf8)
+        // Nothing is sent before the marker: the shell reading the script may read ahead.
+        while !output.split(separator: 0x0A).contains(where: { $0.elementsEqual(marker) }) {
+            let got = try channel.read(.stdout, into: buffer)
+            output += UnsafeRawBufferPointer(rebasing: buffer[0..<got])
+            let gotErrors = try channel.read(.stderr, into: buffer)
+            errors += UnsafeRawBufferPointer(rebasing: buffer[0..<gotErrors])
+            if got == 0 && gotErrors == 0 {
+                if channel.isAtEnd { break }
+                _ = try channel.wait()
+            }
+        }
+        try channel.writeAll(bytes)
+        while !channel.sendEOF() { _ = try channel.wait() }
+        while true {
+            let got = try channel.read(.stdout, into: buffer) + channel.read(.stderr, into: buffer)
+            // The reads may have taken in the end: look before waiting, or the wait lasts until the next keepalive.
+            if got == 0 { if channel.isAtEnd { break }; _ = try channel.wait() }
+        }
+        let status = try channel.close()
+        guard status == .exited(0) else {
+            throw SessionError.helper("uploading the helper to \(path) failed (\(status)): \(String(decoding: errors, as: UTF8.self))")
+        }
+    }
+
+    /// Runs a POSIX sh script (on the stdin of `sh -s`, whatever the user's login shell is) and returns the
+    /// `key=value` lines it printed after its marker line (what rc files print before is ignored).
     private func run(_ script: String) throws -> [String: String] {
         let out = BufferSink(), err = BufferSink()
-        let status = try connection.execute("sh -c \(ShellQuoting.quote(script))", stdin: nil, stdout: out, stderr: err)
+        let status = try connection.execute(HostScripts.command, input: Array(script.utf8), stdout: out, stderr: err)
         guard status == .exited(0) else {
             throw SessionError.helper("installing the helper failed: \(String(decoding: err.bytes, as: UTF8.self))")
         }
+        let lines = String(decoding: out.bytes, as: UTF8.self).split(separator: "\n")
         var result: [String: String] = [:]
-        for line in String(decoding: out.bytes, as: UTF8.self).split(separator: "\n") {
+        for line in lines[((lines.lastIndex(of: Substring(HostScripts.factsMarker)) ?? lines.endIndex) + 1)...] {
             guard let equals = line.firstIndex(of: "=") else { continue }
             result[String(line[..<equals])] = String(line[line.index(after: equals)...])
         }

@@ -19,6 +19,14 @@ public final class HostLink {
 
     deinit { buffer.deallocate() }
 
+    /// What the relay writes before any frame, once the shell has started it: everything before it on the channel
+    /// (what the user's rc files print) is skipped, and nothing is sent before it (a shell reading its script from
+    /// stdin may read ahead, and would swallow it).
+    static let readyMarker = Array("pss-host relay ready v".utf8)
+
+    /// The answer to this client's hello, not read yet: `open` does not wait for it, the first answer read does.
+    private var awaitingHello = false
+
     public static func open(_ connection: SSHConnection, helper: HelperBinary, clientID: String, logger: Logger) throws -> HostLink {
         var lastProblem = ""
         for attempt in 0..<2 {
@@ -26,28 +34,76 @@ public final class HostLink {
                 logger.debug("helper did not answer (\(lastProblem)); installing it")
                 try HelperInstaller(connection: connection, helper: helper, logger: logger).install()
             }
-            let link = HostLink(connection: connection, channel: try connection.openExec(HostScripts.relay(helper)))
+            // A command every login shell parses alike; the script comes on stdin.
+            let link = HostLink(connection: connection, channel: try connection.openExec(HostScripts.command))
             do {
-                try link.send(.hello(version: WireProtocol.version, clientID: clientID))
-                switch try link.receive() {
-                case let .hello(version, _) where version == WireProtocol.version:
-                    return link
-                case let .failure(.versionMismatch, message):
-                    lastProblem = message
-                case let .failure(_, message):
-                    throw SessionError.helper(message)
-                default:
-                    lastProblem = "unexpected answer to hello"
+                try link.channel.writeAll(Array(HostScripts.relay(helper).utf8))
+                let version = try link.readReadyMarker()
+                guard version == WireProtocol.version else {
+                    lastProblem = "the helper speaks protocol \(version), this client \(WireProtocol.version)"
+                    link.close()
+                    continue
                 }
+                try link.send(.hello(version: WireProtocol.version, clientID: clientID))
+                link.awaitingHello = true
+                return link
             } catch let error as HelperEnded {
                 lastProblem = error.description
                 // The helper ran and failed for a reason of its own (not a missing or damaged binary): say it.
                 if error.status == .exited(HostScripts.refusedStatus) { throw SessionError.helper(error.message) }
-            } catch is WireError {
-                lastProblem = "garbled answer"
             }
         }
         throw SessionError.helper("the helper does not answer after reinstalling it (\(lastProblem))")
+    }
+
+    /// Reads the channel up to the relay's ready line and returns the protocol version it names; what came before
+    /// it is dropped, what came after goes to the frame decoder.
+    private func readReadyMarker() throws -> UInt32 {
+        var preamble: [UInt8] = []
+        while true {
+            let got = try channel.read(.stdout, into: buffer)
+            preamble += UnsafeRawBufferPointer(rebasing: buffer[0..<got])
+            if let start = Self.find(Self.readyMarker, in: preamble),
+               let newline = preamble[(start + Self.readyMarker.count)...].firstIndex(of: 0x0A) {
+                let version = UInt32(String(decoding: preamble[(start + Self.readyMarker.count)..<newline], as: UTF8.self)) ?? 0
+                decoder.append(preamble[(newline + 1)...])
+                return version
+            }
+            if preamble.count > 1 << 20 { throw SessionError.helper("the host printed a megabyte before the helper started") }
+            guard got == 0 else { continue }
+            let errors = try channel.read(.stderr, into: buffer)
+            if errors > 0 { diagnostics.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<errors])); continue }
+            if channel.isAtEnd { throw try ended() }
+            _ = try channel.wait()
+        }
+    }
+
+    /// The channel ended: how the helper (or the shell before it) ended, with what it said on stderr.
+    private func ended() throws -> HelperEnded {
+        let status = try channel.close()
+        let text = String(decoding: diagnostics, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return HelperEnded(status: status, message: text.hasPrefix("pss-host: ") ? String(text.dropFirst(10)) : text)
+    }
+
+    private static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        return (0...(haystack.count - needle.count)).first { haystack[$0..<($0 + needle.count)].elementsEqual(needle) }
+    }
+
+    /// Reads the daemon's answer to this client's hello, once.
+    private func takeHello() throws {
+        guard awaitingHello else { return }
+        awaitingHello = false
+        while true {
+            if let body = try decoder.nextFrame() {
+                switch try HostMessage(decoding: body) {
+                case .hello: return
+                case let .failure(_, message): throw SessionError.helper(message)
+                default: throw SessionError.helper("unexpected answer to hello")
+                }
+            }
+            try fill(watching: [])
+        }
     }
 
     /// The helper's channel ended before answering.
@@ -63,6 +119,7 @@ public final class HostLink {
 
     /// The next message from the daemon, waiting for it.
     func receive() throws -> HostMessage {
+        try takeHello()
         while true {
             if let body = try decoder.nextFrame() { return try HostMessage(decoding: body) }
             try fill(watching: [])
@@ -78,11 +135,7 @@ public final class HostLink {
         let errors = try channel.read(.stderr, into: buffer)
         if errors > 0 { diagnostics.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<errors])) }
         if got > 0 || errors > 0 { return extra }
-        if channel.isAtEnd {
-            let status = try channel.close()
-            let text = String(decoding: diagnostics, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw HelperEnded(status: status, message: text.hasPrefix("pss-host: ") ? String(text.dropFirst(10)) : text)
-        }
+        if channel.isAtEnd { throw try ended() }
         return try channel.wait(extra: extra)
     }
 
@@ -110,6 +163,7 @@ public final class HostLink {
     /// a receive that does not follow, until what is there has come).
     public func run(_ request: ClientMessage, into stream: CommandStream, stdin: Int32?) throws -> CommandStream.End {
         try send(request)
+        try takeHello()
         var input = stdin
         var unsent: [UInt8] = []  // frames the channel has not taken yet (stdin, acknowledgements)
         var started = false

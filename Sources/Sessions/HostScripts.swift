@@ -1,10 +1,10 @@
 import SessionWire
 
-/// The POSIX sh that pss runs on hosts, in one place: the command that starts the helper's relay, and the
-/// installer's two steps. Each is run as `sh -c 'SCRIPT'`, so the user's login shell only passes it on; each is one
-/// line (statements joined by `;`), since csh and tcsh take no newline inside quotes. Values from this client reach a
-/// script only quoted; the host directory is computed by the host's own shell. No `!` is followed by a word (csh
-/// would take it for a history reference even inside quotes; `ShellQuoting` writes a `!` in a value as `\!`).
+/// The POSIX sh that pss runs on hosts, in one place: the script that starts the helper's relay, and the
+/// installer's two steps. Each is sent on the stdin of `sh -s`, a command every login shell (sh, bash, zsh, ksh,
+/// fish, csh, tcsh) parses alike, so no script depends on the login shell's syntax; what the user's rc files print
+/// before it runs is skipped (the relay starts with a ready line, the installer's facts with a marker line). Values
+/// from this client reach a script only quoted; the host directory is computed by the host's own shell.
 ///
 /// Before a helper is run (or uploaded), the script checks, as OpenSSH's safe_path does for authorized_keys, that
 /// nobody else could have put it there: the host directory, `bin/` and the helper are real directories and a
@@ -14,6 +14,12 @@ import SessionWire
 /// accepts). A check that fails, or cannot be made, exits 70 with the reason on stderr (the client reports it and
 /// installs nothing); a helper that is not there exits 127 (the client installs it).
 enum HostScripts {
+    /// The exec command: the script follows on its stdin.
+    static let command = "sh -s"
+
+    /// The line before the installer's `key=value` facts.
+    static let factsMarker = "pss-host facts"
+
     /// The host directory, as the host's shell computes it (PSS_HOST_DIR may be set by sshd's SetEnv).
     static let hostDirectory = #"${PSS_HOST_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/pss-host}"#
 
@@ -66,13 +72,13 @@ enum HostScripts {
             #"r=$(stat -c '%u %g %a %n' -- "$@" 2>/dev/null | pss_judge 3 $#) || { echo "pss-host: host directory $d: $r; \#(advice)" >&2; exit 70; }"#,
             #"exec "./$h" relay"#,
         ]
-        return "sh -c " + ShellQuoting.quote(lines.joined(separator: "; "))
+        return lines.joined(separator: "; ") + "\n"
     }
 
     /// Installer, step 1: checks what exists above the host directory, makes the directory and bin/ (0700) when
     /// missing, checks them as `relay` does, and reports `key=value` facts: arch, glibc, the canonical directory,
     /// free KiB, or `error=`.
-    static let prepare = (["umask 077"] + hostDirectoryLines + [
+    static let prepare = (["umask 077", "echo \(factsMarker)"] + hostDirectoryLines + [
         privateGroup,
         judge,
         homeLine,
@@ -94,13 +100,22 @@ enum HostScripts {
         #"echo "glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null || true)""#,
         #"echo "dir=$c""#,
         #"echo "free=$(df -Pk "$c/bin" 2>/dev/null | awk 'NR==2 {print $4}')""#,
-    ]).joined(separator: "; ")
+    ]).joined(separator: "; ") + "\n"
+
+    /// The line the upload script prints when `cat` is about to take the bytes.
+    static let uploadMarker = "pss-host upload ready"
+
+    /// The upload: creates `path` (0600) and copies stdin into it, after the marker line.
+    static func upload(to path: String) -> String {
+        ["umask 077", "f=\(ShellQuoting.quote(path))", "echo \(uploadMarker)", #"exec cat > "$f""#].joined(separator: "; ") + "\n"
+    }
 
     /// Installer, step 2: checks the uploaded file's size and SHA-256 (with whichever tool the host has; a host
     /// with none is refused rather than trusted), then moves it into place, never into a directory of that name.
     static func install(uploaded temporary: String, as helper: HelperBinary, in directory: String) -> String {
         let quote = ShellQuoting.quote
         return [
+            "echo \(factsMarker)",
             "f=\(quote(temporary))",
             "t=\(quote(directory + "/bin/" + helper.installedName))",
             #"size=$(stat -c %s -- "$f")"#,
@@ -110,6 +125,6 @@ enum HostScripts {
             #"if [ "$sum" != \#(helper.sha256) ]; then rm -f -- "$f"; echo "error=SHA-256 $sum, expected \#(helper.sha256)"; exit 0; fi"#,
             #"if [ -d "$t" ] && [ ! -L "$t" ]; then rm -f -- "$f"; echo "error=$t is a directory"; exit 0; fi"#,
             #"chmod 700 -- "$f" && mv -f -T -- "$f" "$t" && echo ok=1"#,
-        ].joined(separator: "; ")
+        ].joined(separator: "; ") + "\n"
     }
 }

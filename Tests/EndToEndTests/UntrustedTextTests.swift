@@ -52,7 +52,8 @@ final class UntrustedTextTests: XCTestCase {
         func replay(_ answers: [HostMessage]) {
             let frames = client.scratch.file("frames")
             XCTAssertTrue(FileManager.default.createFile(atPath: frames, contents: Data(answers.flatMap { $0.encoded() })))
-            try! "#!/bin/sh\ncat '\(frames)'\nsleep 2\n".write(toFile: helper, atomically: false, encoding: .utf8)
+            try! "#!/bin/sh\necho 'pss-host relay ready v\(WireProtocol.version)'\ncat '\(frames)'\nsleep 2\n"
+                .write(toFile: helper, atomically: false, encoding: .utf8)
             chmod(helper, 0o700)
         }
         let record = SessionRecord(id: UUID().uuidString.lowercased(), name: hostile, owner: "root\u{1B}[1m", heldBy: "x",

@@ -2,10 +2,10 @@
 # Source it and call: ensure_packages
 
 # libssl-dev: OpenSSL headers for CKeystreamBatching; libstdc++-12-dev: the static archive linked into pss-host;
-# libpam-google-authenticator: a real one-time-code prompt, for the keyboard-interactive tests; tcsh: a login shell
-# that expands `!` inside quotes and takes no newline in them, for the scripts pss runs on hosts.
+# libpam-google-authenticator: a real one-time-code prompt, for the keyboard-interactive tests; zsh, ksh, fish, csh,
+# tcsh: the login shells users have, for the scripts pss runs on hosts.
 PSS_PACKAGES=(libssh2-1-dev libssl-dev libstdc++-12-dev pkg-config openssh-server openssh-client tmux
-              libpam-google-authenticator tcsh)
+              libpam-google-authenticator zsh ksh fish csh tcsh)
 
 ensure_packages() {
     local missing=()

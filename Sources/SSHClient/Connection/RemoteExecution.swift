@@ -7,10 +7,19 @@ extension SSHConnection {
     /// One loop does it all, as ssh's: it reads the channel until libssh2 has nothing buffered, then waits on the
     /// socket and stdin together, sending keepalives while the server is silent.
     public func execute(_ command: String, stdin: Int32?, stdout: ByteSink, stderr: ByteSink) throws -> ExitStatus {
+        try execute(command, input: InputForwarder(descriptor: stdin), stdout: stdout, stderr: stderr)
+    }
+
+    /// The same, with `input` as the command's whole stdin.
+    public func execute(_ command: String, input: [UInt8], stdout: ByteSink, stderr: ByteSink) throws -> ExitStatus {
+        try execute(command, input: InputForwarder(bytes: input), stdout: stdout, stderr: stderr)
+    }
+
+    private func execute(_ command: String, input: InputForwarder, stdout: ByteSink, stderr: ByteSink) throws -> ExitStatus {
         let channel = try openExec(command)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.readSize, alignment: 16)
         defer { buffer.deallocate() }
-        var input = InputForwarder(descriptor: stdin)
+        var input = input
 
         while true {
             var received = false
@@ -46,6 +55,13 @@ struct InputForwarder {
     init(descriptor: Int32?) {
         self.descriptor = descriptor
         self.atEnd = descriptor == nil
+    }
+
+    /// Sends `bytes`, then the end.
+    init(bytes: [UInt8]) {
+        descriptor = nil
+        pending = bytes
+        atEnd = true
     }
 
     /// The descriptor to poll, when more input is wanted.

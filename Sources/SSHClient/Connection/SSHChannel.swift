@@ -120,17 +120,4 @@ extension SSHConnection {
         guard started == 0 else { throw failure("starting the command", started) }
         return channel
     }
-
-    /// Copies `bytes` to `remotePath` with SCP (libssh2's SFTP is slow), creating it with `mode`.
-    public func upload(_ bytes: [UInt8], to remotePath: String, mode: Int32 = 0o600) throws {
-        let deadline = Deadline.after(seconds: Double(settings.connectTimeout))
-        let pointer = try retry("starting an SCP upload to \(remotePath)", deadline: deadline) {
-            libssh2_scp_send64(session, remotePath, mode, Int64(bytes.count), 0, 0)
-        }
-        let channel = SSHChannel(connection: self, pointer: pointer)
-        try channel.writeAll(bytes)
-        while !channel.sendEOF() { _ = try channel.wait() }
-        try retry("finishing the upload", deadline: .after(seconds: 60)) { libssh2_channel_wait_eof(pointer) }
-        _ = try channel.close()
-    }
 }
