@@ -55,6 +55,14 @@ enum HostScripts {
 
     private static let advice = "pss will not run or install its helper there: another user could replace it. Set PSS_HOST_DIR on the host (for example with sshd's SetEnv) to a directory only you and root can write."
 
+    /// For a host directory where programs cannot run or files cannot be written.
+    private static let mountAdvice = "Set PSS_HOST_DIR for your account on the host to a directory you own on a mount where files may be written and programs may run (with sshd's SetEnv, or in ~/.ssh/environment where sshd has PermitUserEnvironment yes)."
+
+    /// `pss_mount PATH` prints the mount point holding PATH (canonical) and its options, from /proc/self/mountinfo.
+    private static let mountOf = #"""
+        pss_mount() { awk -v p="$1" '{ m = $5; gsub(/\040/, " ", m); if ((p == m || index(p, m "/") == 1 || m == "/") && length(m) >= length(b)) { b = m; o = $6 } } END { if (b != "") print b " (" o ")" }' /proc/self/mountinfo 2>/dev/null; }
+        """#
+
     /// The exec command that connects the channel to the user's daemon through `helper`'s relay. The helper is run
     /// from the directory the checks entered (`./`), so nothing above it is looked up again.
     static func relay(_ helper: HelperBinary) -> String {
@@ -81,6 +89,7 @@ enum HostScripts {
     static let prepare = (["umask 077", "echo \(factsMarker)"] + hostDirectoryLines + [
         privateGroup,
         judge,
+        mountOf,
         homeLine,
         #"q=${d%/*}; while [ -n "$q" ] && [ ! -d "$q" ]; do q=${q%/*}; done"#,
         #"cd -P -- "${q:-/}" || { echo "error=cannot enter ${q:-/}"; exit 0; }"#,
@@ -88,14 +97,17 @@ enum HostScripts {
         "set --",
         pathsAbove,
         #"r=$(stat -c '%u %g %a %n' -- "$@" 2>/dev/null | pss_judge 0 $# "$(id -u)") || { echo "error=$d: $r; \#(advice)"; exit 0; }"#,
-        #"mkdir -p -- "$d/bin" 2>/dev/null || { echo "error=cannot create $d/bin"; exit 0; }"#,
-        #"for x in "$d" "$d/bin"; do if [ -L "$x" ] || [ ! -d "$x" ]; then echo "error=$x is not a directory (or is a symbolic link); \#(advice)"; exit 0; fi; [ -O "$x" ] || { echo "error=$x is not owned by $(id -un); \#(advice)"; exit 0; }; done"#,
+        #"e=$(mkdir -p -- "$d/bin" 2>&1) || { echo "error=cannot create $d/bin (${e##*: }), on $(pss_mount "${q:-/}"). \#(mountAdvice)"; exit 0; }"#,
+        #"for x in "$d" "$d/bin"; do if [ -L "$x" ] || [ ! -d "$x" ]; then echo "error=$x is not a directory (or is a symbolic link); \#(advice)"; exit 0; fi; if [ ! -O "$x" ]; then o=$(stat -c %u -- "$x"); n=; [ "$o" = 65534 ] && n=" (it belongs to nobody: a home on NFS that squashes root?)"; echo "error=$x is not owned by $(id -un)$n; \#(advice)"; exit 0; fi; done"#,
         #"cd -P -- "$d" || { echo "error=cannot enter $d"; exit 0; }"#,
         "c=$PWD",
         #"set -- "$c" "$c/bin""#,
         pathsAbove,
         #"r=$(stat -c '%u %g %a %n' -- "$@" 2>/dev/null | pss_judge 2 $#) || { echo "error=$d: $r; \#(advice)"; exit 0; }"#,
-        #"[ -w "$c/bin" ] || { echo "error=$c/bin is not writable"; exit 0; }"#,
+        #"[ -w "$c/bin" ] || { echo "error=$c/bin is not writable, on $(pss_mount "$c/bin"). \#(mountAdvice)"; exit 0; }"#,
+        // Programs must be able to run there: tried with a two-line script before anything is uploaded.
+        #"x=$c/bin/.exec-probe-$$; printf '#!/bin/sh\nexit 0\n' > "$x" && chmod 700 "$x" && "$x" 2>/dev/null; r=$?; rm -f -- "$x""#,
+        #"if [ $r -ne 0 ]; then m=$(pss_mount "$c/bin"); case $m in *noexec*) echo "error=$c is on a noexec mount, $m: programs cannot run there. \#(mountAdvice)";; *) echo "error=programs cannot run in $c/bin (on $m). \#(mountAdvice)";; esac; exit 0; fi"#,
         #"echo "arch=$(uname -m)""#,
         #"echo "glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null || true)""#,
         #"echo "dir=$c""#,

@@ -55,10 +55,15 @@ struct ConnectionOptions: ParsableArguments {
         return result
     }
 
+    /// ssh_config as ssh reads it: -F or the usual files, the command line first.
+    func makeResolver() throws -> SSHConfigResolver {
+        try SSHConfigResolver.load(configFile: configFile, commandLine: commandLineOptions())
+    }
+
     func makeConnector() throws -> HostConnector {
         var logger = Logger(label: "pss")
         logger.logLevel = verbose ? .debug : .warning
-        let resolver = try SSHConfigResolver.load(configFile: configFile, commandLine: commandLineOptions())
+        let resolver = try makeResolver()
         for note in resolver.notes { logger.debug("\(note)") }
         if let passwordFile, Secret.firstLine(ofFile: passwordFile) == nil {
             throw CommandFailure.usage("--password-file: cannot read \(passwordFile.sanitizedForDisplay)")

@@ -10,6 +10,10 @@ enum GlobalOptionPlacement {
         var index = 0
         while index < arguments.count {
             let argument = arguments[index]
+            if argument == "-G" {
+                // `pss -G HOST`, as ssh's: the hidden command that prints the resolved configuration.
+                return ["show-config"] + leading + arguments[(index + 1)...]
+            }
             if valued.contains(argument), index + 1 < arguments.count {
                 leading += [argument, arguments[index + 1]]
                 index += 2

@@ -9,11 +9,12 @@ struct PSS: ParsableCommand {
         abstract: "PowerShell-style persistent sessions for Linux servers, over SSH.",
         discussion: """
             Connection options (-F, -o, -i, -l, -p, --password-file, --json, -v) go before or after the command \
-            name, as ssh's; ssh_config is honoured.
+            name, as ssh's; ssh_config is honoured. pss -G HOST prints the configuration pss resolved for HOST, as \
+            ssh -G does, and connects to nothing.
             """,
         version: "0.1.0",
         subcommands: [NewCommand.self, GetCommand.self, InvokeCommand.self, DisconnectCommand.self, ConnectCommand.self,
-                      ReceiveCommand.self, RemoveCommand.self, JobCommand.self]
+                      ReceiveCommand.self, RemoveCommand.self, JobCommand.self, ShowConfigCommand.self]
     )
 
     static func main() {

@@ -127,9 +127,10 @@ final class HelperInstallTests: XCTestCase {
 
 /// A full host directory: a small tmpfs (the tests run as root, as in CI).
 final class FullHostDirectoryTests: XCTestCase {
-    /// A host whose PSS_HOST_DIR lies on a tmpfs of `megabytes`, and a client of it.
-    private func withHostOnTmpfs(megabytes: Int, _ body: (_ mountPoint: String, _ client: ClientMachine) -> Void) {
-        let tmpfs = Tmpfs(megabytes: megabytes)
+    /// A host whose PSS_HOST_DIR lies on a tmpfs of `megabytes` (mounted at a neutral name: "mnt"), and a client
+    /// of it.
+    private func withHostOnTmpfs(megabytes: Int, options: [String] = [], _ body: (_ mountPoint: String, _ client: ClientMachine) -> Void) {
+        let tmpfs = Tmpfs(megabytes: megabytes, options: options)
         var options = SSHServer.Options()
         options.hostDirectory = tmpfs.path + "/pss-host"
         let server = SSHServer(options)
@@ -143,6 +144,27 @@ final class FullHostDirectoryTests: XCTestCase {
             XCTAssertTrue(result.stderrText.contains("KiB free; the helper needs"), result.stderrText)
             XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: mountPoint + "/pss-host/bin")) ?? [], [],
                            "no partial upload is left behind")
+        }
+    }
+
+    /// A host directory where programs cannot run: found before anything is uploaded, and said with the mount.
+    func testNoexecMountIsSaidPlainly() {
+        withHostOnTmpfs(megabytes: 24, options: ["noexec"]) { mountPoint, client in
+            let result = client.pss(["invoke", "--host", "h", "--", "true"])
+            XCTAssertEqual(result.status, 255, "\(result)")
+            XCTAssertTrue(result.stderrText.contains("is on a noexec mount, \(mountPoint) ("), result.stderrText)
+            XCTAssertTrue(result.stderrText.contains("PSS_HOST_DIR"), result.stderrText)
+            XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: mountPoint + "/pss-host/bin")) ?? [], [],
+                           "nothing is uploaded")
+        }
+    }
+
+    func testReadOnlyMountIsSaidPlainly() {
+        withHostOnTmpfs(megabytes: 4, options: ["ro"]) { mountPoint, client in
+            let result = client.pss(["invoke", "--host", "h", "--", "true"])
+            XCTAssertEqual(result.status, 255, "\(result)")
+            XCTAssertTrue(result.stderrText.contains("Read-only file system"), result.stderrText)
+            XCTAssertTrue(result.stderrText.contains("on \(mountPoint) (ro"), result.stderrText)
         }
     }
 

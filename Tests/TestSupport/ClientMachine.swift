@@ -35,10 +35,15 @@ public final class ClientMachine {
     }
 
     public func hostBlock(alias: String, server: SSHServer, port: Int? = nil, user: String = "root") -> [String] {
+        hostBlock(alias: alias, port: port ?? server.port, user: user)
+    }
+
+    /// The block for any server on loopback at `port` (dropbear's, a proxy's).
+    public func hostBlock(alias: String, port: Int, user: String = "root") -> [String] {
         [
             "Host \(alias)",
             "    HostName 127.0.0.1",
-            "    Port \(port ?? server.port)",
+            "    Port \(port)",
             "    User \(user)",
             "    IdentityFile \(identityPath)",
             "    IdentitiesOnly yes",

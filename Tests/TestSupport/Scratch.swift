@@ -72,8 +72,9 @@ public final class Tmpfs {
     public let scratch = Scratch("tmpfs")
     public var path: String { scratch.file("mnt") }
 
-    public init(megabytes: Int) {
-        shell("mkdir -p '\(path)' && mount -t tmpfs -o size=\(megabytes)m tmpfs '\(path)'")
+    /// `options`: more mount options (`noexec`, `ro`).
+    public init(megabytes: Int, options: [String] = []) {
+        shell("mkdir -p '\(path)' && mount -t tmpfs -o \((["size=\(megabytes)m"] + options).joined(separator: ",")) tmpfs '\(path)'")
     }
 
     deinit {

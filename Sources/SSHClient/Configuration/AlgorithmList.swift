@@ -25,7 +25,7 @@ public enum AlgorithmList {
             }
         }
 
-        /// OpenSSH 9.2's defaults (`ssh -G` with no configuration), in its order.
+        /// OpenSSH 9.2's defaults, as Debian 12's `ssh -G` prints them with no configuration, in its order.
         public var defaults: [String] {
             switch self {
             case .ciphers:
@@ -36,7 +36,7 @@ public enum AlgorithmList {
                         "hmac-sha2-512-etm@openssh.com", "hmac-sha1-etm@openssh.com", "umac-64@openssh.com",
                         "umac-128@openssh.com", "hmac-sha2-256", "hmac-sha2-512", "hmac-sha1"]
             case .kex:
-                return ["sntrup761x25519-sha512@openssh.com", "curve25519-sha256", "curve25519-sha256@libssh.org",
+                return ["sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com", "curve25519-sha256", "curve25519-sha256@libssh.org",
                         "ecdh-sha2-nistp256", "ecdh-sha2-nistp384", "ecdh-sha2-nistp521",
                         "diffie-hellman-group-exchange-sha256", "diffie-hellman-group16-sha512",
                         "diffie-hellman-group18-sha512", "diffie-hellman-group14-sha256"]
@@ -62,7 +62,7 @@ public enum AlgorithmList {
                                    "hmac-md5-etm@openssh.com", "hmac-md5-96-etm@openssh.com", "hmac-ripemd160",
                                    "hmac-ripemd160@openssh.com"]
             case .kex:
-                return defaults + ["sntrup761x25519-sha512", "diffie-hellman-group1-sha1", "diffie-hellman-group14-sha1",
+                return defaults + ["diffie-hellman-group1-sha1", "diffie-hellman-group14-sha1",
                                    "diffie-hellman-group-exchange-sha1"]
             case .hostKeys:
                 return defaults + ["webauthn-sk-ecdsa-sha2-nistp256@openssh.com", "ssh-dss", "ssh-dss-cert-v01@openssh.com",

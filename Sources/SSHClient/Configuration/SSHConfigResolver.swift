@@ -48,6 +48,11 @@ public struct SSHConfigResolver: Sendable {
     public var notes: [String] { configs.flatMap(\.notes) }
 
     public func resolve(_ spec: HostSpec) throws -> ConnectionSettings {
+        try resolveWithEvaluation(spec).0
+    }
+
+    /// The settings, and the reading they came from (the values as written, for `pss -G`).
+    func resolveWithEvaluation(_ spec: HostSpec) throws -> (ConnectionSettings, ConfigEvaluation) {
         var evaluation = ConfigEvaluation(originalHost: spec.host)
         commandLine.forEach { evaluation.obtain($0) }
         // user@ and :port in HOST come after -l, -p and -o, as ssh takes user@host only when -l gave no user.
@@ -59,7 +64,7 @@ public struct SSHConfigResolver: Sendable {
             evaluation.beginFinalPass()
             for config in configs { try config.apply(to: &evaluation) }
         }
-        return settings(from: evaluation)
+        return (settings(from: evaluation), evaluation)
     }
 
     private func settings(from evaluation: ConfigEvaluation) -> ConnectionSettings {

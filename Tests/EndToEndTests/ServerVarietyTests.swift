@@ -1,0 +1,61 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// The servers admins have besides a Debian with bash and OpenSSH: a host without bash, and dropbear.
+final class ServerVarietyTests: XCTestCase {
+    static let user = "pss-test-variety"
+
+    override class func setUp() {
+        super.setUp()
+        LocalAccount.ensure(user, password: "variety-test", shell: "/bin/sh")
+    }
+
+    override class func tearDown() {
+        LocalAccount.remove(user)
+        super.tearDown()
+    }
+
+    /// Sessions that keep their state, a pipeline, a job received after a disconnect: what a user does first.
+    private func exercise(_ client: ClientMachine, expectingShell shellName: String, file: StaticString = #filePath, line: UInt = #line) {
+        let once = client.pss(["invoke", "--host", "h", "--", "printf '%s\\n' 'a b' \"c'd\" | wc -l | tr -d ' '"])
+        XCTAssertEqual(once.status, 0, "\(once)", file: file, line: line)
+        XCTAssertEqual(once.stdoutText, "2\n", file: file, line: line)
+        XCTAssertEqual(client.pss(["new", "h", "--name", "s"]).status, 0, file: file, line: line)
+        XCTAssertEqual(client.pss(["invoke", "--session", "h/s", "--", "cd /tmp && N=41 && add() { echo $(($1 + 1)); }"]).status, 0,
+                       file: file, line: line)
+        let state = client.pss(["invoke", "--session", "h/s", "--", "echo $(add $N) $(pwd) $(basename \"$(readlink /proc/$$/exe)\")"])
+        XCTAssertEqual(state.stdoutText, "42 /tmp \(shellName)\n", "\(state)", file: file, line: line)
+        XCTAssertEqual(client.pss(["invoke", "--session", "h/s", "--as-job", "--", "echo later"]).status, 0, file: file, line: line)
+        XCTAssertEqual(client.pss(["disconnect", "h/s"]).status, 0, file: file, line: line)
+        let received = client.pss(["receive", "h/s"])
+        XCTAssertEqual(received.stdoutText, "later\n", "\(received)", file: file, line: line)
+        XCTAssertEqual(client.pss(["remove", "h/s"]).status, 0, file: file, line: line)
+    }
+
+    /// A host where bash cannot run (a /dev/null over it, in sshd's own mount namespace): sessions run in sh.
+    func testHostWithoutBash() {
+        var options = SSHServer.Options()
+        options.hiddenPrograms = ["/usr/bin/bash"]
+        let server = SSHServer(options)
+        let client = ClientMachine()
+        server.authorize(client.publicKey, user: Self.user)
+        client.writeConfig(client.hostBlock(alias: "h", server: server, user: Self.user))
+        try! (server.knownHostsLine() + "\n").write(toFile: client.knownHostsPath, atomically: true, encoding: .utf8)
+        XCTAssertNotEqual(client.pss(["invoke", "--host", "h", "--", "bash -c true"]).status, 0, "bash still runs on this host")
+        exercise(client, expectingShell: "dash")
+    }
+
+    func testDropbear() {
+        let server = DropbearServer()
+        let client = ClientMachine()
+        server.authorize(client.publicKey, user: Self.user)
+        client.writeConfig(client.hostBlock(alias: "h", port: server.port, user: Self.user))
+        try! (server.knownHostsLine() + "\n").write(toFile: client.knownHostsPath, atomically: true, encoding: .utf8)
+        let banner = client.pss(["-v", "invoke", "--host", "h", "--", "true"])
+        XCTAssertTrue(banner.stderrText.contains("dropbear"), banner.stderrText)
+        exercise(client, expectingShell: "bash")
+        let home = String(cString: getpwnam(Self.user)!.pointee.pw_dir)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: home + "/.local/state/pss-host/bin"), "the default host directory is used")
+    }
+}
