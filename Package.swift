@@ -57,7 +57,7 @@ let package = Package(
         // Tests by level: unit tests per module, end-to-end tests that run the real `pss` against real sshd.
         .target(name: "TestSupport", dependencies: ["SessionWire"], path: "Tests/TestSupport", swiftSettings: testSettings),
         .target(name: "CKeystreamCheck", dependencies: ["CKeystreamBatching"], path: "Tests/CKeystreamCheck"),
-        .testTarget(name: "SSHClientTests", dependencies: ["SSHClient", "CLibSSH2", "CKeystreamCheck"], swiftSettings: testSettings),
+        .testTarget(name: "SSHClientTests", dependencies: ["SSHClient", "CLibSSH2", "CKeystreamCheck", "TestSupport"], swiftSettings: testSettings),
         .testTarget(name: "SessionsTests", dependencies: ["Sessions"], swiftSettings: testSettings),
         .testTarget(name: "SessionWireTests", dependencies: ["SessionWire"], swiftSettings: testSettings),
         .testTarget(name: "SessionHostTests", dependencies: ["SessionHost", "SessionWire"], swiftSettings: testSettings),

@@ -11,10 +11,11 @@ struct HelperInstaller {
     let helper: HelperBinary
     let logger: Logger
 
-    func install() throws {
+    func install(notify: (String) -> Void) throws {
         logger.debug("installing \(helper.installedName) on \(connection.settings.alias)")
         let facts = try run(HostScripts.prepare)
         if let error = facts["error"] { throw SessionError.hostUnsupported("host directory: \(error)") }
+        if let warning = facts["warn"] { notify(warning) }
         let arch = facts["arch"] ?? "?"
         guard arch == HelperBinary.architecture else {
             throw SessionError.hostUnsupported("the host is \(arch); this pss carries a \(HelperBinary.architecture) helper")
@@ -61,7 +62,7 @@ struct HelperInstaller {
             }
         }
         try channel.writeAll(bytes)
-        while !channel.sendEOF() { _ = try channel.wait() }
+        try channel.sendEOFWaiting()
         while true {
             let got = try channel.read(.stdout, into: buffer) + channel.read(.stderr, into: buffer)
             // The reads may have taken in the end: look before waiting, or the wait lasts until the next keepalive.
@@ -75,7 +76,7 @@ struct HelperInstaller {
 
     /// Runs a POSIX sh script (on the stdin of `sh -s`, whatever the user's login shell is) and returns the
     /// `key=value` lines it printed after its marker line (what rc files print before is ignored).
-    private func run(_ script: String) throws -> [String: String] {
+    func run(_ script: String) throws -> [String: String] {
         let out = BufferSink(), err = BufferSink()
         let status = try connection.execute(HostScripts.command, input: Array(script.utf8), stdout: out, stderr: err)
         guard status == .exited(0) else {

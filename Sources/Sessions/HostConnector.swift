@@ -17,12 +17,12 @@ public struct HostConnector {
         self.logger = logger
     }
 
-    public func connect(_ host: HostSpec) throws -> SSHConnection {
+    public func connect(_ host: HostSpec, report: ConnectionReport = ConnectionReport()) throws -> SSHConnection {
         var settings = try resolver.resolve(host)
         if let limit = connectTimeoutLimit { settings.connectTimeout = min(settings.connectTimeout, limit) }
         var logger = logger
         logger[metadataKey: "host"] = "\(host.host)"
         return try SSHConnection.connect(settings: settings, trust: KnownHostsTrust(prompter: prompter),
-                                         credentials: credentials, prompter: prompter, logger: logger)
+                                         credentials: credentials, prompter: prompter, logger: logger, report: report)
     }
 }

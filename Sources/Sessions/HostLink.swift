@@ -27,12 +27,14 @@ public final class HostLink {
     /// The answer to this client's hello, not read yet: `open` does not wait for it, the first answer read does.
     private var awaitingHello = false
 
-    public static func open(_ connection: SSHConnection, helper: HelperBinary, clientID: String, logger: Logger) throws -> HostLink {
+    /// `notify` hears what the user should know once (a host that ends processes at logout, found when installing).
+    public static func open(_ connection: SSHConnection, helper: HelperBinary, clientID: String, logger: Logger,
+                            notify: (String) -> Void = { _ in }) throws -> HostLink {
         var lastProblem = ""
         for attempt in 0..<2 {
             if attempt > 0 {
                 logger.debug("helper did not answer (\(lastProblem)); installing it")
-                try HelperInstaller(connection: connection, helper: helper, logger: logger).install()
+                try HelperInstaller(connection: connection, helper: helper, logger: logger).install(notify: notify)
             }
             // A command every login shell parses alike; the script comes on stdin.
             let link = HostLink(connection: connection, channel: try connection.openExec(HostScripts.command))

@@ -63,6 +63,12 @@ enum HostScripts {
         pss_mount() { awk -v p="$1" '{ m = $5; gsub(/\040/, " ", m); if ((p == m || index(p, m "/") == 1 || m == "/") && length(m) >= length(b)) { b = m; o = $6 } } END { if (b != "") print b " (" o ")" }' /proc/self/mountinfo 2>/dev/null; }
         """#
 
+    /// `pss_logout` prints why the daemon would end at logout, or nothing: systemd-logind's KillUserProcesses (the
+    /// last value in logind.conf and its drop-ins), unless the user lingers.
+    private static let logoutCheck = #"""
+        pss_logout() { k=$(cat /etc/systemd/logind.conf /usr/lib/systemd/logind.conf.d/*.conf /run/systemd/logind.conf.d/*.conf /etc/systemd/logind.conf.d/*.conf 2>/dev/null | sed -n 's/^[[:space:]]*KillUserProcesses[[:space:]]*=[[:space:]]*//p' | tail -n 1); case $k in yes|true|on|1) [ -e "/var/lib/systemd/linger/$(id -un)" ] || echo "systemd-logind ends your processes at logout here (KillUserProcesses=$k), the pss daemon and its sessions with them; to keep them, run: loginctl enable-linger $(id -un)";; esac; }
+        """#
+
     /// The exec command that connects the channel to the user's daemon through `helper`'s relay. The helper is run
     /// from the directory the checks entered (`./`), so nothing above it is looked up again.
     static func relay(_ helper: HelperBinary) -> String {
@@ -90,6 +96,7 @@ enum HostScripts {
         privateGroup,
         judge,
         mountOf,
+        logoutCheck,
         homeLine,
         #"q=${d%/*}; while [ -n "$q" ] && [ ! -d "$q" ]; do q=${q%/*}; done"#,
         #"cd -P -- "${q:-/}" || { echo "error=cannot enter ${q:-/}"; exit 0; }"#,
@@ -112,7 +119,30 @@ enum HostScripts {
         #"echo "glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null || true)""#,
         #"echo "dir=$c""#,
         #"echo "free=$(df -Pk "$c/bin" 2>/dev/null | awk 'NR==2 {print $4}')""#,
+        #"w=$(pss_logout); [ -z "$w" ] || echo "warn=$w""#,
     ]).joined(separator: "; ") + "\n"
+
+    /// `pss doctor`: facts about the host and the user's pss there, as `key=value` lines, changing nothing. The
+    /// daemon is asked only through this client's helper, and only when the checks trust it.
+    static func doctor(_ helper: HelperBinary) -> String {
+        ([
+            "echo \(factsMarker)", privateGroup, judge, mountOf, logoutCheck, homeLine,
+            "h=\(ShellQuoting.quote(helper.installedName))",
+            #"echo "arch=$(uname -m)"; echo "glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null || true)"; echo "user=$(id -un)""#,
+            "d=\(hostDirectory)",
+            #"echo "dir=$d""#,
+            #"case $d in /*) ;; *) echo "dir_error=the host directory '$d' is not an absolute path (PSS_HOST_DIR or XDG_STATE_HOME)"; d=;; esac"#,
+            #"if [ -n "$d" ] && [ -d "$d" ] && [ ! -L "$d" ]; then cd -P -- "$d"; c=$PWD; echo "dir_exists=1"; echo "dir_owner=$(stat -c '%U %a' -- "$c")"; set -- "$c"; o=1; if [ -d "$c/bin" ]; then set -- "$@" "$c/bin"; o=2; fi; if [ -O "$c" ]; then u=; else u=0; fi; elif [ -n "$d" ]; then q=${d%/*}; while [ -n "$q" ] && [ ! -d "$q" ]; do q=${q%/*}; done; cd -P -- "${q:-/}"; c=$PWD/.; echo "dir_exists=0"; set --; o=0; u=$(id -u); fi"#,
+            #"if [ -n "$d" ]; then m=$PWD; \#(pathsAbove); r=$(stat -c '%u %g %a %n' -- "$@" 2>/dev/null | pss_judge $o $# $u) && t=ok || t=$r; [ -n "$u" ] && [ $o -gt 0 ] && t="$d is not owned by $(id -un)"; echo "trust=$t"; echo "mount=$(pss_mount "$m")"; echo "free=$(df -Pk "$m" 2>/dev/null | awk 'NR==2 {print $4}')"; fi"#,
+            #"if [ -n "$d" ] && [ -f "$d/bin/$h" ]; then echo "helper=installed"; else echo "helper=missing"; fi"#,
+            #"echo "other_helpers=$(ls -- "$d/bin" 2>/dev/null | grep -c '^pss-host-' | tr -d ' ')""#,
+            #"if [ "$t" = ok ] && [ -x "$d/bin/$h" ]; then "$d/bin/$h" status 2>/dev/null; fi"#,
+            #"w=$(pss_logout); echo "logout=${w:-ok}""#,
+            // The sshd serving this session: its -f file, found up the parent processes (else the system's).
+            #"p=$PPID; f=/etc/ssh/sshd_config; while [ -n "$p" ] && [ "$p" -gt 1 ]; do a=$(tr '\000' ' ' < /proc/$p/cmdline 2>/dev/null); case $a in *sshd*' -f '*) f=${a#*' -f '}; f=${f%% *}; break;; esac; p=$(awk '/^PPid:/ {print $2}' /proc/$p/status 2>/dev/null); done"#,
+            #"x=/usr/sbin/sshd; [ -x "$x" ] || x=sshd; v=$("$x" -T -f "$f" 2>/dev/null | awk '$1 == "clientaliveinterval" {print $2}'); [ -n "$v" ] || v=$(awk 'tolower($1) == "clientaliveinterval" {print $2; exit}' "$f" 2>/dev/null); echo "sshd_config=$f"; echo "clientalive=$v""#,
+        ]).joined(separator: "; ") + "\n"
+    }
 
     /// The line the upload script prints when `cat` is about to take the bytes.
     static let uploadMarker = "pss-host upload ready"

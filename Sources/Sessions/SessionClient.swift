@@ -21,7 +21,8 @@ public struct SessionClient {
         }
         let connection = try connector.connect(spec)
         let link = try HostLink.open(connection, helper: try HelperBinary.locate(state: state),
-                                     clientID: try state.clientID(), logger: connector.logger)
+                                     clientID: try state.clientID(), logger: connector.logger,
+                                     notify: { connector.prompter.inform("pss: \(host): \($0)") })
         defer { link.close() }
         return try body(link)
     }

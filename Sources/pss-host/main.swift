@@ -7,6 +7,7 @@ import SessionWire
 //
 //   pss-host relay     connect this SSH channel to the user's daemon (start it if needed)
 //   pss-host daemon    the per-user daemon (started by relay)
+//   pss-host status    whether the daemon runs, and what it holds (for pss doctor; starts nothing)
 //   pss-host version   print the protocol version
 
 let arguments = CommandLine.arguments
@@ -36,8 +37,10 @@ case "daemon":
     } catch {
         fail("\(error)")
     }
+case "status":
+    exit(DaemonStatus.run(paths: paths))
 case "version":
     print("pss-host protocol \(WireProtocol.version)")
 default:
-    fail("usage: pss-host relay|daemon|version")
+    fail("usage: pss-host relay|daemon|status|version")
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Glibc
 import Sessions
 import SSHClient
 
@@ -64,7 +65,7 @@ enum Diagnostics {
     /// Writes a message on stderr. Messages carry text from hosts (refusals, a helper's errors): control
     /// characters are escaped, line breaks kept.
     static func print(_ message: String) {
-        FileHandle.standardError.write(Data("pss: \(message.escapingControlCharacters(keepingNewlines: true))\n".utf8))
+        Terminal.write("pss: \(message.escapingControlCharacters(keepingNewlines: true))\n", to: STDERR_FILENO)
     }
 
     /// Runs `body` for each target: a failure is reported under the target's name and does not stop the others.

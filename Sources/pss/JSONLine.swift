@@ -21,7 +21,7 @@ struct JSONLine {
     }
 
     func print() {
-        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        Terminal.write(text + "\n")
     }
 
     static func quoted(_ string: String) -> String {

@@ -20,7 +20,7 @@ enum JobOutput {
              row.job.exitCode.map(String.init) ?? "", row.job.hasMoreData ? "True" : "False",
              row.job.command.sanitizedForDisplay]
         }
-        FileHandle.standardOutput.write(Data(Table.format(header: header, rows: lines).utf8))
+        Terminal.write(Table.format(header: header, rows: lines))
     }
 
     static func jsonLine(_ row: Row) -> JSONLine {

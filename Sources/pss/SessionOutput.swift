@@ -22,7 +22,7 @@ enum SessionOutput {
             [row.record.id, row.record.name, row.host, row.record.state.rawValue, "",
              row.record.availability(for: clientID).rawValue]
         }
-        FileHandle.standardOutput.write(Data(Table.format(header: header, rows: lines).utf8))
+        Terminal.write(Table.format(header: header, rows: lines))
     }
 
     static func jsonLine(_ row: Row, clientID: String) -> JSONLine {

@@ -23,6 +23,6 @@ struct ShowConfigCommand: ParsableCommand {
 
     func run() throws {
         let lines = try ResolvedConfiguration.lines(for: HostSpec(parsing: host), resolver: connection.makeResolver())
-        FileHandle.standardOutput.write(Data(lines.map { "\($0.keyword) \($0.value)\n" }.joined().utf8))
+        Terminal.write(lines.map { "\($0.keyword) \($0.value)\n" }.joined())
     }
 }

@@ -6,7 +6,10 @@ import XCTest
 /// wins, tokens, -o, -l, -p and the HOST form. The keywords where pss's defaults differ from ssh's (README: "Where pss
 /// differs from ssh") are compared only when the configuration sets them.
 final class PrintConfigTests: XCTestCase {
-    private let scratch = Scratch("print-config")
+    private var scratch: Scratch!
+
+    override func setUp() { scratch = Scratch("print-config") }
+    override func tearDown() { scratch = nil }  // XCTest keeps the test instances until the process ends
 
     private static let differingDefaults: Set<String> = ["connecttimeout", "serveraliveinterval", "identityfile"]
 

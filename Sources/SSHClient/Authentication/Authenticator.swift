@@ -19,7 +19,10 @@ struct Authenticator {
 
     func authenticate() throws {
         let offered = try offeredMethods()
-        guard !isAuthenticated else { return }
+        guard !isAuthenticated else {
+            connection.report.authentication = "none (the server asked for nothing)"
+            return
+        }
         var hints: [String] = []
         // PreferredAuthentications decides which methods are tried, and in what order (public keys, or the
         // password methods, first); a method it leaves out is never tried.
@@ -92,6 +95,7 @@ struct Authenticator {
             }
             if status == 0 {
                 connection.logger.debug("authenticated with agent key \(comment)")
+                connection.report.authentication = "publickey, agent key \(comment)"
                 return true
             }
             connection.logger.debug("agent key \(comment) refused")
@@ -159,6 +163,7 @@ struct Authenticator {
         switch status {
         case 0:
             connection.logger.debug("authenticated with \(path)")
+            connection.report.authentication = "publickey, \(path)"
             return .accepted
         case LIBSSH2_ERROR_FILE, LIBSSH2_ERROR_KEYFILE_AUTH_FAILED:  // a wrong passphrase, from a file or from memory
             connection.logger.debug("\(path): \(connection.lastErrorMessage())")
@@ -204,8 +209,14 @@ struct Authenticator {
                 break
             }
             for method in methods {
-                if method == "keyboard-interactive", try keyboardInteractive(password: password, unanswered: &unanswered) { return true }
-                if method == "password", try plainPassword(password) { return true }
+                if method == "keyboard-interactive", try keyboardInteractive(password: password, unanswered: &unanswered) {
+                    connection.report.authentication = "keyboard-interactive"
+                    return true
+                }
+                if method == "password", try plainPassword(password) {
+                    connection.report.authentication = "password"
+                    return true
+                }
             }
             if prompter.isAvailable, given == nil { prompter.inform("Permission denied, please try again.") }
         }

@@ -7,6 +7,9 @@ public final class SSHChannel {
     let connection: SSHConnection
     let pointer: OpaquePointer
     private var freed = false
+    /// `wait` returned at once for buffered input and no read has returned data since: input no read takes (an
+    /// extended data type other than stderr, from a hostile server) must not make the caller spin.
+    private var bufferedInputUnread = false
 
     init(connection: SSHConnection, pointer: OpaquePointer) {
         self.connection = connection
@@ -26,6 +29,7 @@ public final class SSHChannel {
     /// `isAtEnd`).
     public func read(_ stream: Stream, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         let count = libssh2_channel_read_ex(pointer, stream.rawValue, buffer.baseAddress, buffer.count)
+        if count > 0 { bufferedInputUnread = false }
         if count >= 0 { return count }
         if count == LIBSSH2_ERROR_EAGAIN { return 0 }
         throw connection.lost(Int32(count))
@@ -57,7 +61,7 @@ public final class SSHChannel {
         while offset < bytes.count {
             let written = try bytes[offset...].withUnsafeBytes { try write($0) }
             offset += written
-            if written == 0 { _ = try wait() }
+            if written == 0 { _ = try waitOnSocket() }
         }
     }
 
@@ -66,12 +70,39 @@ public final class SSHChannel {
         libssh2_channel_send_eof(pointer) != LIBSSH2_ERROR_EAGAIN
     }
 
+    /// Sends EOF on stdin, waiting as needed.
+    public func sendEOFWaiting() throws {
+        while !sendEOF() { _ = try waitOnSocket() }
+    }
+
     /// The remote side sent EOF: nothing more will arrive once the buffers are read.
     public var isAtEnd: Bool { libssh2_channel_eof(pointer) != 0 }
 
-    /// Waits until the connection has something (or can take more), or one of `extra` is ready; returns `extra`
-    /// with their `revents`. Keeps the connection alive meanwhile, and throws if the server stops answering.
+    /// Data libssh2 has already taken in for this channel, on either stream. A read of one stream, or a write,
+    /// takes in whatever the socket holds for both: data that came in that way never wakes a poll of the socket.
+    /// (libssh2_poll_channel_read would say no whenever a packet shorter than 5 bytes, such as a keepalive's
+    /// answer, waits in the queue before the data.)
+    var hasBufferedInput: Bool {
+        var queued: UInt = 0
+        _ = libssh2_channel_window_read_ex(pointer, &queued, nil)
+        return queued > 0
+    }
+
+    /// Waits until the channel has something to read, the connection can take more, or one of `extra` is ready;
+    /// returns `extra` with their `revents`. Returns at once when input is already buffered (a caller reads both
+    /// streams, then waits: what the second read took in for the first would otherwise wait for the next packet,
+    /// a keepalive away). Keeps the connection alive meanwhile, and throws if the server stops answering.
     public func wait(extra: [pollfd] = [], timeout: Int32 = -1) throws -> [pollfd] {
+        if hasBufferedInput && !bufferedInputUnread {
+            bufferedInputUnread = true
+            return try waitOnSocket(extra: extra, timeout: 0)
+        }
+        return try waitOnSocket(extra: extra, timeout: timeout)
+    }
+
+    /// The wait itself, for writers: buffered input does not end it (a writer waits for the window or the socket,
+    /// and would spin on input it does not read).
+    private func waitOnSocket(extra: [pollfd] = [], timeout: Int32 = -1) throws -> [pollfd] {
         var descriptors = [pollfd(fd: connection.socket.descriptor, events: connection.socketEvents, revents: 0)] + extra
         var limit = try connection.keepAlive()
         if timeout >= 0 { limit = limit < 0 ? timeout : min(limit, timeout) }

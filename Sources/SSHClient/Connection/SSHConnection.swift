@@ -21,9 +21,12 @@ public final class SSHConnection {
     public private(set) var isBroken = false
     let logger: Logger
 
-    /// Connects, verifies the host key with `trust`, and authenticates.
+    /// What was done to make this connection (shared with the caller's report, if one was given).
+    public let report: ConnectionReport
+
+    /// Connects, verifies the host key with `trust`, and authenticates. `report`, when given, hears each step.
     public static func connect(settings: ConnectionSettings, trust: HostKeyTrust, credentials: Credentials,
-                               prompter: Prompter, logger: Logger) throws -> SSHConnection {
+                               prompter: Prompter, logger: Logger, report: ConnectionReport = ConnectionReport()) throws -> SSHConnection {
         guard settings.proxyJump == nil else {
             throw SSHError.unsupported("\(settings.alias): ProxyJump is not supported yet; connect to the host directly")
         }
@@ -41,7 +44,8 @@ public final class SSHConnection {
         let deadline = Deadline.after(seconds: Double(settings.connectTimeout))
         logger.debug("connecting to \(settings.hostName) port \(settings.port) as \(settings.user)")
         let socket = try TCPSocket.connect(host: settings.hostName, port: settings.port, deadline: deadline)
-        let connection = try SSHConnection(settings: settings, socket: socket, logger: logger)
+        report.reached = "\(settings.hostName) port \(settings.port)"
+        let connection = try SSHConnection(settings: settings, socket: socket, logger: logger, report: report)
         let prompter: Prompter = settings.batchMode ? NoPrompter() : prompter
         try connection.handshake(trust: trust, prompter: prompter, deadline: deadline)
         try Authenticator(connection: connection, credentials: credentials, prompter: prompter).authenticate()
@@ -52,8 +56,9 @@ public final class SSHConnection {
         return connection
     }
 
-    private init(settings: ConnectionSettings, socket: TCPSocket, logger: Logger) throws {
+    private init(settings: ConnectionSettings, socket: TCPSocket, logger: Logger, report: ConnectionReport) throws {
         self.settings = settings
+        self.report = report
         self.socket = socket
         self.logger = logger
         let callbacks = SessionCallbacks()
@@ -91,7 +96,9 @@ public final class SSHConnection {
         }
         guard status == 0 else { throw failure("SSH handshake", status) }
         serverBanner = libssh2_session_banner_get(session).map { String(cString: $0) } ?? ""
+        report.banner = serverBanner
         let cipher = method(LIBSSH2_METHOD_CRYPT_CS)
+        report.algorithms = "\(method(LIBSSH2_METHOD_KEX)), \(cipher), \(method(LIBSSH2_METHOD_MAC_CS))"
         let batching = cipher.hasSuffix("-ctr") && pss_keystream_batching_enabled() == 1 ? " (keystream batched)" : ""
         logger.debug("server \(serverBanner.sanitizedForDisplay); cipher \(cipher)\(batching), mac \(method(LIBSSH2_METHOD_MAC_CS)), kex \(method(LIBSSH2_METHOD_KEX))")
 
@@ -105,8 +112,9 @@ public final class SSHConnection {
         let sha256 = Array(UnsafeRawBufferPointer(start: hash, count: 32).bindMemory(to: UInt8.self))
         let key = HostKey(algorithm: algorithm, blob: blob, sha256: sha256)
         hostKey = key
+        report.hostKey = key
         logger.debug("host key \(algorithm.rawValue) \(key.fingerprint)")
-        try trust.verify(key, for: settings, knownHosts: knownHosts)
+        report.hostKeyTrust = try trust.verify(key, for: settings, knownHosts: knownHosts)
     }
 
     /// What was offered to the server, by libssh2 method type, for messages.

@@ -2,8 +2,9 @@ import Foundation
 
 /// Decides whether to trust a server's host key. The connection asks its trust before authenticating.
 public protocol HostKeyTrust {
-    /// Throws `SSHError.hostKeyUnknown`, `.hostKeyChanged` or `.hostKeyRevoked` to refuse.
-    func verify(_ key: HostKey, for settings: ConnectionSettings, knownHosts: KnownHostsLookup) throws
+    /// Returns how the key was trusted (for `pss doctor`); throws `SSHError.hostKeyUnknown`, `.hostKeyChanged` or
+    /// `.hostKeyRevoked` to refuse.
+    func verify(_ key: HostKey, for settings: ConnectionSettings, knownHosts: KnownHostsLookup) throws -> String
     /// Key algorithms to prefer in the handshake for this host (those already known), in order.
     func preferredAlgorithms(for settings: ConnectionSettings, knownHosts: KnownHostsLookup) -> [HostKey.Algorithm]
 }
@@ -34,13 +35,13 @@ public struct KnownHostsTrust: HostKeyTrust {
         knownHosts.knownHosts.recordedKeyTypes(for: settings.knownHostsName).compactMap(HostKey.Algorithm.init(rawValue:))
     }
 
-    public func verify(_ key: HostKey, for settings: ConnectionSettings, knownHosts: KnownHostsLookup) throws {
+    public func verify(_ key: HostKey, for settings: ConnectionSettings, knownHosts: KnownHostsLookup) throws -> String {
         let name = settings.knownHostsName
         if let revoked = settings.revokedHostKeys { try Self.checkNotRevoked(key, name: name, file: revoked) }
         var authorities: [KnownHosts.Location] = []
         switch knownHosts.knownHosts.verdict(for: key, name: name) {
-        case .known:
-            return
+        case let .known(location):
+            return "matches \(location) (as \(name))"
         case let .revoked(location):
             throw SSHError.hostKeyRevoked(host: name, keyType: key.algorithm.displayName, fingerprint: key.fingerprint,
                                           knownHostsFile: location.file, line: location.line)
@@ -94,9 +95,11 @@ public struct KnownHostsTrust: HostKeyTrust {
         case .acceptNew, .no:
             break
         }
-        guard let file = knownHosts.fileToWrite else { return }
+        let how = settings.strictHostKeyChecking == .ask ? "accepted on the terminal" : "new, accepted (StrictHostKeyChecking \(settings.strictHostKeyChecking.rawValue))"
+        guard let file = knownHosts.fileToWrite else { return how + ", not recorded (no UserKnownHostsFile)" }
         try KnownHosts.add(key, name: name, to: file, hashName: settings.hashKnownHosts)
         prompter.inform("Warning: Permanently added '\(name)' (\(key.algorithm.displayName)) to the list of known hosts.")
+        return how + " and added to \(file)"
     }
 
     /// RevokedHostKeys, as ssh reads it: a key listed there is refused for every host, and a file that cannot be
