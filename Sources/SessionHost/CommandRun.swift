@@ -40,6 +40,10 @@ final class CommandRun {
     var deadline: Int64?
     /// A signal to send to the command's process group as soon as it has one in the foreground.
     var pendingSignal: Int32?
+    /// Where an interrupt (Ctrl-C from the client) stands: its signal not sent yet, sent (the shell may have
+    /// abandoned the command's line), or the shell's own end notice typed.
+    enum InterruptFollowUp { case none, awaitingSignal, awaitingShell, typed }
+    var interruptFollowUp = InterruptFollowUp.none
     /// TERM was sent: KILL follows at this time.
     var killAt: Int64?
     /// `job stop` requests, answered when the command has ended.

@@ -47,6 +47,8 @@ extension HostDaemon {
             if let run = link.attached, run.link === link, run.stdinPipe >= 0 {
                 run.forwardStdin(bytes)
             }
+        case .interrupt:
+            if let run = link.attached, run.link === link, run.isRunning { interrupt(run) }
         case .stdinEnd:
             if let run = link.attached, run.link === link {
                 run.stdinEnded = true

@@ -239,7 +239,7 @@ public final class HostDaemon {
                           !run.isFullySent || !run.isRunning || !run.follow {
                     return 0
                 }
-                if run.pendingSignal != nil { return 100 }
+                if run.pendingSignal != nil || run.interruptFollowUp == .awaitingShell { return 50 }
                 // Output held by a full disk, or an end waiting for it: retried every second.
                 if run.pendingEnd != nil || run.outputs.contains(where: \.isHolding) { next = min(next, now + 1) }
                 if let deadline = run.deadline, run.isRunning { next = min(next, deadline) }
@@ -440,6 +440,12 @@ public final class HostDaemon {
         if number == SIGTERM { run.killAt = Posix.now + Self.killGraceSeconds }
     }
 
+    /// Ctrl-C from the client streaming the command: SIGINT to it, as a terminal's ^C would send.
+    func interrupt(_ run: CommandRun) {
+        run.pendingSignal = SIGINT
+        run.interruptFollowUp = .awaitingSignal
+    }
+
     /// How long a stopped or timed-out command has between TERM and KILL.
     static let killGraceSeconds: Int64 = 5
 
@@ -457,9 +463,22 @@ public final class HostDaemon {
             if let group = shell.foregroundGroup { kill(-group, SIGKILL) } else { kill(shell.pid, SIGKILL) }
             run.pendingSignal = nil
         }
-        if let number = run.pendingSignal, let group = shell.foregroundGroup {
-            kill(-group, number)
-            run.pendingSignal = nil
+        if let number = run.pendingSignal {
+            if let group = shell.foregroundGroup {
+                kill(-group, number)
+                run.pendingSignal = nil
+            } else if number == SIGINT {
+                kill(shell.pid, SIGINT)  // builtins running in the shell itself: its ^C abandons them
+                run.pendingSignal = nil
+            }
+            if run.pendingSignal == nil, run.interruptFollowUp == .awaitingSignal { run.interruptFollowUp = .awaitingShell }
+        }
+        // An interactive shell whose foreground job died of SIGINT abandons the rest of the line, the end notice
+        // with it; once the shell has the terminal again, a line of its own says how the command ended. When the
+        // command survived the signal and its line goes on, its own notice comes first and this one is ignored.
+        if run.interruptFollowUp == .awaitingShell, shell.foregroundGroup == nil {
+            run.interruptFollowUp = .typed
+            _ = shell.type(shell.endLine(number: run.number, status: 128 + SIGINT))
         }
     }
 

@@ -108,6 +108,11 @@ final class SessionShell {
         return "{ printf 'S \(token) \(number)\\n' >&3; \(body); } <\(quote(stdin)) >\(quote(stdout)) 2>\(quote(stderr)); printf 'D \(token) \(number) %d\\n' \"$?\" >&3"
     }
 
+    /// A line that reports command `number` ended with `status`, for a command line the shell abandoned.
+    func endLine(number: Int, status: Int32) -> String {
+        "printf 'D \(token) \(number) \(status)\\n' >&3"
+    }
+
     /// Reads the notices available on fd 3.
     func readNotices() -> [Notice] {
         var buffer = [UInt8](repeating: 0, count: 4096)

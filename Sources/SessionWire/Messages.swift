@@ -24,6 +24,8 @@ public enum ClientMessage: Equatable, Sendable {
     case listJobs(session: String)
     case stopJob(session: String, job: String)
     case removeJob(session: String, job: String)
+    /// Ctrl-C from the client streaming a command: SIGINT to the command (its foreground process group).
+    case interrupt
 
     /// What `invoke` asks for.
     public struct Invocation: Equatable, Sendable {
@@ -77,6 +79,7 @@ public enum ClientMessage: Equatable, Sendable {
         case let .listJobs(session): w.u8(13); w.string(session)
         case let .stopJob(session, job): w.u8(14); w.string(session); w.string(job)
         case let .removeJob(session, job): w.u8(15); w.string(session); w.string(job)
+        case .interrupt: w.u8(16)
         }
         return w.framed()
     }
@@ -111,6 +114,7 @@ public enum ClientMessage: Equatable, Sendable {
         case 13: self = .listJobs(session: try r.string())
         case 14: self = .stopJob(session: try r.string(), job: try r.string())
         case 15: self = .removeJob(session: try r.string(), job: try r.string())
+        case 16: self = .interrupt
         case let type: throw WireError.unknownMessage(type)
         }
     }

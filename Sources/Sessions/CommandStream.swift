@@ -26,6 +26,8 @@ public final class CommandStream {
     let wantsOutput: Bool
     /// Hears the host's notices while the command streams (a full disk holding its output).
     public var noticeHandler: ((String) -> Void)?
+    /// Set when Ctrl-C, SIGTERM and SIGHUP act on the command (`invoke`, `receive`); nil leaves them as they are.
+    public var interrupts: InterruptPolicy?
 
     public init(stdout: ByteSink, stderr: ByteSink, acknowledges: Bool = true, wantsOutput: Bool = true) {
         self.stdout = stdout

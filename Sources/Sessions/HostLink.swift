@@ -115,6 +115,11 @@ public final class HostLink {
         var description: String { "helper exited with \(status)\(message.isEmpty ? "" : ": \(message)")" }
     }
 
+    /// The user left the command running (`InterruptPolicy`).
+    struct Detached: Error {
+        var signal: Int32
+    }
+
     func send(_ message: ClientMessage) throws {
         try channel.writeAll(message.encoded())
     }
@@ -170,12 +175,15 @@ public final class HostLink {
         var unsent: [UInt8] = []  // frames the channel has not taken yet (stdin, acknowledgements)
         var started = false
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        let signals = stream.interrupts == nil ? nil : StreamSignals.shared
+        defer { signals?.disarm() }
         while true {
             while let body = try decoder.nextFrame() {
                 switch try HostMessage(decoding: body) {
                 case let .started(session, job, from):
                     stream.started(session, job, from: from)
                     started = true
+                    signals?.arm()
                 case let .output(kind, offset, bytes):
                     try stream.output(kind, offset: offset, bytes)
                     if let ack = stream.acknowledgement(complete: false) { unsent += ack.encoded() }
@@ -201,9 +209,24 @@ public final class HostLink {
                 unsent.removeFirst(try unsent.withUnsafeBytes { try channel.write($0) })
             }
             var watched: [pollfd] = []
-            if started, unsent.isEmpty, let fd = input { watched = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)] }
+            if let signals, started { watched.append(pollfd(fd: signals.descriptor, events: Int16(POLLIN), revents: 0)) }
+            if started, unsent.isEmpty, let fd = input { watched.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
             let ready = try fill(watching: watched)
-            if let fd = input, let readiness = ready.first, readiness.revents != 0 {
+            if let signals, ready.contains(where: { $0.fd == signals.descriptor && $0.revents != 0 }) {
+                for signal in signals.take() {
+                    switch stream.interrupts?.action(for: signal, at: Double(Deadline.now.nanoseconds) / 1e9) {
+                    case .interrupt?:
+                        unsent += ClientMessage.interrupt.encoded()
+                    case let .detach(signal)?:
+                        // What arrived is acknowledged, so a receive from anywhere starts after it.
+                        try channel.writeAll(unsent + (stream.acknowledgement(complete: false, now: true)?.encoded() ?? []))
+                        throw Detached(signal: signal)
+                    case nil:
+                        break
+                    }
+                }
+            }
+            if let fd = input, let readiness = ready.first(where: { $0.fd == fd }), readiness.revents != 0 {
                 let count = read(fd, &chunk, chunk.count)
                 if count > 0 {
                     unsent += ClientMessage.stdin(Array(chunk[0..<count])).encoded()

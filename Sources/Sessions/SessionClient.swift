@@ -42,6 +42,8 @@ public struct SessionClient {
                 let end = try withLink(host, connectTimeout: attemptLimit) { try $0.run(request, into: stream, stdin: stdin) }
                 if giveUpAt != nil { notify("reconnected; output resumed where it stopped") }
                 return end
+            } catch let detached as HostLink.Detached {
+                throw SessionError.detached(host: host, session: stream.session!, job: stream.job!, signal: detached.signal)
             } catch where Self.isConnectionLoss(error) {
                 guard let resume = stream.resumeRequest(after: request) else { throw error }
                 lastLoss = "\(error)"

@@ -15,6 +15,9 @@ public enum SessionError: Error, CustomStringConvertible {
     /// The connection was lost during a command and could not be made again in time: exit 255. The command runs
     /// on in its session, Disconnected.
     case gaveUp(host: String, session: SessionRecord, job: JobRecord, reason: String, after: Double)
+    /// The user left a running command (a second Ctrl-C, SIGTERM, SIGHUP): it runs on in its session,
+    /// Disconnected; pss exits as if `signal` had killed it.
+    case detached(host: String, session: SessionRecord, job: JobRecord, signal: Int32)
 
     public var description: String {
         switch self {
@@ -24,6 +27,9 @@ public enum SessionError: Error, CustomStringConvertible {
         case let .gaveUp(host, session, job, reason, after):
             return "\(reason); gave up reconnecting after \(Int(after)) s. The command (job \(job.id)) runs on in session "
                 + "\(host)/\(session.name), now Disconnected; collect its output with: pss receive \(host)/\(session.name)"
+        case let .detached(host, session, job, _):
+            return "detached; the command (job \(job.id)) runs on in session \(host)/\(session.name), now Disconnected"
+                + "\(session.temporary ? " (kept until received)" : ""); collect its output with: pss receive \(host)/\(session.name)"
         }
     }
 }

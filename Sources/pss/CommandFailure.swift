@@ -54,7 +54,7 @@ enum CommandFailure: Error, CustomStringConvertible {
             case .usage: return .usage(error.description)
             case .refused(.locked, _): return .locked(error.description)
             case .refused: return .refused(error.description)
-            case .hostUnsupported, .helper, .local, .gaveUp: return .transport(error.description)
+            case .hostUnsupported, .helper, .local, .gaveUp, .detached: return .transport(error.description)
             }
         default: return .transport("\(error)")
         }

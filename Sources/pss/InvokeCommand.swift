@@ -15,6 +15,8 @@ struct InvokeCommand: ParsableCommand {
             is a terminal or -n is given. Exits with the remote command's status; 254 when the session layer \
             refuses (no such session, busy past --wait); 255 when the host cannot be reached. A connection lost \
             mid-command is retried once a second for up to --reconnect-timeout and resumed where it stopped. \
+            Ctrl-C sends SIGINT to the command (exit 130 when it dies of it); a second Ctrl-C within 3 s, or \
+            SIGTERM or SIGHUP, detaches: the command runs on, its session Disconnected, for pss receive. \
             --as-job returns at once with the job's id and name: collect it with pss job receive (cron: \
             pss invoke --host H --as-job --lock NAME --timeout DUR -- COMMAND).
             """
@@ -94,7 +96,8 @@ struct InvokeCommand: ParsableCommand {
             return (reference.host, .invoke(invocation))
         }
         if asJob { return try startJob(target, resolve) }
-        let streaming = OutputStreaming(connection: connection, target: target, reconnectTimeout: reconnectTimeout.seconds)
+        let streaming = OutputStreaming(connection: connection, target: target, reconnectTimeout: reconnectTimeout.seconds,
+                                        interruptsCommand: true)
         try streaming.run(stdin: !noStdin && isatty(STDIN_FILENO) == 0 ? STDIN_FILENO : nil, resolve)
     }
 

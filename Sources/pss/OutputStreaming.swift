@@ -18,6 +18,8 @@ struct OutputStreaming {
     var acknowledges = true
     /// Output is not shown (`job wait`).
     var discardsOutput = false
+    /// Ctrl-C interrupts the command, a second one (or SIGTERM, SIGHUP) detaches from it (`invoke`, `receive`).
+    var interruptsCommand = false
 
     /// Streams what `request` asks for on the host it names, and exits as the command did.
     func run(stdin: Int32?, _ resolve: (SessionClient) throws -> (host: String, request: ClientMessage)) throws -> Never {
@@ -26,8 +28,10 @@ struct OutputStreaming {
         let stderr: ByteSink = connection.json || discardsOutput ? BufferSink() : FileDescriptorSink(descriptor: STDERR_FILENO)
         let stream = CommandStream(stdout: stdout, stderr: stderr, acknowledges: acknowledges, wantsOutput: !discardsOutput)
         stream.noticeHandler = { [target] in Diagnostics.print("\(target): \($0)") }
+        if interruptsCommand { stream.interrupts = InterruptPolicy() }
         var host = target
         var outcome: Result<CommandStream.End, CommandFailure>
+        var detachedBy: Int32?
         do {
             let client = try SessionClient(connector: connection.makeConnector())
             let (resolvedHost, request) = try resolve(client)
@@ -35,6 +39,9 @@ struct OutputStreaming {
             outcome = .success(try client.stream(request, on: host, into: stream, stdin: stdin,
                                                  reconnectTimeout: Double(reconnectTimeout),
                                                  notify: { Diagnostics.print("\(target): \($0)") }))
+        } catch let error as SessionError {
+            if case let .detached(_, _, _, signal) = error { detachedBy = signal }
+            outcome = .failure(CommandFailure.from(error))
         } catch let error as FileDescriptorSink.SinkError where error.errno == EPIPE {
             throw ExitCode(128 + SIGPIPE)  // our reader went away, as `cat` into a closed pipe
         } catch {
@@ -72,7 +79,7 @@ struct OutputStreaming {
             throw ExitCode(ExitStatusCode.pending)
         case let .failure(failure):
             Diagnostics.print("\(target): \(failure.description)")
-            throw ExitCode(failure.status)
+            throw ExitCode(detachedBy.map { 128 + $0 } ?? failure.status)
         }
     }
 }

@@ -8,7 +8,9 @@ struct ReceiveCommand: ParsableCommand {
         abstract: "Stream the output of a session's command not yet received, then exit with its status (Receive-PSSession).",
         discussion: """
             Connects a Disconnected session to this client first. Without --job, the session's latest command. \
-            Output is acknowledged as it arrives, so the next receive starts after it (--keep: not acknowledged).
+            Output is acknowledged as it arrives, so the next receive starts after it (--keep: not acknowledged). \
+            Ctrl-C sends SIGINT to a running command; a second Ctrl-C within 3 s (or SIGTERM, SIGHUP) leaves it \
+            running, Disconnected, to be received later.
             """
     )
 
@@ -28,7 +30,7 @@ struct ReceiveCommand: ParsableCommand {
 
     func run() throws {
         let streaming = OutputStreaming(connection: connection, target: session, reconnectTimeout: reconnectTimeout.seconds,
-                                        acknowledges: !keep)
+                                        acknowledges: !keep, interruptsCommand: true)
         try streaming.run(stdin: nil) { client in
             let reference = try SessionReference(parsing: session, known: try client.state.knownSessions())
             // Where this client stopped when it last gave up reconnecting to this session, if it did.

@@ -31,7 +31,7 @@ final class MessageTests: XCTestCase {
             .receive(session: "s", job: "3", from: StreamOffsets(stdout: 1 << 40, stderr: 7), follow: false, take: true),
             .ack(session: "s", job: "nightly", received: StreamOffsets(stdout: 5, stderr: 1 << 33), complete: true),
             .disconnect(session: "s", idleTimeoutSeconds: 60, outputBuffering: "drop"), .connect(session: "s", force: true),
-            .listJobs(session: ""), .stopJob(session: "s", job: "1"), .removeJob(session: "s", job: "J"),
+            .listJobs(session: ""), .stopJob(session: "s", job: "1"), .removeJob(session: "s", job: "J"), .interrupt,
         ]
         for message in messages {
             XCTAssertEqual(try ClientMessage(decoding: try decodeOne(message.encoded())), message)
