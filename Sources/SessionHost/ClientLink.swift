@@ -15,6 +15,8 @@ final class ClientLink {
     var clientID: String?
     /// The command whose output this link streams, if any.
     weak var attached: CommandRun?
+    /// The session whose terminal this link is entered in (`pss enter`), if any.
+    weak var entered: HostedSession?
     var isClosed = false
 
     init(control: Int32) {

@@ -44,6 +44,11 @@ final class CommandRun {
     /// abandoned the command's line), or the shell's own end notice typed.
     enum InterruptFollowUp { case none, awaitingSignal, awaitingShell, typed }
     var interruptFollowUp = InterruptFollowUp.none
+    /// The last bytes the command wrote to its terminal (a prompt, if it asks for input there).
+    var terminalTail: [UInt8] = []
+    /// Since when (monotonic ms) it has been seen waiting for input on its terminal, and how often it was answered.
+    var terminalWaitSince: Int64?
+    var terminalAnswers = 0
     /// TERM was sent: KILL follows at this time.
     var killAt: Int64?
     /// `job stop` requests, answered when the command has ended.

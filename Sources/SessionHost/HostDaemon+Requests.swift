@@ -47,6 +47,14 @@ extension HostDaemon {
             if let run = link.attached, run.link === link, run.stdinPipe >= 0 {
                 run.forwardStdin(bytes)
             }
+        case let .enter(reference, force, size, term):
+            try enter(reference, force: force, size: size, term: term, link: link)
+        case let .terminalInput(bytes):
+            typeIn(bytes, from: link)
+        case let .resize(size):
+            resize(size, from: link)
+        case .leave:
+            if let session = link.entered, session.enteredLink === link { leave(session, telling: nil) }
         case .interrupt:
             if let run = link.attached, run.link === link, run.isRunning { interrupt(run) }
         case .stdinEnd:
@@ -248,9 +256,10 @@ extension HostDaemon {
         case .opened: break
         }
         try checkNotHeldByAnother(session, link.clientID!)
-        if session.run != nil || !session.waiting.isEmpty {
+        if session.run != nil || !session.waiting.isEmpty || session.enteredLink != nil {
             guard invocation.waitSeconds > 0, !invocation.asJob else {
-                throw RequestFailure(kind: .busy, message: "session '\(session.record.name)' is busy running: \(session.run?.command ?? "a command")")
+                let what = session.run.map { "running: \($0.command)" } ?? (session.enteredLink != nil ? "entered (pss enter)" : "running a command")
+                throw RequestFailure(kind: .busy, message: "session '\(session.record.name)' is busy, \(what)")
             }
             session.waiting.append(.init(link: link, invocation: invocation, deadline: Posix.now + Int64(invocation.waitSeconds)))
             return
@@ -310,6 +319,7 @@ extension HostDaemon {
                                          stdout: "/proc/\(selfPID)/fd/\(out.write)",
                                          stderr: "/proc/\(selfPID)/fd/\(err.write)",
                                          subshell: invocation.asJob || invocation.timeoutSeconds > 0)
+            shell.leaveInteractive()  // a user who entered may have left echo and a prompt on
             if !shell.type(line) { throw HostError.daemon("cannot type into the session's terminal") }
         } catch {
             if let run = made {

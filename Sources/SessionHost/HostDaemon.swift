@@ -22,7 +22,7 @@ public final class HostDaemon {
     /// pending connection does not make poll() return at once, forever.
     private var listenerPausedUntil: Int64 = 0
     private let startedAt = Posix.now
-    private var buffer = [UInt8](repeating: 0, count: WireProtocol.outputChunk)
+    var buffer = [UInt8](repeating: 0, count: WireProtocol.outputChunk)
     let shellEnvironment: [String]
 
     /// Unsent output a link may queue before the daemon stops reading spools for it.
@@ -174,8 +174,11 @@ public final class HostDaemon {
             }
             watch(signalRead, POLLIN) { [unowned self] _ in self.reapChildren() }
             for session in sessions.values {
-                if let shell = session.shell {
+                // The terminal is not read while an entered client has a backlog: the program on it waits.
+                if let shell = session.shell, (session.enteredLink?.pendingOutput ?? 0) < Self.linkHighWater {
                     watch(shell.master, POLLIN) { [unowned self] _ in session.drainTerminal(using: &self.buffer) }
+                }
+                if let shell = session.shell {
                     watch(shell.notices, POLLIN) { [unowned self] _ in self.handleNotices(session) }
                 }
                 // Finished commands too: a background child may still hold their streams.
@@ -229,6 +232,7 @@ public final class HostDaemon {
     private func pollTimeout() -> Int32 {
         let now = Posix.now
         var next: Int64 = sessions.isEmpty ? now + 1 : now + 3600
+        var nextMilliseconds: Int32 = .max
         for session in sessions.values {
             for run in session.runs {
                 // Spooled output (or the end) a link has room for is sent without waiting for any event.
@@ -240,6 +244,8 @@ public final class HostDaemon {
                     return 0
                 }
                 if run.pendingSignal != nil || run.interruptFollowUp == .awaitingShell { return 50 }
+                // A command waiting on its terminal is looked for twice a second.
+                if run.isRunning && session.run === run { nextMilliseconds = 500 }
                 // Output held by a full disk, or an end waiting for it: retried every second.
                 if run.pendingEnd != nil || run.outputs.contains(where: \.isHolding) { next = min(next, now + 1) }
                 if let deadline = run.deadline, run.isRunning { next = min(next, deadline) }
@@ -249,7 +255,7 @@ public final class HostDaemon {
             for waiting in session.waiting { next = min(next, waiting.deadline) }
         }
         if listenerPausedUntil > now { next = min(next, listenerPausedUntil) }
-        return Int32(max(0, min(next - now, 3600)) * 1000 + (next > now ? 0 : 10))
+        return min(nextMilliseconds, Int32(max(0, min(next - now, 3600)) * 1000 + (next > now ? 0 : 10)))
     }
 
     private func shouldExit() -> Bool {
@@ -328,6 +334,14 @@ public final class HostDaemon {
             listenerPausedUntil = 0  // a descriptor came free
             for session in sessions.values {
                 session.waiting.removeAll { $0.link === link }
+                // An entered client whose connection went away: the session waits for it, Disconnected.
+                if session.enteredLink === link {
+                    leave(session, telling: nil)
+                    if session.record.state == .opened {
+                        session.record.state = .disconnected
+                        try? store.save(session.record)
+                    }
+                }
                 for run in session.runs where run.link === link {
                     run.link = nil
                     session.idleSince = Posix.now
@@ -355,6 +369,7 @@ public final class HostDaemon {
     private func handleNotices(_ session: HostedSession) {
         guard let shell = session.shell else { return }
         for notice in shell.readNotices() {
+            if notice == .exitAtPrompt { leaveAtExit(session); continue }
             guard let run = session.run else { continue }
             switch notice {
             case let .started(number) where number == run.number:
@@ -482,6 +497,41 @@ public final class HostDaemon {
         }
     }
 
+    /// A command waiting for input on its terminal, where nobody types, gets end of file after a while, as from a
+    /// terminal that hung up (its `read` returns, sudo gives up); one that waits again, or reads the terminal raw,
+    /// gets SIGHUP. The client streaming it is told what it waited for, and the way out.
+    private func answerTerminalWait(_ session: HostedSession) {
+        guard let run = session.run, run.isRunning, let shell = session.shell else { return }
+        let group = tcgetpgrp(shell.master)
+        guard group > 0 else { return }
+        let waiting: Bool
+        switch TerminalWait.isReading(group, terminal: shell.terminalPath) {
+        case let known?: waiting = known
+        // A process pss may not look into (sudo): asleep, with a prompt as the last thing on the terminal.
+        case nil: waiting = TerminalWait.isAsleep(group) && TerminalWait.prompt(in: run.terminalTail) != nil
+        }
+        guard waiting else { run.terminalWaitSince = nil; return }
+        let now = Posix.milliseconds
+        guard let since = run.terminalWaitSince else { run.terminalWaitSince = now; return }
+        guard now - since >= TerminalWait.patienceMilliseconds else { return }
+        run.terminalWaitSince = nil
+        run.terminalAnswers += 1
+        var settings = termios()
+        tcgetattr(shell.master, &settings)
+        let canonical = settings.c_lflag & tcflag_t(ICANON) != 0
+        if canonical && (run.terminalAnswers == 1 || group == shell.pid) {
+            var endOfFile = withUnsafeBytes(of: settings.c_cc) { $0[Int(VEOF)] }
+            _ = write(shell.master, &endOfFile, 1)
+        } else if group != shell.pid {
+            kill(-group, SIGHUP)
+        }
+        if run.terminalAnswers == 1, let link = run.link, !link.isClosed {
+            let prompt = TerminalWait.prompt(in: run.terminalTail).map { " (it showed: \(String(reflecting: $0)))" } ?? ""
+            link.send(.notice("the command waited for input on its terminal\(prompt), which has no one to type here; "
+                + "it got end of file. Give it its input another way (sudo -n, or sudo -S with the password on stdin), or use pss enter"))
+        }
+    }
+
     // MARK: Progress
 
     /// Sends output, starts waiting commands, applies time limits, lets go of what is no longer needed.
@@ -489,6 +539,7 @@ public final class HostDaemon {
         for link in links where link.pendingOutput > 0 { link.flush() }
         for session in Array(sessions.values) {
             deliverSignals(session)
+            answerTerminalWait(session)
             for run in session.runs {
                 if run.outputs.contains(where: \.isHolding) { run.outputs.forEach { $0.retryHeld() } }
                 if run.pendingEnd != nil { publishEndIfSpooled(run, in: session) }
@@ -498,7 +549,7 @@ public final class HostDaemon {
                 if !run.isRunning && run.link == nil { run.outputs.forEach { if !$0.isOpen { $0.closeFile() } } }
             }
             for run in session.runs where run.delivered && !run.outputs.contains(where: \.isOpen) { session.forget(run) }
-            if session.run == nil, let next = session.waiting.first {
+            if session.run == nil, session.enteredLink == nil, let next = session.waiting.first {
                 session.waiting.removeFirst()
                 start(next.invocation, in: session, link: next.link)
             }
@@ -570,6 +621,7 @@ public final class HostDaemon {
     }
 
     func remove(_ session: HostedSession) {
+        leave(session, telling: "session '\(session.record.name)' was removed")
         for run in session.runs {
             if let link = run.link, !link.isClosed {
                 link.send(.failure(.noSuchSession, "session '\(session.record.name)' was removed while its command ran"))

@@ -23,6 +23,11 @@ final class HostedSession {
     var idleSince: Int64
     /// The terminal's log; -1 when it cannot be opened (the session still works, unlogged).
     let ptyLog: Int32
+    /// The client entered in the session's terminal (`pss enter`), if one is: the session is busy meanwhile.
+    weak var enteredLink: ClientLink?
+    /// What the entered user has typed on the line at the shell's own prompt (a count; 0: an empty line, where
+    /// Ctrl-D leaves the session, as `exit` does).
+    var typedOnLine = 0
 
     /// A new session's directory is empty; one left by an earlier daemon is loaded as far as it can be. Nothing in
     /// it can stop the daemon: a command directory that is not a plain number is left alone (and logged), so the
@@ -67,7 +72,7 @@ final class HostedSession {
     }
 
     /// Nothing runs, nobody waits, no client is streaming output: the idle clock runs.
-    var isIdle: Bool { run == nil && waiting.isEmpty && runs.allSatisfy { $0.link == nil } }
+    var isIdle: Bool { run == nil && waiting.isEmpty && enteredLink == nil && runs.allSatisfy { $0.link == nil } }
 
     /// When the idle clock closes this session, or nil while it does not run.
     var expiresAt: Int64? {
@@ -87,10 +92,37 @@ final class HostedSession {
         guard let shell else { return }
         while true {
             let count = read(shell.master, &buffer, buffer.count)
-            if count > 0 { if ptyLog >= 0 { _ = Posix.writeAll(ptyLog, Array(buffer[0..<count])) }; continue }
+            if count > 0 {
+                if ptyLog >= 0 { _ = Posix.writeAll(ptyLog, Array(buffer[0..<count])) }
+                if let link = enteredLink, !link.isClosed { link.send(.terminalOutput(buffer[0..<count])) }
+                if let run, run.isRunning { run.terminalTail = Array((run.terminalTail + buffer[0..<count]).suffix(256)) }
+                continue
+            }
             if count < 0 && errno == EINTR { continue }
             break
         }
+    }
+
+    /// The end of the terminal's log, from a line's start: at most the last `rows` lines of the last 64 KiB, what
+    /// a user entering sees first (what ran while nobody was entered included).
+    func recentTerminalOutput(rows: Int) -> [UInt8] {
+        let fd = open(directory + "/pty.log", O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { Glibc.close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return [] }
+        let length = min(Int(info.st_size), 64 * 1024)
+        var tail = [UInt8](repeating: 0, count: length)
+        let count = pread(fd, &tail, length, off_t(Int(info.st_size) - length))
+        guard count > 0 else { return [] }
+        tail.removeSubrange(count...)
+        var start = tail.endIndex, lines = 0
+        while start > tail.startIndex, lines <= rows {
+            start -= 1
+            if tail[start] == 0x0A { lines += 1 }
+        }
+        if lines > rows { start += 1 }  // from just after the newline that ends the line before
+        return Array(tail[start...])
     }
 
     func close() {

@@ -186,6 +186,13 @@ enum Posix {
 
     static var now: Int64 { Int64(time(nil)) }
 
+    /// A monotonic clock in milliseconds, for waits shorter than a second.
+    static var milliseconds: Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
+    }
+
     static var userName: String {
         guard let entry = getpwuid(getuid()) else { return String(getuid()) }
         return String(cString: entry.pointee.pw_name)

@@ -9,6 +9,8 @@ final class SessionShell {
     let pid: pid_t
     let master: Int32
     private let slave: Int32
+    /// The terminal's path (/dev/pts/N), as processes reading it have it open.
+    let terminalPath: String
     let notices: Int32
     let token: String
     private var pendingNotices: [UInt8] = []
@@ -16,6 +18,8 @@ final class SessionShell {
     enum Notice: Equatable {
         case started(command: Int)
         case done(command: Int, status: Int32)
+        /// `exit` at the shell's own prompt (the user entered in it leaves; the shell stays).
+        case exitAtPrompt
     }
 
     static var shellPath: String {
@@ -54,8 +58,18 @@ final class SessionShell {
         self.pid = pid
         self.master = master
         self.slave = slave
+        self.terminalPath = slavePath
         self.notices = notices.read
         self.token = token
+        _ = type(setupLine)
+    }
+
+    /// Typed first: `exit` at the shell's own prompt (where fd 3, the notices, is open) tells the daemon instead
+    /// of ending the shell and its state, as Exit-PSSession leaves a session; in a command (sourced with fd 3
+    /// closed) it exits as ever. An alias, since POSIX sh finds special builtins before functions; Ctrl-D is
+    /// ignored by the shell, and the daemon turns it into the same `exit`.
+    private var setupLine: String {
+        "__pss_exit() { if { : >&3; } 2>/dev/null; then printf 'L \(token)\\n' >&3; else command exit \"$@\"; fi; }; alias exit=__pss_exit; set -o ignoreeof"
     }
 
     /// A new PTY: its master, and its slave's path. Linux's /dev/ptmx directly (unlock, then ask its number),
@@ -77,11 +91,74 @@ final class SessionShell {
     /// Types `line` into the shell.
     func type(_ line: String) -> Bool {
         // A PTY line holds at most 4095 bytes in canonical mode; callers keep lines short (paths only).
-        var bytes = Array(line.utf8)
-        bytes.append(0x0A)
+        write(Array(line.utf8) + [0x0A])
+    }
+
+    /// Set while the shell shows a prompt, echoes and has the user's TERM (`pss enter`); the lines the daemon
+    /// types for commands need none of it (they are not part of the log, and commands write to files).
+    private(set) var isInteractive = false
+
+    /// For a user entering: their terminal type, a prompt, echo.
+    func enterInteractive(term: String) {
+        let safeTerm = !term.isEmpty && term.utf8.count <= 64 && term.utf8.allSatisfy {
+            ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || [0x2B, 0x2D, 0x2E, 0x5F].contains($0)
+        }
+        let prompt = Self.shellPath.hasSuffix("bash") ? #"\u@\h:\w\$ "# : "$ "
+        // Echo is turned on by the line itself, once read: set now, it could reach the line before the shell did.
+        _ = type("stty echo echoe echok; export TERM=\(safeTerm ? term : "xterm"); PS1='\(prompt)'")
+        isInteractive = true
+    }
+
+    /// Back to what commands are typed into: no prompt, no echo, TERM=dumb.
+    func leaveInteractive() {
+        setEcho(false)
+        guard isInteractive else { return }
+        _ = type("export TERM=dumb; PS1=")
+        isInteractive = false
+    }
+
+    /// Echo of what is typed: on while a user is entered, off for the lines the daemon types (not part of the log).
+    func setEcho(_ on: Bool) {
+        var attributes = termios()
+        tcgetattr(slave, &attributes)
+        let flags = tcflag_t(ECHO | ECHOE | ECHOK)
+        if on { attributes.c_lflag |= flags } else { attributes.c_lflag &= ~flags }
+        tcsetattr(slave, TCSANOW, &attributes)
+    }
+
+    /// Sets the terminal's size; the kernel signals the foreground program (SIGWINCH) when it changed. `redraw`
+    /// changes it twice, so a full-screen program redraws even at the same size.
+    func resize(_ size: WindowSize, redraw: Bool = false) {
+        var wanted = winsize(ws_row: max(size.rows, 2), ws_col: max(size.columns, 2), ws_xpixel: 0, ws_ypixel: 0)
+        if redraw {
+            var other = wanted
+            other.ws_row -= 1
+            _ = ioctl(slave, UInt(TIOCSWINSZ), &other)
+        }
+        _ = ioctl(slave, UInt(TIOCSWINSZ), &wanted)
+    }
+
+    /// Whether the shell itself has the terminal and reads its lines (no program in the foreground), in canonical
+    /// mode.
+    var isAtPrompt: Bool {
+        var attributes = termios()
+        tcgetattr(slave, &attributes)
+        return tcgetpgrp(master) == pid && attributes.c_lflag & tcflag_t(ICANON) != 0
+    }
+
+    /// The terminal's control characters (VEOF, VERASE, ...).
+    func controlCharacter(_ index: Int32) -> UInt8 {
+        var attributes = termios()
+        tcgetattr(slave, &attributes)
+        return withUnsafeBytes(of: attributes.c_cc) { $0[Int(index)] }
+    }
+
+    /// Writes `bytes` to the terminal, as typed on its keyboard.
+    @discardableResult
+    func write(_ bytes: [UInt8]) -> Bool {
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { write(master, $0.baseAddress! + offset, bytes.count - offset) }
+            let written = bytes.withUnsafeBytes { Glibc.write(master, $0.baseAddress! + offset, bytes.count - offset) }
             if written > 0 { offset += written; continue }
             if written < 0 && (errno == EAGAIN || errno == EINTR) {
                 var descriptor = pollfd(fd: master, events: Int16(POLLOUT), revents: 0)
@@ -126,6 +203,7 @@ final class SessionShell {
         while let newline = pendingNotices.firstIndex(of: 0x0A) {
             let fields = String(decoding: pendingNotices[..<newline], as: UTF8.self).split(separator: " ")
             pendingNotices.removeSubrange(...newline)
+            if fields.count == 2, fields[0] == "L", fields[1] == token { result.append(.exitAtPrompt); continue }
             guard fields.count >= 3, fields[1] == token, let number = Int(fields[2]) else { continue }
             if fields[0] == "S" { result.append(.started(command: number)) }
             if fields[0] == "D", fields.count == 4, let status = Int32(fields[3]) { result.append(.done(command: number, status: status)) }

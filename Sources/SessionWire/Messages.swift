@@ -26,6 +26,15 @@ public enum ClientMessage: Equatable, Sendable {
     case removeJob(session: String, job: String)
     /// Ctrl-C from the client streaming a command: SIGINT to the command (its foreground process group).
     case interrupt
+    /// Attaches this client to the session's terminal (`pss enter`), at the client's window size; an empty session
+    /// makes a temporary one, closed when the user leaves it with `exit`.
+    case enter(session: String, force: Bool, size: WindowSize, term: String)
+    /// What the entered user typed, as typed.
+    case terminalInput([UInt8])
+    /// The entered user's window changed.
+    case resize(WindowSize)
+    /// The entered user detached (the detach key): the session stays, with whatever runs in it.
+    case leave
 
     /// What `invoke` asks for.
     public struct Invocation: Equatable, Sendable {
@@ -80,6 +89,10 @@ public enum ClientMessage: Equatable, Sendable {
         case let .stopJob(session, job): w.u8(14); w.string(session); w.string(job)
         case let .removeJob(session, job): w.u8(15); w.string(session); w.string(job)
         case .interrupt: w.u8(16)
+        case let .enter(session, force, size, term): w.u8(17); w.string(session); w.bool(force); size.encode(into: &w); w.string(term)
+        case let .terminalInput(bytes): w.u8(18); w.data(bytes)
+        case let .resize(size): w.u8(19); size.encode(into: &w)
+        case .leave: w.u8(20)
         }
         return w.framed()
     }
@@ -115,6 +128,10 @@ public enum ClientMessage: Equatable, Sendable {
         case 14: self = .stopJob(session: try r.string(), job: try r.string())
         case 15: self = .removeJob(session: try r.string(), job: try r.string())
         case 16: self = .interrupt
+        case 17: self = .enter(session: try r.string(), force: try r.bool(), size: try WindowSize.decode(from: &r), term: try r.string())
+        case 18: self = .terminalInput(Array(try r.data()))
+        case 19: self = .resize(try WindowSize.decode(from: &r))
+        case 20: self = .leave
         case let type: throw WireError.unknownMessage(type)
         }
     }
@@ -152,6 +169,12 @@ public enum HostMessage: Equatable, Sendable {
     /// session's shell (`exit`, `exec`), which the host then replaced with a fresh one.
     case exited(status: Int32, signal: String, shellEnded: Bool)
     case removed(count: UInt32)
+    /// The client is entered in the session's terminal; its output follows as `terminalOutput`.
+    case entered(SessionRecord)
+    case terminalOutput(ArraySlice<UInt8>)
+    /// The client is no longer entered: `exit` at the session's top level, another client took the session over,
+    /// or the session was closed (`closed`: a temporary session ended with the user's `exit`).
+    case left(reason: String, closed: Bool)
 
     public func encoded() -> [UInt8] {
         var w = WireWriter.frame()
@@ -171,6 +194,9 @@ public enum HostMessage: Equatable, Sendable {
         case let .jobs(jobs, more): w.u8(111); w.u32(UInt32(jobs.count)); jobs.forEach { $0.encode(into: &w) }; w.bool(more)
         case let .notice(text): w.u8(113); w.string(text)
         case let .job(job): w.u8(112); job.encode(into: &w)
+        case let .entered(record): w.u8(114); record.encode(into: &w)
+        case let .terminalOutput(bytes): w.u8(115); w.data(bytes)
+        case let .left(reason, closed): w.u8(116); w.string(reason); w.bool(closed)
         }
         return w.framed()
     }
@@ -201,8 +227,29 @@ public enum HostMessage: Equatable, Sendable {
             self = .jobs(jobs, more: try r.bool())
         case 113: self = .notice(try r.string())
         case 112: self = .job(try JobRecord.decode(from: &r))
+        case 114: self = .entered(try SessionRecord.decode(from: &r))
+        case 115: self = .terminalOutput(try r.data())
+        case 116: self = .left(reason: try r.string(), closed: try r.bool())
         case let type: throw WireError.unknownMessage(type)
         }
+    }
+}
+
+/// A terminal's size, in character cells.
+public struct WindowSize: Equatable, Sendable {
+    public var rows: UInt16
+    public var columns: UInt16
+
+    public init(rows: UInt16, columns: UInt16) {
+        self.rows = rows
+        self.columns = columns
+    }
+
+    func encode(into w: inout WireWriter) { w.u32(UInt32(rows) << 16 | UInt32(columns)) }
+
+    static func decode(from r: inout WireReader) throws -> WindowSize {
+        let both = try r.u32()
+        return WindowSize(rows: UInt16(both >> 16), columns: UInt16(both & 0xFFFF))
     }
 }
 

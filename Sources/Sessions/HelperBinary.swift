@@ -39,6 +39,21 @@ public final class HelperBinary {
     /// The oldest glibc the helper runs on: what the build machine links against (Debian 12).
     public static let minimumGlibc = (2, 34)
 
+    /// Why a host with this CPU (`uname -m`) and glibc (`getconf GNU_LIBC_VERSION`) cannot run the helper; nil
+    /// when it can.
+    static func platformProblem(arch: String, glibc: String) -> String? {
+        guard arch == architecture else { return "the host is \(arch); this pss carries a \(architecture) helper" }
+        let version = glibc.split(separator: " ").last.map(String.init) ?? ""
+        let parts = version.split(separator: ".").compactMap { Int($0) }
+        guard parts.count >= 2, (parts[0], parts[1]) >= minimumGlibc else {
+            return "the host has \(version.isEmpty ? "no glibc" : "glibc \(version)"); the pss helper needs glibc \(minimumGlibc.0).\(minimumGlibc.1) or later"
+        }
+        return nil
+    }
+
+    /// The room the helper needs on a host: itself, and a session or two.
+    var spaceNeededKiB: Int { size / 1024 + 1024 }
+
     /// Finds the helper: `$PSS_HELPER`, beside the `pss` executable, or `/usr/local/lib/pss/pss-host`. Its hash is
     /// cached in the client directory under the file's identity, so it is computed once per build.
     public static func locate(state: ClientState, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> HelperBinary {

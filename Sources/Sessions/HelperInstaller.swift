@@ -4,8 +4,8 @@ import SessionWire
 import SSHClient
 
 /// Puts this client's helper on a host: checks that the host can run it (CPU, glibc), prepares the host directory
-/// (0700, owned by the user, not writable by others), uploads by SCP under a temporary name, verifies size and
-/// SHA-256 there, and moves it into place atomically.
+/// (0700, owned by the user, not writable by others), uploads it through `sh -s` under a temporary name, verifies
+/// size and SHA-256 there, and moves it into place atomically.
 struct HelperInstaller {
     let connection: SSHConnection
     let helper: HelperBinary
@@ -16,22 +16,14 @@ struct HelperInstaller {
         let facts = try run(HostScripts.prepare)
         if let error = facts["error"] { throw SessionError.hostUnsupported("host directory: \(error)") }
         if let warning = facts["warn"] { notify(warning) }
-        let arch = facts["arch"] ?? "?"
-        guard arch == HelperBinary.architecture else {
-            throw SessionError.hostUnsupported("the host is \(arch); this pss carries a \(HelperBinary.architecture) helper")
-        }
-        let glibc = (facts["glibc"] ?? "").split(separator: " ").last.map(String.init) ?? ""
-        let parts = glibc.split(separator: ".").compactMap { Int($0) }
-        guard parts.count >= 2, (parts[0], parts[1]) >= HelperBinary.minimumGlibc else {
-            let needed = "\(HelperBinary.minimumGlibc.0).\(HelperBinary.minimumGlibc.1)"
-            throw SessionError.hostUnsupported("the host has \(glibc.isEmpty ? "no glibc" : "glibc \(glibc)"); the pss helper needs glibc \(needed) or later")
+        if let problem = HelperBinary.platformProblem(arch: facts["arch"] ?? "?", glibc: facts["glibc"] ?? "") {
+            throw SessionError.hostUnsupported(problem)
         }
         guard let directory = facts["dir"], directory.hasPrefix("/") else {
             throw SessionError.helper("could not find the host directory")
         }
-        let neededKiB = helper.size / 1024 + 1024  // the helper, and room for a session or two
-        if let free = facts["free"].flatMap({ Int($0) }), free < neededKiB {
-            throw SessionError.hostUnsupported("host directory \(directory) has \(free) KiB free; the helper needs \(neededKiB) KiB")
+        if let free = facts["free"].flatMap({ Int($0) }), free < helper.spaceNeededKiB {
+            throw SessionError.hostUnsupported("host directory \(directory) has \(free) KiB free; the helper needs \(helper.spaceNeededKiB) KiB")
         }
 
         let temporary = "\(directory)/bin/.upload-\(helper.installedName)-\(UInt32.random(in: 0...UInt32.max))"
@@ -49,42 +41,60 @@ struct HelperInstaller {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
         defer { buffer.deallocate() }
         var output: [UInt8] = [], errors: [UInt8] = []
-        let marker = Array(HostScripts.uploadMarker.utf8)
-        // Nothing is sent before the marker: the shell reading the script may read ahead.
-        while !output.split(separator: 0x0A).contains(where: { $0.elementsEqual(marker) }) {
+        /// Reads both streams; false when nothing was there.
+        func take() throws -> Bool {
             let got = try channel.read(.stdout, into: buffer)
-            output += UnsafeRawBufferPointer(rebasing: buffer[0..<got])
+            if output.count < Self.preambleLimit { output += UnsafeRawBufferPointer(rebasing: buffer[0..<got]) }
             let gotErrors = try channel.read(.stderr, into: buffer)
-            errors += UnsafeRawBufferPointer(rebasing: buffer[0..<gotErrors])
-            if got == 0 && gotErrors == 0 {
-                if channel.isAtEnd { break }
-                _ = try channel.wait()
-            }
+            if errors.count < Self.preambleLimit { errors += UnsafeRawBufferPointer(rebasing: buffer[0..<gotErrors]) }
+            return got + gotErrors > 0
         }
-        try channel.writeAll(bytes)
-        try channel.sendEOFWaiting()
+        // Nothing is sent before the marker: the shell reading the script may read ahead.
+        while HostScripts.lines(after: HostScripts.uploadMarker, in: output) == nil {
+            if try take() { continue }
+            if channel.isAtEnd || output.count >= Self.preambleLimit { break }
+            _ = try channel.wait()
+        }
+        // Written with reads in between: a cat that ended early (a quota, a file size limit) leaves its words on
+        // stderr, and the channel's end is seen only once they are read.
+        var offset = 0, sent = true
+        while offset < bytes.count {
+            let written = try bytes[offset...].withUnsafeBytes { try channel.write($0) }
+            offset += written
+            if try written > 0 || take() { continue }
+            if channel.isAtEnd { sent = false; break }
+            _ = try channel.wait()
+        }
+        if sent { try channel.sendEOFWaiting() }
         while true {
-            let got = try channel.read(.stdout, into: buffer) + channel.read(.stderr, into: buffer)
             // The reads may have taken in the end: look before waiting, or the wait lasts until the next keepalive.
-            if got == 0 { if channel.isAtEnd { break }; _ = try channel.wait() }
+            if try !take() { if channel.isAtEnd { break }; _ = try channel.wait() }
         }
         let status = try channel.close()
-        guard status == .exited(0) else {
-            throw SessionError.helper("uploading the helper to \(path) failed (\(status)): \(String(decoding: errors, as: UTF8.self))")
+        guard sent, status == .exited(0) else {
+            let reason = String(decoding: errors, as: UTF8.self).split(separator: "\n").joined(separator: "; ")
+            throw SessionError.hostUnsupported("uploading the helper to \(path) failed (\(status))\(reason.isEmpty ? "" : ": \(reason)")")
         }
     }
+
+    /// The most a host may print where pss expects a few lines (rc files' greetings, facts).
+    static let preambleLimit = 1 << 20
 
     /// Runs a POSIX sh script (on the stdin of `sh -s`, whatever the user's login shell is) and returns the
     /// `key=value` lines it printed after its marker line (what rc files print before is ignored).
     func run(_ script: String) throws -> [String: String] {
-        let out = BufferSink(), err = BufferSink()
+        let out = BufferSink(limit: Self.preambleLimit), err = BufferSink(limit: Self.preambleLimit)
         let status = try connection.execute(HostScripts.command, input: Array(script.utf8), stdout: out, stderr: err)
+        let errors = String(decoding: err.bytes, as: UTF8.self).split(separator: "\n").joined(separator: "; ")
         guard status == .exited(0) else {
-            throw SessionError.helper("installing the helper failed: \(String(decoding: err.bytes, as: UTF8.self))")
+            throw SessionError.helper("pss's script on the host failed (\(status))\(errors.isEmpty ? "" : ": \(errors)")")
         }
-        let lines = String(decoding: out.bytes, as: UTF8.self).split(separator: "\n")
+        guard let lines = HostScripts.lines(after: HostScripts.factsMarker, in: out.bytes) else {
+            throw SessionError.hostUnsupported("the host did not run pss's script (a ForceCommand, or a restricted shell?)"
+                                               + (errors.isEmpty ? "" : ": \(errors)"))
+        }
         var result: [String: String] = [:]
-        for line in lines[((lines.lastIndex(of: Substring(HostScripts.factsMarker)) ?? lines.endIndex) + 1)...] {
+        for line in lines {
             guard let equals = line.firstIndex(of: "=") else { continue }
             result[String(line[..<equals])] = String(line[line.index(after: equals)...])
         }

@@ -49,13 +49,13 @@ public struct HostDoctor {
         } catch {
             return checks + [Check("host", .fail, "the checks could not run on the host: \(error)")]
         }
-        return checks + hostChecks(facts, helper: helper)
+        return checks + hostChecks(facts, helper: helper, server: report.banner ?? "")
     }
 
     /// Address, server, host key, authentication: as far as the connection got, and why it stopped.
     private func connectionChecks(_ report: ConnectionReport, failure: Error?) -> [Check] {
         var checks: [Check] = []
-        let message = failure.map { "\($0)".escapingControlCharacters(keepingNewlines: false) } ?? ""
+        let message = failure.map { "\($0)".split(separator: "\n").joined(separator: "; ").escapingControlCharacters(keepingNewlines: false) } ?? ""
         guard let reached = report.reached else {
             return [Check("address", .fail, message, fix: "check the host name and port (pss -G HOST shows what pss uses), and that sshd runs there and is reachable")]
         }
@@ -70,7 +70,7 @@ public struct HostDoctor {
             case let error as SSHError:
                 switch error {
                 case let .hostKeyChanged(host, _, _, _, file, _, _):
-                    fix = "if the host was really reinstalled, check the new key with its admin, then: ssh-keygen -f '\(file)' -R '\(host)'"
+                    fix = "if the host was really reinstalled, check the new key with its admin, then: ssh-keygen -f \(ShellQuoting.quote(file)) -R \(ShellQuoting.quote(host))"
                 case .hostKeyRevoked: fix = "the key is revoked: ask the host's admin"
                 default: fix = "check the fingerprint with the host's admin, then connect once with -o StrictHostKeyChecking=accept-new (or add the key to known_hosts)"
                 }
@@ -78,7 +78,10 @@ public struct HostDoctor {
             }
             return checks + [Check("host key", .fail, message.isEmpty ? "not verified" : message, fix: fix)]
         }
-        checks.append(Check("host key", .ok, "\(key.algorithm.displayName) \(key.fingerprint) \(trust)"))
+        // A key taken on first contact, not checked against anything, is only as good as that first contact.
+        let known = trust.hasPrefix("matches")
+        checks.append(Check("host key", known ? .ok : .warn, "\(key.algorithm.displayName) \(key.fingerprint) \(trust)",
+                            fix: known ? nil : "compare the fingerprint with the host's own (ssh-keygen -lf on its /etc/ssh/ssh_host_*_key.pub)"))
         guard let method = report.authentication else {
             return checks + [Check("authentication", .fail, message, fix: "see the hints; pss -v shows each key tried")]
         }
@@ -87,35 +90,32 @@ public struct HostDoctor {
     }
 
     /// Platform, host directory, helper, daemon, logout, keepalive, from the host's facts.
-    private func hostChecks(_ facts: [String: String], helper: HelperBinary) -> [Check] {
+    private func hostChecks(_ facts: [String: String], helper: HelperBinary, server: String) -> [Check] {
         var checks: [Check] = []
-        let arch = facts["arch"] ?? "?"
-        let glibc = (facts["glibc"] ?? "").split(separator: " ").last.map(String.init) ?? ""
-        let version = glibc.split(separator: ".").compactMap { Int($0) }
-        let needed = "\(HelperBinary.minimumGlibc.0).\(HelperBinary.minimumGlibc.1)"
-        if arch != HelperBinary.architecture {
-            checks.append(Check("platform", .fail, "\(arch); this pss carries a \(HelperBinary.architecture) helper", fix: "use a pss built for \(arch)"))
-        } else if version.count < 2 || (version[0], version[1]) < HelperBinary.minimumGlibc {
-            checks.append(Check("platform", .fail, "\(arch), \(glibc.isEmpty ? "no glibc" : "glibc \(glibc)")", fix: "the helper needs glibc \(needed) or later"))
+        let arch = facts["arch"] ?? "?", glibc = facts["glibc"] ?? ""
+        if let problem = HelperBinary.platformProblem(arch: arch, glibc: glibc) {
+            checks.append(Check("platform", .fail, problem, fix: arch == HelperBinary.architecture ? "a host with a newer glibc" : "use a pss built for \(arch)"))
         } else {
-            checks.append(Check("platform", .ok, "\(arch), glibc \(glibc)"))
+            checks.append(Check("platform", .ok, "\(arch), \(glibc.split(separator: " ").last.map { "glibc \($0)" } ?? "")"))
         }
 
         let directory = facts["dir"] ?? "?"
         let mount = facts["mount"] ?? "?"
         let free = facts["free"].flatMap { Int($0) }
-        let mountAdvice = "set PSS_HOST_DIR for your account on the host to a directory you own on a mount where files may be written and programs may run (sshd's SetEnv, or ~/.ssh/environment with PermitUserEnvironment yes)"
+        // The mount's options: between the last parentheses of "MOUNTPOINT (OPTIONS)".
+        let options = mount.hasSuffix(")") ? Set(mount[mount.index(after: mount.lastIndex(of: "(") ?? mount.startIndex)...]
+            .dropLast().split(separator: ",").map(String.init)) : []
         if let error = facts["dir_error"] {
-            checks.append(Check("host directory", .fail, error, fix: "set PSS_HOST_DIR (or XDG_STATE_HOME) on the host to an absolute path"))
+            checks.append(Check("host directory", .fail, error, fix: "an absolute path: " + HostScripts.settingHostDirectory))
         } else if let trust = facts["trust"], trust != "ok" {
-            checks.append(Check("host directory", .fail, "\(directory): \(trust)", fix: "set PSS_HOST_DIR on the host to a directory only you and root can write"))
-        } else if mount.contains("noexec") {
-            checks.append(Check("host directory", .fail, "\(directory) is on a noexec mount, \(mount)", fix: mountAdvice))
-        } else if mount.contains("(ro,") || mount.hasSuffix("(ro)") {
-            checks.append(Check("host directory", .fail, "\(directory) is on a read-only mount, \(mount)", fix: mountAdvice))
-        } else if let free, free < helper.size / 1024 + 1024 {
+            checks.append(Check("host directory", .fail, "\(directory): \(trust)", fix: "a directory only you and root can write: " + HostScripts.settingHostDirectory))
+        } else if options.contains("noexec") {
+            checks.append(Check("host directory", .fail, "\(directory) is on a noexec mount, \(mount)", fix: HostScripts.mountAdvice))
+        } else if options.contains("ro") {
+            checks.append(Check("host directory", .fail, "\(directory) is on a read-only mount, \(mount)", fix: HostScripts.mountAdvice))
+        } else if let free, free < helper.spaceNeededKiB {
             checks.append(Check("host directory", facts["helper"] == "installed" ? .warn : .fail, "\(directory): \(free) KiB free on \(mount)",
-                                fix: "free space there, or set PSS_HOST_DIR to another directory"))
+                                fix: "free space there, or use another directory: " + HostScripts.settingHostDirectory))
         } else {
             let exists = facts["dir_exists"] == "1"
             let owner = facts["dir_owner"].map { ", owner and mode \($0)" } ?? ""
@@ -150,7 +150,9 @@ public struct HostDoctor {
         }
 
         let config = facts["sshd_config"] ?? "sshd_config"
-        if let interval = facts["clientalive"].flatMap({ Int($0) }) {
+        if server.lowercased().contains("dropbear") {
+            checks.append(Check("keepalive", .ok, "dropbear: its -K option sets its keepalives, which cannot be read from here (pss's own find a dead link from this side)"))
+        } else if let interval = facts["clientalive"].flatMap({ Int($0) }) {
             if interval > 0 {
                 checks.append(Check("keepalive", .ok, "ClientAliveInterval \(interval) (\(config))"))
             } else {
@@ -158,8 +160,7 @@ public struct HostDoctor {
                                     fix: "set ClientAliveInterval 15 in \(config)"))
             }
         } else {
-            checks.append(Check("keepalive", .warn, "ClientAliveInterval could not be read (\(config))",
-                                fix: "make sure the server sets ClientAliveInterval (15 is a good value)"))
+            checks.append(Check("keepalive", .ok, "ClientAliveInterval not readable here (sshd -T needs root; \(config)); pss's own keepalives find a dead link from this side"))
         }
         return checks
     }

@@ -133,10 +133,15 @@ public final class HostLink {
         }
     }
 
+    /// The next message already received, if a whole one is.
+    func nextBufferedMessage() throws -> HostMessage? {
+        try decoder.nextFrame().map { try HostMessage(decoding: $0) }
+    }
+
     /// Reads what the channel has (stdout into the frame decoder, stderr kept as diagnostics), or waits.
     /// Returns the `extra` descriptors' readiness.
     @discardableResult
-    private func fill(watching extra: [pollfd]) throws -> [pollfd] {
+    func fill(watching extra: [pollfd]) throws -> [pollfd] {
         let got = try channel.read(.stdout, into: buffer)
         if got > 0 { decoder.append(UnsafeRawBufferPointer(rebasing: buffer[0..<got])) }
         let errors = try channel.read(.stderr, into: buffer)

@@ -1,7 +1,7 @@
 import SessionWire
 
-/// The POSIX sh that pss runs on hosts, in one place: the script that starts the helper's relay, and the
-/// installer's two steps. Each is sent on the stdin of `sh -s`, a command every login shell (sh, bash, zsh, ksh,
+/// The POSIX sh that pss runs on hosts, in one place: the script that starts the helper's relay, the installer's
+/// steps (prepare, upload, install) and the doctor's look around. Each is sent on the stdin of `sh -s`, a command every login shell (sh, bash, zsh, ksh,
 /// fish, csh, tcsh) parses alike, so no script depends on the login shell's syntax; what the user's rc files print
 /// before it runs is skipped (the relay starts with a ready line, the installer's facts with a marker line). Values
 /// from this client reach a script only quoted; the host directory is computed by the host's own shell.
@@ -14,7 +14,7 @@ import SessionWire
 /// accepts). A check that fails, or cannot be made, exits 70 with the reason on stderr (the client reports it and
 /// installs nothing); a helper that is not there exits 127 (the client installs it).
 enum HostScripts {
-    /// The exec command: the script follows on its stdin.
+    /// The one exec command pss asks for: the script follows on its stdin.
     static let command = "sh -s"
 
     /// The line before the installer's `key=value` facts.
@@ -53,23 +53,30 @@ enum HostScripts {
     /// Appends to "$@" every directory above `c` (canonical), up to the user's home (`hc`) or `/`.
     private static let pathsAbove = #"p=${c%/*}; while :; do set -- "$@" "${p:-/}"; if [ -z "$p" ] || [ "$p" = "$hc" ]; then break; fi; p=${p%/*}; done"#
 
-    private static let advice = "pss will not run or install its helper there: another user could replace it. Set PSS_HOST_DIR on the host (for example with sshd's SetEnv) to a directory only you and root can write."
+    /// How a user sets PSS_HOST_DIR on a host without root: the file the login shell reads for every command.
+    static let settingHostDirectory = "export PSS_HOST_DIR=/some/dir at the top of the file your login shell reads for every command on the host (~/.bashrc, ~/.zshenv, ~/.config/fish/config.fish as set -x, ~/.tcshrc or ~/.cshrc as setenv), or have root set it with sshd's SetEnv"
+
+    private static let advice = "pss will not run or install its helper there: another user could replace it. Use a directory only you and root can write: \(settingHostDirectory)."
 
     /// For a host directory where programs cannot run or files cannot be written.
-    private static let mountAdvice = "Set PSS_HOST_DIR for your account on the host to a directory you own on a mount where files may be written and programs may run (with sshd's SetEnv, or in ~/.ssh/environment where sshd has PermitUserEnvironment yes)."
+    static let mountAdvice = "Use a directory you own on a mount where files may be written and programs may run: \(settingHostDirectory)."
+
+    /// For a host directory that cannot be made for want of permission.
+    private static let permissionAdvice = "Make the directories above it yours to write, or use another: \(settingHostDirectory)."
 
     /// `pss_mount PATH` prints the mount point holding PATH (canonical) and its options, from /proc/self/mountinfo.
     private static let mountOf = #"""
         pss_mount() { awk -v p="$1" '{ m = $5; gsub(/\040/, " ", m); if ((p == m || index(p, m "/") == 1 || m == "/") && length(m) >= length(b)) { b = m; o = $6 } } END { if (b != "") print b " (" o ")" }' /proc/self/mountinfo 2>/dev/null; }
         """#
 
-    /// `pss_logout` prints why the daemon would end at logout, or nothing: systemd-logind's KillUserProcesses (the
-    /// last value in logind.conf and its drop-ins), unless the user lingers.
+    /// `pss_logout` prints why the daemon would end at logout, or nothing: in a logind session (pam_systemd set
+    /// XDG_SESSION_ID), logind's KillUserProcesses (the last value in logind.conf and its drop-ins, by file name as
+    /// systemd orders them), unless the user is in KillExcludeUsers (default root) or lingers.
     private static let logoutCheck = #"""
-        pss_logout() { k=$(cat /etc/systemd/logind.conf /usr/lib/systemd/logind.conf.d/*.conf /run/systemd/logind.conf.d/*.conf /etc/systemd/logind.conf.d/*.conf 2>/dev/null | sed -n 's/^[[:space:]]*KillUserProcesses[[:space:]]*=[[:space:]]*//p' | tail -n 1); case $k in yes|true|on|1) [ -e "/var/lib/systemd/linger/$(id -un)" ] || echo "systemd-logind ends your processes at logout here (KillUserProcesses=$k), the pss daemon and its sessions with them; to keep them, run: loginctl enable-linger $(id -un)";; esac; }
+        pss_logind() { for f in /usr/lib/systemd/logind.conf.d/*.conf /run/systemd/logind.conf.d/*.conf /etc/systemd/logind.conf.d/*.conf; do [ -f "$f" ] && echo "${f##*/} $f"; done | sort -s -k1,1 | while read -r n f; do echo "$f"; done; }; pss_logout() { [ -n "${XDG_SESSION_ID:-}" ] || return 0; s=$(cat /etc/systemd/logind.conf $(pss_logind) 2>/dev/null); k=$(printf '%s\n' "$s" | sed -n 's/^[[:space:]]*KillUserProcesses[[:space:]]*=[[:space:]]*//p' | tail -n 1); x=$(printf '%s\n' "$s" | sed -n 's/^[[:space:]]*KillExcludeUsers[[:space:]]*=[[:space:]]*/=/p' | tail -n 1); x=${x:-=root}; u=$(id -un); case " ${x#=} " in *" $u "*) return 0;; esac; case $k in [Yy]|[Yy][Ee][Ss]|[Tt][Rr][Uu][Ee]|[Oo][Nn]|1) [ -e "/var/lib/systemd/linger/$u" ] || echo "systemd-logind ends your processes at logout here (KillUserProcesses=$k), the pss daemon and its sessions with them; to keep them, run: loginctl enable-linger $u";; esac; }
         """#
 
-    /// The exec command that connects the channel to the user's daemon through `helper`'s relay. The helper is run
+    /// The script that connects the channel to the user's daemon through `helper`'s relay. The helper is run
     /// from the directory the checks entered (`./`), so nothing above it is looked up again.
     static func relay(_ helper: HelperBinary) -> String {
         let lines = hostDirectoryLines + [
@@ -104,7 +111,9 @@ enum HostScripts {
         "set --",
         pathsAbove,
         #"r=$(stat -c '%u %g %a %n' -- "$@" 2>/dev/null | pss_judge 0 $# "$(id -u)") || { echo "error=$d: $r; \#(advice)"; exit 0; }"#,
-        #"e=$(mkdir -p -- "$d/bin" 2>&1) || { echo "error=cannot create $d/bin (${e##*: }), on $(pss_mount "${q:-/}"). \#(mountAdvice)"; exit 0; }"#,
+        #"e=$(mkdir -p -- "$d/bin" 2>&1) || { case $e in *[Rr]ead-only*|*space*|*[Qq]uota*) a="\#(mountAdvice)";; *) a="\#(permissionAdvice)";; esac; echo "error=cannot create $d/bin (${e##*: }), on $(pss_mount "${q:-/}"). $a"; exit 0; }"#,
+        // Uploads a lost connection left behind (an upload in progress is younger than this).
+        #"find "$d/bin" -maxdepth 1 -name '.upload-*' -mmin +60 -exec rm -f -- {} + 2>/dev/null"#,
         #"for x in "$d" "$d/bin"; do if [ -L "$x" ] || [ ! -d "$x" ]; then echo "error=$x is not a directory (or is a symbolic link); \#(advice)"; exit 0; fi; if [ ! -O "$x" ]; then o=$(stat -c %u -- "$x"); n=; [ "$o" = 65534 ] && n=" (it belongs to nobody: a home on NFS that squashes root?)"; echo "error=$x is not owned by $(id -un)$n; \#(advice)"; exit 0; fi; done"#,
         #"cd -P -- "$d" || { echo "error=cannot enter $d"; exit 0; }"#,
         "c=$PWD",
@@ -113,8 +122,9 @@ enum HostScripts {
         #"r=$(stat -c '%u %g %a %n' -- "$@" 2>/dev/null | pss_judge 2 $#) || { echo "error=$d: $r; \#(advice)"; exit 0; }"#,
         #"[ -w "$c/bin" ] || { echo "error=$c/bin is not writable, on $(pss_mount "$c/bin"). \#(mountAdvice)"; exit 0; }"#,
         // Programs must be able to run there: tried with a two-line script before anything is uploaded.
-        #"x=$c/bin/.exec-probe-$$; printf '#!/bin/sh\nexit 0\n' > "$x" && chmod 700 "$x" && "$x" 2>/dev/null; r=$?; rm -f -- "$x""#,
-        #"if [ $r -ne 0 ]; then m=$(pss_mount "$c/bin"); case $m in *noexec*) echo "error=$c is on a noexec mount, $m: programs cannot run there. \#(mountAdvice)";; *) echo "error=programs cannot run in $c/bin (on $m). \#(mountAdvice)";; esac; exit 0; fi"#,
+        #"x=$c/bin/.exec-probe-$$; if ! printf '#!/bin/sh\nexit 0\n' 2>/dev/null > "$x"; then rm -f -- "$x"; echo "error=cannot write in $c/bin ($(df -Pk "$c/bin" 2>/dev/null | awk 'NR==2 {print $4}') KiB free on $(pss_mount "$c/bin")). \#(mountAdvice)"; exit 0; fi"#,
+        #"chmod 700 "$x" && "$x" 2>/dev/null; r=$?; rm -f -- "$x""#,
+        #"if [ $r -ne 0 ]; then m=$(pss_mount "$c/bin"); case $m in *'(noexec'*|*',noexec'*) echo "error=$c is on a noexec mount, $m: programs cannot run there. \#(mountAdvice)";; *) echo "error=programs cannot run in $c/bin (on $m). \#(mountAdvice)";; esac; exit 0; fi"#,
         #"echo "arch=$(uname -m)""#,
         #"echo "glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null || true)""#,
         #"echo "dir=$c""#,
@@ -132,11 +142,15 @@ enum HostScripts {
             "d=\(hostDirectory)",
             #"echo "dir=$d""#,
             #"case $d in /*) ;; *) echo "dir_error=the host directory '$d' is not an absolute path (PSS_HOST_DIR or XDG_STATE_HOME)"; d=;; esac"#,
-            #"if [ -n "$d" ] && [ -d "$d" ] && [ ! -L "$d" ]; then cd -P -- "$d"; c=$PWD; echo "dir_exists=1"; echo "dir_owner=$(stat -c '%U %a' -- "$c")"; set -- "$c"; o=1; if [ -d "$c/bin" ]; then set -- "$@" "$c/bin"; o=2; fi; if [ -O "$c" ]; then u=; else u=0; fi; elif [ -n "$d" ]; then q=${d%/*}; while [ -n "$q" ] && [ ! -d "$q" ]; do q=${q%/*}; done; cd -P -- "${q:-/}"; c=$PWD/.; echo "dir_exists=0"; set --; o=0; u=$(id -u); fi"#,
-            #"if [ -n "$d" ]; then m=$PWD; \#(pathsAbove); r=$(stat -c '%u %g %a %n' -- "$@" 2>/dev/null | pss_judge $o $# $u) && t=ok || t=$r; [ -n "$u" ] && [ $o -gt 0 ] && t="$d is not owned by $(id -un)"; echo "trust=$t"; echo "mount=$(pss_mount "$m")"; echo "free=$(df -Pk "$m" 2>/dev/null | awk 'NR==2 {print $4}')"; fi"#,
-            #"if [ -n "$d" ] && [ -f "$d/bin/$h" ]; then echo "helper=installed"; else echo "helper=missing"; fi"#,
+            // As the relay: symbolic links refused, the helper checked with its directories, and run from the
+            // directory entered (`cd -P`), so nothing is looked up again between the check and the run.
+            #"t=; c=; o=0; u=; n="#,
+            #"if [ -n "$d" ] && { [ -e "$d" ] || [ -L "$d" ]; }; then echo "dir_exists=1"; for x in "$d" "$d/bin" "$d/bin/$h"; do [ -L "$x" ] && t="$x is a symbolic link"; done; if [ -z "$t" ]; then if cd -P -- "$d" 2>/dev/null; then c=$PWD; echo "dir_owner=$(stat -c '%U %a' -- "$c")"; set -- "$c"; o=1; if [ -d bin ]; then set -- "$@" "$c/bin"; o=2; if [ -f "bin/$h" ]; then set -- "$@" "$c/bin/$h"; o=3; fi; fi; [ -O "$c" ] || { u=0; n=1; }; else t="cannot enter $d (not a directory you may search)"; fi; fi; elif [ -n "$d" ]; then q=${d%/*}; while [ -n "$q" ] && [ ! -d "$q" ]; do q=${q%/*}; done; cd -P -- "${q:-/}" && c=$PWD/.; echo "dir_exists=0"; set --; u=$(id -u); fi"#,
+            #"if [ -n "$c" ] && [ -z "$t" ]; then m=$PWD; \#(pathsAbove); r=$(stat -c '%u %g %a %n' -- "$@" 2>/dev/null | pss_judge $o $# $u) && t=ok || t=$r; [ -n "$n" ] && t="$d is not owned by $(id -un)"; echo "mount=$(pss_mount "$m")"; echo "free=$(df -Pk "$m" 2>/dev/null | awk 'NR==2 {print $4}')"; fi"#,
+            #"[ -z "$d" ] || echo "trust=$t""#,
+            #"if [ $o -eq 3 ]; then echo "helper=installed"; else echo "helper=missing"; fi"#,
             #"echo "other_helpers=$(ls -- "$d/bin" 2>/dev/null | grep -c '^pss-host-' | tr -d ' ')""#,
-            #"if [ "$t" = ok ] && [ -x "$d/bin/$h" ]; then "$d/bin/$h" status 2>/dev/null; fi"#,
+            #"if [ "$t" = ok ] && [ $o -eq 3 ]; then (cd -P bin && [ -O . ] && [ -O "$h" ] && "./$h" status 2>/dev/null); fi"#,
             #"w=$(pss_logout); echo "logout=${w:-ok}""#,
             // The sshd serving this session: its -f file, found up the parent processes (else the system's).
             #"p=$PPID; f=/etc/ssh/sshd_config; while [ -n "$p" ] && [ "$p" -gt 1 ]; do a=$(tr '\000' ' ' < /proc/$p/cmdline 2>/dev/null); case $a in *sshd*' -f '*) f=${a#*' -f '}; f=${f%% *}; break;; esac; p=$(awk '/^PPid:/ {print $2}' /proc/$p/status 2>/dev/null); done"#,
@@ -144,12 +158,22 @@ enum HostScripts {
         ]).joined(separator: "; ") + "\n"
     }
 
+    /// The complete lines after the last line that ends with `marker`: what rc files print before it is skipped,
+    /// even a greeting without a newline of its own; nil while no complete line does.
+    static func lines(after marker: String, in output: [UInt8]) -> ArraySlice<Substring>? {
+        var lines = String(decoding: output, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        lines.removeLast()  // what follows the last newline: not a complete line
+        guard let index = lines.lastIndex(where: { $0.hasSuffix(marker) }) else { return nil }
+        return lines[(index + 1)...]
+    }
+
     /// The line the upload script prints when `cat` is about to take the bytes.
     static let uploadMarker = "pss-host upload ready"
 
     /// The upload: creates `path` (0600) and copies stdin into it, after the marker line.
     static func upload(to path: String) -> String {
-        ["umask 077", "f=\(ShellQuoting.quote(path))", "echo \(uploadMarker)", #"exec cat > "$f""#].joined(separator: "; ") + "\n"
+        ["umask 077", "f=\(ShellQuoting.quote(path))", "echo \(uploadMarker)",
+         #"cat > "$f" || { rm -f -- "$f"; exit 1; }"#].joined(separator: "; ") + "\n"
     }
 
     /// Installer, step 2: checks the uploaded file's size and SHA-256 (with whichever tool the host has; a host

@@ -1,6 +1,6 @@
 import Glibc
 
-/// SIGINT, SIGTERM and SIGHUP as input to a streaming command's poll loop: while armed, their handler writes the
+/// SIGINT, SIGTERM and SIGHUP (and for `enter`, SIGWINCH) as input to a poll loop: while armed, their handler writes the
 /// signal's number to a pipe the loop watches, so they are decided on (`InterruptPolicy`) instead of ending pss.
 /// Disarmed, each does what it did before (a Ctrl-C while connecting ends pss, as it always did).
 public final class StreamSignals {
@@ -22,10 +22,11 @@ public final class StreamSignals {
         streamSignalsWriteEnd = ends[1]
     }
 
-    /// Takes the signals over; a signal pss was started ignoring stays ignored (nohup).
-    public func arm() {
+    /// Takes the signals over (and `extra` ones, such as SIGWINCH); a signal pss was started ignoring stays
+    /// ignored (nohup).
+    public func arm(adding extra: [Int32] = []) {
         guard previous.isEmpty else { return }
-        for number in Self.signals {
+        for number in Self.signals + extra {
             var old = sigaction()
             sigaction(number, nil, &old)
             if unsafeBitCast(old.__sigaction_handler.sa_handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self) { continue }

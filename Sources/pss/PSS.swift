@@ -14,7 +14,8 @@ struct PSS: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [NewCommand.self, GetCommand.self, InvokeCommand.self, DisconnectCommand.self, ConnectCommand.self,
-                      ReceiveCommand.self, RemoveCommand.self, JobCommand.self, DoctorCommand.self, ShowConfigCommand.self]
+                      ReceiveCommand.self, RemoveCommand.self, EnterCommand.self, JobCommand.self, DoctorCommand.self,
+                      ShowConfigCommand.self]
     )
 
     static func main() {

@@ -85,12 +85,45 @@ final class DoctorTests: XCTestCase {
         }
     }
 
+    /// A host directory that is a symbolic link into a directory others may write: refused, as the relay refuses
+    /// it, and what was planted there is never run.
+    func testSymlinkedHostDirectoryIsNotTrustedAndNothingInItRuns() {
+        let scratch = Scratch("doctor-link")
+        let planted = scratch.file("world")
+        let ran = scratch.file("planted-helper-ran")
+        var options = SSHServer.Options()
+        options.hostDirectory = scratch.file("link")
+        let server = SSHServer(options)
+        let client = ClientMachine(servers: ["h": server])
+        let first = checks(client, "h")
+        let name = (first.checks["helper"]?["detail"] as? String ?? "").split(separator: " ").first.map(String.init) ?? ""
+        XCTAssertTrue(name.hasPrefix("pss-host-"), first.text)
+        shell("mkdir -p '\(planted)/bin' && chmod 777 '\(planted)' '\(planted)/bin' && ln -s '\(planted)' '\(scratch.file("link"))'")
+        shell("printf '#!/bin/sh\\ntouch \(ran)\\n' > '\(planted)/bin/\(name)' && chmod 755 '\(planted)/bin/\(name)'")
+        let result = checks(client, "h")
+        XCTAssertEqual(result.status, 1, result.text)
+        XCTAssertEqual(status(result.checks, "host directory"), "fail", result.text)
+        XCTAssertTrue((result.checks["host directory"]?["detail"] as? String ?? "").contains("symbolic link"), result.text)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: ran), "the planted helper ran")
+    }
+
     /// A systemd host whose logind ends users' processes at logout: said once when the helper is installed, and by
-    /// doctor, with the fix; lingering users are fine. (The configuration is logind's own file, written by the test.)
+    /// doctor, with the fix; lingering users, users logind excludes (root by default) and logins outside a logind
+    /// session are fine. (The configuration is logind's own file, written by the test; the session id is what
+    /// pam_systemd gives a login, set here by sshd since this machine runs no logind.)
     func testLogoutThatWouldEndTheDaemon() {
         let dropIn = "/etc/systemd/logind.conf.d"
         let madeDirectory = !FileManager.default.fileExists(atPath: dropIn)
         shell("mkdir -p \(dropIn) && printf '[Login]\\nKillUserProcesses=yes\\n' > \(dropIn)/zz-pss-test.conf")
+        var options = SSHServer.Options()
+        options.environment = ["XDG_SESSION_ID": "7"]
+        let excluded = SSHServer(options)
+        let rootClient = ClientMachine(servers: ["h": excluded])
+        XCTAssertEqual(status(checks(rootClient, "h").checks, "logout"), "ok", "root is in KillExcludeUsers by default")
+        let plain = SSHServer()
+        let outsideSession = ClientMachine(servers: ["h": plain])
+        shell("printf 'KillExcludeUsers=\\n' >> \(dropIn)/zz-pss-test.conf")  // nobody excluded, root included
+        XCTAssertEqual(status(checks(outsideSession, "h").checks, "logout"), "ok", "no logind session: nothing to end")
         let linger = "/var/lib/systemd/linger/root"
         let madeLinger = !FileManager.default.fileExists(atPath: linger)
         defer {
@@ -98,8 +131,7 @@ final class DoctorTests: XCTestCase {
             if madeDirectory { rmdir(dropIn) }
             if madeLinger { unlink(linger); rmdir("/var/lib/systemd/linger"); rmdir("/var/lib/systemd") }
         }
-        let server = SSHServer()
-        let client = ClientMachine(servers: ["h": server])
+        let client = ClientMachine(servers: ["h": excluded])
         let first = client.pss(["invoke", "--host", "h", "--", "true"])
         XCTAssertEqual(first.status, 0, "\(first)")
         XCTAssertTrue(first.stderrText.contains("KillUserProcesses=yes"), first.stderrText)
@@ -125,6 +157,7 @@ final class DoctorTests: XCTestCase {
         let result = checks(client, "h")
         XCTAssertEqual(result.status, 0, result.text)
         XCTAssertTrue((result.checks["server"]?["detail"] as? String ?? "").contains("dropbear"), result.text)
-        XCTAssertEqual(status(result.checks, "keepalive"), "warn", "dropbear has no sshd_config to read: \(result.text)")
+        XCTAssertEqual(status(result.checks, "keepalive"), "ok", result.text)
+        XCTAssertTrue((result.checks["keepalive"]?["detail"] as? String ?? "").contains("dropbear: its -K option"), result.text)
     }
 }

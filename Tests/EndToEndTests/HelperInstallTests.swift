@@ -111,6 +111,40 @@ final class HelperInstallTests: XCTestCase {
         XCTAssertEqual(client.pss(["remove", "h/csh"]).status, 0)
     }
 
+    /// A host that stops taking the upload half way (a file size limit, as a quota would): a prompt failure with
+    /// the host's words, and no partial file left.
+    func testUploadCutShortFailsAtOnceAndLeavesNothing() {
+        let user = "pss-test-fsize"
+        LocalAccount.ensure(user, password: "fsize-password", shell: "/bin/bash")
+        defer { LocalAccount.remove(user) }
+        let home = String(cString: getpwnam(user)!.pointee.pw_dir)
+        shell("echo 'ulimit -f 1024' > '\(home)/.bashrc' && chown \(user): '\(home)/.bashrc'")
+        let server = SSHServer()
+        let client = ClientMachine()
+        server.authorize(client.publicKey, user: user)
+        client.writeConfig(client.hostBlock(alias: "h", server: server, user: user))
+        try! (server.knownHostsLine() + "\n").write(toFile: client.knownHostsPath, atomically: true, encoding: .utf8)
+        let result = client.pss(["invoke", "--host", "h", "--", "true"], limit: 60)
+        XCTAssertFalse(result.timedOut, "the upload does not wait for a window that never opens")
+        XCTAssertEqual(result.status, 255, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("uploading the helper"), result.stderrText)
+        let bin = home + "/.local/state/pss-host/bin"
+        XCTAssertEqual(((try? FileManager.default.contentsOfDirectory(atPath: bin)) ?? []).filter { $0.hasPrefix(".upload-") }, [],
+                       "the partial upload is removed")
+    }
+
+    /// What a host prints before pss's script, with no newline of its own, is skipped all the same; a host that
+    /// never runs the script (a ForceCommand) is said so, never a crash.
+    func testGreetingWithoutNewlineAndAForcedCommand() {
+        var options = SSHServer.Options()
+        options.extraConfig = ["Match User root", "    ForceCommand printf 'Welcome, no newline'"]
+        let forced = SSHServer(options)
+        let client = ClientMachine(servers: ["h": forced])
+        let result = client.pss(["invoke", "--host", "h", "--", "true"])
+        XCTAssertEqual(result.status, 255, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("did not run pss's script"), result.stderrText)
+    }
+
     func testUnusableHostDirectoryGivesAClearError() {
         let scratch = Scratch("blocked")
         let blocker = scratch.write("not-a-directory", "a file where the host directory should be\n")

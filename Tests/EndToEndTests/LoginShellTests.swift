@@ -26,7 +26,9 @@ final class LoginShellTests: XCTestCase {
             LocalAccount.ensure(account, password: "shell-test", shell: loginShell)
             if let rcFile {
                 let home = String(cString: getpwnam(account)!.pointee.pw_dir)
-                shell("mkdir -p \"$(dirname '\(home)/\(rcFile)')\" && echo 'echo noise from \(rcFile)' > '\(home)/\(rcFile)' && chown -R \(account): '\(home)'")
+                // bash's greeting has no newline of its own: what follows it is pss's, on the same line.
+                let noise = rcFile == ".bashrc" ? "printf 'noise from .bashrc, no newline'" : "echo noise from \(rcFile)"
+                shell("mkdir -p \"$(dirname '\(home)/\(rcFile)')\" && echo \"\(noise)\" > '\(home)/\(rcFile)' && chown -R \(account): '\(home)'")
             }
             server.authorize(client.publicKey, user: account)
             config += client.hostBlock(alias: account, server: server, user: account)

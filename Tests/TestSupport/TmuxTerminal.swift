@@ -27,6 +27,16 @@ public final class TmuxTerminal {
         shell("tmux -S '\(socket)' send-keys \(key)")
     }
 
+    /// Resizes the terminal, as a user dragging the window's corner (the program in it gets SIGWINCH).
+    public func resize(columns: Int, rows: Int) {
+        shell("tmux -S '\(socket)' resize-window -x \(columns) -y \(rows)")
+    }
+
+    /// The screen as it shows now (no scrollback).
+    public var visibleScreen: String {
+        ProcessRunner.run("/usr/bin/tmux", ["-S", socket, "capture-pane", "-p"], limit: 10).stdoutText
+    }
+
     public var screen: String {
         ProcessRunner.run("/usr/bin/tmux", ["-S", socket, "capture-pane", "-p", "-J", "-S", "-200"], limit: 10).stdoutText
     }

@@ -3,9 +3,10 @@
 
 # libssl-dev: OpenSSL headers for CKeystreamBatching; libstdc++-12-dev: the static archive linked into pss-host;
 # libpam-google-authenticator: a real one-time-code prompt, for the keyboard-interactive tests; zsh, ksh, fish, csh,
-# tcsh: the login shells users have, for the scripts pss runs on hosts; dropbear-bin: the other SSH server admins run.
+# tcsh: the login shells users have, for the scripts pss runs on hosts; dropbear-bin: the other SSH server admins run;
+# sudo: a real password prompt on a terminal, for commands that wait on theirs.
 PSS_PACKAGES=(libssh2-1-dev libssl-dev libstdc++-12-dev pkg-config openssh-server openssh-client tmux
-              libpam-google-authenticator zsh ksh fish csh tcsh dropbear-bin)
+              libpam-google-authenticator zsh ksh fish csh tcsh dropbear-bin sudo)
 
 ensure_packages() {
     local missing=()

@@ -40,10 +40,20 @@ public final class FileDescriptorSink: ByteSink {
 /// Keeps everything in memory (for --json).
 public final class BufferSink: ByteSink {
     public private(set) var bytes: [UInt8] = []
+    /// The most it takes: more is an error (a host that floods what should be a few lines).
+    public let limit: Int
 
-    public init() {}
+    public struct Overflow: Error, CustomStringConvertible {
+        public var limit: Int
+        public var description: String { "the host sent more than \(limit) bytes where a few lines were expected" }
+    }
+
+    public init(limit: Int = .max) {
+        self.limit = limit
+    }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard self.bytes.count + bytes.count <= limit else { throw Overflow(limit: limit) }
         self.bytes.append(contentsOf: bytes)
     }
 }

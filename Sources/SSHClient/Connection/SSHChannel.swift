@@ -7,9 +7,10 @@ public final class SSHChannel {
     let connection: SSHConnection
     let pointer: OpaquePointer
     private var freed = false
-    /// `wait` returned at once for buffered input and no read has returned data since: input no read takes (an
-    /// extended data type other than stderr, from a hostile server) must not make the caller spin.
-    private var bufferedInputUnread = false
+    /// Set when `wait` returned at once for buffered input, cleared when a read returns data: until then buffered
+    /// input does not end a wait, so input no read takes (an extended data type other than stderr, from a hostile
+    /// server) cannot make the caller spin.
+    private var skipBufferedCheckUntilRead = false
 
     init(connection: SSHConnection, pointer: OpaquePointer) {
         self.connection = connection
@@ -29,7 +30,7 @@ public final class SSHChannel {
     /// `isAtEnd`).
     public func read(_ stream: Stream, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         let count = libssh2_channel_read_ex(pointer, stream.rawValue, buffer.baseAddress, buffer.count)
-        if count > 0 { bufferedInputUnread = false }
+        if count > 0 { skipBufferedCheckUntilRead = false }
         if count >= 0 { return count }
         if count == LIBSSH2_ERROR_EAGAIN { return 0 }
         throw connection.lost(Int32(count))
@@ -55,13 +56,17 @@ public final class SSHChannel {
 
     public struct ChannelClosed: Error {}
 
-    /// Writes all of `bytes`, waiting as needed.
+    /// Writes all of `bytes`, waiting as needed. Throws `ChannelClosed` when the remote side has ended (its
+    /// command exited: the window it no longer opens would otherwise be waited for forever).
     public func writeAll(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let written = try bytes[offset...].withUnsafeBytes { try write($0) }
             offset += written
-            if written == 0 { _ = try waitOnSocket() }
+            if written == 0 {
+                if isAtEnd { throw ChannelClosed() }
+                _ = try waitOnSocket()
+            }
         }
     }
 
@@ -93,18 +98,20 @@ public final class SSHChannel {
     /// streams, then waits: what the second read took in for the first would otherwise wait for the next packet,
     /// a keepalive away). Keeps the connection alive meanwhile, and throws if the server stops answering.
     public func wait(extra: [pollfd] = [], timeout: Int32 = -1) throws -> [pollfd] {
-        if hasBufferedInput && !bufferedInputUnread {
-            bufferedInputUnread = true
-            return try waitOnSocket(extra: extra, timeout: 0)
+        // A keepalive sent now may take in packets too (during a key re-exchange): before the look at the buffer.
+        let keepAliveLimit = try connection.keepAlive()
+        if hasBufferedInput && !skipBufferedCheckUntilRead {
+            skipBufferedCheckUntilRead = true
+            return try waitOnSocket(extra: extra, timeout: 0, keepAliveLimit: keepAliveLimit)
         }
-        return try waitOnSocket(extra: extra, timeout: timeout)
+        return try waitOnSocket(extra: extra, timeout: timeout, keepAliveLimit: keepAliveLimit)
     }
 
     /// The wait itself, for writers: buffered input does not end it (a writer waits for the window or the socket,
     /// and would spin on input it does not read).
-    private func waitOnSocket(extra: [pollfd] = [], timeout: Int32 = -1) throws -> [pollfd] {
+    private func waitOnSocket(extra: [pollfd] = [], timeout: Int32 = -1, keepAliveLimit: Int32? = nil) throws -> [pollfd] {
         var descriptors = [pollfd(fd: connection.socket.descriptor, events: connection.socketEvents, revents: 0)] + extra
-        var limit = try connection.keepAlive()
+        var limit = try keepAliveLimit ?? connection.keepAlive()
         if timeout >= 0 { limit = limit < 0 ? timeout : min(limit, timeout) }
         var ready: Int32
         repeat { ready = poll(&descriptors, nfds_t(descriptors.count), limit) } while ready < 0 && errno == EINTR

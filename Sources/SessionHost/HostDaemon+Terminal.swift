@@ -1,0 +1,89 @@
+import Glibc
+import SessionWire
+
+/// `pss enter`: a client attached to a session's terminal. What it types goes to the terminal as typed, what the
+/// terminal shows comes back, and the session is busy meanwhile (invokes wait). Leaving keeps the session and its
+/// state: the detach key, `exit` or Ctrl-D at the shell's own prompt (a temporary session is closed then).
+extension HostDaemon {
+    func enter(_ reference: String, force: Bool, size: WindowSize, term: String, link: ClientLink) throws {
+        let client = link.clientID!
+        let session: HostedSession
+        if reference.isEmpty {
+            session = try createSession(name: "", idleTimeout: SessionRecord.defaultIdleTimeout, buffering: .block,
+                                        maxBuffer: SessionRecord.defaultMaxBuffer, heldBy: client, temporary: true)
+        } else {
+            session = try find(reference)
+        }
+        guard session.record.state != .broken else { throw brokenFailure(session) }
+        guard let shell = session.shell else { throw RequestFailure(kind: .hostFailure, message: "session '\(session.record.name)' has no shell") }
+        if let other = session.enteredLink, other !== link, !other.isClosed {
+            guard force else {
+                throw RequestFailure(kind: .busy, message: "session '\(session.record.name)' is entered by \(other.clientID == client ? "another pss of this client" : "another client"); take it over with pss enter --force")
+            }
+            leave(session, telling: "another pss entered this session (pss enter --force)")
+        }
+        if !force { try checkNotHeldByAnother(session, client) }
+        for run in session.runs where run.link.map({ $0.clientID != client }) ?? false {
+            detach(run, telling: "session '\(session.record.name)' was taken over by another client (pss enter --force)")
+        }
+        hold(session, for: client)
+        session.drainTerminal(using: &buffer)  // what came before goes to the log, and is replayed from there
+        session.enteredLink = link
+        link.entered = session
+        session.typedOnLine = 0
+        link.send(.entered(session.snapshot))
+        link.send(.terminalOutput(session.recentTerminalOutput(rows: Int(size.rows))[...]))
+        shell.resize(size, redraw: true)
+        // At the prompt: the user's terminal type, a prompt, echo (its prompt comes under the replay).
+        if session.run == nil && shell.isAtPrompt { shell.enterInteractive(term: term) }
+    }
+
+    func typeIn(_ bytes: [UInt8], from link: ClientLink) {
+        guard let session = link.entered, session.enteredLink === link, let shell = session.shell else { return }
+        guard session.run == nil, shell.isAtPrompt else { shell.write(bytes); return }
+        // At the shell's own prompt: Ctrl-D on an empty line leaves, as `exit` does (the shell ignores EOF).
+        let endOfFile = shell.controlCharacter(VEOF), erase = shell.controlCharacter(VERASE)
+        let kill = shell.controlCharacter(VKILL), interrupt = shell.controlCharacter(VINTR)
+        for (index, byte) in bytes.enumerated() {
+            switch byte {
+            case endOfFile where session.typedOnLine == 0:
+                shell.write(Array(bytes[..<index]))
+                return leaveAtExit(session)
+            case 0x0A, 0x0D, kill, interrupt: session.typedOnLine = 0
+            case erase, 0x08: session.typedOnLine = max(0, session.typedOnLine - 1)
+            default: session.typedOnLine += 1
+            }
+        }
+        shell.write(bytes)
+    }
+
+    func resize(_ size: WindowSize, from link: ClientLink) {
+        guard let session = link.entered, session.enteredLink === link else { return }
+        session.shell?.resize(size)
+    }
+
+    /// `exit` (or Ctrl-D) at the shell's own prompt: the entered user leaves; a temporary session ends with it.
+    func leaveAtExit(_ session: HostedSession) {
+        guard let link = session.enteredLink else { return }
+        if session.record.temporary {
+            link.send(.left(reason: "exit", closed: true))
+            session.enteredLink = nil
+            link.entered = nil
+            remove(session)
+        } else {
+            leave(session, telling: "exit")
+        }
+    }
+
+    /// Ends the entered client's attachment, telling it why (nil: it asked to leave). The session stays, held by
+    /// that client, with whatever runs in it.
+    func leave(_ session: HostedSession, telling reason: String?) {
+        guard let link = session.enteredLink else { return }
+        if !link.isClosed { link.send(.left(reason: reason ?? "detached", closed: false)) }
+        session.enteredLink = nil
+        link.entered = nil
+        if session.run == nil, let shell = session.shell, shell.isAtPrompt { shell.leaveInteractive() }
+        session.typedOnLine = 0
+        session.idleSince = Posix.now
+    }
+}

@@ -1,0 +1,46 @@
+import Glibc
+
+/// A command waiting for input on its session's terminal, where nobody will type (a sudo password prompt, `read
+/// </dev/tty`, a y/n question): found so that it never hangs silently. Only the terminal's foreground process group
+/// can block reading it (a background reader is stopped by SIGTTIN), so the candidates are that group's leader, or
+/// the shell itself when it has the terminal (a `read` builtin).
+enum TerminalWait {
+    /// How long a command may wait on its terminal before it is answered with end of file.
+    static let patienceMilliseconds: Int64 = 2000
+
+    /// Whether `pid` is blocked in read(2) on `terminal`; nil when its system call cannot be read (a process of
+    /// another user, such as sudo).
+    static func isReading(_ pid: pid_t, terminal: String) -> Bool? {
+        guard let text = Posix.readFile("/proc/\(pid)/syscall") else { return nil }
+        let fields = String(decoding: text, as: UTF8.self).split(separator: " ")
+        guard fields.count > 1, fields[0] == readSystemCall, let descriptor = Int(fields[1].dropFirst(2), radix: 16) else { return false }
+        var target = [CChar](repeating: 0, count: 256)
+        let length = readlink("/proc/\(pid)/fd/\(descriptor)", &target, target.count - 1)
+        guard length > 0 else { return false }
+        // /dev/tty is the controlling terminal: for the session's processes, the session's own.
+        let path = String(decoding: target[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return path == terminal || path == "/dev/tty"
+    }
+
+    /// read(2)'s number, as /proc/PID/syscall shows it.
+    #if arch(x86_64)
+    static let readSystemCall = "0"
+    #else
+    static let readSystemCall = "63"  // aarch64's generic table
+    #endif
+
+    /// Whether `pid` sleeps (state S), from /proc/PID/stat, readable for any process.
+    static func isAsleep(_ pid: pid_t) -> Bool {
+        guard let stat = Posix.readFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: UInt8(ascii: ")")),
+              close + 2 < stat.count else { return false }
+        return stat[close + 2] == UInt8(ascii: "S")
+    }
+
+    /// What the terminal last showed looks like a prompt: text after the last newline.
+    static func prompt(in output: [UInt8]) -> String? {
+        let last = output.lastIndex(of: 0x0A).map { output.index(after: $0) } ?? output.startIndex
+        let line = output[last...].filter { $0 != 0x0D }
+        guard line.contains(where: { $0 != 0x20 && $0 != 0x09 }) else { return nil }
+        return String(decoding: line, as: UTF8.self)
+    }
+}

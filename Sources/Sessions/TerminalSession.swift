@@ -1,0 +1,76 @@
+import Glibc
+import SessionWire
+import SSHClient
+
+/// `pss enter` on a link: the local terminal's keys go to the session's terminal, its output comes back, the
+/// window size follows SIGWINCH, until the host says the user left (the detach key, `exit`, a takeover) or a
+/// signal (TERM, HUP) makes pss leave.
+public struct TerminalSession {
+    public enum End: Equatable {
+        /// The host ended it: `reason`, and whether the (temporary) session was closed.
+        case left(reason: String, closed: Bool)
+    }
+
+    /// The local terminal: keys are read from `input`, the session's output written to `output`.
+    public var input: Int32
+    public var output: ByteSink
+    /// The byte that detaches (Ctrl-\ by default); nil: none.
+    public var detachKey: UInt8?
+    /// The local window's size, asked again on SIGWINCH.
+    public var windowSize: () -> WindowSize
+
+    public init(input: Int32, output: ByteSink, detachKey: UInt8?, windowSize: @escaping () -> WindowSize) {
+        self.input = input
+        self.output = output
+        self.detachKey = detachKey
+        self.windowSize = windowSize
+    }
+
+    /// Enters `session` (empty: a new temporary one) on `link`; returns the session entered once the user has
+    /// left it, and how. `entered` hears the session as soon as the host has attached this client.
+    public func run(on link: HostLink, session: String, force: Bool, entered: (SessionRecord) -> Void) throws -> (SessionRecord, End) {
+        let term = getenv("TERM").map { String(cString: $0) } ?? "xterm"
+        let answer = try link.request(.enter(session: session, force: force, size: windowSize(), term: term))
+        guard case let .entered(record) = answer else { throw SessionError.helper("unexpected answer to enter") }
+        entered(record)
+        let signals = StreamSignals.shared
+        signals.arm(adding: [SIGWINCH])
+        defer { signals.disarm() }
+        var keys = [UInt8](repeating: 0, count: 4096)
+        var leaving = false
+        while true {
+            while let message = try link.nextBufferedMessage() {
+                switch message {
+                case let .terminalOutput(bytes): try bytes.withUnsafeBytes { try output.write($0) }
+                case let .left(reason, closed): return (record, .left(reason: reason, closed: closed))
+                case let .failure(kind, text): throw SessionError.refused(kind, text)
+                default: throw SessionError.helper("unexpected message while entered")
+                }
+            }
+            var watched = [pollfd(fd: signals.descriptor, events: Int16(POLLIN), revents: 0)]
+            if !leaving { watched.append(pollfd(fd: input, events: Int16(POLLIN), revents: 0)) }
+            let ready = try link.fill(watching: watched)
+            if ready[0].revents != 0 {
+                for signal in signals.take() {
+                    if signal == SIGWINCH { try link.send(.resize(windowSize())); continue }
+                    if !leaving { try link.send(.leave); leaving = true }
+                }
+            }
+            guard !leaving, ready.count > 1, ready[1].revents != 0 else { continue }
+            let count = read(input, &keys, keys.count)
+            if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+            guard count > 0 else {  // the local terminal went away
+                try link.send(.leave)
+                leaving = true
+                continue
+            }
+            var typed = Array(keys[0..<count])
+            if let detachKey, let at = typed.firstIndex(of: detachKey) {
+                typed.removeSubrange(at...)
+                leaving = true
+            }
+            if !typed.isEmpty { try link.send(.terminalInput(typed)) }
+            if leaving { try link.send(.leave) }
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import ArgumentParser
+import Glibc
+import Sessions
+import SessionWire
+import SSHClient
+
+struct EnterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enter",
+        abstract: "Enter a session's terminal (Enter-PSSession).",
+        discussion: """
+            A full terminal in the session's own shell: what you do there and what pss invoke runs share one \
+            state. Leave with the detach key (Ctrl-\\ by default), or exit or Ctrl-D at the session's prompt: the \
+            session stays, with whatever runs in it, and pss enter SESSION comes back to it from any machine, \
+            showing the recent output. pss enter HOST makes a temporary session, closed when you exit it \
+            (detaching keeps it, and says its name). While you are entered, the session is busy: invokes wait. A \
+            session another client holds or is entered in is refused (254) unless --force, which takes it over.
+            """
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: ArgumentHelp("HOST/NAME, HOST/ID, a NAME this client knows, or a HOST for a temporary session.", valueName: "target"))
+    var target: String
+
+    @Flag(help: "Take over a session another client holds or is entered in.")
+    var force = false
+
+    @Option(help: ArgumentHelp("The key that leaves the session running: ctrl-X, C-X, ^X, or none (default ctrl-\\).", valueName: "key"))
+    var detachKey: String = "ctrl-\\"
+
+    func validate() throws {
+        do { _ = try DetachKey.parse(detachKey) } catch { throw ValidationError("\(error)") }
+        guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
+            throw ValidationError("pss enter needs a terminal (stdin and stdout); to run a command without one, use pss invoke")
+        }
+    }
+
+    func run() throws {
+        let key = try DetachKey.parse(detachKey)
+        var shown = target
+        do {
+            let client = try SessionClient(connector: connection.makeConnector())
+            let (host, session) = try resolve(client)
+            let raw = try RawTerminal(STDIN_FILENO)
+            defer { raw.restore() }
+            let terminal = TerminalSession(input: STDIN_FILENO, output: FileDescriptorSink(descriptor: STDOUT_FILENO),
+                                           detachKey: key, windowSize: { RawTerminal.windowSize(of: STDOUT_FILENO) })
+            let (record, end) = try client.withLink(host) { link in
+                try terminal.run(on: link, session: session, force: force) { record in
+                    client.state.remember(host: host, records: [record], complete: false)
+                    raw.enable()
+                }
+            }
+            raw.restore()
+            shown = "\(host)/\(record.name)"
+            switch end {
+            case let .left(_, closed: true):
+                Diagnostics.print("left \(shown); the temporary session is closed")
+            case let .left(reason, closed: false) where reason == "detached":
+                Diagnostics.print("detached from \(shown)\(record.temporary ? " (a temporary session, kept)" : ""); it stays open: pss enter \(shown)")
+            case let .left(reason, closed: false) where reason == "exit":
+                Diagnostics.print("left \(shown); it stays open with its state: pss enter \(shown)")
+            case let .left(reason, closed: false):
+                Diagnostics.print("left \(shown): \(reason.sanitizedForDisplay)")
+            }
+        } catch {
+            let failure = CommandFailure.from(error)
+            Diagnostics.print("\(shown): \(failure.description)")
+            throw ExitCode(failure.status)
+        }
+    }
+
+    /// The host and session to enter: HOST/NAME or a name this client knows is a session; anything else a host,
+    /// for a temporary session (an empty name).
+    private func resolve(_ client: SessionClient) throws -> (host: String, session: String) {
+        let known = try client.state.knownSessions()
+        if target.contains("/") || known.contains(where: { $0.name == target || $0.id == target }) {
+            let reference = try SessionReference(parsing: target, known: known)
+            return (reference.host, reference.session)
+        }
+        do { _ = try HostSpec(parsing: target) } catch { throw SessionError.usage("\(target.sanitizedForDisplay): \(error)") }
+        return (target, "")
+    }
+}
+
+/// The local terminal in raw mode while entered, as ssh -t puts it: every key goes to the session as typed. Put
+/// back as it was on every way out (leaving, an error, TERM or HUP; the caller restores it before printing).
+final class RawTerminal {
+    private let descriptor: Int32
+    private var saved = termios()
+    private var isRaw = false
+
+    init(_ descriptor: Int32) throws {
+        self.descriptor = descriptor
+        guard tcgetattr(descriptor, &saved) == 0 else { throw SessionError.local("cannot read the terminal's settings") }
+    }
+
+    func enable() {
+        var raw = saved
+        cfmakeraw(&raw)
+        tcsetattr(descriptor, TCSADRAIN, &raw)  // keys typed ahead while connecting are kept, and sent
+        isRaw = true
+    }
+
+    func restore() {
+        guard isRaw else { return }
+        tcsetattr(descriptor, TCSADRAIN, &saved)
+        isRaw = false
+    }
+
+    static func windowSize(of descriptor: Int32) -> WindowSize {
+        var size = winsize()
+        guard ioctl(descriptor, UInt(TIOCGWINSZ), &size) == 0, size.ws_row > 0, size.ws_col > 0 else {
+            return WindowSize(rows: 24, columns: 80)
+        }
+        return WindowSize(rows: size.ws_row, columns: size.ws_col)
+    }
+}

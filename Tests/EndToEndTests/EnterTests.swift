@@ -1,0 +1,188 @@
+import Foundation
+import Glibc
+import TestSupport
+import XCTest
+
+/// `pss enter`, driven through a real terminal (tmux) as a person would: one state shared with invoke, the
+/// window size followed, Ctrl-C to the remote program, full-screen programs, leaving and coming back.
+final class EnterTests: XCTestCase {
+    nonisolated(unsafe) static var server: SSHServer!
+    nonisolated(unsafe) static var laptop: ClientMachine!
+    nonisolated(unsafe) static var desktop: ClientMachine!
+
+    override class func setUp() {
+        server = SSHServer()
+        laptop = ClientMachine(servers: ["h1": server])
+        desktop = ClientMachine(servers: ["h1": server])
+    }
+
+    override class func tearDown() {
+        _ = laptop.pss(["remove", "--host", "h1", "--all"])
+        laptop = nil
+        desktop = nil
+        server = nil
+    }
+
+    var laptop: ClientMachine { Self.laptop }
+    var desktop: ClientMachine { Self.desktop }
+
+    /// `pss enter` in a terminal; once it ends, the local terminal's settings are shown as "[settings icanon,echo,]"
+    /// (what a user finds after leaving), then its status as "[exit N]".
+    private func enter(_ target: String, as client: ClientMachine? = nil, options: String = "") -> TmuxTerminal {
+        let client = client ?? laptop
+        let settings = "printf '[settings %s]\\n' \"$(stty -a | grep -o -- ' icanon\\| echo ' | tr -d ' ' | tr '\\n' ,)\""
+        let command = "'\(PSSBinary.path)' -F '\(client.configPath)' enter \(options) \(target); s=$?; \(settings); (exit $s)"
+        let terminal = TmuxTerminal(command: command, environment: client.baseEnvironment)
+        XCTAssertTrue(terminal.waitFor("root@"), "the session's prompt: \(terminal.screen)")
+        return terminal
+    }
+
+    private func session(_ name: String, as client: ClientMachine) -> [String: Any]? {
+        client.pss(["get", "--host", "h1", "--json"]).stdoutText.split(separator: "\n")
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .first { $0["name"] as? String == name }
+    }
+
+    /// Types a line and waits for what it prints (a marker the line computes, so the typed text is not mistaken
+    /// for its output).
+    private func run(_ terminal: TmuxTerminal, _ line: String, shows expected: String, file: StaticString = #filePath, line number: UInt = #line) {
+        terminal.type(line)
+        terminal.press("Enter")
+        XCTAssertTrue(terminal.waitFor(expected), "\(line): \(terminal.screen)", file: file, line: number)
+    }
+
+    func testStateIsSharedWithInvokeBothWays() {
+        XCTAssertEqual(laptop.pss(["new", "h1", "--name", "shared"]).status, 0)
+        XCTAssertEqual(laptop.pss(["invoke", "--session", "h1/shared", "--", "FROM_INVOKE=fromInvoke; cd /tmp"]).status, 0)
+        let terminal = enter("h1/shared")
+        run(terminal, "echo \"[$FROM_INVOKE $(pwd)]\"", shows: "[fromInvoke /tmp]")
+        run(terminal, "FROM_ENTER=fromEnter; cd /var; echo set$((1 + 1))", shows: "set2")
+        terminal.press("C-\\\\")
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        XCTAssertTrue(terminal.screen.contains("detached from h1/shared"), terminal.screen)
+        let seen = laptop.pss(["invoke", "--session", "h1/shared", "--", "echo \"$FROM_ENTER $(pwd)\""])
+        XCTAssertEqual(seen.stdoutText, "fromEnter /var\n", "\(seen)")
+    }
+
+    func testWindowSizeFollowsAResize() {
+        XCTAssertEqual(laptop.pss(["new", "h1", "--name", "size"]).status, 0)
+        let terminal = enter("h1/size")
+        run(terminal, "echo \"size $(stty size)\"", shows: "size 24 80")
+        terminal.resize(columns: 100, rows: 30)
+        run(terminal, "echo \"size $(stty size)\"", shows: "size 30 100")
+        terminal.press("C-\\\\")
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+    }
+
+    func testCtrlCStopsTheRemoteProgramAndTheShellStays() {
+        XCTAssertEqual(laptop.pss(["new", "h1", "--name", "ctrlc"]).status, 0)
+        let terminal = enter("h1/ctrlc")
+        run(terminal, "KEEP=kept; echo go$((2 * 3))", shows: "go6")
+        terminal.type("sleep 3181; echo not-$((1 + 1))reached")
+        terminal.press("Enter")
+        XCTAssertTrue(Processes.waitUntil(limit: 10) { !ProcessRunner.run("/usr/bin/pgrep", ["-f", "^sleep 3181"]).stdoutText.isEmpty })
+        terminal.press("C-c")
+        XCTAssertTrue(Processes.waitUntil(limit: 10) { ProcessRunner.run("/usr/bin/pgrep", ["-f", "^sleep 3181"]).stdoutText.isEmpty })
+        run(terminal, "echo \"still $KEEP\"", shows: "still kept")
+        XCTAssertFalse(terminal.screen.contains("not-2reached"), terminal.screen)
+        terminal.press("C-\\\\")
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+    }
+
+    func testExitAndCtrlDAtThePromptLeaveTheSessionOpen() {
+        XCTAssertEqual(laptop.pss(["new", "h1", "--name", "leave"]).status, 0)
+        let first = enter("h1/leave")
+        run(first, "STATE=survives; echo ok$((40 + 2))", shows: "ok42")
+        run(first, "exit", shows: "[exit 0]")
+        XCTAssertTrue(first.screen.contains("it stays open with its state"), first.screen)
+        XCTAssertEqual(session("leave", as: laptop)?["state"] as? String, "Opened")
+
+        let second = enter("h1/leave")
+        second.type("bash --norc")
+        second.press("Enter")
+        run(second, "PS1='nested> '; echo in-nested-$((2 + 2))", shows: "in-nested-4")
+        second.type("exit")  // the nested shell's exit ends only it
+        second.press("Enter")
+        run(second, "echo \"back in $STATE\"", shows: "back in survives")
+        second.press("C-d")
+        XCTAssertTrue(second.waitFor("[exit 0]"), second.screen)
+        XCTAssertTrue(second.screen.contains("it stays open with its state"), second.screen)
+        XCTAssertEqual(laptop.pss(["invoke", "--session", "h1/leave", "--", "echo $STATE"]).stdoutText, "survives\n")
+    }
+
+    func testFullScreenProgramWorksAndTheTerminalIsSaneAfter() {
+        XCTAssertEqual(laptop.pss(["new", "h1", "--name", "vim"]).status, 0)
+        let file = laptop.scratch.file("edited.txt")
+        let terminal = enter("h1/vim")
+        run(terminal, "echo ready$((3 + 4))", shows: "ready7")
+        terminal.type("vim -u NONE -N '\(file)'")
+        terminal.press("Enter")
+        XCTAssertTrue(terminal.waitFor("[New]"), "vim shows its empty buffer: \(terminal.screen)")
+        terminal.type("ihello from vim")
+        terminal.press("Escape")
+        terminal.type(":wq")
+        terminal.press("Enter")
+        // Keys typed before vim is gone would be vim's.
+        XCTAssertTrue(Processes.waitUntil(limit: 10) { ProcessRunner.run("/usr/bin/pgrep", ["-f", "^vim -u NONE"]).stdoutText.isEmpty })
+        run(terminal, "echo \"file: $(cat '\(file)')\"", shows: "file: hello from vim")
+        terminal.press("C-\\\\")
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        XCTAssertTrue(terminal.screen.contains("[settings icanon,echo,]"), "the local terminal is restored: \(terminal.screen)")
+    }
+
+    func testOutputWhileDetachedIsSeenOnReentryFromAnotherMachine() {
+        XCTAssertEqual(laptop.pss(["new", "h1", "--name", "loop"]).status, 0)
+        let terminal = enter("h1/loop")
+        let gate = laptop.scratch.file("loop-gate")
+        run(terminal, "for i in 1 2 3 4 5; do echo tick-$i; [ $i = 2 ] && while [ ! -e '\(gate)' ]; do sleep 0.1; done; done", shows: "tick-2")
+        terminal.press("C-\\\\")
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        FileManager.default.createFile(atPath: gate, contents: nil)
+        XCTAssertEqual(desktop.pss(["connect", "h1/loop", "--force"]).status, 0)
+        let other = enter("h1/loop", as: desktop)
+        XCTAssertTrue(other.waitFor("tick-5"), "what ran while nobody was entered is shown: \(other.screen)")
+        other.press("C-\\\\")
+        XCTAssertTrue(other.waitFor("[exit 0]"), other.screen)
+    }
+
+    func testTemporarySessionLeavesNothingBehind() {
+        let terminal = enter("h1")
+        run(terminal, "echo temp$((5 + 5)); sleep 3183 &", shows: "temp10")
+        run(terminal, "exit", shows: "[exit 0]")
+        XCTAssertTrue(terminal.screen.contains("the temporary session is closed"), terminal.screen)
+        XCTAssertTrue(Processes.waitUntil(limit: 10) { ProcessRunner.run("/usr/bin/pgrep", ["-f", "sleep 3183"]).stdoutText.isEmpty },
+                      "no process of it is left")
+        let sessions = laptop.pss(["get", "--host", "h1", "--json"]).stdoutText
+        XCTAssertFalse(sessions.contains("\"temporary\":true"), sessions)
+    }
+
+    func testOneAtATimeAndForceTakesOver() {
+        XCTAssertEqual(laptop.pss(["new", "h1", "--name", "busy"]).status, 0)
+        let terminal = enter("h1/busy")
+        run(terminal, "echo in$((1 + 8))", shows: "in9")
+        let waiting = laptop.pss(["invoke", "--session", "h1/busy", "--wait", "0", "--", "true"])
+        XCTAssertEqual(waiting.status, 254, "an invoke waits while someone is entered: \(waiting)")
+        XCTAssertTrue(waiting.stderrText.contains("entered"), waiting.stderrText)
+
+        let refused = desktop.pss(["invoke", "--session", "h1/busy", "--", "true"])
+        XCTAssertEqual(refused.status, 254, "\(refused)")
+        let taker = enter("h1/busy", as: desktop, options: "--force")
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), "the first client is told and leaves cleanly: \(terminal.screen)")
+        XCTAssertTrue(terminal.screen.contains("another pss entered this session"), terminal.screen)
+        run(taker, "echo taken$((6 + 6))", shows: "taken12")
+        taker.press("C-\\\\")
+        XCTAssertTrue(taker.waitFor("[exit 0]"), taker.screen)
+    }
+
+    func testSIGTERMToTheClientLeavesTheTerminalSane() {
+        XCTAssertEqual(laptop.pss(["new", "h1", "--name", "term"]).status, 0)
+        let terminal = enter("h1/term")
+        run(terminal, "echo up$((9 + 1))", shows: "up10")
+        let pid = ProcessRunner.run("/usr/bin/pgrep", ["-f", "enter +h1/term"]).stdoutText.split(separator: "\n").first.flatMap { Int32($0) }
+        XCTAssertNotNil(pid)
+        if let pid { kill(pid, SIGTERM) }
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        XCTAssertTrue(terminal.screen.contains("[settings icanon,echo,]"), "the local terminal is restored: \(terminal.screen)")
+        XCTAssertEqual(session("term", as: laptop)?["state"] as? String, "Opened")
+    }
+}
