@@ -1,7 +1,9 @@
 /// What a client asks of the host daemon.
 public enum ClientMessage: Equatable, Sendable {
     case hello(version: UInt32, clientID: String)
-    case newSession(name: String, idleTimeoutSeconds: UInt32, outputBuffering: SessionRecord.OutputBuffering, maxBuffer: UInt64)
+    /// A persistent session; its shell reads the user's login files first unless `loadsProfile` is false.
+    case newSession(name: String, idleTimeoutSeconds: UInt32, outputBuffering: SessionRecord.OutputBuffering, maxBuffer: UInt64,
+                    loadsProfile: Bool)
     case listSessions
     /// Runs a command in a session, or in a new temporary session when the invocation names none.
     case invoke(Invocation)
@@ -68,8 +70,8 @@ public enum ClientMessage: Equatable, Sendable {
         var w = WireWriter.frame()
         switch self {
         case let .hello(version, clientID): w.u8(1); w.u32(version); w.string(clientID)
-        case let .newSession(name, idle, buffering, maxBuffer):
-            w.u8(2); w.string(name); w.u32(idle); w.string(buffering.rawValue); w.u64(maxBuffer)
+        case let .newSession(name, idle, buffering, maxBuffer, loadsProfile):
+            w.u8(2); w.string(name); w.u32(idle); w.string(buffering.rawValue); w.u64(maxBuffer); w.bool(loadsProfile)
         case .listSessions: w.u8(3)
         case let .invoke(i):
             w.u8(4); w.string(i.session); w.string(i.command); w.bool(i.forwardStdin); w.u32(i.waitSeconds)
@@ -104,7 +106,8 @@ public enum ClientMessage: Equatable, Sendable {
         case 2:
             let name = try r.string(), idle = try r.u32()
             guard let buffering = SessionRecord.OutputBuffering(rawValue: try r.string()) else { throw WireError.truncated }
-            self = .newSession(name: name, idleTimeoutSeconds: idle, outputBuffering: buffering, maxBuffer: try r.u64())
+            self = .newSession(name: name, idleTimeoutSeconds: idle, outputBuffering: buffering, maxBuffer: try r.u64(),
+                               loadsProfile: try r.bool())
         case 3: self = .listSessions
         case 4:
             self = .invoke(Invocation(session: try r.string(), command: try r.string(), forwardStdin: try r.bool(),

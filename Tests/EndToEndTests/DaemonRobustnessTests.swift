@@ -102,7 +102,7 @@ final class DaemonRobustnessTests: HostFixtureTestCase {
         let helpers = try FileManager.default.contentsOfDirectory(atPath: server.hostDirectory + "/bin").filter { $0.hasPrefix("pss-host-") }
         XCTAssertEqual(helpers.count, 1)
         var requests = ClientMessage.hello(version: WireProtocol.version, clientID: UUID().uuidString.lowercased()).encoded()
-        for _ in 0..<40 { requests += ClientMessage.newSession(name: "", idleTimeoutSeconds: 600, outputBuffering: .block, maxBuffer: 1 << 20).encoded() }
+        for _ in 0..<40 { requests += ClientMessage.newSession(name: "", idleTimeoutSeconds: 600, outputBuffering: .block, maxBuffer: 1 << 20, loadsProfile: false).encoded() }
         let listing = ClientMessage.listSessions.encoded()
         for _ in 0..<200_000 { requests += listing }  // 1 MB: several reads of the daemon's buffer, 1.2 GB of answers
         let file = client.scratch.file("requests")

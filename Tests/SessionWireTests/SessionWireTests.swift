@@ -22,7 +22,7 @@ final class MessageTests: XCTestCase {
 
     func testClientMessagesRoundTrip() throws {
         let messages: [ClientMessage] = [
-            .hello(version: 7, clientID: "id"), .newSession(name: "n", idleTimeoutSeconds: 60, outputBuffering: .block, maxBuffer: 5),
+            .hello(version: 7, clientID: "id"), .newSession(name: "n", idleTimeoutSeconds: 60, outputBuffering: .block, maxBuffer: 5, loadsProfile: true),
             .listSessions, .invoke(.init(session: "s", command: "ünï\0code", forwardStdin: true, waitSeconds: 240)),
             .invoke(.init(session: "", command: "c", forwardStdin: false, waitSeconds: 0, asJob: true, jobName: "nightly",
                           timeoutSeconds: 90, lock: "backup")),

@@ -34,9 +34,9 @@ extension HostDaemon {
         switch message {
         case .hello:
             throw RequestFailure(kind: .invalidRequest, message: "hello sent twice")
-        case let .newSession(name, idle, buffering, maxBuffer):
+        case let .newSession(name, idle, buffering, maxBuffer, loadsProfile):
             let session = try createSession(name: name, idleTimeout: idle, buffering: buffering, maxBuffer: maxBuffer,
-                                            heldBy: client, temporary: false)
+                                            heldBy: client, temporary: false, loadsProfile: loadsProfile)
             link.send(.session(session.snapshot))
         case .listSessions:
             let records = sessions.values.map(\.snapshot).sorted { ($0.createdAt, $0.name) < ($1.createdAt, $1.name) }
@@ -188,7 +188,7 @@ extension HostDaemon {
     }
 
     func createSession(name requested: String, idleTimeout: UInt32, buffering: SessionRecord.OutputBuffering,
-                       maxBuffer: UInt64, heldBy: String, temporary: Bool) throws -> HostedSession {
+                       maxBuffer: UInt64, heldBy: String, temporary: Bool, loadsProfile: Bool = false) throws -> HostedSession {
         let name = requested.isEmpty ? nextFreeName(temporary ? "temp" : "session") : requested
         if let problem = SessionName.problem(with: name) { throw RequestFailure(kind: .invalidRequest, message: problem) }
         if let existing = sessions.values.first(where: { $0.record.name == name }) {
@@ -206,7 +206,9 @@ extension HostDaemon {
                                        temporary: temporary)
             try store.save(record)
             let session = HostedSession(record: record, directory: directory)
-            session.shell = try SessionShell(environment: shellEnvironment + ["PSS_SESSION_ID=\(id)", "PSS_SESSION_NAME=\(name)"])
+            session.loadsProfile = loadsProfile
+            session.shell = try SessionShell(environment: shellEnvironment + ["PSS_SESSION_ID=\(id)", "PSS_SESSION_NAME=\(name)"],
+                                             loadsProfile: loadsProfile)
             sessions[id] = session
             return session
         } catch {

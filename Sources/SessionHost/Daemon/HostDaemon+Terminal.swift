@@ -10,7 +10,8 @@ extension HostDaemon {
         let session: HostedSession
         if reference.isEmpty {
             session = try createSession(name: "", idleTimeout: SessionRecord.defaultIdleTimeout, buffering: .block,
-                                        maxBuffer: SessionRecord.defaultMaxBuffer, heldBy: client, temporary: true)
+                                        maxBuffer: SessionRecord.defaultMaxBuffer, heldBy: client, temporary: true,
+                                        loadsProfile: true)
         } else {
             session = try find(reference)
         }

@@ -438,7 +438,8 @@ public final class HostDaemon {
             // functions and working directory are gone, and the command's result says so.
             session.shell?.release()
             session.shell = try? SessionShell(environment: shellEnvironment + ["PSS_SESSION_ID=\(session.record.id)",
-                                                                               "PSS_SESSION_NAME=\(session.record.name)"])
+                                                                               "PSS_SESSION_NAME=\(session.record.name)"],
+                                              loadsProfile: session.loadsProfile)
         }
     }
 

@@ -23,6 +23,8 @@ final class HostedSession {
     var idleSince: Int64
     /// The terminal's log; -1 when it cannot be opened (the session still works, unlogged).
     let ptyLog: Int32
+    /// Its shells read the user's login files first (not for `--no-profile`, nor invoke --host's sessions).
+    var loadsProfile = false
     /// The client entered in the session's terminal (`pss enter`), if one is: the session is busy meanwhile.
     weak var enteredLink: ClientLink?
     /// What the entered user has typed on the line at the shell's own prompt (a count; 0: an empty line, where

@@ -26,7 +26,7 @@ final class SessionShell {
         access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh"
     }
 
-    init(environment: [String]) throws {
+    init(environment: [String], loadsProfile: Bool = false) throws {
         let token = Hex.string(try Posix.randomBytes(8))
         let (master, slavePath) = try Self.openTerminal()
         // The daemon keeps the slave open too, so the master never reads EIO between shells.
@@ -61,7 +61,23 @@ final class SessionShell {
         self.terminalPath = slavePath
         self.notices = notices.read
         self.token = token
+        if loadsProfile { _ = type(profileLine) }
         _ = type(setupLine)
+    }
+
+    /// The prompt an entered user gets when the login files set none.
+    private static var defaultPrompt: String { shellPath.hasSuffix("bash") ? #"\u@\h:\w\$ "# : "$ " }
+
+    /// The user's login files, as an ssh login reads them (bash: /etc/profile, then the first of ~/.bash_profile,
+    /// ~/.bash_login and ~/.profile, and ~/.bashrc unless that file reads it; sh: /etc/profile and ~/.profile).
+    /// Read with a prompt set (rc files return early without one), stdin from /dev/null (a `read` in them must not
+    /// take the daemon's lines); what they print goes to the terminal's log, never into a command's output.
+    private var profileLine: String {
+        let prompt = "PS1='\(Self.defaultPrompt)'"
+        guard Self.shellPath.hasSuffix("bash") else {
+            return prompt + #"; [ -r /etc/profile ] && . /etc/profile </dev/null; [ -r "$HOME/.profile" ] && . "$HOME/.profile" </dev/null"#
+        }
+        return prompt + #"; [ -r /etc/profile ] && . /etc/profile </dev/null; for __pss_f in "$HOME/.bash_profile" "$HOME/.bash_login" "$HOME/.profile"; do if [ -r "$__pss_f" ]; then . "$__pss_f" </dev/null; break; fi; done; case $(cat "$__pss_f" 2>/dev/null) in *bashrc*) ;; *) [ -r "$HOME/.bashrc" ] && . "$HOME/.bashrc" </dev/null;; esac; unset __pss_f"#
     }
 
     /// Typed first: `exit` at the shell's own prompt (where fd 3, the notices, is open) tells the daemon instead
@@ -69,7 +85,7 @@ final class SessionShell {
     /// closed) it exits as ever. An alias, since POSIX sh finds special builtins before functions; Ctrl-D is
     /// ignored by the shell, and the daemon turns it into the same `exit`.
     private var setupLine: String {
-        "__pss_exit() { if { : >&3; } 2>/dev/null; then printf 'L \(token)\\n' >&3; else command exit \"$@\"; fi; }; alias exit=__pss_exit; set -o ignoreeof"
+        "__pss_exit() { if { : >&3; } 2>/dev/null; then \\printf 'L \(token)\\n' >&3; else command exit \"$@\"; fi; }; alias exit=__pss_exit; set -o ignoreeof; __pss_ps1=$PS1; PS1= PS2="
     }
 
     /// A new PTY: its master, and its slave's path. Linux's /dev/ptmx directly (unlock, then ask its number),
@@ -103,9 +119,9 @@ final class SessionShell {
         let safeTerm = !term.isEmpty && term.utf8.count <= 64 && term.utf8.allSatisfy {
             ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || [0x2B, 0x2D, 0x2E, 0x5F].contains($0)
         }
-        let prompt = Self.shellPath.hasSuffix("bash") ? #"\u@\h:\w\$ "# : "$ "
         // Echo is turned on by the line itself, once read: set now, it could reach the line before the shell did.
-        _ = type("stty echo echoe echok; export TERM=\(safeTerm ? term : "xterm"); PS1='\(prompt)'")
+        // The prompt is the one the login files set, else a default.
+        _ = type("stty echo echoe echok; export TERM=\(safeTerm ? term : "xterm"); PS1=${__pss_ps1:-'\(Self.defaultPrompt)'}")
         isInteractive = true
     }
 
@@ -182,12 +198,13 @@ final class SessionShell {
     func commandLine(number: Int, file: String, stdin: String, stdout: String, stderr: String, subshell: Bool) -> String {
         let quote = ShellQuoting.quote
         let body = subshell ? "( . \(quote(file)) ) 3>&-" : ". \(quote(file)) 3>&-"
-        return "{ printf 'S \(token) \(number)\\n' >&3; \(body); } <\(quote(stdin)) >\(quote(stdout)) 2>\(quote(stderr)); printf 'D \(token) \(number) %d\\n' \"$?\" >&3"
+        // \printf: an alias from the user's rc files is not expanded.
+        return "{ \\printf 'S \(token) \(number)\\n' >&3; \(body); } <\(quote(stdin)) >\(quote(stdout)) 2>\(quote(stderr)); \\printf 'D \(token) \(number) %d\\n' \"$?\" >&3"
     }
 
     /// A line that reports command `number` ended with `status`, for a command line the shell abandoned.
     func endLine(number: Int, status: Int32) -> String {
-        "printf 'D \(token) \(number) \(status)\\n' >&3"
+        "\\printf 'D \(token) \(number) \(status)\\n' >&3"
     }
 
     /// Reads the notices available on fd 3.

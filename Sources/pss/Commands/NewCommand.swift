@@ -7,7 +7,12 @@ struct NewCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "new",
         abstract: "Create a persistent session on each host (New-PSSession).",
-        discussion: "The session's shell keeps its variables, functions, working directory and exports between invokes."
+        discussion: """
+            The session's shell keeps its variables, functions, working directory and exports between invokes. It \
+            starts as an ssh login does, reading the user's login files (bash: /etc/profile, then ~/.bash_profile, \
+            ~/.bash_login or ~/.profile, and ~/.bashrc unless that file reads it); what they print goes to the \
+            session's terminal, never into a command's output. --no-profile starts a bare shell.
+            """
     )
 
     @OptionGroup var connection: ConnectionOptions
@@ -26,6 +31,9 @@ struct NewCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Unreceived output kept per command.", valueName: "size"))
     var maxBuffer: ByteSize = ByteSize(argument: "1G")!
+
+    @Flag(help: "Start the session's shell without reading the user's login files.")
+    var noProfile = false
 
     func validate() throws {
         for host in hosts { do { _ = try HostSpec(parsing: host) } catch { throw ValidationError("\(error)") } }
@@ -46,7 +54,7 @@ struct NewCommand: ParsableCommand {
             let answer = try client.withLink(host) { link in
                 try link.request(.newSession(name: name ?? "", idleTimeoutSeconds: idleTimeout.seconds,
                                              outputBuffering: SessionRecord.OutputBuffering(rawValue: outputBuffering)!,
-                                             maxBuffer: maxBuffer.bytes))
+                                             maxBuffer: maxBuffer.bytes, loadsProfile: !noProfile))
             }
             guard case let .session(record) = answer else { throw SessionError.helper("unexpected answer") }
             client.state.remember(host: host, records: [record], complete: false)

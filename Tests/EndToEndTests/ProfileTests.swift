@@ -1,0 +1,72 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// A session's shell starts as an ssh login does: the user's login files read (PATH, variables, aliases, the
+/// prompt), what they print kept out of every command's output; --no-profile starts a bare shell.
+final class ProfileTests: XCTestCase {
+    nonisolated(unsafe) static var server: SSHServer!
+    nonisolated(unsafe) static var client: ClientMachine!
+    static let user = "pss-test-profile"
+
+    override class func setUp() {
+        super.setUp()
+        LocalAccount.ensure(user, password: "profile-test", shell: "/bin/bash")
+        let home = String(cString: getpwnam(user)!.pointee.pw_dir)
+        // As Debian's: .profile reads .bashrc, which returns at once in a shell without a prompt.
+        let profile = """
+            export FROM_PROFILE=profile
+            PATH="$HOME/bin:$PATH"
+            echo "Welcome from .profile"
+            [ -f "$HOME/.bashrc" ] && . "$HOME/.bashrc"
+            """
+        let bashrc = """
+            [ -z "$PS1" ] && return
+            BASHRC_COUNT=$((BASHRC_COUNT + 1))
+            alias ll='echo aliased'
+            PS1='custom-prompt> '
+            echo "noise from .bashrc" >&2
+            """
+        shell("mkdir -p '\(home)/bin' && printf '#!/bin/sh\\necho mytool ran\\n' > '\(home)/bin/mytool' && chmod 755 '\(home)/bin/mytool'")
+        try! profile.write(toFile: home + "/.profile", atomically: true, encoding: .utf8)
+        try! bashrc.write(toFile: home + "/.bashrc", atomically: true, encoding: .utf8)
+        shell("chown -R \(user): '\(home)'")
+        server = SSHServer()
+        client = ClientMachine()
+        server.authorize(client.publicKey, user: user)
+        client.writeConfig(client.hostBlock(alias: "h", server: server, user: user))
+        try! (server.knownHostsLine() + "\n").write(toFile: client.knownHostsPath, atomically: true, encoding: .utf8)
+    }
+
+    override class func tearDown() {
+        _ = client.pss(["remove", "--host", "h", "--all"])
+        LocalAccount.remove(user)
+        server = nil
+        client = nil
+        super.tearDown()
+    }
+
+    func testLoginFilesAreReadOnceAndPrintNothingIntoCommands() {
+        let client = Self.client!
+        XCTAssertEqual(client.pss(["new", "h", "--name", "login"]).status, 0)
+        let result = client.pss(["invoke", "--session", "h/login", "--", "echo \"$FROM_PROFILE $BASHRC_COUNT\"; mytool; ll"])
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertEqual(result.stdoutText, "profile 1\nmytool ran\naliased\n", "PATH, variables and aliases are the user's")
+        XCTAssertEqual(result.stderrText, "", "what the login files print stays out of commands")
+
+        XCTAssertEqual(client.pss(["new", "h", "--name", "bare", "--no-profile"]).status, 0)
+        let bare = client.pss(["invoke", "--session", "h/bare", "--", "echo \"[$FROM_PROFILE]\"; command -v mytool || echo none"])
+        XCTAssertEqual(bare.stdoutText, "[]\nnone\n", "\(bare)")
+    }
+
+    func testEnterShowsTheUsersPromptAndWhatTheLoginFilesPrinted() {
+        let client = Self.client!
+        XCTAssertEqual(client.pss(["new", "h", "--name", "prompt"]).status, 0)
+        let terminal = TmuxTerminal(command: "'\(PSSBinary.path)' -F '\(client.configPath)' enter h/prompt",
+                                    environment: client.baseEnvironment)
+        XCTAssertTrue(terminal.waitFor("custom-prompt> "), terminal.screen)
+        XCTAssertTrue(terminal.screen.contains("Welcome from .profile"), "the login's greeting is on the terminal: \(terminal.screen)")
+        terminal.press("C-\\\\")
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+    }
+}
