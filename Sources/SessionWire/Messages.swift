@@ -52,6 +52,9 @@ public enum ClientMessage: Equatable, Sendable {
         public var timeoutSeconds: UInt32 = 0
         /// Refuse to start while a running command of this user holds the same lock.
         public var lock = ""
+        /// The client has a terminal: what the command writes to its terminal is sent as `terminalOutput`, and the
+        /// user's keys come as `terminalInput` (as ssh -t), instead of the command getting end of file there.
+        public var terminal = false
 
         public init(session: String, command: String, forwardStdin: Bool, waitSeconds: UInt32, asJob: Bool = false,
                     jobName: String = "", timeoutSeconds: UInt32 = 0, lock: String = "") {
@@ -64,6 +67,12 @@ public enum ClientMessage: Equatable, Sendable {
             self.timeoutSeconds = timeoutSeconds
             self.lock = lock
         }
+
+        public func withTerminal(_ terminal: Bool) -> Invocation {
+            var copy = self
+            copy.terminal = terminal
+            return copy
+        }
     }
 
     public func encoded() -> [UInt8] {
@@ -75,7 +84,7 @@ public enum ClientMessage: Equatable, Sendable {
         case .listSessions: w.u8(3)
         case let .invoke(i):
             w.u8(4); w.string(i.session); w.string(i.command); w.bool(i.forwardStdin); w.u32(i.waitSeconds)
-            w.bool(i.asJob); w.string(i.jobName); w.u32(i.timeoutSeconds); w.string(i.lock)
+            w.bool(i.asJob); w.string(i.jobName); w.u32(i.timeoutSeconds); w.string(i.lock); w.bool(i.terminal)
         case let .stdin(bytes): w.u8(5); w.data(bytes)
         case .stdinEnd: w.u8(6)
         case let .removeSession(session): w.u8(7); w.string(session)
@@ -112,7 +121,7 @@ public enum ClientMessage: Equatable, Sendable {
         case 4:
             self = .invoke(Invocation(session: try r.string(), command: try r.string(), forwardStdin: try r.bool(),
                                       waitSeconds: try r.u32(), asJob: try r.bool(), jobName: try r.string(),
-                                      timeoutSeconds: try r.u32(), lock: try r.string()))
+                                      timeoutSeconds: try r.u32(), lock: try r.string()).withTerminal(try r.bool()))
         case 5: self = .stdin(Array(try r.data()))
         case 6: self = .stdinEnd
         case 7: self = .removeSession(try r.string())

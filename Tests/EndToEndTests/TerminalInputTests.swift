@@ -28,6 +28,27 @@ final class TerminalInputTests: HostFixtureTestCase {
         }
     }
 
+    /// From a terminal, the command's terminal is the user's, as with ssh -t: its prompt shows, the answer is typed
+    /// there (echoed by the remote terminal), and a password prompt does not echo.
+    func testCommandReadingItsTerminalIsAnsweredFromTheUsersTerminal() {
+        XCTAssertEqual(client.pss(["new", "h1", "--name", "ask"]).status, 0)
+        defer { _ = client.pss(["remove", "h1/ask"]) }
+        let command = "printf \"Name? \" >/dev/tty; read n </dev/tty; echo \"hello $n\"; stty -echo </dev/tty; printf \"Secret? \" >/dev/tty; read s </dev/tty; echo \"got ${#s} characters\""
+        let terminal = TmuxTerminal(command: "'\(PSSBinary.path)' -F '\(client.configPath)' invoke --session h1/ask -- '\(command)'",
+                                    environment: client.baseEnvironment)
+        XCTAssertTrue(terminal.waitFor("Name? "), terminal.screen)
+        terminal.type("Ada")
+        terminal.press("Enter")
+        XCTAssertTrue(terminal.waitFor("hello Ada"), terminal.screen)
+        XCTAssertTrue(terminal.waitFor("Secret? "), terminal.screen)
+        terminal.type("hunter2")
+        terminal.press("Enter")
+        XCTAssertTrue(terminal.waitFor("got 7 characters"), terminal.screen)
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        XCTAssertFalse(terminal.screen.contains("hunter2"), "the secret is not echoed: \(terminal.screen)")
+        XCTAssertFalse(terminal.screen.contains("waited for input"), terminal.screen)
+    }
+
     /// sudo asking a real user's password: sudo runs as root, so pss cannot look into it; its prompt is what shows.
     func testSudoAskingForAPasswordEndsAndSaysSo() {
         let user = "pss-test-sudoer"
@@ -43,5 +64,15 @@ final class TerminalInputTests: HostFixtureTestCase {
         XCTAssertNotEqual(result.status, 0, "\(result)")
         XCTAssertTrue(result.stderrText.contains("[sudo] password for \(user)"), result.stderrText)
         XCTAssertTrue(result.stderrText.contains("sudo -n"), result.stderrText)
+
+        // From a terminal, the password is typed at sudo's prompt, as with ssh -t.
+        let terminal = TmuxTerminal(command: "'\(PSSBinary.path)' -F '\(sudoer.configPath)' invoke --host h -- sudo id -un",
+                                    environment: sudoer.baseEnvironment)
+        XCTAssertTrue(terminal.waitFor("[sudo] password for \(user)"), terminal.screen)
+        terminal.type("sudo-test-password")
+        terminal.press("Enter")
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        XCTAssertTrue(terminal.screen.contains("root\n"), terminal.screen)
+        XCTAssertFalse(terminal.screen.contains("sudo-test-password"), terminal.screen)
     }
 }

@@ -312,6 +312,7 @@ extension HostDaemon {
             if !invocation.asJob {
                 run.link = link
                 link.attached = run
+                run.hasTerminal = invocation.terminal
             }
             link.send(.started(session.snapshot, run.record(in: session.record), from: StreamOffsets()))
             // The shell reaches the daemon's pipe ends through /proc: they are opened there, then the daemon
@@ -320,7 +321,8 @@ extension HostDaemon {
                                          stdin: input.map { "/proc/\(selfPID)/fd/\($0.read)" } ?? "/dev/null",
                                          stdout: "/proc/\(selfPID)/fd/\(out.write)",
                                          stderr: "/proc/\(selfPID)/fd/\(err.write)",
-                                         subshell: invocation.asJob || invocation.timeoutSeconds > 0)
+                                         subshell: invocation.asJob || invocation.timeoutSeconds > 0,
+                                         echo: run.hasTerminal)
             shell.leaveInteractive()  // a user who entered may have left echo and a prompt on
             if !shell.type(line) { throw HostError.daemon("cannot type into the session's terminal") }
         } catch {

@@ -40,6 +40,12 @@ extension HostDaemon {
     }
 
     func typeIn(_ bytes: [UInt8], from link: ClientLink) {
+        // Keys for a command invoked from a terminal go to its terminal as typed.
+        if let run = link.attached, run.link === link, run.hasTerminal, run.isRunning,
+           let session = sessions.values.first(where: { $0.run === run }) {
+            session.shell?.write(bytes)
+            return
+        }
         guard let session = link.entered, session.enteredLink === link, let shell = session.shell else { return }
         guard session.run == nil, shell.isAtPrompt else { shell.write(bytes); return }
         // At the shell's own prompt: Ctrl-D on an empty line leaves, as `exit` does (the shell ignores EOF).

@@ -503,6 +503,8 @@ public final class HostDaemon {
     /// gets SIGHUP. The client streaming it is told what it waited for, and the way out.
     private func answerTerminalWait(_ session: HostedSession) {
         guard let run = session.run, run.isRunning, let shell = session.shell else { return }
+        // Someone can answer: the client that invoked it from a terminal, or a user entered in the session.
+        if (run.hasTerminal && run.link != nil) || session.enteredLink != nil { run.terminalWaitSince = nil; return }
         let group = tcgetpgrp(shell.master)
         guard group > 0 else { return }
         let waiting: Bool

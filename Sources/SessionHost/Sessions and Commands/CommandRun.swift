@@ -44,6 +44,8 @@ final class CommandRun {
     /// abandoned the command's line), or the shell's own end notice typed.
     enum InterruptFollowUp { case none, awaitingSignal, awaitingShell, typed }
     var interruptFollowUp = InterruptFollowUp.none
+    /// Its client has a terminal (invoke from one): the command's terminal is shown there, and answered from it.
+    var hasTerminal = false
     /// The last bytes the command wrote to its terminal (a prompt, if it asks for input there).
     var terminalTail: [UInt8] = []
     /// Since when (monotonic ms) it has been seen waiting for input on its terminal, and how often it was answered.

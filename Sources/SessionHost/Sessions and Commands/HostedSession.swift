@@ -97,6 +97,7 @@ final class HostedSession {
             if count > 0 {
                 if ptyLog >= 0 { _ = Posix.writeAll(ptyLog, Array(buffer[0..<count])) }
                 if let link = enteredLink, !link.isClosed { link.send(.terminalOutput(buffer[0..<count])) }
+                if let run, run.hasTerminal, let link = run.link, !link.isClosed { link.send(.terminalOutput(buffer[0..<count])) }
                 if let run, run.isRunning { run.terminalTail = Array((run.terminalTail + buffer[0..<count]).suffix(256)) }
                 continue
             }

@@ -195,11 +195,13 @@ final class SessionShell {
 
     /// The line that runs command `number` from `file` with the given redirections. In a subshell (jobs, --timeout)
     /// the whole command is one process group; its changes to the shell's state do not carry over.
-    func commandLine(number: Int, file: String, stdin: String, stdout: String, stderr: String, subshell: Bool) -> String {
+    func commandLine(number: Int, file: String, stdin: String, stdout: String, stderr: String, subshell: Bool,
+                     echo: Bool = false) -> String {
         let quote = ShellQuoting.quote
         let body = subshell ? "( . \(quote(file)) ) 3>&-" : ". \(quote(file)) 3>&-"
-        // \printf: an alias from the user's rc files is not expanded.
-        return "{ \\printf 'S \(token) \(number)\\n' >&3; \(body); } <\(quote(stdin)) >\(quote(stdout)) 2>\(quote(stderr)); \\printf 'D \(token) \(number) %d\\n' \"$?\" >&3"
+        // A command with a user at its terminal gets echo, turned on once its line is read (not before: the line
+        // itself would be echoed). \printf: an alias from the user's rc files is not expanded.
+        return (echo ? "stty echo echoe echok 2>/dev/null; " : "") + "{ \\printf 'S \(token) \(number)\\n' >&3; \(body); } <\(quote(stdin)) >\(quote(stdout)) 2>\(quote(stderr)); \\printf 'D \(token) \(number) %d\\n' \"$?\" >&3"
     }
 
     /// A line that reports command `number` ended with `status`, for a command line the shell abandoned.

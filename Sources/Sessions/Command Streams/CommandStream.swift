@@ -28,6 +28,14 @@ public final class CommandStream {
     public var noticeHandler: ((String) -> Void)?
     /// Set when Ctrl-C, SIGTERM and SIGHUP act on the command (`invoke`, `receive`); nil leaves them as they are.
     public var interrupts: InterruptPolicy?
+    /// The user's terminal, for a command invoked from one: keys are read from `terminalInput` (in raw mode: a
+    /// Ctrl-C there is the byte 0x03, taken as Ctrl-C), and what the command writes to its terminal goes to
+    /// `terminalOutput`.
+    public var terminalInput: Int32?
+    public var terminalOutput: ByteSink?
+    /// Hears that the command started (the terminal goes raw then, not while connecting: a passphrase prompt
+    /// reads lines).
+    public var startedHandler: (() -> Void)?
 
     public init(stdout: ByteSink, stderr: ByteSink, acknowledges: Bool = true, wantsOutput: Bool = true) {
         self.stdout = stdout
@@ -50,6 +58,7 @@ public final class CommandStream {
     }
 
     func started(_ session: SessionRecord, _ job: JobRecord, from: StreamOffsets) {
+        startedHandler?()
         self.session = session
         self.job = job
         // A receive starts where the host has it acknowledged; a resumed one where this client stopped.

@@ -203,6 +203,8 @@ public final class HostLink {
                     return .pending(job)
                 case let .notice(text):
                     stream.notify(text)
+                case let .terminalOutput(bytes):
+                    try bytes.withUnsafeBytes { try stream.terminalOutput?.write($0) }
                 case let .failure(kind, message):
                     throw SessionError.refused(kind, message)
                 default:
@@ -216,7 +218,21 @@ public final class HostLink {
             var watched: [pollfd] = []
             if let signals, started { watched.append(pollfd(fd: signals.descriptor, events: Int16(POLLIN), revents: 0)) }
             if started, unsent.isEmpty, let fd = input { watched.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+            if started, unsent.isEmpty, let fd = stream.terminalInput { watched.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
             let ready = try fill(watching: watched)
+            if let fd = stream.terminalInput, ready.contains(where: { $0.fd == fd && $0.revents != 0 }) {
+                let count = read(fd, &chunk, 4096)
+                if count > 0 {
+                    var keys = Array(chunk[0..<count])
+                    // Ctrl-C, typed in raw mode, is a byte: taken as the signal it would have been.
+                    let interrupts = keys.filter { $0 == 0x03 }.count
+                    keys.removeAll { $0 == 0x03 }
+                    if !keys.isEmpty { unsent += ClientMessage.terminalInput(keys).encoded() }
+                    for _ in 0..<interrupts { StreamSignals.shared.raise(SIGINT) }
+                } else if count == 0 {
+                    stream.terminalInput = nil
+                }
+            }
             if let signals, ready.contains(where: { $0.fd == signals.descriptor && $0.revents != 0 }) {
                 for signal in signals.take() {
                     switch stream.interrupts?.action(for: signal, at: Double(Deadline.now.nanoseconds) / 1e9) {

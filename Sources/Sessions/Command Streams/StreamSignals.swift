@@ -44,6 +44,12 @@ public final class StreamSignals {
         previous = [:]
     }
 
+    /// Delivers `signal` as if it had come, when armed (a key that stands for it, typed in raw mode).
+    public func raise(_ signal: Int32) {
+        guard !previous.isEmpty else { return }
+        streamSignalHandler(signal)
+    }
+
     /// The signals received since the last call, in order.
     public func take() -> [Int32] {
         var bytes = [UInt8](repeating: 0, count: 64)

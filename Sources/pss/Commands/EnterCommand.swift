@@ -96,9 +96,12 @@ final class RawTerminal {
         guard tcgetattr(descriptor, &saved) == 0 else { throw SessionError.local("cannot read the terminal's settings") }
     }
 
-    func enable() {
+    /// `keepingOutput`: raw keys, but output processed as before (newlines), for `invoke` from a terminal, whose
+    /// stdout and stderr are not a terminal's.
+    func enable(keepingOutput: Bool = false) {
         var raw = saved
         cfmakeraw(&raw)
+        if keepingOutput { raw.c_oflag = saved.c_oflag }
         tcsetattr(descriptor, TCSADRAIN, &raw)  // keys typed ahead while connecting are kept, and sent
         isRaw = true
     }

@@ -54,6 +54,12 @@ struct InvokeCommand: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The command and its arguments, after --.", valueName: "command"))
     var command: [String] = []
 
+    /// Invoked from a terminal (stdin one, not -n, not --json or --as-job): the command's terminal is shown and
+    /// answered there, as with ssh -t.
+    private var usesTerminal: Bool {
+        !asJob && !noStdin && !connection.json && isatty(STDIN_FILENO) == 1
+    }
+
     /// The words after `--`. captureForPassthrough also takes an unknown option, which is refused here.
     private var commandWords: [String] {
         command.first == "--" ? Array(command.dropFirst()) : command
@@ -92,12 +98,12 @@ struct InvokeCommand: ParsableCommand {
             let invocation = ClientMessage.Invocation(
                 session: reference.session, command: RemoteCommand.commandLine(commandWords),
                 forwardStdin: !asJob && !noStdin && isatty(STDIN_FILENO) == 0, waitSeconds: wait.seconds, asJob: asJob,
-                jobName: jobName ?? "", timeoutSeconds: timeout?.seconds ?? 0, lock: lock ?? "")
+                jobName: jobName ?? "", timeoutSeconds: timeout?.seconds ?? 0, lock: lock ?? "").withTerminal(usesTerminal)
             return (reference.host, .invoke(invocation))
         }
         if asJob { return try startJob(target, resolve) }
         let streaming = OutputStreaming(connection: connection, target: target, reconnectTimeout: reconnectTimeout.seconds,
-                                        interruptsCommand: true)
+                                        interruptsCommand: true, usesTerminal: usesTerminal)
         try streaming.run(stdin: !noStdin && isatty(STDIN_FILENO) == 0 ? STDIN_FILENO : nil, resolve)
     }
 

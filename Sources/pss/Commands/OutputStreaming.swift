@@ -20,6 +20,9 @@ struct OutputStreaming {
     var discardsOutput = false
     /// Ctrl-C interrupts the command, a second one (or SIGTERM, SIGHUP) detaches from it (`invoke`, `receive`).
     var interruptsCommand = false
+    /// The local terminal is the command's (`invoke` from a terminal, as ssh -t): keys raw to it, its output to
+    /// stderr.
+    var usesTerminal = false
 
     /// Streams what `request` asks for on the host it names, and exits as the command did.
     func run(stdin: Int32?, _ resolve: (SessionClient) throws -> (host: String, request: ClientMessage)) throws -> Never {
@@ -29,6 +32,13 @@ struct OutputStreaming {
         let stream = CommandStream(stdout: stdout, stderr: stderr, acknowledges: acknowledges, wantsOutput: !discardsOutput)
         stream.noticeHandler = { [target] in Diagnostics.print("\(target): \($0)") }
         if interruptsCommand { stream.interrupts = InterruptPolicy() }
+        let raw = usesTerminal ? try? RawTerminal(STDIN_FILENO) : nil
+        defer { raw?.restore() }
+        if let raw {
+            stream.terminalInput = STDIN_FILENO
+            stream.terminalOutput = FileDescriptorSink(descriptor: STDERR_FILENO)
+            stream.startedHandler = { raw.enable(keepingOutput: true) }
+        }
         var host = target
         var outcome: Result<CommandStream.End, CommandFailure>
         var detachedBy: Int32?
