@@ -74,7 +74,7 @@ public struct SessionClient {
 
     /// Whether `error` is the connection going away (worth a new one), rather than a refusal or a failure to
     /// authenticate or trust the host (which a retry would only repeat).
-    static func isConnectionLoss(_ error: Error) -> Bool {
+    public static func isConnectionLoss(_ error: Error) -> Bool {
         switch error {
         case let error as SSHError:
             switch error {

@@ -174,6 +174,23 @@ final class EnterTests: XCTestCase {
         XCTAssertTrue(taker.waitFor("[exit 0]"), taker.screen)
     }
 
+    /// The connection cut while entered: pss reconnects and the screen comes back; the session was kept.
+    func testConnectionResetWhileEnteredResumes() {
+        let proxy = TCPProxy(targetPort: Self.server.port)
+        defer { proxy.stop() }
+        laptop.addHost(alias: "p", server: Self.server, port: proxy.port,
+                       extra: ["ServerAliveInterval 1", "ServerAliveCountMax 2", "ConnectTimeout 2"])
+        XCTAssertEqual(laptop.pss(["new", "p", "--name", "cut"]).status, 0)
+        let terminal = enter("p/cut")
+        run(terminal, "KEPT=across; echo before$((1 + 2))", shows: "before3")
+        proxy.resetAll()
+        XCTAssertTrue(terminal.waitFor("reconnected"), terminal.screen)
+        run(terminal, "echo \"after $KEPT\"", shows: "after across")
+        terminal.press("C-\\\\")
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        XCTAssertTrue(terminal.screen.contains("[settings icanon,echo,]"), terminal.screen)
+    }
+
     func testSIGTERMToTheClientLeavesTheTerminalSane() {
         XCTAssertEqual(laptop.pss(["new", "h1", "--name", "term"]).status, 0)
         let terminal = enter("h1/term")

@@ -27,15 +27,15 @@ public struct TerminalSession {
     }
 
     /// Enters `session` (empty: a new temporary one) on `link`; returns the session entered once the user has
-    /// left it, and how. `entered` hears the session as soon as the host has attached this client.
+    /// left it, and how. `entered` hears the session as soon as the host has attached this client. The caller arms
+    /// `StreamSignals` (with SIGWINCH) for the whole time, reconnections included.
     public func run(on link: HostLink, session: String, force: Bool, entered: (SessionRecord) -> Void) throws -> (SessionRecord, End) {
         let term = getenv("TERM").map { String(cString: $0) } ?? "xterm"
         let answer = try link.request(.enter(session: session, force: force, size: windowSize(), term: term))
         guard case let .entered(record) = answer else { throw SessionError.helper("unexpected answer to enter") }
         entered(record)
         let signals = StreamSignals.shared
-        signals.arm(adding: [SIGWINCH])
-        defer { signals.disarm() }
+        try link.send(.resize(windowSize()))  // it may have changed while reconnecting
         var keys = [UInt8](repeating: 0, count: 4096)
         var leaving = false
         while true {

@@ -29,6 +29,9 @@ struct EnterCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The key that leaves the session running: ctrl-X, C-X, ^X, or none (default ctrl-\\).", valueName: "key"))
     var detachKey: String = "ctrl-\\"
 
+    @Option(help: ArgumentHelp("How long to keep reconnecting a lost connection (default 4m; 0: not at all).", valueName: "dur"))
+    var reconnectTimeout: Duration = OutputStreaming.defaultReconnectTimeout
+
     func validate() throws {
         do { _ = try DetachKey.parse(detachKey) } catch { throw ValidationError("\(error)") }
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
@@ -44,14 +47,44 @@ struct EnterCommand: ParsableCommand {
             let (host, session) = try resolve(client)
             let raw = try RawTerminal(STDIN_FILENO)
             defer { raw.restore() }
+            let signals = StreamSignals.shared
+            signals.arm(adding: [SIGWINCH])
+            defer { signals.disarm() }
             let terminal = TerminalSession(input: STDIN_FILENO, output: FileDescriptorSink(descriptor: STDOUT_FILENO),
                                            detachKey: key, windowSize: { RawTerminal.windowSize(of: STDOUT_FILENO) })
-            let (record, end) = try client.withLink(host) { link in
-                try terminal.run(on: link, session: session, force: force) { record in
-                    client.state.remember(host: host, records: [record], complete: false)
-                    raw.enable()
+            var entered: SessionRecord?
+            var giveUpAt: Deadline?
+            var result: (SessionRecord, TerminalSession.End)?
+            while result == nil {
+                do {
+                    let limit = giveUpAt.map { max(1, Double($0.pollTimeout) / 1000) }
+                    result = try client.withLink(host, connectTimeout: limit) { link in
+                        // Coming back after a lost connection: this client's own stale attachment is taken over.
+                        try terminal.run(on: link, session: entered?.id ?? session, force: force || entered != nil) { record in
+                            client.state.remember(host: host, records: [record], complete: false)
+                            if entered == nil { raw.enable() }
+                            if giveUpAt != nil { RawTerminal.say("reconnected") }
+                            entered = record
+                            giveUpAt = nil
+                        }
+                    }
+                } catch where entered != nil && SessionClient.isConnectionLoss(error) {
+                    let record = entered!
+                    if giveUpAt == nil {
+                        giveUpAt = .after(seconds: Double(reconnectTimeout.seconds))
+                        RawTerminal.say("connection lost (\(error)); reconnecting for up to \(reconnectTimeout.seconds) s")
+                    }
+                    // TERM or HUP meanwhile ends the wait; the keys typed meanwhile wait in the terminal.
+                    let stop = signals.take().contains { $0 != SIGWINCH }
+                    guard !stop, let limit = giveUpAt, !limit.hasPassed else {
+                        raw.restore()
+                        throw SessionError.helper("gave up reconnecting; the session \(host)/\(record.name) waits, Disconnected: pss enter \(host)/\(record.name)")
+                    }
+                    var pause = timespec(tv_sec: 1, tv_nsec: 0)
+                    nanosleep(&pause, nil)
                 }
             }
+            let (record, end) = result!
             raw.restore()
             shown = "\(host)/\(record.name)"
             switch end {
@@ -110,6 +143,11 @@ final class RawTerminal {
         guard isRaw else { return }
         tcsetattr(descriptor, TCSADRAIN, &saved)
         isRaw = false
+    }
+
+    /// A line from pss while the terminal is raw: on a line of its own.
+    static func say(_ text: String) {
+        Terminal.write("\r\n[pss: \(text.sanitizedForDisplay)]\r\n", to: STDERR_FILENO)
     }
 
     static func windowSize(of descriptor: Int32) -> WindowSize {
