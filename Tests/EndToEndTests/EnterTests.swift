@@ -145,6 +145,26 @@ final class EnterTests: XCTestCase {
         XCTAssertTrue(other.waitFor("[exit 0]"), other.screen)
     }
 
+    /// Entering a session whose command runs (a job): its output shows live, and keys reach it.
+    func testEnteringASessionWhoseCommandRunsShowsItAndTypesIntoIt() {
+        XCTAssertEqual(laptop.pss(["new", "h1", "--name", "running"]).status, 0)
+        let gate = laptop.scratch.file("running-gate")
+        let command = "while [ ! -e '\(gate)' ]; do echo job-tick; sleep 0.2; done; printf 'Answer? ' >/dev/tty; read answer </dev/tty; echo \"job got $answer\"; echo job-done"
+        XCTAssertEqual(laptop.pss(["invoke", "--session", "h1/running", "--as-job", "--", command]).status, 0)
+        let terminal = TmuxTerminal(command: "'\(PSSBinary.path)' -F '\(laptop.configPath)' enter h1/running",
+                                    environment: laptop.baseEnvironment)
+        XCTAssertTrue(terminal.waitFor("job-tick"), "the command's output shows live: \(terminal.screen)")
+        FileManager.default.createFile(atPath: gate, contents: nil)
+        XCTAssertTrue(terminal.waitFor("Answer? "), terminal.screen)
+        terminal.type("yes")
+        terminal.press("Enter")
+        XCTAssertTrue(terminal.waitFor("job got yes"), terminal.screen)
+        XCTAssertTrue(terminal.waitFor("job-done"), terminal.screen)
+        run(terminal, "echo prompt-back-$((3 * 3))", shows: "prompt-back-9")  // the shell's prompt, once the job ended
+        terminal.press("C-\\\\")
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+    }
+
     func testTemporarySessionLeavesNothingBehind() {
         let terminal = enter("h1")
         run(terminal, "echo temp$((5 + 5)); sleep 3183 &", shows: "temp10")
@@ -154,6 +174,10 @@ final class EnterTests: XCTestCase {
                       "no process of it is left")
         let sessions = laptop.pss(["get", "--host", "h1", "--json"]).stdoutText
         XCTAssertFalse(sessions.contains("\"temporary\":true"), sessions)
+        let before = Set((try? FileManager.default.contentsOfDirectory(atPath: Self.server.hostDirectory + "/sessions-v5")) ?? [])
+        let ids = sessions.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .compactMap { $0["id"] as? String }
+        XCTAssertEqual(before, Set(ids), "no directory is left of the temporary session")
     }
 
     func testOneAtATimeAndForceTakesOver() {

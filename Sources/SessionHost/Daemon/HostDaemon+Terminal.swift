@@ -30,6 +30,7 @@ extension HostDaemon {
         hold(session, for: client)
         session.drainTerminal(using: &buffer)  // what came before goes to the log, and is replayed from there
         session.enteredLink = link
+        session.enteredTerm = term
         link.entered = session
         session.typedOnLine = 0
         link.send(.entered(session.snapshot))

@@ -221,12 +221,27 @@ public final class HostDaemon {
         let record = session.record
         // Block buffering: read no further than --max-buffer allows, so the command blocks on the full pipe.
         let room = record.outputBuffering == .block ? Int(clamping: record.maxBuffer - min(record.maxBuffer, spool.unacknowledged)) : 1 << 20
+        // A user entered in the session sees the running command's output too, as a terminal would show it.
+        let entered = session.run === run ? session.enteredLink : nil
         spool.drain(using: &buffer, limit: room, deliver: { stream, offset, bytes in
             guard let link = run.link, run.sendsOutput, !link.isClosed, link.pendingOutput < Self.linkHighWater else { return false }
             link.send(.output(stream, offset: offset, bytes))
             return true
+        }, watch: entered.map { link in
+            { bytes in if !link.isClosed { link.send(.terminalOutput(Self.terminalLines(bytes)[...])) } }
         })
         if record.outputBuffering == .drop { spool.dropOldest(keeping: record.maxBuffer) }
+    }
+
+    /// Output as a terminal shows it: each newline after a carriage return (the terminal's ONLCR).
+    static func terminalLines(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+        var lines: [UInt8] = []
+        lines.reserveCapacity(bytes.count + bytes.count / 16)
+        for byte in bytes {
+            if byte == 0x0A { lines.append(0x0D) }
+            lines.append(byte)
+        }
+        return lines
     }
 
     private func pollTimeout() -> Int32 {
@@ -376,6 +391,8 @@ public final class HostDaemon {
                 run.releaseShellEnds()
             case let .done(number, status) where number == run.number:
                 finish(run, in: session, with: .exited(status: status, signal: "", shellEnded: false))
+                // A user entered while it ran gets the shell's prompt now.
+                if session.enteredLink != nil { shell.enterInteractive(term: session.enteredTerm) }
             default:
                 break
             }

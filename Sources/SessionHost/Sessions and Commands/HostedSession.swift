@@ -30,6 +30,8 @@ final class HostedSession {
     /// What the entered user has typed on the line at the shell's own prompt (a count; 0: an empty line, where
     /// Ctrl-D leaves the session, as `exit` does).
     var typedOnLine = 0
+    /// The entered user's terminal type, for the prompt they get once a running command ends.
+    var enteredTerm = "xterm"
 
     /// A new session's directory is empty; one left by an earlier daemon is loaded as far as it can be. Nothing in
     /// it can stop the daemon: a command directory that is not a plain number is left alone (and logged), so the

@@ -99,7 +99,8 @@ final class OutputSpool {
     /// sent if it returns true: a client that keeps up gets output without a read back from the spool.
     @discardableResult
     func drain(using buffer: inout [UInt8], limit: Int = 1 << 20,
-               deliver: ((HostMessage.Stream, UInt64, ArraySlice<UInt8>) -> Bool)? = nil) -> Int {
+               deliver: ((HostMessage.Stream, UInt64, ArraySlice<UInt8>) -> Bool)? = nil,
+               watch: ((ArraySlice<UInt8>) -> Void)? = nil) -> Int {
         guard retryHeld() else { return 0 }
         var moved = 0
         while pipe >= 0, moved < limit {
@@ -107,6 +108,7 @@ final class OutputSpool {
             if count > 0 {
                 let start = written
                 let stored = append(buffer[0..<count])
+                if stored > 0 { watch?(buffer[0..<stored]) }
                 if stored > 0, let deliver, sent == start, deliver(stream, start, buffer[0..<stored]) { sent += UInt64(stored) }
                 moved += count
                 if stored < count {
