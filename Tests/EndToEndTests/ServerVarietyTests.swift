@@ -57,5 +57,18 @@ final class ServerVarietyTests: XCTestCase {
         exercise(client, expectingShell: "bash")
         let home = String(cString: getpwnam(Self.user)!.pointee.pw_dir)
         XCTAssertTrue(FileManager.default.fileExists(atPath: home + "/.local/state/pss-host/bin"), "the default host directory is used")
+
+        // pss enter through dropbear: the session's terminal, and back out with the detach key.
+        XCTAssertEqual(client.pss(["new", "h", "--name", "entered"]).status, 0)
+        XCTAssertEqual(client.pss(["invoke", "--session", "h/entered", "--", "VIA=dropbear"]).status, 0)
+        let terminal = TmuxTerminal(command: "'\(PSSBinary.path)' -F '\(client.configPath)' enter h/entered",
+                                    environment: client.baseEnvironment)
+        XCTAssertTrue(terminal.waitFor("\(Self.user)@"), terminal.screen)
+        terminal.type("echo \"through $VIA $((20 + 1))\"")
+        terminal.press("Enter")
+        XCTAssertTrue(terminal.waitFor("through dropbear 21"), terminal.screen)
+        terminal.press("C-\\\\")
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        XCTAssertEqual(client.pss(["remove", "h/entered"]).status, 0)
     }
 }
