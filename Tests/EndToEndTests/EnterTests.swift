@@ -215,6 +215,71 @@ final class EnterTests: XCTestCase {
         XCTAssertTrue(terminal.screen.contains("[settings icanon,echo,]"), terminal.screen)
     }
 
+    // MARK: What an entered user, or a program, cannot break
+
+    func testKeysForAProgramThatDoesNotReadDoNotHoldUpTheDaemon() throws {
+        XCTAssertEqual(laptop.pss(["new", "h1", "--name", "paste"]).status, 0)
+        let terminal = enter("h1/paste")
+        run(terminal, "stty raw -echo; echo raw$((7 * 7)); sleep 30; stty sane", shows: "raw49")
+        let paste = laptop.scratch.write("paste.txt", String(repeating: "0123456789abcdef", count: 20_000))
+        terminal.paste(file: paste)
+        let other = desktop.pss(["get", "--host", "h1"], limit: 10)
+        XCTAssertFalse(other.timedOut, "the daemon answers others while the keys wait: \(other)")
+        XCTAssertEqual(other.status, 0, "\(other)")
+        terminal.press("C-c")
+        terminal.press("C-\\\\")
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+    }
+
+    func testAnInvokeWaitsForAProgramLeftRunningAndNeverTypesIntoIt() {
+        XCTAssertEqual(laptop.pss(["new", "h1", "--name", "left"]).status, 0)
+        let first = enter("h1/left")
+        first.type("sleep 3191")
+        first.press("Enter")
+        XCTAssertTrue(Processes.waitUntil(limit: 10) { !ProcessRunner.run("/usr/bin/pgrep", ["-f", "^sleep 3191"]).stdoutText.isEmpty })
+        first.press("C-\\\\")
+        XCTAssertTrue(first.waitFor("[exit 0]"), first.screen)
+        let refused = laptop.pss(["invoke", "--session", "h1/left", "--wait", "0", "--", "echo typed"])
+        XCTAssertEqual(refused.status, 254, "\(refused)")
+        XCTAssertTrue(refused.stderrText.contains("still runs on its terminal"), refused.stderrText)
+        let second = enter("h1/left", options: "--force")
+        second.press("C-c")
+        second.press("C-\\\\")
+        XCTAssertTrue(second.waitFor("[exit 0]"), second.screen)
+        let after = laptop.pss(["invoke", "--session", "h1/left", "--", "echo now-$((1 + 1))"])
+        XCTAssertEqual(after.stdoutText, "now-2\n", "\(after)")
+    }
+
+    func testALineLeftHalfTypedIsNeverRun() {
+        XCTAssertEqual(laptop.pss(["new", "h1", "--name", "half"]).status, 0)
+        let marker = laptop.scratch.file("half-typed-ran")
+        let terminal = enter("h1/half")
+        run(terminal, "echo in$((2 + 2))", shows: "in4")
+        terminal.type("touch '\(marker)'")  // no Enter
+        terminal.press("C-\\\\")
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        let term = laptop.pss(["invoke", "--session", "h1/half", "--", "echo $TERM"])
+        XCTAssertEqual(term.stdoutText, "dumb\n", "commands get TERM=dumb again: \(term)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "the half-typed line ran")
+    }
+
+    func testExitKeepsItsStatusAndSubshellsAndCtrlDCannotEndTheShell() {
+        XCTAssertEqual(laptop.pss(["new", "h1", "--name", "exits"]).status, 0)
+        XCTAssertEqual(laptop.pss(["invoke", "--session", "h1/exits", "--", "f() { return 4; }; f || exit"]).status, 4,
+                       "a bare exit keeps the last status")
+        XCTAssertEqual(laptop.pss(["invoke", "--session", "h1/exits", "--", "X=precious"]).status, 0)
+        let terminal = enter("h1/exits")
+        run(terminal, "( exit 2 ); echo after-$?", shows: "after-2")
+        terminal.type("ab")
+        terminal.press("C-w")
+        for _ in 0..<12 { terminal.press("C-d") }
+        terminal.press("C-u")
+        terminal.press("Enter")
+        run(terminal, "echo still-$X", shows: "still-precious")
+        terminal.press("C-\\\\")
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+    }
+
     func testSIGTERMToTheClientLeavesTheTerminalSane() {
         XCTAssertEqual(laptop.pss(["new", "h1", "--name", "term"]).status, 0)
         let terminal = enter("h1/term")
@@ -222,7 +287,7 @@ final class EnterTests: XCTestCase {
         let pid = ProcessRunner.run("/usr/bin/pgrep", ["-f", "enter +h1/term"]).stdoutText.split(separator: "\n").first.flatMap { Int32($0) }
         XCTAssertNotNil(pid)
         if let pid { kill(pid, SIGTERM) }
-        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        XCTAssertTrue(terminal.waitFor("[exit 143]"), terminal.screen)
         XCTAssertTrue(terminal.screen.contains("[settings icanon,echo,]"), "the local terminal is restored: \(terminal.screen)")
         XCTAssertEqual(session("term", as: laptop)?["state"] as? String, "Opened")
     }

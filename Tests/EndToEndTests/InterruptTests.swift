@@ -63,6 +63,18 @@ final class InterruptTests: XCTestCase {
         XCTAssertEqual(state(of: "ctrlc", as: laptop), "Opened")
     }
 
+    /// A SIGINT that does not come from pss (the command signals itself) abandons the shell's line: its end is
+    /// found all the same, and the session goes on with its state.
+    func testACommandInterruptedFromElsewhereStillEnds() {
+        XCTAssertEqual(laptop.pss(["new", "h1", "--name", "self"]).status, 0)
+        XCTAssertEqual(laptop.pss(["invoke", "--session", "h1/self", "--", "KEPT=yes"]).status, 0)
+        let result = laptop.pss(["invoke", "--session", "h1/self", "--", "sh -c 'kill -INT $$'; echo not reached"], limit: 30)
+        XCTAssertFalse(result.timedOut, "\(result)")
+        XCTAssertEqual(result.status, 130, "\(result)")
+        XCTAssertFalse(result.stderrText.contains("waited for input"), result.stderrText)
+        XCTAssertEqual(laptop.pss(["invoke", "--session", "h1/self", "--", "echo $KEPT"]).stdoutText, "yes\n")
+    }
+
     func testCtrlCOnATemporarySessionLeavesNothingOnTheHost() {
         let shown = terminal("invoke --host h1 -- 'echo started; sleep 3174'")
         XCTAssertTrue(shown.waitFor("started"), shown.screen)

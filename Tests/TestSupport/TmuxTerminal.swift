@@ -32,6 +32,11 @@ public final class TmuxTerminal {
         shell("tmux -S '\(socket)' resize-window -x \(columns) -y \(rows)")
     }
 
+    /// Pastes a file's contents, as a user pasting text into the terminal.
+    public func paste(file: String) {
+        shell("tmux -S '\(socket)' load-buffer '\(file)' && tmux -S '\(socket)' paste-buffer")
+    }
+
     /// The screen as it shows now (no scrollback).
     public var visibleScreen: String {
         ProcessRunner.run("/usr/bin/tmux", ["-S", socket, "capture-pane", "-p"], limit: 10).stdoutText

@@ -258,11 +258,16 @@ extension HostDaemon {
         case .opened: break
         }
         try checkNotHeldByAnother(session, link.clientID!)
-        if session.run != nil || !session.waiting.isEmpty || session.enteredLink != nil {
+        // A program left running on the session's terminal (started in pss enter) has it: nothing is typed into it.
+        let programOnTerminal = session.run == nil && session.enteredLink == nil && !(session.shell?.isAtPrompt ?? true)
+        if session.run != nil || !session.waiting.isEmpty || session.enteredLink != nil || programOnTerminal {
+            let what = session.run.map { "running: \($0.command)" }
+                ?? (session.enteredLink != nil ? "entered (pss enter)"
+                    : programOnTerminal ? "a program started in pss enter still runs on its terminal (enter to see it)" : "running a command")
             guard invocation.waitSeconds > 0, !invocation.asJob else {
-                let what = session.run.map { "running: \($0.command)" } ?? (session.enteredLink != nil ? "entered (pss enter)" : "running a command")
                 throw RequestFailure(kind: .busy, message: "session '\(session.record.name)' is busy, \(what)")
             }
+            if session.run == nil { link.send(.notice("session '\(session.record.name)' is busy, \(what); waiting up to \(invocation.waitSeconds) s")) }
             session.waiting.append(.init(link: link, invocation: invocation, deadline: Posix.now + Int64(invocation.waitSeconds)))
             return
         }

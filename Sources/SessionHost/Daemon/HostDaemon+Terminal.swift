@@ -7,6 +7,9 @@ import SessionWire
 extension HostDaemon {
     func enter(_ reference: String, force: Bool, size: WindowSize, term: String, link: ClientLink) throws {
         let client = link.clientID!
+        guard link.entered == nil, link.attached == nil else {
+            throw RequestFailure(kind: .invalidRequest, message: "this connection is already entered in a session, or streams a command")
+        }
         let session: HostedSession
         if reference.isEmpty {
             session = try createSession(name: "", idleTimeout: SessionRecord.defaultIdleTimeout, buffering: .block,
@@ -23,7 +26,9 @@ extension HostDaemon {
             }
             leave(session, telling: "another pss entered this session (pss enter --force)")
         }
-        if !force { try checkNotHeldByAnother(session, client) }
+        if !force && session.record.state == .opened && session.record.heldBy != client {
+            throw RequestFailure(kind: .busy, message: "session '\(session.record.name)' is held by another client; take it over with pss enter --force")
+        }
         for run in session.runs where run.link.map({ $0.clientID != client }) ?? false {
             detach(run, telling: "session '\(session.record.name)' was taken over by another client (pss enter --force)")
         }
@@ -34,10 +39,14 @@ extension HostDaemon {
         link.entered = session
         session.typedOnLine = 0
         link.send(.entered(session.snapshot))
-        link.send(.terminalOutput(session.recentTerminalOutput(rows: Int(size.rows))[...]))
+        let atPrompt = session.run == nil && shell.isAtPrompt
+        var replay = session.recentTerminalOutput(rows: Int(size.rows))
+        // At the prompt, the log's last line is an old prompt: the shell prints a fresh one.
+        if atPrompt, let newline = replay.lastIndex(of: 0x0A) { replay.removeSubrange((newline + 1)...) }
+        link.send(.terminalOutput(replay[...]))
         shell.resize(size, redraw: true)
         // At the prompt: the user's terminal type, a prompt, echo (its prompt comes under the replay).
-        if session.run == nil && shell.isAtPrompt { shell.enterInteractive(term: term) }
+        if atPrompt { shell.enterInteractive(term: term) }
     }
 
     func typeIn(_ bytes: [UInt8], from link: ClientLink) {
@@ -50,6 +59,8 @@ extension HostDaemon {
         guard let session = link.entered, session.enteredLink === link, let shell = session.shell else { return }
         guard session.run == nil, shell.isAtPrompt else { shell.write(bytes); return }
         // At the shell's own prompt: Ctrl-D on an empty line leaves, as `exit` does (the shell ignores EOF).
+        // The count is of bytes: an erased multibyte character or a word erase (Ctrl-W) leave it above 0, which
+        // only means that Ctrl-D goes to the shell, which ignores it.
         let endOfFile = shell.controlCharacter(VEOF), erase = shell.controlCharacter(VERASE)
         let kill = shell.controlCharacter(VKILL), interrupt = shell.controlCharacter(VINTR)
         for (index, byte) in bytes.enumerated() {
@@ -57,7 +68,9 @@ extension HostDaemon {
             case endOfFile where session.typedOnLine == 0:
                 shell.write(Array(bytes[..<index]))
                 return leaveAtExit(session)
-            case 0x0A, 0x0D, kill, interrupt: session.typedOnLine = 0
+            case endOfFile: break  // the shell takes the line so far, without its newline: it is not empty
+            case 0x0A, 0x0D, interrupt: session.typedOnLine = 0
+            case kill: if session.typedOnLine > 0 { session.typedOnLine = 1 }  // what the shell already took stays
             case erase, 0x08: session.typedOnLine = max(0, session.typedOnLine - 1)
             default: session.typedOnLine += 1
             }
@@ -72,25 +85,24 @@ extension HostDaemon {
 
     /// `exit` (or Ctrl-D) at the shell's own prompt: the entered user leaves; a temporary session ends with it.
     func leaveAtExit(_ session: HostedSession) {
-        guard let link = session.enteredLink else { return }
-        if session.record.temporary {
-            link.send(.left(reason: "exit", closed: true))
-            session.enteredLink = nil
-            link.entered = nil
-            remove(session)
-        } else {
-            leave(session, telling: "exit")
-        }
+        let temporary = session.record.temporary
+        leave(session, telling: "exit", closed: temporary)
+        if temporary { remove(session) }
     }
 
     /// Ends the entered client's attachment, telling it why (nil: it asked to leave). The session stays, held by
-    /// that client, with whatever runs in it.
-    func leave(_ session: HostedSession, telling reason: String?) {
+    /// that client, with whatever runs in it. Nothing is typed now: what the user left on the shell's line is
+    /// thrown away, and the next command resets the prompt (`start`).
+    func leave(_ session: HostedSession, telling reason: String?, closed: Bool = false) {
         guard let link = session.enteredLink else { return }
-        if !link.isClosed { link.send(.left(reason: reason ?? "detached", closed: false)) }
+        if !link.isClosed { link.send(.left(reason: reason ?? "detached", closed: closed)) }
         session.enteredLink = nil
         link.entered = nil
-        if session.run == nil, let shell = session.shell, shell.isAtPrompt { shell.leaveInteractive() }
+        if session.run == nil, let shell = session.shell, shell.isAtPrompt {
+            shell.setEcho(false)
+            shell.discardTypedLine(interruptShell: session.typedOnLine > 0)
+            if session.typedOnLine > 0 { session.settledAt = Posix.milliseconds + 200 }
+        }
         session.typedOnLine = 0
         session.idleSince = Posix.now
     }

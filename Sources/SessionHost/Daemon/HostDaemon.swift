@@ -178,6 +178,9 @@ public final class HostDaemon {
                 if let shell = session.shell, (session.enteredLink?.pendingOutput ?? 0) < Self.linkHighWater {
                     watch(shell.master, POLLIN) { [unowned self] _ in session.drainTerminal(using: &self.buffer) }
                 }
+                if let shell = session.shell, shell.pendingInputCount > 0 {
+                    watch(shell.master, POLLOUT) { _ in shell.flushInput() }
+                }
                 if let shell = session.shell {
                     watch(shell.notices, POLLIN) { [unowned self] _ in self.handleNotices(session) }
                 }
@@ -266,6 +269,10 @@ public final class HostDaemon {
                 if let deadline = run.deadline, run.isRunning { next = min(next, deadline) }
                 if let killAt = run.killAt, run.isRunning { next = min(next, killAt) }
             }
+            // Invokes waiting for a program left running on the terminal (from pss enter) to end.
+            if session.run == nil, session.enteredLink == nil, !session.waiting.isEmpty {
+                nextMilliseconds = min(nextMilliseconds, 200)
+            }
             if let expiry = session.expiresAt { next = min(next, expiry) }
             for waiting in session.waiting { next = min(next, waiting.deadline) }
         }
@@ -290,6 +297,8 @@ public final class HostDaemon {
     /// would have the daemon queue answers without limit), nor while its command has not taken the stdin sent.
     private func acceptsInput(_ link: ClientLink) -> Bool {
         guard link.pendingOutput < Self.answerHighWater else { return false }
+        // Keys for a terminal whose program does not read them wait here, up to a point; then the link waits.
+        if let shell = link.entered?.shell, shell.pendingInputCount >= Self.stdinHighWater { return false }
         guard let run = link.attached else { return true }
         return run.stdinPending < Self.stdinHighWater
     }
@@ -457,6 +466,10 @@ public final class HostDaemon {
             session.shell = try? SessionShell(environment: shellEnvironment + ["PSS_SESSION_ID=\(session.record.id)",
                                                                                "PSS_SESSION_NAME=\(session.record.name)"],
                                               loadsProfile: session.loadsProfile)
+            if let link = session.enteredLink, let shell = session.shell {
+                link.send(.terminalOutput(Array("\r\n[pss: the session's shell ended; a new one took its place]\r\n".utf8)[...]))
+                shell.enterInteractive(term: session.enteredTerm)
+            }
         }
     }
 
@@ -519,19 +532,30 @@ public final class HostDaemon {
     /// terminal that hung up (its `read` returns, sudo gives up); one that waits again, or reads the terminal raw,
     /// gets SIGHUP. The client streaming it is told what it waited for, and the way out.
     private func answerTerminalWait(_ session: HostedSession) {
-        guard let run = session.run, run.isRunning, let shell = session.shell else { return }
-        // Someone can answer: the client that invoked it from a terminal, or a user entered in the session.
-        if (run.hasTerminal && run.link != nil) || session.enteredLink != nil { run.terminalWaitSince = nil; return }
+        guard let run = session.run, run.isRunning, run.pendingEnd == nil, let shell = session.shell else { return }
         let group = tcgetpgrp(shell.master)
         guard group > 0 else { return }
+        let reading = TerminalWait.reading(group, terminal: shell.terminalPath)
+        let now = Posix.milliseconds
+        // The shell reading its own prompt while the command has not ended: its line was abandoned (a SIGINT
+        // that did not come from pss, which the command line does not survive). Its end is typed for it.
+        if group == shell.pid, reading == .prompt {
+            guard let since = run.terminalWaitSince else { run.terminalWaitSince = now; return }
+            guard now - since >= 1000 else { return }
+            run.terminalWaitSince = nil
+            shell.type(shell.endLine(number: run.number, status: 128 + SIGINT))
+            return
+        }
+        // Someone can answer: the client that invoked it from a terminal, or a user entered in the session.
+        if (run.hasTerminal && run.link != nil) || session.enteredLink != nil { run.terminalWaitSince = nil; return }
         let waiting: Bool
-        switch TerminalWait.isReading(group, terminal: shell.terminalPath) {
-        case let known?: waiting = known
+        switch reading {
+        case .terminal, .prompt: waiting = true
+        case .other: waiting = false
         // A process pss may not look into (sudo): asleep, with a prompt as the last thing on the terminal.
-        case nil: waiting = TerminalWait.isAsleep(group) && TerminalWait.prompt(in: run.terminalTail) != nil
+        case .unknown: waiting = TerminalWait.isAsleep(group) && TerminalWait.prompt(in: run.terminalTail) != nil
         }
         guard waiting else { run.terminalWaitSince = nil; return }
-        let now = Posix.milliseconds
         guard let since = run.terminalWaitSince else { run.terminalWaitSince = now; return }
         guard now - since >= TerminalWait.patienceMilliseconds else { return }
         run.terminalWaitSince = nil
@@ -539,7 +563,7 @@ public final class HostDaemon {
         var settings = termios()
         tcgetattr(shell.master, &settings)
         let canonical = settings.c_lflag & tcflag_t(ICANON) != 0
-        if canonical && (run.terminalAnswers == 1 || group == shell.pid) {
+        if canonical && (run.terminalAnswers <= 3 || group == shell.pid) {
             var endOfFile = withUnsafeBytes(of: settings.c_cc) { $0[Int(VEOF)] }
             _ = write(shell.master, &endOfFile, 1)
         } else if group != shell.pid {
@@ -569,7 +593,8 @@ public final class HostDaemon {
                 if !run.isRunning && run.link == nil { run.outputs.forEach { if !$0.isOpen { $0.closeFile() } } }
             }
             for run in session.runs where run.delivered && !run.outputs.contains(where: \.isOpen) { session.forget(run) }
-            if session.run == nil, session.enteredLink == nil, let next = session.waiting.first {
+            if session.run == nil, session.enteredLink == nil, session.shell?.isAtPrompt ?? true,
+               Posix.milliseconds >= session.settledAt, let next = session.waiting.first {
                 session.waiting.removeFirst()
                 start(next.invocation, in: session, link: next.link)
             }

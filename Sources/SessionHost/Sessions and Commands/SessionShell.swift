@@ -84,8 +84,12 @@ final class SessionShell {
     /// of ending the shell and its state, as Exit-PSSession leaves a session; in a command (sourced with fd 3
     /// closed) it exits as ever. An alias, since POSIX sh finds special builtins before functions; Ctrl-D is
     /// ignored by the shell, and the daemon turns it into the same `exit`.
+    ///
+    /// `exit` without a status keeps `$?`'s; only the shell itself (not a subshell: BASHPID, else the parent of a
+    /// process it starts) tells the daemon. EOF never ends the shell (IGNOREEOF as large as bash takes).
     private var setupLine: String {
-        "__pss_exit() { if { : >&3; } 2>/dev/null; then \\printf 'L \(token)\\n' >&3; else command exit \"$@\"; fi; }; alias exit=__pss_exit; set -o ignoreeof; __pss_ps1=$PS1; PS1= PS2="
+        #"__pss_exit() { __pss_s=$?; if { : >&3; } 2>/dev/null && [ "${BASHPID:-$(exec sh -c 'echo $PPID')}" = "$$" ]; then \printf 'L "# + token
+            + #"\n' >&3; return "$__pss_s"; elif [ $# -eq 0 ]; then command exit "$__pss_s"; else command exit "$@"; fi; }; alias exit=__pss_exit; set -o ignoreeof; IGNOREEOF=2147483647; __pss_ps1=$PS1; PS1= PS2="#
     }
 
     /// A new PTY: its master, and its slave's path. Linux's /dev/ptmx directly (unlock, then ask its number),
@@ -105,10 +109,16 @@ final class SessionShell {
     }
 
     /// Types `line` into the shell.
+    @discardableResult
     func type(_ line: String) -> Bool {
         // A PTY line holds at most 4095 bytes in canonical mode; callers keep lines short (paths only).
         write(Array(line.utf8) + [0x0A])
     }
+
+    /// Keys not written to the terminal yet (a program that does not read, in raw mode): written as it takes them
+    /// (`flushInput` on POLLOUT), never waited for.
+    private var pendingInput: [UInt8] = []
+    var pendingInputCount: Int { pendingInput.count }
 
     /// Set while the shell shows a prompt, echoes and has the user's TERM (`pss enter`); the lines the daemon
     /// types for commands need none of it (they are not part of the log, and commands write to files).
@@ -131,6 +141,15 @@ final class SessionShell {
         guard isInteractive else { return }
         _ = type("export TERM=dumb; PS1=")
         isInteractive = false
+    }
+
+    /// What an entered user left on the shell's line is thrown away, unread: the terminal's queue, and (SIGINT)
+    /// what the shell took in of a line without its newline (after a Ctrl-D), so no line typed next is joined
+    /// to it.
+    func discardTypedLine(interruptShell: Bool) {
+        pendingInput = []
+        tcflush(slave, TCIFLUSH)
+        if interruptShell { kill(pid, SIGINT) }
     }
 
     /// Echo of what is typed: on while a user is entered, off for the lines the daemon types (not part of the log).
@@ -169,19 +188,23 @@ final class SessionShell {
         return withUnsafeBytes(of: attributes.c_cc) { $0[Int(index)] }
     }
 
-    /// Writes `bytes` to the terminal, as typed on its keyboard.
+    /// Writes `bytes` to the terminal, as typed on its keyboard: what it does not take now waits, in order.
     @discardableResult
     func write(_ bytes: [UInt8]) -> Bool {
+        pendingInput += bytes
+        return flushInput()
+    }
+
+    /// Writes what waits, as far as the terminal takes it; false on an error other than a full terminal.
+    @discardableResult
+    func flushInput() -> Bool {
         var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { Glibc.write(master, $0.baseAddress! + offset, bytes.count - offset) }
+        defer { pendingInput.removeFirst(offset) }
+        while offset < pendingInput.count {
+            let written = pendingInput.withUnsafeBytes { Glibc.write(master, $0.baseAddress! + offset, pendingInput.count - offset) }
             if written > 0 { offset += written; continue }
-            if written < 0 && (errno == EAGAIN || errno == EINTR) {
-                var descriptor = pollfd(fd: master, events: Int16(POLLOUT), revents: 0)
-                _ = poll(&descriptor, 1, 1000)
-                continue
-            }
-            return false
+            if written < 0 && errno == EINTR { continue }
+            return written < 0 && errno == EAGAIN
         }
         return true
     }
@@ -214,14 +237,23 @@ final class SessionShell {
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
             let count = read(notices, &buffer, buffer.count)
-            if count > 0 { pendingNotices.append(contentsOf: buffer[0..<count]); continue }
+            if count > 0 {
+                pendingNotices.append(contentsOf: buffer[0..<count])
+                // Programs started at an entered prompt inherit fd 3: what they write there is not let grow.
+                if pendingNotices.count > 1 << 16 { pendingNotices.removeFirst(pendingNotices.count - (1 << 16)) }
+                continue
+            }
             if count < 0 && errno == EINTR { continue }
             break
         }
         var result: [Notice] = []
         while let newline = pendingNotices.firstIndex(of: 0x0A) {
-            let fields = String(decoding: pendingNotices[..<newline], as: UTF8.self).split(separator: " ")
+            var fields = String(decoding: pendingNotices[..<newline], as: UTF8.self).split(separator: " ")
             pendingNotices.removeSubrange(...newline)
+            // A notice starts at its letter before the token, whatever a program wrote before it on the line.
+            if let at = fields.firstIndex(where: { $0 == token }), at > 0 {
+                fields = [fields[at - 1].suffix(1)] + fields[at...]
+            }
             if fields.count == 2, fields[0] == "L", fields[1] == token { result.append(.exitAtPrompt); continue }
             guard fields.count >= 3, fields[1] == token, let number = Int(fields[2]) else { continue }
             if fields[0] == "S" { result.append(.started(command: number)) }

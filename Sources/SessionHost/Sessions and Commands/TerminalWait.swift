@@ -8,18 +8,28 @@ enum TerminalWait {
     /// How long a command may wait on its terminal before it is answered with end of file.
     static let patienceMilliseconds: Int64 = 2000
 
-    /// Whether `pid` is blocked in read(2) on `terminal`; nil when its system call cannot be read (a process of
-    /// another user, such as sudo).
-    static func isReading(_ pid: pid_t, terminal: String) -> Bool? {
-        guard let text = Posix.readFile("/proc/\(pid)/syscall") else { return nil }
+    enum Reading: Equatable {
+        /// Blocked in read(2) on the terminal opened as /dev/tty (what commands asking for input do).
+        case terminal
+        /// Blocked in read(2) on the terminal's own path (the shell reading its next line at the prompt).
+        case prompt
+        /// Not reading the terminal.
+        case other
+        /// Its system call cannot be read (a process of another user, such as sudo).
+        case unknown
+    }
+
+    /// What `pid` is blocked on, as far as the terminal goes.
+    static func reading(_ pid: pid_t, terminal: String) -> Reading {
+        guard let text = Posix.readFile("/proc/\(pid)/syscall") else { return .unknown }
         let fields = String(decoding: text, as: UTF8.self).split(separator: " ")
-        guard fields.count > 1, fields[0] == readSystemCall, let descriptor = Int(fields[1].dropFirst(2), radix: 16) else { return false }
+        guard fields.count > 1, fields[0] == readSystemCall, let descriptor = Int(fields[1].dropFirst(2), radix: 16) else { return .other }
         var target = [CChar](repeating: 0, count: 256)
         let length = readlink("/proc/\(pid)/fd/\(descriptor)", &target, target.count - 1)
-        guard length > 0 else { return false }
+        guard length > 0 else { return .other }
         // /dev/tty is the controlling terminal: for the session's processes, the session's own.
         let path = String(decoding: target[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return path == terminal || path == "/dev/tty"
+        return path == "/dev/tty" ? .terminal : path == terminal ? .prompt : .other
     }
 
     /// read(2)'s number, as /proc/PID/syscall shows it.

@@ -141,14 +141,14 @@ public final class HostLink {
     /// Reads what the channel has (stdout into the frame decoder, stderr kept as diagnostics), or waits.
     /// Returns the `extra` descriptors' readiness.
     @discardableResult
-    func fill(watching extra: [pollfd]) throws -> [pollfd] {
+    func fill(watching extra: [pollfd], timeout: Int32 = -1) throws -> [pollfd] {
         let got = try channel.read(.stdout, into: buffer)
         if got > 0 { decoder.append(UnsafeRawBufferPointer(rebasing: buffer[0..<got])) }
         let errors = try channel.read(.stderr, into: buffer)
         if errors > 0 { diagnostics.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<errors])) }
         if got > 0 || errors > 0 { return extra }
         if channel.isAtEnd { throw try ended() }
-        return try channel.wait(extra: extra)
+        return try channel.wait(extra: extra, timeout: timeout)
     }
 
     /// Sends a request and returns its answer; a failure answer is thrown as `SessionError.refused`.

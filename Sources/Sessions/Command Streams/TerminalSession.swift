@@ -9,6 +9,8 @@ public struct TerminalSession {
     public enum End: Equatable {
         /// The host ended it: `reason`, and whether the (temporary) session was closed.
         case left(reason: String, closed: Bool)
+        /// SIGTERM or SIGHUP: pss left (the host was asked to let go, and given a second to answer).
+        case signalled(Int32)
     }
 
     /// The local terminal: keys are read from `input`, the session's output written to `output`.
@@ -38,21 +40,27 @@ public struct TerminalSession {
         try link.send(.resize(windowSize()))  // it may have changed while reconnecting
         var keys = [UInt8](repeating: 0, count: 4096)
         var leaving = false
+        var signalled: (signal: Int32, deadline: Deadline)?
         while true {
+            if let signalled, signalled.deadline.hasPassed { return (record, .signalled(signalled.signal)) }
             while let message = try link.nextBufferedMessage() {
                 switch message {
                 case let .terminalOutput(bytes): try bytes.withUnsafeBytes { try output.write($0) }
-                case let .left(reason, closed): return (record, .left(reason: reason, closed: closed))
+                case let .left(reason, closed):
+                    return (record, signalled.map { .signalled($0.signal) } ?? .left(reason: reason, closed: closed))
                 case let .failure(kind, text): throw SessionError.refused(kind, text)
                 default: throw SessionError.helper("unexpected message while entered")
                 }
             }
             var watched = [pollfd(fd: signals.descriptor, events: Int16(POLLIN), revents: 0)]
             if !leaving { watched.append(pollfd(fd: input, events: Int16(POLLIN), revents: 0)) }
-            let ready = try link.fill(watching: watched)
+            let ready = try link.fill(watching: watched, timeout: signalled == nil ? -1 : 100)
             if ready[0].revents != 0 {
                 for signal in signals.take() {
                     if signal == SIGWINCH { try link.send(.resize(windowSize())); continue }
+                    // TERM, HUP: the host is asked to let go, and given a second; a second signal ends it now.
+                    if signalled != nil { return (record, .signalled(signal)) }
+                    signalled = (signal, .after(seconds: 1))
                     if !leaving { try link.send(.leave); leaving = true }
                 }
             }

@@ -112,8 +112,6 @@ enum HostScripts {
         pathsAbove,
         #"r=$(stat -c '%u %g %a %n' -- "$@" 2>/dev/null | pss_judge 0 $# "$(id -u)") || { echo "error=$d: $r; \#(advice)"; exit 0; }"#,
         #"e=$(mkdir -p -- "$d/bin" 2>&1) || { case $e in *[Rr]ead-only*|*space*|*[Qq]uota*) a="\#(mountAdvice)";; *) a="\#(permissionAdvice)";; esac; echo "error=cannot create $d/bin (${e##*: }), on $(pss_mount "${q:-/}"). $a"; exit 0; }"#,
-        // Uploads a lost connection left behind (an upload in progress is younger than this).
-        #"find "$d/bin" -maxdepth 1 -name '.upload-*' -mmin +60 -exec rm -f -- {} + 2>/dev/null"#,
         #"for x in "$d" "$d/bin"; do if [ -L "$x" ] || [ ! -d "$x" ]; then echo "error=$x is not a directory (or is a symbolic link); \#(advice)"; exit 0; fi; if [ ! -O "$x" ]; then o=$(stat -c %u -- "$x"); n=; [ "$o" = 65534 ] && n=" (it belongs to nobody: a home on NFS that squashes root?)"; echo "error=$x is not owned by $(id -un)$n; \#(advice)"; exit 0; fi; done"#,
         #"cd -P -- "$d" || { echo "error=cannot enter $d"; exit 0; }"#,
         "c=$PWD",
@@ -121,6 +119,8 @@ enum HostScripts {
         pathsAbove,
         #"r=$(stat -c '%u %g %a %n' -- "$@" 2>/dev/null | pss_judge 2 $#) || { echo "error=$d: $r; \#(advice)"; exit 0; }"#,
         #"[ -w "$c/bin" ] || { echo "error=$c/bin is not writable, on $(pss_mount "$c/bin"). \#(mountAdvice)"; exit 0; }"#,
+        // Uploads a lost connection left behind (an upload in progress is younger than this), once bin/ is trusted.
+        #"find "$c/bin" -maxdepth 1 -name '.upload-*' -mmin +60 -exec rm -f -- {} + 2>/dev/null"#,
         // Programs must be able to run there: tried with a two-line script before anything is uploaded.
         #"x=$c/bin/.exec-probe-$$; if ! printf '#!/bin/sh\nexit 0\n' 2>/dev/null > "$x"; then rm -f -- "$x"; echo "error=cannot write in $c/bin ($(df -Pk "$c/bin" 2>/dev/null | awk 'NR==2 {print $4}') KiB free on $(pss_mount "$c/bin")). \#(mountAdvice)"; exit 0; fi"#,
         #"chmod 700 "$x" && "$x" 2>/dev/null; r=$?; rm -f -- "$x""#,

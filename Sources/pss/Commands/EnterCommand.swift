@@ -42,10 +42,12 @@ struct EnterCommand: ParsableCommand {
     func run() throws {
         let key = try DetachKey.parse(detachKey)
         var shown = target
+        var status: Int32 = 0
         do {
             let client = try SessionClient(connector: connection.makeConnector())
             let (host, session) = try resolve(client)
             let raw = try RawTerminal(STDIN_FILENO)
+            raw.resetsModes = true
             defer { raw.restore() }
             let signals = StreamSignals.shared
             signals.arm(adding: [SIGWINCH])
@@ -87,6 +89,7 @@ struct EnterCommand: ParsableCommand {
             let (record, end) = result!
             raw.restore()
             shown = "\(host)/\(record.name)"
+            Terminal.write("\r\n", to: STDERR_FILENO)  // the remote prompt's line is not pss's
             switch end {
             case let .left(_, closed: true):
                 Diagnostics.print("left \(shown); the temporary session is closed")
@@ -96,12 +99,16 @@ struct EnterCommand: ParsableCommand {
                 Diagnostics.print("left \(shown); it stays open with its state: pss enter \(shown)")
             case let .left(reason, closed: false):
                 Diagnostics.print("left \(shown): \(reason.sanitizedForDisplay)")
+            case let .signalled(signal):
+                Diagnostics.print("detached from \(shown) (signal \(signal)); it stays open: pss enter \(shown)")
+                status = 128 + signal
             }
         } catch {
             let failure = CommandFailure.from(error)
             Diagnostics.print("\(shown): \(failure.description)")
             throw ExitCode(failure.status)
         }
+        if status != 0 { throw ExitCode(status) }
     }
 
     /// The host and session to enter: HOST/NAME or a name this client knows is a session; anything else a host,
@@ -143,7 +150,14 @@ final class RawTerminal {
         guard isRaw else { return }
         tcsetattr(descriptor, TCSADRAIN, &saved)
         isRaw = false
+        if resetsModes { Terminal.write(Self.modeReset, to: STDOUT_FILENO) }
     }
+
+    /// Set for `enter`: on the way out, the modes a remote program may have left on (alternate screen, cursor
+    /// keys, keypad, mouse reporting, bracketed paste, a hidden cursor, colours) are turned off, as tmux does on
+    /// detach.
+    var resetsModes = false
+    static let modeReset = "\u{1B}[?1049l\u{1B}[?1l\u{1B}>\u{1B}[?1000l\u{1B}[?1002l\u{1B}[?1003l\u{1B}[?1006l\u{1B}[?2004l\u{1B}[?25h\u{1B}[0m"
 
     /// A line from pss while the terminal is raw: on a line of its own.
     static func say(_ text: String) {
