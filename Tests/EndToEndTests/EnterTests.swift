@@ -260,7 +260,28 @@ final class EnterTests: XCTestCase {
         XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
         let term = laptop.pss(["invoke", "--session", "h1/half", "--", "echo $TERM"])
         XCTAssertEqual(term.stdoutText, "dumb\n", "commands get TERM=dumb again: \(term)")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "the half-typed line ran")
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: laptop.scratch.file(""))) ?? []
+        XCTAssertFalse(left.contains { $0.hasPrefix("half-typed-ran") }, "the half-typed line ran: \(left)")
+    }
+
+    /// The line is edited as in an ssh login: readline's history and keys.
+    func testLineEditingAndHistory() {
+        XCTAssertEqual(laptop.pss(["new", "h1", "--name", "history"]).status, 0)
+        let terminal = enter("h1/history")
+        run(terminal, "echo first-$((5 * 5))", shows: "first-25")
+        terminal.press("Up")
+        terminal.press("Enter")
+        XCTAssertTrue(Processes.waitUntil(limit: 10) { terminal.screen.components(separatedBy: "first-25").count >= 3 },
+                      "the line came back from history and ran again: \(terminal.screen)")
+        terminal.type("echo abc")
+        terminal.press("C-a")
+        terminal.type("X=1; ")
+        terminal.press("Enter")
+        XCTAssertTrue(terminal.waitFor("\nabc"), "the cursor moved to the line's start: \(terminal.screen)")
+        terminal.press("C-d")
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), "Ctrl-D on an empty line leaves: \(terminal.screen)")
+        XCTAssertTrue(terminal.screen.contains("it stays open with its state"), terminal.screen)
+        XCTAssertEqual(laptop.pss(["invoke", "--session", "h1/history", "--", "echo back-$((1 + 1))"]).stdoutText, "back-2\n")
     }
 
     func testExitKeepsItsStatusAndSubshellsAndCtrlDCannotEndTheShell() {

@@ -44,6 +44,21 @@ final class ServerVarietyTests: XCTestCase {
         try! (server.knownHostsLine() + "\n").write(toFile: client.knownHostsPath, atomically: true, encoding: .utf8)
         XCTAssertNotEqual(client.pss(["invoke", "--host", "h", "--", "bash -c true"]).status, 0, "bash still runs on this host")
         exercise(client, expectingShell: "dash")
+
+        // pss enter in sh: its prompt, state shared with invoke, and exit leaving the session open.
+        XCTAssertEqual(client.pss(["new", "h", "--name", "sh"]).status, 0)
+        XCTAssertEqual(client.pss(["invoke", "--session", "h/sh", "--", "IN_SH=kept"]).status, 0)
+        let terminal = TmuxTerminal(command: "'\(PSSBinary.path)' -F '\(client.configPath)' enter h/sh", environment: client.baseEnvironment)
+        XCTAssertTrue(terminal.waitFor("$ "), terminal.screen)
+        terminal.type("echo \"sh has $IN_SH $((6 + 1))\"")
+        terminal.press("Enter")
+        XCTAssertTrue(terminal.waitFor("sh has kept 7"), terminal.screen)
+        terminal.type("exit")
+        terminal.press("Enter")
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        XCTAssertTrue(terminal.screen.contains("it stays open with its state"), terminal.screen)
+        XCTAssertEqual(client.pss(["invoke", "--session", "h/sh", "--", "echo $IN_SH"]).stdoutText, "kept\n")
+        XCTAssertEqual(client.pss(["remove", "h/sh"]).status, 0)
     }
 
     func testDropbear() {

@@ -58,9 +58,10 @@ extension HostDaemon {
         }
         guard let session = link.entered, session.enteredLink === link, let shell = session.shell else { return }
         guard session.run == nil, shell.isAtPrompt else { shell.write(bytes); return }
+        let canonical = shell.readsLines  // else readline edits the line (bash while entered)
         // At the shell's own prompt: Ctrl-D on an empty line leaves, as `exit` does (the shell ignores EOF).
-        // The count is of bytes: an erased multibyte character or a word erase (Ctrl-W) leave it above 0, which
-        // only means that Ctrl-D goes to the shell, which ignores it.
+        // The count is of bytes: an erased multibyte character, a word erase (Ctrl-W) or readline's own editing may
+        // leave it above 0 on an empty line, which only means that Ctrl-D goes to the shell, which ignores it.
         let endOfFile = shell.controlCharacter(VEOF), erase = shell.controlCharacter(VERASE)
         let kill = shell.controlCharacter(VKILL), interrupt = shell.controlCharacter(VINTR)
         for (index, byte) in bytes.enumerated() {
@@ -70,7 +71,8 @@ extension HostDaemon {
                 return leaveAtExit(session)
             case endOfFile: break  // the shell takes the line so far, without its newline: it is not empty
             case 0x0A, 0x0D, interrupt: session.typedOnLine = 0
-            case kill: if session.typedOnLine > 0 { session.typedOnLine = 1 }  // what the shell already took stays
+            // Canonical mode: what the shell already took (after a Ctrl-D) stays; readline's Ctrl-U empties the line.
+            case kill: if session.typedOnLine > 0 { session.typedOnLine = canonical ? 1 : 0 }
             case erase, 0x08: session.typedOnLine = max(0, session.typedOnLine - 1)
             default: session.typedOnLine += 1
             }
@@ -99,9 +101,11 @@ extension HostDaemon {
         session.enteredLink = nil
         link.entered = nil
         if session.run == nil, let shell = session.shell, shell.isAtPrompt {
+            // readline keeps the line itself: only SIGINT makes it let go.
+            let lineMayHoldText = session.typedOnLine > 0 || !shell.readsLines
             shell.setEcho(false)
-            shell.discardTypedLine(interruptShell: session.typedOnLine > 0)
-            if session.typedOnLine > 0 { session.settledAt = Posix.milliseconds + 200 }
+            shell.discardTypedLine(interruptShell: lineMayHoldText)
+            if lineMayHoldText { session.settledAt = Posix.milliseconds + 200 }
         }
         session.typedOnLine = 0
         session.idleSince = Posix.now

@@ -131,7 +131,9 @@ final class SessionShell {
         }
         // Echo is turned on by the line itself, once read: set now, it could reach the line before the shell did.
         // The prompt is the one the login files set, else a default.
-        _ = type("stty echo echoe echok; export TERM=\(safeTerm ? term : "xterm"); PS1=${__pss_ps1:-'\(Self.defaultPrompt)'}")
+        // bash edits the line with readline while a user is entered (history, arrows, completion).
+        let editing = Self.shellPath.hasSuffix("bash") ? "; set -o emacs" : ""
+        _ = type("stty echo echoe echok; export TERM=\(safeTerm ? term : "xterm"); PS1=${__pss_ps1:-'\(Self.defaultPrompt)'}" + editing)
         isInteractive = true
     }
 
@@ -139,7 +141,7 @@ final class SessionShell {
     func leaveInteractive() {
         setEcho(false)
         guard isInteractive else { return }
-        _ = type("export TERM=dumb; PS1=")
+        _ = type((Self.shellPath.hasSuffix("bash") ? "set +o emacs; " : "") + "export TERM=dumb; PS1=")
         isInteractive = false
     }
 
@@ -173,12 +175,15 @@ final class SessionShell {
         _ = ioctl(slave, UInt(TIOCSWINSZ), &wanted)
     }
 
-    /// Whether the shell itself has the terminal and reads its lines (no program in the foreground), in canonical
-    /// mode.
-    var isAtPrompt: Bool {
+    /// Whether the shell itself has the terminal (no program in the foreground).
+    var isAtPrompt: Bool { tcgetpgrp(master) == pid }
+
+    /// Whether the terminal takes lines (canonical mode: the kernel edits them, Ctrl-D ends one), rather than keys
+    /// as they come (readline at an entered prompt, a full-screen program).
+    var readsLines: Bool {
         var attributes = termios()
         tcgetattr(slave, &attributes)
-        return tcgetpgrp(master) == pid && attributes.c_lflag & tcflag_t(ICANON) != 0
+        return attributes.c_lflag & tcflag_t(ICANON) != 0
     }
 
     /// The terminal's control characters (VEOF, VERASE, ...).
