@@ -54,11 +54,14 @@ public final class HelperBinary {
     /// The room the helper needs on a host: itself, and a session or two.
     var spaceNeededKiB: Int { size / 1024 + 1024 }
 
-    /// Finds the helper: `$PSS_HELPER`, beside the `pss` executable, or `/usr/local/lib/pss/pss-host`. Its hash is
-    /// cached in the client directory under the file's identity, so it is computed once per build.
+    /// Finds the helper: `$PSS_HELPER`, beside the `pss` executable (a build), in `../lib/pss/` from it (an install
+    /// under a prefix, as scripts/install makes), or `/usr/local/lib/pss/pss-host`. Its hash is cached in the
+    /// client directory under the file's identity, so it is computed once per build.
     public static func locate(state: ClientState, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> HelperBinary {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let candidates = [environment["PSS_HELPER"], (executable as NSString).deletingLastPathComponent + "/pss-host",
+        let directory = (executable as NSString).deletingLastPathComponent
+        let candidates = [environment["PSS_HELPER"], directory + "/pss-host",
+                          ((directory as NSString).deletingLastPathComponent as NSString).appendingPathComponent("lib/pss/pss-host"),
                           "/usr/local/lib/pss/pss-host"].compactMap { $0 }
         guard let path = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) else {
             throw SessionError.local("the pss-host helper was not found (looked in \(candidates.joined(separator: ", "))); install it beside pss")

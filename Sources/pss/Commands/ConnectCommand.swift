@@ -11,7 +11,7 @@ struct ConnectCommand: ParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Argument(help: ArgumentHelp("HOST/NAME, HOST/ID, or a NAME this client knows.", valueName: "session"))
+    @Argument(help: ArgumentHelp("HOST/NAME, HOST/ID, or a NAME this client knows.", valueName: "session"), completion: SessionCompletion.known)
     var sessions: [String]
 
     @Flag(help: "Take over a session held by another client.")

@@ -11,7 +11,7 @@ struct DisconnectCommand: ParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Argument(help: ArgumentHelp("HOST/NAME, HOST/ID, or a NAME this client knows.", valueName: "session"))
+    @Argument(help: ArgumentHelp("HOST/NAME, HOST/ID, or a NAME this client knows.", valueName: "session"), completion: SessionCompletion.known)
     var sessions: [String]
 
     @Option(help: ArgumentHelp("A new idle timeout (minimum 60s).", valueName: "dur"))

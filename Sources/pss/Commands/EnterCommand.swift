@@ -20,7 +20,7 @@ struct EnterCommand: ParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Argument(help: ArgumentHelp("HOST/NAME, HOST/ID, a NAME this client knows, or a HOST for a temporary session.", valueName: "target"))
+    @Argument(help: ArgumentHelp("HOST/NAME, HOST/ID, a NAME this client knows, or a HOST for a temporary session.", valueName: "target"), completion: SessionCompletion.known)
     var target: String
 
     @Flag(help: "Take over a session another client holds or is entered in.")

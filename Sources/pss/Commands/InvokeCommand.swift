@@ -27,7 +27,7 @@ struct InvokeCommand: ParsableCommand {
     @Option(name: .customLong("host"), help: ArgumentHelp("Run in a temporary session on this host.", valueName: "host"))
     var hosts: [String] = []
 
-    @Option(name: .customLong("session"), help: ArgumentHelp("Run in this session: HOST/NAME, HOST/ID or a known NAME.", valueName: "session"))
+    @Option(name: .customLong("session"), help: ArgumentHelp("Run in this session: HOST/NAME, HOST/ID or a known NAME.", valueName: "session"), completion: SessionCompletion.known)
     var sessions: [String] = []
 
     @Flag(name: .customShort("n"), help: "Do not forward stdin (the command reads end of file).")

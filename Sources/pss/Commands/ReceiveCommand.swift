@@ -16,7 +16,7 @@ struct ReceiveCommand: ParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Argument(help: ArgumentHelp("HOST/NAME, HOST/ID, or a NAME this client knows.", valueName: "session"))
+    @Argument(help: ArgumentHelp("HOST/NAME, HOST/ID, or a NAME this client knows.", valueName: "session"), completion: SessionCompletion.known)
     var session: String
 
     @Option(help: ArgumentHelp("The job's id or name (default: the latest command).", valueName: "job"))

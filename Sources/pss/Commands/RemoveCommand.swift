@@ -11,7 +11,7 @@ struct RemoveCommand: ParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Argument(help: ArgumentHelp("HOST/NAME, HOST/ID, or a NAME this client knows.", valueName: "session"))
+    @Argument(help: ArgumentHelp("HOST/NAME, HOST/ID, or a NAME this client knows.", valueName: "session"), completion: SessionCompletion.known)
     var sessions: [String] = []
 
     @Option(name: .customLong("host"), help: ArgumentHelp("With --all: the host whose sessions to remove.", valueName: "host"))
