@@ -22,8 +22,10 @@ public struct JobRecord: Equatable, Sendable {
     /// Started with --as-job: kept until `job remove`.
     public var isJob: Bool
 
-    public init(id: String, name: String, sessionID: String, sessionName: String, state: State, exitCode: Int32?,
-                command: String, startedAt: Int64, endedAt: Int64, hasMoreData: Bool, isJob: Bool) {
+    public init(
+        id: String, name: String, sessionID: String, sessionName: String, state: State, exitCode: Int32?,
+        command: String, startedAt: Int64, endedAt: Int64, hasMoreData: Bool, isJob: Bool
+    ) {
         self.id = id
         self.name = name
         self.sessionID = sessionID
@@ -48,9 +50,10 @@ public struct JobRecord: Equatable, Sendable {
         let sessionName = try reader.string()
         guard let state = State(rawValue: try reader.string()) else { throw WireError.truncated }
         let hasCode = try reader.bool(), code = try reader.i32()
-        return JobRecord(id: id, name: name, sessionID: sessionID, sessionName: sessionName, state: state,
-                         exitCode: hasCode ? code : nil, command: try reader.string(), startedAt: try reader.i64(),
-                         endedAt: try reader.i64(), hasMoreData: try reader.bool(), isJob: try reader.bool())
+        return JobRecord(
+            id: id, name: name, sessionID: sessionID, sessionName: sessionName, state: state,
+            exitCode: hasCode ? code : nil, command: try reader.string(), startedAt: try reader.i64(),
+            endedAt: try reader.i64(), hasMoreData: try reader.bool(), isJob: try reader.bool())
     }
 }
 

@@ -2,8 +2,9 @@
 public enum ClientMessage: Equatable, Sendable {
     case hello(version: UInt32, clientID: String)
     /// A persistent session; its shell reads the user's login files first unless `loadsProfile` is false.
-    case newSession(name: String, idleTimeoutSeconds: UInt32, outputBuffering: SessionRecord.OutputBuffering, maxBuffer: UInt64,
-                    loadsProfile: Bool)
+    case newSession(
+        name: String, idleTimeoutSeconds: UInt32, outputBuffering: SessionRecord.OutputBuffering, maxBuffer: UInt64,
+        loadsProfile: Bool)
     case listSessions
     /// Runs a command in a session, or in a new temporary session when the invocation names none.
     case invoke(Invocation)
@@ -56,8 +57,10 @@ public enum ClientMessage: Equatable, Sendable {
         /// user's keys come as `terminalInput` (as ssh -t), instead of the command getting end of file there.
         public var terminal = false
 
-        public init(session: String, command: String, forwardStdin: Bool, waitSeconds: UInt32, asJob: Bool = false,
-                    jobName: String = "", timeoutSeconds: UInt32 = 0, lock: String = "") {
+        public init(
+            session: String, command: String, forwardStdin: Bool, waitSeconds: UInt32, asJob: Bool = false,
+            jobName: String = "", timeoutSeconds: UInt32 = 0, lock: String = ""
+        ) {
             self.session = session
             self.command = command
             self.forwardStdin = forwardStdin
@@ -115,13 +118,17 @@ public enum ClientMessage: Equatable, Sendable {
         case 2:
             let name = try r.string(), idle = try r.u32()
             guard let buffering = SessionRecord.OutputBuffering(rawValue: try r.string()) else { throw WireError.truncated }
-            self = .newSession(name: name, idleTimeoutSeconds: idle, outputBuffering: buffering, maxBuffer: try r.u64(),
-                               loadsProfile: try r.bool())
+            self = .newSession(
+                name: name, idleTimeoutSeconds: idle, outputBuffering: buffering, maxBuffer: try r.u64(),
+                loadsProfile: try r.bool())
         case 3: self = .listSessions
         case 4:
-            self = .invoke(Invocation(session: try r.string(), command: try r.string(), forwardStdin: try r.bool(),
-                                      waitSeconds: try r.u32(), asJob: try r.bool(), jobName: try r.string(),
-                                      timeoutSeconds: try r.u32(), lock: try r.string()).withTerminal(try r.bool()))
+            self = .invoke(
+                Invocation(
+                    session: try r.string(), command: try r.string(), forwardStdin: try r.bool(),
+                    waitSeconds: try r.u32(), asJob: try r.bool(), jobName: try r.string(),
+                    timeoutSeconds: try r.u32(), lock: try r.string()
+                ).withTerminal(try r.bool()))
         case 5: self = .stdin(Array(try r.data()))
         case 6: self = .stdinEnd
         case 7: self = .removeSession(try r.string())
@@ -132,8 +139,9 @@ public enum ClientMessage: Equatable, Sendable {
             self = .receive(session: session, job: job, from: hasFrom ? from : nil, follow: try r.bool(), take: try r.bool())
         case 10:
             let session = try r.string(), job = try r.string()
-            self = .ack(session: session, job: job, received: StreamOffsets(stdout: try r.u64(), stderr: try r.u64()),
-                        complete: try r.bool())
+            self = .ack(
+                session: session, job: job, received: StreamOffsets(stdout: try r.u64(), stderr: try r.u64()),
+                complete: try r.bool())
         case 11: self = .disconnect(session: try r.string(), idleTimeoutSeconds: try r.u32(), outputBuffering: try r.string())
         case 12: self = .connect(session: try r.string(), force: try r.bool())
         case 13: self = .listJobs(session: try r.string())
@@ -272,12 +280,22 @@ extension HostMessage {
 
     /// `records` as `sessions` frames of at most `pageSize` bytes each (always at least one).
     public static func pages(of records: [SessionRecord]) -> [HostMessage] {
-        paged(records, size: { var w = WireWriter(); $0.encode(into: &w); return w.bytes.count }) { .sessions($0, more: $1) }
+        paged(
+            records,
+            size: {
+                var w = WireWriter(); $0.encode(into: &w); return w.bytes.count
+            }
+        ) { .sessions($0, more: $1) }
     }
 
     /// `jobs` as `jobs` frames of at most `pageSize` bytes each (always at least one).
     public static func pages(of jobs: [JobRecord]) -> [HostMessage] {
-        paged(jobs, size: { var w = WireWriter(); $0.encode(into: &w); return w.bytes.count }) { .jobs($0, more: $1) }
+        paged(
+            jobs,
+            size: {
+                var w = WireWriter(); $0.encode(into: &w); return w.bytes.count
+            }
+        ) { .jobs($0, more: $1) }
     }
 
     private static func paged<T>(_ items: [T], size: (T) -> Int, _ make: ([T], Bool) -> HostMessage) -> [HostMessage] {

@@ -28,9 +28,11 @@ public struct SessionRecord: Equatable, Sendable {
     public var command: String
     public var temporary: Bool
 
-    public init(id: String, name: String, owner: String, state: State = .opened, heldBy: String, createdAt: Int64,
-                idleTimeoutSeconds: UInt32, expiresAt: Int64 = 0, outputBuffering: OutputBuffering = .block,
-                maxBuffer: UInt64 = SessionRecord.defaultMaxBuffer, command: String = "", temporary: Bool = false) {
+    public init(
+        id: String, name: String, owner: String, state: State = .opened, heldBy: String, createdAt: Int64,
+        idleTimeoutSeconds: UInt32, expiresAt: Int64 = 0, outputBuffering: OutputBuffering = .block,
+        maxBuffer: UInt64 = SessionRecord.defaultMaxBuffer, command: String = "", temporary: Bool = false
+    ) {
         self.id = id
         self.name = name
         self.owner = owner
@@ -68,9 +70,10 @@ public struct SessionRecord: Equatable, Sendable {
         guard let state = State(rawValue: try reader.string()) else { throw WireError.truncated }
         let heldBy = try reader.string(), createdAt = try reader.i64(), idle = try reader.u32(), expires = try reader.i64()
         guard let buffering = OutputBuffering(rawValue: try reader.string()) else { throw WireError.truncated }
-        return SessionRecord(id: id, name: name, owner: owner, state: state, heldBy: heldBy, createdAt: createdAt,
-                             idleTimeoutSeconds: idle, expiresAt: expires, outputBuffering: buffering,
-                             maxBuffer: try reader.u64(), command: try reader.string(), temporary: try reader.bool())
+        return SessionRecord(
+            id: id, name: name, owner: owner, state: state, heldBy: heldBy, createdAt: createdAt,
+            idleTimeoutSeconds: idle, expiresAt: expires, outputBuffering: buffering,
+            maxBuffer: try reader.u64(), command: try reader.string(), temporary: try reader.bool())
     }
 }
 
@@ -100,8 +103,11 @@ public enum SessionName {
         let scalars = Array(text.unicodeScalars)
         guard scalars.count == 36 else { return false }
         for (index, scalar) in scalars.enumerated() {
-            if [8, 13, 18, 23].contains(index) { if scalar != "-" { return false } }
-            else if !("0"..."9").contains(scalar) && !("a"..."f").contains(scalar) { return false }
+            if [8, 13, 18, 23].contains(index) {
+                if scalar != "-" { return false }
+            } else if !("0"..."9").contains(scalar) && !("a"..."f").contains(scalar) {
+                return false
+            }
         }
         return true
     }

@@ -125,4 +125,3 @@ public struct FrameDecoder {
 
     public var bufferedByteCount: Int { buffer.count - start }
 }
-

@@ -20,9 +20,10 @@ public struct SessionClient {
             connector.connectTimeoutLimit = max(1, Int(connectTimeout.rounded(.up)))
         }
         let connection = try connector.connect(spec)
-        let link = try HostLink.open(connection, helper: try HelperBinary.locate(state: state),
-                                     clientID: try state.clientID(), logger: connector.logger,
-                                     notify: { connector.prompter.inform("pss: \(host): \($0)") })
+        let link = try HostLink.open(
+            connection, helper: try HelperBinary.locate(state: state),
+            clientID: try state.clientID(), logger: connector.logger,
+            notify: { connector.prompter.inform("pss: \(host): \($0)") })
         defer { link.close() }
         return try body(link)
     }
@@ -30,8 +31,10 @@ public struct SessionClient {
     /// Sends `request` (an invoke or a receive) to `host` and streams the command's output into `stream`. Once the
     /// host has said which command it is, a lost or stalled connection is retried once a second for up to
     /// `reconnectTimeout` seconds and resumed at the offsets received. `notify` hears what happens meanwhile.
-    public func stream(_ request: ClientMessage, on host: String, into stream: CommandStream, stdin: Int32?,
-                       reconnectTimeout: Double, notify: (String) -> Void) throws -> CommandStream.End {
+    public func stream(
+        _ request: ClientMessage, on host: String, into stream: CommandStream, stdin: Int32?,
+        reconnectTimeout: Double, notify: (String) -> Void
+    ) throws -> CommandStream.End {
         var request = request
         var stdin = stdin
         var giveUpAt: Deadline?
@@ -44,7 +47,7 @@ public struct SessionClient {
                 return end
             } catch let detached as HostLink.Detached {
                 throw SessionError.detached(host: host, session: stream.session!, job: stream.job!, signal: detached.signal)
-            } catch where Self.isConnectionLoss(error) {
+            } catch  where Self.isConnectionLoss(error) {
                 guard let resume = stream.resumeRequest(after: request) else { throw error }
                 lastLoss = "\(error)"
                 while lastLoss.hasSuffix(".") { lastLoss.removeLast() }
@@ -60,9 +63,11 @@ public struct SessionClient {
                 }
                 guard let limit = giveUpAt, !limit.hasPassed else {
                     let session = stream.session!, job = stream.job!
-                    state.setUnfinished(host: host, session: session.id, .init(
-                        host: host, sessionID: session.id, sessionName: session.name, job: job.id,
-                        stdout: stream.received.stdout, stderr: stream.received.stderr))
+                    state.setUnfinished(
+                        host: host, session: session.id,
+                        .init(
+                            host: host, sessionID: session.id, sessionName: session.name, job: job.id,
+                            stdout: stream.received.stdout, stderr: stream.received.stderr))
                     throw SessionError.gaveUp(host: host, session: session, job: job, reason: lastLoss, after: reconnectTimeout)
                 }
                 request = resume

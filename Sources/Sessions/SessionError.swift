@@ -22,7 +22,7 @@ public enum SessionError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .refused(_, message), let .hostUnsupported(message), let .helper(message), let .local(message),
-             let .usage(message):
+            let .usage(message):
             return message
         case let .gaveUp(host, session, job, reason, after):
             return "\(reason); gave up reconnecting after \(Int(after)) s. The command (job \(job.id)) runs on in session "

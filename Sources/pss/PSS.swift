@@ -13,9 +13,11 @@ struct PSS: ParsableCommand {
             ssh -G does, and connects to nothing.
             """,
         version: "0.1.0",
-        subcommands: [NewCommand.self, GetCommand.self, InvokeCommand.self, DisconnectCommand.self, ConnectCommand.self,
-                      ReceiveCommand.self, RemoveCommand.self, EnterCommand.self, JobCommand.self, DoctorCommand.self,
-                      ShowConfigCommand.self]
+        subcommands: [
+            NewCommand.self, GetCommand.self, InvokeCommand.self, DisconnectCommand.self, ConnectCommand.self,
+            ReceiveCommand.self, RemoveCommand.self, EnterCommand.self, JobCommand.self, DoctorCommand.self,
+            ShowConfigCommand.self,
+        ]
     )
 
     static func main() {

@@ -85,8 +85,9 @@ final class AuthenticationTests: XCTestCase {
         let key = makeKey(keys, "enc_key", passphrase: "sekrit-phrase")
         server.authorize(keys.read("enc_key.pub"))
         let client = client(identityFiles: [key])
-        let terminal = TmuxTerminal(command: "'\(PSSBinary.path)' -F '\(client.configPath)' invoke --host h -- echo unlocked",
-                                    environment: client.baseEnvironment)
+        let terminal = TmuxTerminal(
+            command: "'\(PSSBinary.path)' -F '\(client.configPath)' invoke --host h -- echo unlocked",
+            environment: client.baseEnvironment)
         XCTAssertTrue(terminal.waitFor("Enter passphrase for key '\(key)'"), terminal.screen)
         terminal.type("wrong")
         terminal.press("Enter")
@@ -128,8 +129,9 @@ final class AuthenticationTests: XCTestCase {
         options.keyboardInteractive = true
         let pamServer = SSHServer(options)
         let client = ClientMachine()
-        client.writeConfig(client.hostBlock(alias: "h", server: pamServer, user: Self.passwordUser)
-            .filter { !$0.contains("IdentityFile \(client.identityPath)") })
+        client.writeConfig(
+            client.hostBlock(alias: "h", server: pamServer, user: Self.passwordUser)
+                .filter { !$0.contains("IdentityFile \(client.identityPath)") })
         try! (pamServer.knownHostsLine() + "\n").write(toFile: client.knownHostsPath, atomically: true, encoding: .utf8)
         let file = client.scratch.write("password", Self.password + "\n", mode: 0o600)
         let result = client.pss(["invoke", "--password-file", file, "--host", "h", "--", "whoami"])
@@ -158,9 +160,10 @@ final class AuthenticationTests: XCTestCase {
     func testMissingIdentityFileIsWarnedAboutAndTheNextIsTried() {
         let client = client(identityFiles: ["/nonexistent/id_ed25519"])
         server.authorize(client.publicKey)
-        client.writeConfig(client.hostBlock(alias: "h", server: server).flatMap {
-            $0.contains("IdentityFile") ? ["    IdentityFile /nonexistent/id_ed25519", $0] : [$0]
-        })
+        client.writeConfig(
+            client.hostBlock(alias: "h", server: server).flatMap {
+                $0.contains("IdentityFile") ? ["    IdentityFile /nonexistent/id_ed25519", $0] : [$0]
+            })
         let result = client.pss(["invoke", "--host", "h", "--", "echo fine"])
         XCTAssertEqual(result.status, 0, "\(result)")
         XCTAssertTrue(result.stderrText.contains("Identity file /nonexistent/id_ed25519 not accessible"), result.stderrText)
@@ -195,8 +198,10 @@ final class AuthenticationTests: XCTestCase {
         let secrets = Scratch("otp")
         let secret = secrets.write("ga", "JBSWY3DPEHPK3PXP\n\" TOTP_AUTH\n12345678\n87654321\n", mode: 0o600)
         var options = SSHServer.Options()
-        options.pamStack = ["auth required pam_unix.so", "auth required pam_google_authenticator.so secret=\(secret) user=root",
-                            "account required pam_unix.so", "session required pam_permit.so", "password required pam_deny.so"]
+        options.pamStack = [
+            "auth required pam_unix.so", "auth required pam_google_authenticator.so secret=\(secret) user=root",
+            "account required pam_unix.so", "session required pam_permit.so", "password required pam_deny.so",
+        ]
         let server = SSHServer(options)
         otpSecrets.append(secrets)
         return server
@@ -211,8 +216,9 @@ final class AuthenticationTests: XCTestCase {
 
     private func passwordClient(for server: SSHServer) -> ClientMachine {
         let client = ClientMachine()
-        client.writeConfig(client.hostBlock(alias: "h", server: server, user: Self.passwordUser)
-            .filter { !$0.contains("IdentityFile \(client.identityPath)") })
+        client.writeConfig(
+            client.hostBlock(alias: "h", server: server, user: Self.passwordUser)
+                .filter { !$0.contains("IdentityFile \(client.identityPath)") })
         try! (server.knownHostsLine() + "\n").write(toFile: client.knownHostsPath, atomically: true, encoding: .utf8)
         return client
     }
@@ -231,8 +237,9 @@ final class AuthenticationTests: XCTestCase {
         let server = twoPromptServer()
         let client = passwordClient(for: server)
         let file = client.scratch.write("password", Self.password + "\n", mode: 0o600)
-        let terminal = TmuxTerminal(command: "'\(PSSBinary.path)' -F '\(client.configPath)' invoke --password-file '\(file)' --host h -- whoami",
-                                    environment: client.baseEnvironment)
+        let terminal = TmuxTerminal(
+            command: "'\(PSSBinary.path)' -F '\(client.configPath)' invoke --password-file '\(file)' --host h -- whoami",
+            environment: client.baseEnvironment)
         XCTAssertTrue(terminal.waitFor("Verification code:"), terminal.screen)
         terminal.type("12345678")
         terminal.press("Enter")
@@ -246,8 +253,10 @@ final class AuthenticationTests: XCTestCase {
         let secrets = Scratch("otp-first")
         let secret = secrets.write("ga", "JBSWY3DPEHPK3PXP\n\" TOTP_AUTH\n12345678\n", mode: 0o600)
         var options = SSHServer.Options()
-        options.pamStack = ["auth required pam_google_authenticator.so secret=\(secret) user=root", "auth required pam_unix.so",
-                            "account required pam_unix.so", "session required pam_permit.so", "password required pam_deny.so"]
+        options.pamStack = [
+            "auth required pam_google_authenticator.so secret=\(secret) user=root", "auth required pam_unix.so",
+            "account required pam_unix.so", "session required pam_permit.so", "password required pam_deny.so",
+        ]
         let server = SSHServer(options)
         let client = passwordClient(for: server)
         let file = client.scratch.write("password", Self.password + "\n", mode: 0o600)
@@ -278,16 +287,19 @@ final class AuthenticationTests: XCTestCase {
         let client = client(identityFiles: [key])
         let marker = "pss-interrupt-\(getpid())"
         // The script survives the Ctrl-C (a trap, not an ignore, which pss would inherit) to report the echo.
-        let command = "trap : INT; '\(PSSBinary.path)' -F '\(client.configPath)' invoke --host h -- echo \(marker); "
+        let command =
+            "trap : INT; '\(PSSBinary.path)' -F '\(client.configPath)' invoke --host h -- echo \(marker); "
             + "if stty -a | grep -q -- ' -echo '; then echo ECHO-OFF; else echo ECHO-ON; fi"
         let terminal = TmuxTerminal(command: command, environment: client.baseEnvironment)
         XCTAssertTrue(terminal.waitFor("Enter passphrase for key"), terminal.screen)
-        let pid = ProcessRunner.run("/usr/bin/pgrep", ["-f", "invoke --host h -- echo \(marker)"]).stdoutText
+        let pid =
+            ProcessRunner.run("/usr/bin/pgrep", ["-f", "invoke --host h -- echo \(marker)"]).stdoutText
             .split(separator: "\n").first.map(String.init) ?? ""
         let limits = (try? String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)) ?? ""
         let coreLine = limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") } ?? ""
-        XCTAssertEqual(coreLine.split(separator: " ", omittingEmptySubsequences: true).dropFirst(4).prefix(2), ["0", "0"],
-                       "core dumps are off while a passphrase is asked for: \(coreLine)")
+        XCTAssertEqual(
+            coreLine.split(separator: " ", omittingEmptySubsequences: true).dropFirst(4).prefix(2), ["0", "0"],
+            "core dumps are off while a passphrase is asked for: \(coreLine)")
         terminal.press("C-c")
         XCTAssertTrue(terminal.waitFor("ECHO-"), terminal.screen)
         XCTAssertTrue(terminal.screen.contains("ECHO-ON"), terminal.screen)
@@ -299,13 +311,18 @@ final class AuthenticationTests: XCTestCase {
         let client = client(user: Self.passwordUser, identityFiles: [])
         let file = client.scratch.write("password", Self.password + "\n", mode: 0o600)
         let output = client.scratch.file("output")
-        let process = try ProcessRunner.start(PSSBinary.path, ["-F", client.configPath, "invoke", "--password-file", file,
-                                                               "--host", "h", "--", "echo started; sleep 30"],
-                                              environment: client.baseEnvironment, stdoutFile: output)
+        let process = try ProcessRunner.start(
+            PSSBinary.path,
+            [
+                "-F", client.configPath, "invoke", "--password-file", file,
+                "--host", "h", "--", "echo started; sleep 30",
+            ],
+            environment: client.baseEnvironment, stdoutFile: output)
         defer { process.signal(SIGKILL); _ = process.wait(limit: 10) }
         XCTAssertTrue(Processes.waitUntil { client.scratch.read("output").contains("started") })
-        XCTAssertNotEqual(MemoryScan.contains(pid: process.pid, Array("echo started; sleep 30".utf8)), [],
-                          "the scan reads pss's memory (it finds the command)")
+        XCTAssertNotEqual(
+            MemoryScan.contains(pid: process.pid, Array("echo started; sleep 30".utf8)), [],
+            "the scan reads pss's memory (it finds the command)")
         let found = MemoryScan.contains(pid: process.pid, Array(Self.password.utf8))
         XCTAssertEqual(found, [], "the password is in pss's memory at \(found)")
     }

@@ -26,8 +26,9 @@ final class ConnectionFailureTests: HostFixtureTestCase {
 
         XCTAssertEqual(client.pss(["invoke", "--host", "h1", "--", "true"]).status, 0)  // the helper is installed
         let output = client.scratch.file("dead-peer-output")
-        let running = try! ProcessRunner.start(PSSBinary.path, ["-F", client.configPath, "invoke", "--reconnect-timeout", "0", "--host", "p", "--", "echo started; sleep 60"],
-                                               environment: client.baseEnvironment, stdoutFile: output)
+        let running = try! ProcessRunner.start(
+            PSSBinary.path, ["-F", client.configPath, "invoke", "--reconnect-timeout", "0", "--host", "p", "--", "echo started; sleep 60"],
+            environment: client.baseEnvironment, stdoutFile: output)
         // Once the command has started, the network goes silent.
         XCTAssertTrue(Processes.waitUntil { client.scratch.read("dead-peer-output") == "started\n" })
         proxy.setMode(.stall)

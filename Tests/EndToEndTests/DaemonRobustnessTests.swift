@@ -39,8 +39,9 @@ final class DaemonRobustnessTests: HostFixtureTestCase {
         XCTAssertEqual(started.status, 0, "\(started)")
         // The disk fills up long before seq's 2 MB are out: from then on the job cannot have ended.
         XCTAssertTrue(Processes.waitUntil { tmpfs.freeKiB == 0 }, "\(tmpfs.freeKiB) KiB free")
-        XCTAssertEqual(jobs(client, ["--session", "h/s"]).first?["state"] as? String, "Running",
-                       "a command whose output is held has not ended for anyone")
+        XCTAssertEqual(
+            jobs(client, ["--session", "h/s"]).first?["state"] as? String, "Running",
+            "a command whose output is held has not ended for anyone")
 
         unlink(filler)
         let waited = client.pss(["job", "wait", "big", "--session", "h/s"])
@@ -63,9 +64,13 @@ final class DaemonRobustnessTests: HostFixtureTestCase {
         XCTAssertEqual(client.pss(["new", "h", "--name", "s"]).status, 0)
         let filler = tmpfs.fill(leaving: 192)
         let output = client.scratch.file("streamed")
-        let running = try ProcessRunner.start(PSSBinary.path, ["-F", client.configPath, "invoke", "--session", "h/s", "--",
-                                                               "seq 1 300000"],
-                                              environment: client.baseEnvironment, stdoutFile: output)
+        let running = try ProcessRunner.start(
+            PSSBinary.path,
+            [
+                "-F", client.configPath, "invoke", "--session", "h/s", "--",
+                "seq 1 300000",
+            ],
+            environment: client.baseEnvironment, stdoutFile: output)
         XCTAssertTrue(Processes.waitUntil { tmpfs.freeKiB == 0 }, "\(tmpfs.freeKiB) KiB free")
         unlink(filler)
         let result = running.wait(limit: 60)
@@ -102,27 +107,34 @@ final class DaemonRobustnessTests: HostFixtureTestCase {
         let helpers = try FileManager.default.contentsOfDirectory(atPath: server.hostDirectory + "/bin").filter { $0.hasPrefix("pss-host-") }
         XCTAssertEqual(helpers.count, 1)
         var requests = ClientMessage.hello(version: WireProtocol.version, clientID: UUID().uuidString.lowercased()).encoded()
-        for _ in 0..<40 { requests += ClientMessage.newSession(name: "", idleTimeoutSeconds: 600, outputBuffering: .block, maxBuffer: 1 << 20, loadsProfile: false).encoded() }
+        for _ in 0..<40 {
+            requests += ClientMessage.newSession(name: "", idleTimeoutSeconds: 600, outputBuffering: .block, maxBuffer: 1 << 20, loadsProfile: false).encoded()
+        }
         let listing = ClientMessage.listSessions.encoded()
         for _ in 0..<200_000 { requests += listing }  // 1 MB: several reads of the daemon's buffer, 1.2 GB of answers
         let file = client.scratch.file("requests")
         XCTAssertTrue(FileManager.default.createFile(atPath: file, contents: Data(requests)))
 
         // The relay, as sshd would run it, its stdin the requests and its stdout a pipe nobody reads.
-        let relay = try ProcessRunner.start(server.hostDirectory + "/bin/" + helpers[0], ["relay"],
-                                            environment: ["PSS_HOST_DIR": server.hostDirectory], stdinFile: file)
+        let relay = try ProcessRunner.start(
+            server.hostDirectory + "/bin/" + helpers[0], ["relay"],
+            environment: ["PSS_HOST_DIR": server.hostDirectory], stdinFile: file)
         defer { relay.signal(SIGKILL); _ = relay.wait(limit: 10); stopDaemon() }
         var daemon: Int32?
-        XCTAssertTrue(Processes.waitUntil { daemon = Processes.daemon(of: self.server); return daemon != nil })
+        XCTAssertTrue(
+            Processes.waitUntil {
+                daemon = Processes.daemon(of: self.server); return daemon != nil
+            })
         // The daemon works through what it takes on, then rests: its CPU time stops moving. (Without the limit it
         // works on for a minute and ends holding about a gigabyte.)
         var lastTicks = -1
-        XCTAssertTrue(Processes.waitUntil(limit: 120) {
-            let ticks = Processes.cpuTicks(daemon!)
-            defer { lastTicks = ticks }
-            usleep(1_000_000)
-            return ticks == lastTicks
-        }, "the daemon never rested")
+        XCTAssertTrue(
+            Processes.waitUntil(limit: 120) {
+                let ticks = Processes.cpuTicks(daemon!)
+                defer { lastTicks = ticks }
+                usleep(1_000_000)
+                return ticks == lastTicks
+            }, "the daemon never rested")
         // How far it read the requests: the position of its descriptor on the file (the relay handed it over).
         let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(daemon!)/fd")) ?? []
         let fd = fds.first { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(daemon!)/fd/\($0)")) == file }
@@ -144,8 +156,10 @@ final class DaemonRobustnessTests: HostFixtureTestCase {
     }
 
     private func record(id: String, name: String) -> [String: String] {
-        ["id": id, "name": name, "owner": "root", "state": "Opened", "createdAt": "1", "idleTimeoutSeconds": "3600",
-         "outputBuffering": "block", "maxBuffer": "1048576"]
+        [
+            "id": id, "name": name, "owner": "root", "state": "Opened", "createdAt": "1", "idleTimeoutSeconds": "3600",
+            "outputBuffering": "block", "maxBuffer": "1048576",
+        ]
     }
 
     /// A record whose id is not its directory's name is ignored: ids become paths, and `id=../../x` had the daemon
@@ -194,9 +208,10 @@ final class DaemonRobustnessTests: HostFixtureTestCase {
         defer { _ = client.pss(["remove", "h1/fds"]) }
         func runJob(_ number: Int) {
             XCTAssertEqual(client.pss(["invoke", "--session", "h1/fds", "--as-job", "--job-name", "j\(number)", "--", "echo out; echo err >&2"]).status, 0)
-            XCTAssertTrue(Processes.waitUntil {
-                jobs(client, ["--session", "h1/fds"]).first { $0["name"] as? String == "j\(number)" }?["state"] as? String == "Completed"
-            })
+            XCTAssertTrue(
+                Processes.waitUntil {
+                    jobs(client, ["--session", "h1/fds"]).first { $0["name"] as? String == "j\(number)" }?["state"] as? String == "Completed"
+                })
         }
         runJob(0)
         let daemon = Processes.daemon(of: server)!
@@ -214,7 +229,8 @@ final class DaemonRobustnessTests: HostFixtureTestCase {
         let daemon = try XCTUnwrap(Processes.daemon(of: server))
         // Only the soft limit is lowered (raising a hard limit back takes a capability a container may lack).
         let limits = (try? String(contentsOfFile: "/proc/\(daemon)/limits", encoding: .utf8)) ?? ""
-        let soft = limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }?
+        let soft =
+            limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }?
             .split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first.map(String.init) ?? "1024"
         XCTAssertEqual(ProcessRunner.run("/usr/bin/prlimit", ["--pid", "\(daemon)", "--nofile=\(Processes.openDescriptors(daemon)):"]).status, 0)
         let socket = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: server.hostDirectory + "/run").first { $0.hasSuffix(".sock") })
@@ -266,8 +282,10 @@ final class DaemonRobustnessTests: HostFixtureTestCase {
     /// Session shells get a login's environment, not the connection's that happened to start the daemon.
     func testShellsDoNotInheritTheStartingConnectionsEnvironment() {
         var options = SSHServer.Options()
-        options.environment = ["DISPLAY": ":99", "KRB5CCNAME": "FILE:/tmp/krb5cc_stolen", "XDG_SESSION_ID": "7",
-                               "SSH_AUTH_SOCK": "/tmp/agent.sock", "LC_TIME": "C.UTF-8", "TZ": "UTC"]
+        options.environment = [
+            "DISPLAY": ":99", "KRB5CCNAME": "FILE:/tmp/krb5cc_stolen", "XDG_SESSION_ID": "7",
+            "SSH_AUTH_SOCK": "/tmp/agent.sock", "LC_TIME": "C.UTF-8", "TZ": "UTC",
+        ]
         let host = SSHServer(options)
         let client = ClientMachine(servers: ["h": host])
         let result = client.pss(["invoke", "--host", "h", "--", "env"])

@@ -34,8 +34,10 @@ final class DisconnectedSessionTests: XCTestCase {
     func testDisconnectThenReceiveFromAnotherClientThenTakeItBack() {
         XCTAssertEqual(laptop.pss(["new", "h1", "--name", "work"]).status, 0)
         let gate = laptop.scratch.file("gate")
-        let started = laptop.pss(["invoke", "--session", "h1/work", "--as-job", "--",
-                                  "echo one; while [ ! -e '\(gate)' ]; do sleep 0.1; done; echo two >&2; exit 3"])
+        let started = laptop.pss([
+            "invoke", "--session", "h1/work", "--as-job", "--",
+            "echo one; while [ ! -e '\(gate)' ]; do sleep 0.1; done; echo two >&2; exit 3",
+        ])
         XCTAssertEqual(started.status, 0, "\(started)")
         let disconnected = laptop.pss(["disconnect", "h1/work", "--idle-timeout", "10m"])
         XCTAssertEqual(disconnected.status, 0, "\(disconnected)")
@@ -74,9 +76,10 @@ final class DisconnectedSessionTests: XCTestCase {
     func testSessionsOfADeadDaemonAreBrokenAndTheirOutputReceivable() throws {
         XCTAssertEqual(laptop.pss(["new", "h1", "--name", "doomed"]).status, 0)
         XCTAssertEqual(laptop.pss(["invoke", "--session", "h1/doomed", "--as-job", "--", "echo before; sleep 300"]).status, 0)
-        XCTAssertTrue(Processes.waitUntil {
-            laptop.pss(["job", "receive", "1", "--session", "h1/doomed", "--keep"]).stdoutText == "before\n"
-        })
+        XCTAssertTrue(
+            Processes.waitUntil {
+                laptop.pss(["job", "receive", "1", "--session", "h1/doomed", "--keep"]).stdoutText == "before\n"
+            })
         let daemon = try XCTUnwrap(Processes.daemon(of: Self.server))
         kill(daemon, SIGKILL)
         XCTAssertTrue(Processes.waitUntil { !Processes.isRunning(daemon) })
@@ -95,11 +98,17 @@ final class DisconnectedSessionTests: XCTestCase {
     func testBlockBufferingPausesTheCommandUntilOutputIsReceived() {
         XCTAssertEqual(laptop.pss(["new", "h1", "--name", "blocky", "--max-buffer", "64K"]).status, 0)
         let marker = laptop.scratch.file("wrote-all")
-        XCTAssertEqual(laptop.pss(["invoke", "--session", "h1/blocky", "--as-job", "--",
-                                   "head -c 3000000 /dev/zero | tr '\\0' x; touch '\(marker)'"]).status, 0)
+        XCTAssertEqual(
+            laptop.pss([
+                "invoke", "--session", "h1/blocky", "--as-job", "--",
+                "head -c 3000000 /dev/zero | tr '\\0' x; touch '\(marker)'",
+            ]).status, 0)
         // Far less than the 3 MB is taken before the command blocks: the pipes and one read of the daemon.
         let spool = Self.server.sessionsDirectory
-        XCTAssertTrue(Processes.waitUntil { Int(shell("cat \(spool)/*/commands/1/stdout 2>/dev/null | wc -c").stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 >= 64 * 1024 })
+        XCTAssertTrue(
+            Processes.waitUntil {
+                Int(shell("cat \(spool)/*/commands/1/stdout 2>/dev/null | wc -c").stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 >= 64 * 1024
+            })
         usleep(500_000)
         XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "the command was not paused")
         let size = Int(shell("cat \(spool)/*/commands/1/stdout | wc -c").stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0

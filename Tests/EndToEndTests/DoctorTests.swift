@@ -10,7 +10,8 @@ final class DoctorTests: XCTestCase {
         var checks: [String: [String: Any]] = [:]
         for line in json.stdoutText.split(separator: "\n") {
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let name = object["check"] as? String else { continue }
+                let name = object["check"] as? String
+            else { continue }
             checks[name] = object
         }
         return (json.status, checks, json.stdoutText)

@@ -149,10 +149,12 @@ final class EnterTests: XCTestCase {
     func testEnteringASessionWhoseCommandRunsShowsItAndTypesIntoIt() {
         XCTAssertEqual(laptop.pss(["new", "h1", "--name", "running"]).status, 0)
         let gate = laptop.scratch.file("running-gate")
-        let command = "while [ ! -e '\(gate)' ]; do echo job-tick; sleep 0.2; done; printf 'Answer? ' >/dev/tty; read answer </dev/tty; echo \"job got $answer\"; echo job-done"
+        let command =
+            "while [ ! -e '\(gate)' ]; do echo job-tick; sleep 0.2; done; printf 'Answer? ' >/dev/tty; read answer </dev/tty; echo \"job got $answer\"; echo job-done"
         XCTAssertEqual(laptop.pss(["invoke", "--session", "h1/running", "--as-job", "--", command]).status, 0)
-        let terminal = TmuxTerminal(command: "'\(PSSBinary.path)' -F '\(laptop.configPath)' enter h1/running",
-                                    environment: laptop.baseEnvironment)
+        let terminal = TmuxTerminal(
+            command: "'\(PSSBinary.path)' -F '\(laptop.configPath)' enter h1/running",
+            environment: laptop.baseEnvironment)
         XCTAssertTrue(terminal.waitFor("job-tick"), "the command's output shows live: \(terminal.screen)")
         FileManager.default.createFile(atPath: gate, contents: nil)
         XCTAssertTrue(terminal.waitFor("Answer? "), terminal.screen)
@@ -170,8 +172,9 @@ final class EnterTests: XCTestCase {
         run(terminal, "echo temp$((5 + 5)); sleep 3183 &", shows: "temp10")
         run(terminal, "exit", shows: "[exit 0]")
         XCTAssertTrue(terminal.screen.contains("the temporary session is closed"), terminal.screen)
-        XCTAssertTrue(Processes.waitUntil(limit: 10) { ProcessRunner.run("/usr/bin/pgrep", ["-f", "sleep 3183"]).stdoutText.isEmpty },
-                      "no process of it is left")
+        XCTAssertTrue(
+            Processes.waitUntil(limit: 10) { ProcessRunner.run("/usr/bin/pgrep", ["-f", "sleep 3183"]).stdoutText.isEmpty },
+            "no process of it is left")
         let sessions = laptop.pss(["get", "--host", "h1", "--json"]).stdoutText
         XCTAssertFalse(sessions.contains("\"temporary\":true"), sessions)
         let before = Set((try? FileManager.default.contentsOfDirectory(atPath: Self.server.hostDirectory + "/sessions-v5")) ?? [])
@@ -202,8 +205,9 @@ final class EnterTests: XCTestCase {
     func testConnectionResetWhileEnteredResumes() {
         let proxy = TCPProxy(targetPort: Self.server.port)
         defer { proxy.stop() }
-        laptop.addHost(alias: "p", server: Self.server, port: proxy.port,
-                       extra: ["ServerAliveInterval 1", "ServerAliveCountMax 2", "ConnectTimeout 2"])
+        laptop.addHost(
+            alias: "p", server: Self.server, port: proxy.port,
+            extra: ["ServerAliveInterval 1", "ServerAliveCountMax 2", "ConnectTimeout 2"])
         XCTAssertEqual(laptop.pss(["new", "p", "--name", "cut"]).status, 0)
         let terminal = enter("p/cut")
         run(terminal, "KEPT=across; echo before$((1 + 2))", shows: "before3")
@@ -271,8 +275,9 @@ final class EnterTests: XCTestCase {
         run(terminal, "echo first-$((5 * 5))", shows: "first-25")
         terminal.press("Up")
         terminal.press("Enter")
-        XCTAssertTrue(Processes.waitUntil(limit: 10) { terminal.screen.components(separatedBy: "first-25").count >= 3 },
-                      "the line came back from history and ran again: \(terminal.screen)")
+        XCTAssertTrue(
+            Processes.waitUntil(limit: 10) { terminal.screen.components(separatedBy: "first-25").count >= 3 },
+            "the line came back from history and ran again: \(terminal.screen)")
         terminal.type("echo abc")
         terminal.press("C-a")
         terminal.type("X=1; ")
@@ -286,8 +291,9 @@ final class EnterTests: XCTestCase {
 
     func testExitKeepsItsStatusAndSubshellsAndCtrlDCannotEndTheShell() {
         XCTAssertEqual(laptop.pss(["new", "h1", "--name", "exits"]).status, 0)
-        XCTAssertEqual(laptop.pss(["invoke", "--session", "h1/exits", "--", "f() { return 4; }; f || exit"]).status, 4,
-                       "a bare exit keeps the last status")
+        XCTAssertEqual(
+            laptop.pss(["invoke", "--session", "h1/exits", "--", "f() { return 4; }; f || exit"]).status, 4,
+            "a bare exit keeps the last status")
         XCTAssertEqual(laptop.pss(["invoke", "--session", "h1/exits", "--", "X=precious"]).status, 0)
         let terminal = enter("h1/exits")
         run(terminal, "( exit 2 ); echo after-$?", shows: "after-2")

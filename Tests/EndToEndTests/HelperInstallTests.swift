@@ -34,8 +34,9 @@ final class HelperInstallTests: XCTestCase {
         XCTAssertEqual(second.stdoutText, "two\n")
         XCTAssertFalse(second.stderrText.contains("installing"), "reused, not uploaded again")
         let otherClient = ClientMachine(servers: ["h": server])
-        XCTAssertFalse(otherClient.pss(["-v", "invoke", "--host", "h", "--", "true"]).stderrText.contains("installing"),
-                       "another client with the same build reuses it too")
+        XCTAssertFalse(
+            otherClient.pss(["-v", "invoke", "--host", "h", "--", "true"]).stderrText.contains("installing"),
+            "another client with the same build reuses it too")
     }
 
     func testDamagedHelperIsReplaced() throws {
@@ -74,8 +75,9 @@ final class HelperInstallTests: XCTestCase {
     func testHelperNeedsOnlyGlibc() throws {
         let root = NSTemporaryDirectory() + "glibc-only-\(getpid())"
         let libraries = "/lib/x86_64-linux-gnu"
-        shell("mkdir -p '\(root)/lib64' '\(root)\(libraries)' '\(root)/proc' && cp /lib64/ld-linux-x86-64.so.2 '\(root)/lib64/' && "
-              + "cp \(libraries)/libc.so.6 \(libraries)/libm.so.6 '\(root)\(libraries)/' && mount -t proc proc '\(root)/proc'")
+        shell(
+            "mkdir -p '\(root)/lib64' '\(root)\(libraries)' '\(root)/proc' && cp /lib64/ld-linux-x86-64.so.2 '\(root)/lib64/' && "
+                + "cp \(libraries)/libc.so.6 \(libraries)/libm.so.6 '\(root)\(libraries)/' && mount -t proc proc '\(root)/proc'")
         defer {
             _ = ProcessRunner.run("/bin/umount", ["-l", root + "/proc"])
             try? FileManager.default.removeItem(atPath: root)
@@ -129,8 +131,9 @@ final class HelperInstallTests: XCTestCase {
         XCTAssertEqual(result.status, 255, "\(result)")
         XCTAssertTrue(result.stderrText.contains("uploading the helper"), result.stderrText)
         let bin = home + "/.local/state/pss-host/bin"
-        XCTAssertEqual(((try? FileManager.default.contentsOfDirectory(atPath: bin)) ?? []).filter { $0.hasPrefix(".upload-") }, [],
-                       "the partial upload is removed")
+        XCTAssertEqual(
+            ((try? FileManager.default.contentsOfDirectory(atPath: bin)) ?? []).filter { $0.hasPrefix(".upload-") }, [],
+            "the partial upload is removed")
     }
 
     /// What a host prints before pss's script, with no newline of its own, is skipped all the same; a host that
@@ -176,8 +179,9 @@ final class FullHostDirectoryTests: XCTestCase {
             let result = client.pss(["invoke", "--host", "h", "--", "true"])
             XCTAssertEqual(result.status, 255, "\(result)")
             XCTAssertTrue(result.stderrText.contains("KiB free; the helper needs"), result.stderrText)
-            XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: mountPoint + "/pss-host/bin")) ?? [], [],
-                           "no partial upload is left behind")
+            XCTAssertEqual(
+                (try? FileManager.default.contentsOfDirectory(atPath: mountPoint + "/pss-host/bin")) ?? [], [],
+                "no partial upload is left behind")
         }
     }
 
@@ -188,8 +192,9 @@ final class FullHostDirectoryTests: XCTestCase {
             XCTAssertEqual(result.status, 255, "\(result)")
             XCTAssertTrue(result.stderrText.contains("is on a noexec mount, \(mountPoint) ("), result.stderrText)
             XCTAssertTrue(result.stderrText.contains("PSS_HOST_DIR"), result.stderrText)
-            XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: mountPoint + "/pss-host/bin")) ?? [], [],
-                           "nothing is uploaded")
+            XCTAssertEqual(
+                (try? FileManager.default.contentsOfDirectory(atPath: mountPoint + "/pss-host/bin")) ?? [], [],
+                "nothing is uploaded")
         }
     }
 

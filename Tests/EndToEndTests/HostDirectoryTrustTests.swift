@@ -50,17 +50,22 @@ final class HostDirectoryTrustTests: XCTestCase {
         chmod(shared.path, 0o777)
         let marker = shared.file("planted-helper-ran")
         let planted = shared.file("pss-host/bin/" + installedName)
-        XCTAssertEqual(LocalAccount.run(Self.attacker, """
-            mkdir -p '\(shared.path)/pss-host/bin' && printf '#!/bin/sh\\ntouch %s\\n' '\(marker)' > '\(planted)' && \
-            chmod 755 '\(planted)' && chmod 755 '\(shared.path)/pss-host' '\(shared.path)/pss-host/bin'
-            """).status, 0)
+        XCTAssertEqual(
+            LocalAccount.run(
+                Self.attacker,
+                """
+                mkdir -p '\(shared.path)/pss-host/bin' && printf '#!/bin/sh\\ntouch %s\\n' '\(marker)' > '\(planted)' && \
+                chmod 755 '\(planted)' && chmod 755 '\(shared.path)/pss-host' '\(shared.path)/pss-host/bin'
+                """
+            ).status, 0)
         let client = host(in: shared.file("pss-host"))
         let result = client.pss(["invoke", "--host", "h", "--", "echo ran"])
         XCTAssertEqual(result.status, 255, "\(result)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "the planted helper ran as the victim")
         XCTAssertTrue(result.stderrText.contains("not owned by you"), result.stderrText)
-        XCTAssertFalse(result.stderrText.replacingOccurrences(of: shared.path, with: "").contains("/tmp"),
-                       "a message suggests /tmp: \(result.stderrText)")
+        XCTAssertFalse(
+            result.stderrText.replacingOccurrences(of: shared.path, with: "").contains("/tmp"),
+            "a message suggests /tmp: \(result.stderrText)")
     }
 
     /// Even a host directory that is the victim's own is refused below a directory others may write and that is
@@ -71,8 +76,9 @@ final class HostDirectoryTrustTests: XCTestCase {
         let client = host(in: shared.file("pss-host"))
         let result = client.pss(["invoke", "--host", "h", "--", "echo ran"])
         XCTAssertEqual(result.status, 255, "\(result)")
-        XCTAssertTrue(result.stderrText.contains("\(shared.path), above the host directory, is writable by others (mode 777) and not sticky"),
-                      result.stderrText)
+        XCTAssertTrue(
+            result.stderrText.contains("\(shared.path), above the host directory, is writable by others (mode 777) and not sticky"),
+            result.stderrText)
         XCTAssertTrue(result.stderrText.contains("PSS_HOST_DIR"), result.stderrText)
         XCTAssertFalse(FileManager.default.fileExists(atPath: shared.file("pss-host")), "the host directory was made anyway")
     }
@@ -158,9 +164,10 @@ final class HostDirectoryTrustTests: XCTestCase {
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             for (index, byte) in socketPath.utf8.enumerated() { raw[index] = byte }
         }
-        XCTAssertEqual(withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }, 0)
+        XCTAssertEqual(
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }, 0)
         XCTAssertEqual(listen(listener, 4), 0)
         chmod(socketPath, 0o777)
         let helper = scratch.file("pss-host")
@@ -178,7 +185,8 @@ final class HostDirectoryTrustTests: XCTestCase {
         let client = host(in: scratch.file("pss-host"))
         let oldSession = scratch.file("pss-host/sessions/0b7c1c9e-4c1e-4a63-9a0f-5d4f3e1f2a10")
         shell("mkdir -p '\(scratch.file("pss-host/run"))' '\(oldSession)/commands' && chmod -R 700 '\(scratch.file("pss-host"))'")
-        let record = "id=0b7c1c9e-4c1e-4a63-9a0f-5d4f3e1f2a10\nname=older\nowner=root\nstate=Opened\nheldBy=x\ncreatedAt=1\n"
+        let record =
+            "id=0b7c1c9e-4c1e-4a63-9a0f-5d4f3e1f2a10\nname=older\nowner=root\nstate=Opened\nheldBy=x\ncreatedAt=1\n"
             + "idleTimeoutSeconds=3600\noutputBuffering=block\nmaxBuffer=1024\n"
         try! record.write(toFile: oldSession + "/record", atomically: true, encoding: .utf8)
         let lock = open(scratch.file("pss-host/run/daemon.lock"), O_RDWR | O_CREAT, 0o600)

@@ -20,8 +20,9 @@ final class HostKeyTests: XCTestCase {
     private func client(knownHosts: [String], policy: String) -> ClientMachine {
         let client = ClientMachine()
         server.authorize(client.publicKey)
-        client.writeConfig(client.hostBlock(alias: "h", server: server)
-            .map { $0.contains("StrictHostKeyChecking") ? "    StrictHostKeyChecking \(policy)" : $0 })
+        client.writeConfig(
+            client.hostBlock(alias: "h", server: server)
+                .map { $0.contains("StrictHostKeyChecking") ? "    StrictHostKeyChecking \(policy)" : $0 })
         try! knownHosts.map { $0 + "\n" }.joined().write(toFile: client.knownHostsPath, atomically: true, encoding: .utf8)
         return client
     }
@@ -94,8 +95,10 @@ final class HostKeyTests: XCTestCase {
         let impostor = Scratch("impostor")
         shell("ssh-keygen -q -t ed25519 -N '' -f '\(impostor.file("key"))'")
         let wrongKey = impostor.read("key.pub").split(separator: " ").prefix(2).joined(separator: " ")
-        let knownHosts = ["# a comment", "other.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherOtherOtherOtherOtherOtherOtherOtherO",
-                          "[127.0.0.1]:\(server.port) \(wrongKey)"]
+        let knownHosts = [
+            "# a comment", "other.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherOtherOtherOtherOtherOtherOtherOtherO",
+            "[127.0.0.1]:\(server.port) \(wrongKey)",
+        ]
         for policy in ["yes", "ask", "accept-new", "no"] {
             let client = client(knownHosts: knownHosts, policy: policy)
             let result = run(client)
@@ -108,8 +111,9 @@ final class HostKeyTests: XCTestCase {
 
     func testAskOnATerminalAddsTheKeyWhenTheUserSaysYes() {
         let client = client(knownHosts: [], policy: "ask")
-        let terminal = TmuxTerminal(command: "'\(PSSBinary.path)' -F '\(client.configPath)' invoke --host h -- echo connected",
-                                    environment: client.baseEnvironment)
+        let terminal = TmuxTerminal(
+            command: "'\(PSSBinary.path)' -F '\(client.configPath)' invoke --host h -- echo connected",
+            environment: client.baseEnvironment)
         XCTAssertTrue(terminal.waitFor("Are you sure you want to continue connecting"), terminal.screen)
         XCTAssertTrue(terminal.screen.contains("ED25519 key fingerprint is SHA256:"), terminal.screen)
         terminal.type("yes")
@@ -121,8 +125,9 @@ final class HostKeyTests: XCTestCase {
 
     func testAskOnATerminalRefusesWhenTheUserSaysNo() {
         let client = client(knownHosts: [], policy: "ask")
-        let terminal = TmuxTerminal(command: "'\(PSSBinary.path)' -F '\(client.configPath)' invoke --host h -- echo connected",
-                                    environment: client.baseEnvironment)
+        let terminal = TmuxTerminal(
+            command: "'\(PSSBinary.path)' -F '\(client.configPath)' invoke --host h -- echo connected",
+            environment: client.baseEnvironment)
         XCTAssertTrue(terminal.waitFor("Are you sure you want to continue connecting"), terminal.screen)
         terminal.type("no")
         terminal.press("Enter")
@@ -144,8 +149,9 @@ final class HostKeyTests: XCTestCase {
         for policy in ["yes", "ask", "accept-new", "no"] {
             let client = ClientMachine()
             edOnly.authorize(client.publicKey)
-            client.writeConfig(client.hostBlock(alias: "h", server: edOnly)
-                .map { $0.contains("StrictHostKeyChecking") ? "    StrictHostKeyChecking \(policy)" : $0 })
+            client.writeConfig(
+                client.hostBlock(alias: "h", server: edOnly)
+                    .map { $0.contains("StrictHostKeyChecking") ? "    StrictHostKeyChecking \(policy)" : $0 })
             let knownHosts = "[127.0.0.1]:\(edOnly.port) \(ecdsa)\n"
             try! knownHosts.write(toFile: client.knownHostsPath, atomically: true, encoding: .utf8)
             let result = run(client)
@@ -172,7 +178,8 @@ final class HostKeyTests: XCTestCase {
     /// line pss cannot read, hides nothing else.
     func testKnownHostsIsReadAsSSHReadsIt() {
         let client = client(knownHosts: [], policy: "yes")
-        let bytes: [UInt8] = Array("# caf".utf8) + [0xE9, 0xFF, 0x0D, 0x0A] + Array("garbage line\r\n".utf8)
+        let bytes: [UInt8] =
+            Array("# caf".utf8) + [0xE9, 0xFF, 0x0D, 0x0A] + Array("garbage line\r\n".utf8)
             + Array("other.example,[127.0.0.*]:\(server.port) \(server.hostPublicKey())\r\n".utf8)
         XCTAssertTrue(FileManager.default.createFile(atPath: client.knownHostsPath, contents: Data(bytes)))
         let result = run(client)
@@ -215,8 +222,9 @@ final class HostKeyTests: XCTestCase {
         XCTAssertEqual(run(known).status, 0, "\(run(known))")
 
         let fresh = client(knownHosts: [], policy: "accept-new")
-        fresh.writeConfig(fresh.hostBlock(alias: "h", server: server).map { $0.contains("StrictHostKeyChecking") ? "    StrictHostKeyChecking accept-new" : $0 }
-                          + ["    HostKeyAlias Pinned-Name"])
+        fresh.writeConfig(
+            fresh.hostBlock(alias: "h", server: server).map { $0.contains("StrictHostKeyChecking") ? "    StrictHostKeyChecking accept-new" : $0 }
+                + ["    HostKeyAlias Pinned-Name"])
         XCTAssertEqual(run(fresh).status, 0)
         XCTAssertTrue(fresh.scratch.read("home/.ssh/known_hosts").hasPrefix("pinned-name ssh-ed25519 "), fresh.scratch.read("home/.ssh/known_hosts"))
     }
@@ -225,8 +233,9 @@ final class HostKeyTests: XCTestCase {
     /// ssh itself finds.
     func testHashKnownHostsRecordsHashedNames() {
         let client = client(knownHosts: [], policy: "accept-new")
-        client.writeConfig(client.hostBlock(alias: "h", server: server).map { $0.contains("StrictHostKeyChecking") ? "    StrictHostKeyChecking accept-new" : $0 }
-                           + ["    HashKnownHosts yes"])
+        client.writeConfig(
+            client.hostBlock(alias: "h", server: server).map { $0.contains("StrictHostKeyChecking") ? "    StrictHostKeyChecking accept-new" : $0 }
+                + ["    HashKnownHosts yes"])
         XCTAssertEqual(run(client).status, 0)
         let recorded = client.scratch.read("home/.ssh/known_hosts")
         XCTAssertTrue(recorded.hasPrefix("|1|"), recorded)
@@ -263,8 +272,10 @@ final class HostKeyTests: XCTestCase {
         let withRevoked = { (file: String) in
             client.writeConfig(client.hostBlock(alias: "h", server: self.server) + ["    RevokedHostKeys \(file)"])
         }
-        for (file, message) in [(listed, "REVOKED HOST KEY DETECTED"), (client.scratch.file("missing"), "cannot be read"),
-                                (krl, "Key Revocation List")] {
+        for (file, message) in [
+            (listed, "REVOKED HOST KEY DETECTED"), (client.scratch.file("missing"), "cannot be read"),
+            (krl, "Key Revocation List"),
+        ] {
             withRevoked(file)
             let result = run(client)
             XCTAssertEqual(result.status, 255, "\(file): \(result)")
@@ -296,8 +307,9 @@ final class HostKeyTests: XCTestCase {
     func testMatchHostTestsTheHostName() {
         let client = client(knownHosts: [server.knownHostsLine()], policy: "yes")
         let empty = client.scratch.write("empty_known_hosts", "")
-        client.writeConfig(["Host h", "    HostName 127.0.0.1", "Match host 127.0.0.1", "    UserKnownHostsFile \(empty)"]
-                           + client.hostBlock(alias: "h", server: server))
+        client.writeConfig(
+            ["Host h", "    HostName 127.0.0.1", "Match host 127.0.0.1", "    UserKnownHostsFile \(empty)"]
+                + client.hostBlock(alias: "h", server: server))
         let result = run(client)
         XCTAssertEqual(result.status, 255, "\(result)")
         XCTAssertTrue(result.stderrText.contains("No host key is known"), result.stderrText)
@@ -306,8 +318,9 @@ final class HostKeyTests: XCTestCase {
     /// A `Match user` block's security options apply (they were skipped, with accept-new left to add the key).
     func testMatchUserBlockApplies() {
         let client = client(knownHosts: [], policy: "accept-new")
-        client.writeConfig(["Match user root", "    StrictHostKeyChecking yes"]
-                           + client.hostBlock(alias: "h", server: server).map { $0.contains("StrictHostKeyChecking") ? "    StrictHostKeyChecking accept-new" : $0 })
+        client.writeConfig(
+            ["Match user root", "    StrictHostKeyChecking yes"]
+                + client.hostBlock(alias: "h", server: server).map { $0.contains("StrictHostKeyChecking") ? "    StrictHostKeyChecking accept-new" : $0 })
         let result = run(client)
         XCTAssertEqual(result.status, 255, "\(result)")
         XCTAssertTrue(result.stderrText.contains("StrictHostKeyChecking is yes"), result.stderrText)
@@ -355,8 +368,10 @@ final class AlgorithmNegotiationTests: XCTestCase {
         XCTAssertTrue(refused.stderrText.contains("Ciphers=+NAME"), refused.stderrText)
         XCTAssertFalse(refused.stderrText.contains("3des-cbc"), "3des-cbc was offered: \(refused.stderrText)")
 
-        let allowed = client.pss(["-v", "-o", "Ciphers=+3des-cbc", "-o", "MACs=+hmac-md5", "-o", "KexAlgorithms=+diffie-hellman-group14-sha1",
-                                  "invoke", "--host", "h", "--", "echo connected"])
+        let allowed = client.pss([
+            "-v", "-o", "Ciphers=+3des-cbc", "-o", "MACs=+hmac-md5", "-o", "KexAlgorithms=+diffie-hellman-group14-sha1",
+            "invoke", "--host", "h", "--", "echo connected",
+        ])
         XCTAssertEqual(allowed.status, 0, "\(allowed)")
         XCTAssertEqual(allowed.stdoutText, "connected\n")
         XCTAssertTrue(allowed.stderrText.contains("cipher 3des-cbc"), allowed.stderrText)

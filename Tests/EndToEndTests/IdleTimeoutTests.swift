@@ -11,15 +11,18 @@ final class IdleTimeoutTests: XCTestCase {
         let created = client.pss(["--json", "new", "h", "--name", "sleepy", "--idle-timeout", "60s"])
         XCTAssertEqual(created.status, 0, "\(created)")
         let id = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(created.stdoutText.utf8)) as? [String: Any])?["id"] as? String)
-        let shell = Int32(client.pss(["invoke", "--session", "h/sleepy", "--", "echo $$"]).stdoutText
-            .trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        let shell =
+            Int32(
+                client.pss(["invoke", "--session", "h/sleepy", "--", "echo $$"]).stdoutText
+                    .trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         XCTAssertTrue(Processes.isRunning(shell))
 
         // The clock restarted when that command ended; nothing else touches the session now.
         XCTAssertTrue(Processes.waitUntil(limit: 120) { !Processes.isRunning(shell) }, "the idle session was not closed")
-        XCTAssertTrue(Processes.waitUntil(limit: 10) {
-            !FileManager.default.fileExists(atPath: server.sessionsDirectory + "/\(id)")
-        })
+        XCTAssertTrue(
+            Processes.waitUntil(limit: 10) {
+                !FileManager.default.fileExists(atPath: server.sessionsDirectory + "/\(id)")
+            })
         XCTAssertFalse(client.pss(["get", "--host", "h"]).stdoutText.contains(id))
     }
 }

@@ -47,9 +47,11 @@ final class InterruptTests: XCTestCase {
     func testCtrlCStopsTheCommandAndTheSessionGoesOnWithItsState() {
         XCTAssertEqual(laptop.pss(["new", "h1", "--name", "ctrlc"]).status, 0)
         XCTAssertEqual(laptop.pss(["invoke", "--session", "h1/ctrlc", "--", "cd /tmp; KEPT=yes"]).status, 0)
-        for (marker, command) in [("sleep 3171", "echo started; sleep 3171; echo not reached"),
-                                  ("builtin loop", "echo started; while :; do : builtin loop; done; echo not reached"),
-                                  ("sleep 3173", "echo started; sleep 3173 | cat; echo not reached")] {
+        for (marker, command) in [
+            ("sleep 3171", "echo started; sleep 3171; echo not reached"),
+            ("builtin loop", "echo started; while :; do : builtin loop; done; echo not reached"),
+            ("sleep 3173", "echo started; sleep 3173 | cat; echo not reached"),
+        ] {
             let shown = terminal("invoke --session h1/ctrlc -- '\(command)'")
             XCTAssertTrue(shown.waitFor("started"), shown.screen)
             shown.press("C-c")
@@ -111,9 +113,13 @@ final class InterruptTests: XCTestCase {
             // A session each: the receive below takes the first to the desktop.
             XCTAssertEqual(laptop.pss(["new", "h1", "--name", "term\(number)"]).status, 0)
             let output = laptop.scratch.file("term-\(number).out")
-            let running = try ProcessRunner.start(PSSBinary.path, ["-F", laptop.configPath, "invoke", "--session", "h1/term\(number)", "--",
-                                                                   "echo started; sleep 2; echo finished"],
-                                                  environment: laptop.baseEnvironment, stdoutFile: output)
+            let running = try ProcessRunner.start(
+                PSSBinary.path,
+                [
+                    "-F", laptop.configPath, "invoke", "--session", "h1/term\(number)", "--",
+                    "echo started; sleep 2; echo finished",
+                ],
+                environment: laptop.baseEnvironment, stdoutFile: output)
             XCTAssertTrue(Processes.waitUntil(limit: 20) { (try? String(contentsOfFile: output, encoding: .utf8))?.contains("started") ?? false })
             running.signal(number)
             let result = running.wait(limit: 20)

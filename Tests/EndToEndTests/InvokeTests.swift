@@ -12,8 +12,9 @@ final class InvokeTests: HostFixtureTestCase {
     }
 
     func testConnectionOptionsMayComeBeforeTheCommandName() {
-        let result = ProcessRunner.run(PSSBinary.path, ["-F", client.configPath, "invoke", "--host", "h1", "--", "echo", "ok"],
-                                       environment: client.baseEnvironment)
+        let result = ProcessRunner.run(
+            PSSBinary.path, ["-F", client.configPath, "invoke", "--host", "h1", "--", "echo", "ok"],
+            environment: client.baseEnvironment)
         XCTAssertEqual(result.status, 0, "\(result)")
         XCTAssertEqual(result.stdoutText, "ok\n")
     }

@@ -13,8 +13,10 @@ final class JobTests: HostFixtureTestCase {
     func testJobLifecycle() {
         XCTAssertEqual(client.pss(["new", "h1", "--name", "jobs"]).status, 0)
         let gate = client.scratch.file("build-gate")
-        let started = client.pss(["invoke", "--session", "h1/jobs", "--as-job", "--job-name", "build", "--",
-                                  "echo building; while [ ! -e '\(gate)' ]; do sleep 0.1; done; echo done; echo warn >&2; exit 4"])
+        let started = client.pss([
+            "invoke", "--session", "h1/jobs", "--as-job", "--job-name", "build", "--",
+            "echo building; while [ ! -e '\(gate)' ]; do sleep 0.1; done; echo done; echo warn >&2; exit 4",
+        ])
         XCTAssertEqual(started.status, 0, "\(started)")
         XCTAssertTrue(started.stdoutText.contains("build"), started.stdoutText)
         XCTAssertTrue(started.stdoutText.contains("Running"), started.stdoutText)
@@ -25,9 +27,10 @@ final class JobTests: HostFixtureTestCase {
 
         XCTAssertEqual(jobs(["--session", "h1/jobs"]).first?["state"] as? String, "Running")
         // Receiving a running job gives what there is so far, and says it still runs (75).
-        XCTAssertTrue(Processes.waitUntil {
-            client.pss(["job", "receive", "build", "--session", "h1/jobs", "--keep"]).stdoutText == "building\n"
-        })
+        XCTAssertTrue(
+            Processes.waitUntil {
+                client.pss(["job", "receive", "build", "--session", "h1/jobs", "--keep"]).stdoutText == "building\n"
+            })
         let partial = client.pss(["job", "receive", "build", "--session", "h1/jobs"])
         XCTAssertEqual(partial.status, 75, "\(partial)")
         XCTAssertEqual(partial.stdoutText, "building\n")
@@ -60,8 +63,11 @@ final class JobTests: HostFixtureTestCase {
     func testStopEndsTheWholeProcessGroup() {
         XCTAssertEqual(client.pss(["new", "h1", "--name", "stoppable"]).status, 0)
         // A pipeline and a background child; TERM is ignored by one of them, so KILL has to follow.
-        XCTAssertEqual(client.pss(["invoke", "--session", "h1/stoppable", "--as-job", "--",
-                                   "sleep 1001 & trap '' TERM; sleep 1002 | cat; wait"]).status, 0)
+        XCTAssertEqual(
+            client.pss([
+                "invoke", "--session", "h1/stoppable", "--as-job", "--",
+                "sleep 1001 & trap '' TERM; sleep 1002 | cat; wait",
+            ]).status, 0)
         XCTAssertTrue(Processes.waitUntil { shell("pgrep -f 'sleep 100[12]' | wc -l").stdoutText == "2\n" })
         XCTAssertEqual(jobs(["--session", "h1/stoppable"]).first?["state"] as? String, "Running")
         let removeRunning = client.pss(["job", "remove", "1", "--session", "h1/stoppable"])
@@ -80,8 +86,10 @@ final class JobTests: HostFixtureTestCase {
     func testCronJobInASessionOfItsOwnWithLockAndTimeout() {
         let other = ClientMachine(servers: ["h1": server])
         let gate = client.scratch.file("nightly-gate")
-        let started = client.pss(["invoke", "--host", "h1", "--as-job", "--job-name", "nightly", "--lock", "backup", "--json", "--",
-                                  "echo backing up; while [ ! -e '\(gate)' ]; do sleep 0.1; done; echo finished"])
+        let started = client.pss([
+            "invoke", "--host", "h1", "--as-job", "--job-name", "nightly", "--lock", "backup", "--json", "--",
+            "echo backing up; while [ ! -e '\(gate)' ]; do sleep 0.1; done; echo finished",
+        ])
         XCTAssertEqual(started.status, 0, "\(started)")
         XCTAssertTrue(started.stdoutText.contains("\"name\":\"nightly\""), started.stdoutText)
 

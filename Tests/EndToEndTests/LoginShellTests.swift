@@ -52,16 +52,19 @@ final class LoginShellTests: XCTestCase {
         let echoed = client.pss(["invoke", "--host", account, "--", "printf", "%s\\n"] + words)
         XCTAssertEqual(echoed.status, 0, "\(echoed)", file: file, line: line)
         XCTAssertEqual(echoed.stdoutText, words.map { $0 + "\n" }.joined(), file: file, line: line)
-        XCTAssertEqual(client.pss(["invoke", "--host", account, "--", "printf 'x\\ny\\n' | wc -l | tr -d ' '"]).stdoutText, "2\n",
-                       file: file, line: line)
+        XCTAssertEqual(
+            client.pss(["invoke", "--host", account, "--", "printf 'x\\ny\\n' | wc -l | tr -d ' '"]).stdoutText, "2\n",
+            file: file, line: line)
         XCTAssertEqual(client.pss(["invoke", "--host", account, "--", "id -un"]).stdoutText, "\(account)\n", file: file, line: line)
 
         XCTAssertEqual(client.pss(["new", account, "--name", "state"]).status, 0, file: file, line: line)
         XCTAssertEqual(client.pss(["invoke", "--session", "\(account)/state", "--", "cd /tmp && X='it'\"'\"'s'"]).status, 0, file: file, line: line)
-        XCTAssertEqual(client.pss(["invoke", "--session", "\(account)/state", "--", "echo \"$X\" \"$(pwd)\""]).stdoutText, "it's /tmp\n",
-                       file: file, line: line)
-        XCTAssertEqual(client.pss(["invoke", "--session", "\(account)/state", "--as-job", "--job-name", "later", "--", "echo done"]).status, 0,
-                       file: file, line: line)
+        XCTAssertEqual(
+            client.pss(["invoke", "--session", "\(account)/state", "--", "echo \"$X\" \"$(pwd)\""]).stdoutText, "it's /tmp\n",
+            file: file, line: line)
+        XCTAssertEqual(
+            client.pss(["invoke", "--session", "\(account)/state", "--as-job", "--job-name", "later", "--", "echo done"]).status, 0,
+            file: file, line: line)
         XCTAssertEqual(client.pss(["disconnect", "\(account)/state"]).status, 0, file: file, line: line)
         let received = client.pss(["receive", "\(account)/state"])
         XCTAssertEqual(received.status, 0, "\(received)", file: file, line: line)

@@ -34,7 +34,10 @@ final class PrintConfigTests: XCTestCase {
         XCTAssertGreaterThan(got.count, 20, pss.stdoutText, file: file, line: line)
         for (keyword, values) in got {
             if Self.differingDefaults.contains(keyword), !config.lowercased().contains(keyword),
-               !arguments.joined(separator: " ").lowercased().contains(keyword) { continue }
+                !arguments.joined(separator: " ").lowercased().contains(keyword)
+            {
+                continue
+            }
             XCTAssertEqual(values, expected[keyword] ?? [], "\(keyword) for \(arguments) with:\n\(config)", file: file, line: line)
         }
     }

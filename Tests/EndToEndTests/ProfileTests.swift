@@ -62,8 +62,9 @@ final class ProfileTests: XCTestCase {
     func testEnterShowsTheUsersPromptAndWhatTheLoginFilesPrinted() {
         let client = Self.client!
         XCTAssertEqual(client.pss(["new", "h", "--name", "prompt"]).status, 0)
-        let terminal = TmuxTerminal(command: "'\(PSSBinary.path)' -F '\(client.configPath)' enter h/prompt",
-                                    environment: client.baseEnvironment)
+        let terminal = TmuxTerminal(
+            command: "'\(PSSBinary.path)' -F '\(client.configPath)' enter h/prompt",
+            environment: client.baseEnvironment)
         XCTAssertTrue(terminal.waitFor("custom-prompt> "), terminal.screen)
         XCTAssertTrue(terminal.screen.contains("Welcome from .profile"), "the login's greeting is on the terminal: \(terminal.screen)")
         terminal.press("C-\\\\")

@@ -24,8 +24,9 @@ final class ReconnectionTests: XCTestCase {
     private func proxiedClient() -> (ClientMachine, TCPProxy) {
         let client = ClientMachine(servers: ["h1": Self.server])
         let proxy = TCPProxy(targetPort: Self.server.port)
-        client.addHost(alias: "p", server: Self.server, port: proxy.port,
-                       extra: ["ServerAliveInterval 1", "ServerAliveCountMax 2", "ConnectTimeout 2"])
+        client.addHost(
+            alias: "p", server: Self.server, port: proxy.port,
+            extra: ["ServerAliveInterval 1", "ServerAliveCountMax 2", "ConnectTimeout 2"])
         return (client, proxy)
     }
 
@@ -38,10 +39,12 @@ final class ReconnectionTests: XCTestCase {
         let expected = shell("sha256sum < '\(data)'").stdoutText
 
         let received = client.scratch.file("received")
-        let running = try ProcessRunner.start(PSSBinary.path, [
-            "-F", client.configPath, "invoke", "--host", "p", "--",
-            "i=0; while [ $i -lt 32 ]; do dd if='\(data)' bs=1048576 skip=$i count=1 2>/dev/null; sleep 0.05; i=$((i+1)); done",
-        ], environment: client.baseEnvironment, stdoutFile: received)
+        let running = try ProcessRunner.start(
+            PSSBinary.path,
+            [
+                "-F", client.configPath, "invoke", "--host", "p", "--",
+                "i=0; while [ $i -lt 32 ]; do dd if='\(data)' bs=1048576 skip=$i count=1 2>/dev/null; sleep 0.05; i=$((i+1)); done",
+            ], environment: client.baseEnvironment, stdoutFile: received)
         XCTAssertTrue(proxy.waitForBytes(6 << 20), "the stream never got going")
         proxy.resetAll()
         XCTAssertTrue(proxy.waitForBytes(16 << 20), "the stream did not resume after the reset")
@@ -63,10 +66,12 @@ final class ReconnectionTests: XCTestCase {
         let (client, proxy) = proxiedClient()
         defer { _ = client.pss(["remove", "--host", "h1", "--all"]) }
         let early = client.scratch.file("early")
-        let running = try ProcessRunner.start(PSSBinary.path, [
-            "-F", client.configPath, "invoke", "--reconnect-timeout", "3s", "--host", "p", "--",
-            "echo early; while [ ! -e '\(client.scratch.file("go"))' ]; do sleep 0.1; done; echo late; exit 5",
-        ], environment: client.baseEnvironment, stdoutFile: early)
+        let running = try ProcessRunner.start(
+            PSSBinary.path,
+            [
+                "-F", client.configPath, "invoke", "--reconnect-timeout", "3s", "--host", "p", "--",
+                "echo early; while [ ! -e '\(client.scratch.file("go"))' ]; do sleep 0.1; done; echo late; exit 5",
+            ], environment: client.baseEnvironment, stdoutFile: early)
         XCTAssertTrue(Processes.waitUntil { client.scratch.read("early") == "early\n" })
         proxy.setMode(.stall)
         let result = running.wait(limit: 60)
@@ -75,10 +80,11 @@ final class ReconnectionTests: XCTestCase {
         XCTAssertTrue(result.stderrText.contains("pss receive p/temp1"), result.stderrText)
 
         // The temporary session was kept, Disconnected (once sshd has dropped the silent client), its command running.
-        XCTAssertTrue(Processes.waitUntil {
-            let listed = client.pss(["get", "--host", "h1", "--json"]).stdoutText
-            return listed.contains("\"name\":\"temp1\"") && listed.contains("\"state\":\"Disconnected\"")
-        })
+        XCTAssertTrue(
+            Processes.waitUntil {
+                let listed = client.pss(["get", "--host", "h1", "--json"]).stdoutText
+                return listed.contains("\"name\":\"temp1\"") && listed.contains("\"state\":\"Disconnected\"")
+            })
         XCTAssertEqual(shell("touch '\(client.scratch.file("go"))'").status, 0)
         proxy.setMode(.forward)
         let received = client.pss(["receive", "p/temp1"])
@@ -92,10 +98,12 @@ final class ReconnectionTests: XCTestCase {
         let second = ClientMachine(servers: ["h1": Self.server])
         defer { _ = first.pss(["remove", "--host", "h1", "--all"]) }
         let gate = first.scratch.file("gate")
-        let running = try ProcessRunner.start(PSSBinary.path, [
-            "-F", first.configPath, "invoke", "--host", "h1", "--",
-            "echo begin; while [ ! -e '\(gate)' ]; do sleep 0.1; done; seq 1 100000; echo end >&2; exit 6",
-        ], environment: first.baseEnvironment)
+        let running = try ProcessRunner.start(
+            PSSBinary.path,
+            [
+                "-F", first.configPath, "invoke", "--host", "h1", "--",
+                "echo begin; while [ ! -e '\(gate)' ]; do sleep 0.1; done; seq 1 100000; echo end >&2; exit 6",
+            ], environment: first.baseEnvironment)
         XCTAssertTrue(Processes.waitUntil { first.pss(["get", "--host", "h1", "--json"]).stdoutText.contains("\"command\":\"echo begin") })
         running.signal(SIGKILL)
         _ = running.wait()

@@ -22,8 +22,9 @@ final class ServerVarietyTests: XCTestCase {
         XCTAssertEqual(once.status, 0, "\(once)", file: file, line: line)
         XCTAssertEqual(once.stdoutText, "2\n", file: file, line: line)
         XCTAssertEqual(client.pss(["new", "h", "--name", "s"]).status, 0, file: file, line: line)
-        XCTAssertEqual(client.pss(["invoke", "--session", "h/s", "--", "cd /tmp && N=41 && add() { echo $(($1 + 1)); }"]).status, 0,
-                       file: file, line: line)
+        XCTAssertEqual(
+            client.pss(["invoke", "--session", "h/s", "--", "cd /tmp && N=41 && add() { echo $(($1 + 1)); }"]).status, 0,
+            file: file, line: line)
         let state = client.pss(["invoke", "--session", "h/s", "--", "echo $(add $N) $(pwd) $(basename \"$(readlink /proc/$$/exe)\")"])
         XCTAssertEqual(state.stdoutText, "42 /tmp \(shellName)\n", "\(state)", file: file, line: line)
         XCTAssertEqual(client.pss(["invoke", "--session", "h/s", "--as-job", "--", "echo later"]).status, 0, file: file, line: line)
@@ -76,8 +77,9 @@ final class ServerVarietyTests: XCTestCase {
         // pss enter through dropbear: the session's terminal, and back out with the detach key.
         XCTAssertEqual(client.pss(["new", "h", "--name", "entered"]).status, 0)
         XCTAssertEqual(client.pss(["invoke", "--session", "h/entered", "--", "VIA=dropbear"]).status, 0)
-        let terminal = TmuxTerminal(command: "'\(PSSBinary.path)' -F '\(client.configPath)' enter h/entered",
-                                    environment: client.baseEnvironment)
+        let terminal = TmuxTerminal(
+            command: "'\(PSSBinary.path)' -F '\(client.configPath)' enter h/entered",
+            environment: client.baseEnvironment)
         XCTAssertTrue(terminal.waitFor("\(Self.user)@"), terminal.screen)
         terminal.type("echo \"through $VIA $((20 + 1))\"")
         terminal.press("Enter")

@@ -80,13 +80,18 @@ final class SessionInvokeTests: HostFixtureTestCase {
     }
 
     func testOneCommandAtATime() throws {
-        let waitedFor = try ProcessRunner.start(PSSBinary.path, ["-F", client.configPath, "invoke", "--session", "h1/main", "--",
-                                                                 "echo first-started; sleep 3; echo first-done"],
-                                               environment: client.baseEnvironment)
+        let waitedFor = try ProcessRunner.start(
+            PSSBinary.path,
+            [
+                "-F", client.configPath, "invoke", "--session", "h1/main", "--",
+                "echo first-started; sleep 3; echo first-done",
+            ],
+            environment: client.baseEnvironment)
         // Wait for the first command to be running (an event: the session shows it as its command).
-        XCTAssertTrue(Processes.waitUntil {
-            self.client.pss(["--json", "get", "--host", "h1", "--name", "main"]).stdoutText.contains("first-started")
-        })
+        XCTAssertTrue(
+            Processes.waitUntil {
+                self.client.pss(["--json", "get", "--host", "h1", "--name", "main"]).stdoutText.contains("first-started")
+            })
         let refused = invoke("echo second", extra: ["--wait", "0"])
         XCTAssertEqual(refused.status, 254, "\(refused)")
         XCTAssertTrue(refused.stderrText.contains("busy"), refused.stderrText)
@@ -101,18 +106,23 @@ final class SessionInvokeTests: HostFixtureTestCase {
     /// client keeps up with occupies about an acknowledgement interval (1 MiB), not its length.
     func testAcknowledgedOutputLeavesTheDiskDuringTheCommand() throws {
         let received = client.scratch.file("stream"), gate = client.scratch.file("stream-gate")
-        let running = try ProcessRunner.start(PSSBinary.path, ["-F", client.configPath, "invoke", "--session", "h1/main", "--",
-                                                               "head -c 12582912 /dev/zero; while [ ! -e '\(gate)' ]; do sleep 0.1; done"],
-                                              environment: client.baseEnvironment, stdoutFile: received)
+        let running = try ProcessRunner.start(
+            PSSBinary.path,
+            [
+                "-F", client.configPath, "invoke", "--session", "h1/main", "--",
+                "head -c 12582912 /dev/zero; while [ ! -e '\(gate)' ]; do sleep 0.1; done",
+            ],
+            environment: client.baseEnvironment, stdoutFile: received)
         defer { _ = shell("touch '\(gate)'"); _ = running.wait(limit: 60) }
         XCTAssertTrue(Processes.waitUntil { shell("stat -c %s '\(received)'").stdoutText == "\(12 << 20)\n" })
         // This command's spool is the one of 12 MiB; its blocks (512 bytes each) are what it holds on disk.
         let blocks = "find '\(server.sessionsDirectory)' -path '*/commands/*/stdout' -size \(12 << 20)c -printf '%b\\n'"
         // The last acknowledgement follows the last bytes written out: wait for it, then look at the spool.
-        XCTAssertTrue(Processes.waitUntil {
-            let counts = shell(blocks).stdoutText.split(separator: "\n").compactMap { Int($0) }
-            return counts.count == 1 && counts[0] * 512 <= 2 << 20
-        }, shell(blocks).stdoutText)
+        XCTAssertTrue(
+            Processes.waitUntil {
+                let counts = shell(blocks).stdoutText.split(separator: "\n").compactMap { Int($0) }
+                return counts.count == 1 && counts[0] * 512 <= 2 << 20
+            }, shell(blocks).stdoutText)
         _ = shell("touch '\(gate)'")
         XCTAssertEqual(running.wait(limit: 60).status, 0)
     }

@@ -80,8 +80,9 @@ final class SessionLifecycleTests: HostFixtureTestCase {
         XCTAssertEqual(client.pss(["remove", "h1/doomed"]).status, 0)
         XCTAssertTrue(Processes.waitUntil { !pids.contains(where: Processes.isRunning) }, "a process of the session survived")
         XCTAssertFalse(FileManager.default.fileExists(atPath: server.sessionsDirectory + "/\(id)"))
-        XCTAssertTrue(Processes.waitUntil { Processes.running(under: self.server.hostDirectory + "/bin").isEmpty },
-                      "the daemon holds no session and should have exited")
+        XCTAssertTrue(
+            Processes.waitUntil { Processes.running(under: self.server.hostDirectory + "/bin").isEmpty },
+            "the daemon holds no session and should have exited")
         XCTAssertTrue(Processes.waitUntil { !FileManager.default.fileExists(atPath: self.server.hostDirectory + "/run/daemon-v1.sock") })
     }
 
@@ -92,9 +93,10 @@ final class SessionLifecycleTests: HostFixtureTestCase {
         let pid = Int32(result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         XCTAssertTrue(Processes.waitUntil { !Processes.isRunning(pid) })
         // The daemon answers first and cleans up after, so the client is not kept waiting: await the cleanup.
-        XCTAssertTrue(Processes.waitUntil {
-            ((try? FileManager.default.contentsOfDirectory(atPath: self.server.sessionsDirectory)) ?? []).isEmpty
-        }, "the temporary session's files remain")
+        XCTAssertTrue(
+            Processes.waitUntil {
+                ((try? FileManager.default.contentsOfDirectory(atPath: self.server.sessionsDirectory)) ?? []).isEmpty
+            }, "the temporary session's files remain")
     }
 
     func testDuplicateNameIsRefused() {
@@ -128,9 +130,11 @@ final class SessionLifecycleTests: HostFixtureTestCase {
     }
 
     func testBadOptionsAreUsageErrors() {
-        for arguments in [["new", "h1", "--idle-timeout", "30s"], ["new", "h1", "--idle-timeout", "soon"],
-                          ["new", "h1", "--output-buffering", "maybe"], ["new", "h1", "--max-buffer", "lots"],
-                          ["new"], ["remove"], ["remove", "--all"], ["invoke", "--session", "h1/a", "--host", "h1", "--", "true"]] {
+        for arguments in [
+            ["new", "h1", "--idle-timeout", "30s"], ["new", "h1", "--idle-timeout", "soon"],
+            ["new", "h1", "--output-buffering", "maybe"], ["new", "h1", "--max-buffer", "lots"],
+            ["new"], ["remove"], ["remove", "--all"], ["invoke", "--session", "h1/a", "--host", "h1", "--", "true"],
+        ] {
             XCTAssertEqual(client.pss(arguments).status, 64, "\(arguments)")
         }
     }

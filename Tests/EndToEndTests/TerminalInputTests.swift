@@ -23,8 +23,9 @@ final class TerminalInputTests: HostFixtureTestCase {
             XCTAssertTrue(result.stderrText.contains("waited for input on its terminal"), "\(command): \(result.stderrText)")
             XCTAssertTrue(result.stderrText.contains("pss enter"), result.stderrText)
             if let prompt { XCTAssertTrue(result.stderrText.contains(prompt), result.stderrText) }
-            XCTAssertEqual(client.pss(["invoke", "--session", "h1/tty", "--wait", "0", "--", "echo $KEPT"]).stdoutText, "yes\n",
-                           "the session is usable after, its state kept")
+            XCTAssertEqual(
+                client.pss(["invoke", "--session", "h1/tty", "--wait", "0", "--", "echo $KEPT"]).stdoutText, "yes\n",
+                "the session is usable after, its state kept")
         }
     }
 
@@ -33,9 +34,11 @@ final class TerminalInputTests: HostFixtureTestCase {
     func testCommandReadingItsTerminalIsAnsweredFromTheUsersTerminal() {
         XCTAssertEqual(client.pss(["new", "h1", "--name", "ask"]).status, 0)
         defer { _ = client.pss(["remove", "h1/ask"]) }
-        let command = "printf \"Name? \" >/dev/tty; read n </dev/tty; echo \"hello $n\"; stty -echo </dev/tty; printf \"Secret? \" >/dev/tty; read s </dev/tty; echo \"got ${#s} characters\""
-        let terminal = TmuxTerminal(command: "'\(PSSBinary.path)' -F '\(client.configPath)' invoke --session h1/ask -- '\(command)'",
-                                    environment: client.baseEnvironment)
+        let command =
+            "printf \"Name? \" >/dev/tty; read n </dev/tty; echo \"hello $n\"; stty -echo </dev/tty; printf \"Secret? \" >/dev/tty; read s </dev/tty; echo \"got ${#s} characters\""
+        let terminal = TmuxTerminal(
+            command: "'\(PSSBinary.path)' -F '\(client.configPath)' invoke --session h1/ask -- '\(command)'",
+            environment: client.baseEnvironment)
         XCTAssertTrue(terminal.waitFor("Name? "), terminal.screen)
         terminal.type("Ada")
         terminal.press("Enter")
@@ -66,8 +69,9 @@ final class TerminalInputTests: HostFixtureTestCase {
         XCTAssertTrue(result.stderrText.contains("sudo -n"), result.stderrText)
 
         // From a terminal, the password is typed at sudo's prompt, as with ssh -t.
-        let terminal = TmuxTerminal(command: "'\(PSSBinary.path)' -F '\(sudoer.configPath)' invoke --host h -- sudo id -un",
-                                    environment: sudoer.baseEnvironment)
+        let terminal = TmuxTerminal(
+            command: "'\(PSSBinary.path)' -F '\(sudoer.configPath)' invoke --host h -- sudo id -un",
+            environment: sudoer.baseEnvironment)
         XCTAssertTrue(terminal.waitFor("[sudo] password for \(user)"), terminal.screen)
         terminal.type("sudo-test-password")
         terminal.press("Enter")

@@ -12,8 +12,9 @@ final class UntrustedTextTests: XCTestCase {
     private func assertNoControlBytes(_ data: Data, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertFalse(data.contains(Self.escape), "\(what) holds a raw ESC", file: file, line: line)
         XCTAssertFalse(data.contains(0x07), "\(what) holds a raw BEL", file: file, line: line)
-        XCTAssertFalse(String(decoding: data, as: UTF8.self).unicodeScalars.contains { (0x80...0x9F).contains($0.value) },
-                       "\(what) holds a raw C1 control", file: file, line: line)
+        XCTAssertFalse(
+            String(decoding: data, as: UTF8.self).unicodeScalars.contains { (0x80...0x9F).contains($0.value) },
+            "\(what) holds a raw C1 control", file: file, line: line)
     }
 
     /// The server's identification, shown under -v before the host key is even checked.
@@ -56,8 +57,9 @@ final class UntrustedTextTests: XCTestCase {
                 .write(toFile: helper, atomically: false, encoding: .utf8)
             chmod(helper, 0o700)
         }
-        let record = SessionRecord(id: UUID().uuidString.lowercased(), name: hostile, owner: "root\u{1B}[1m", heldBy: "x",
-                                   createdAt: 0, idleTimeoutSeconds: 60, command: "sleep \u{1B}]0;t\u{07}")
+        let record = SessionRecord(
+            id: UUID().uuidString.lowercased(), name: hostile, owner: "root\u{1B}[1m", heldBy: "x",
+            createdAt: 0, idleTimeoutSeconds: 60, command: "sleep \u{1B}]0;t\u{07}")
         replay([.hello(version: WireProtocol.version, helper: "fake"), .sessions([record], more: false)])
         let table = client.pss(["get", "--host", "h"])
         XCTAssertEqual(table.status, 0, "\(table)")

@@ -24,9 +24,11 @@ final class AlgorithmListTests: XCTestCase {
 
     /// What pss offers by default is OpenSSH 9's list: none of the legacy algorithms libssh2 still has.
     func testDefaultsOfferNothingLegacy() {
-        let legacy = ["3des-cbc", "arcfour", "arcfour128", "blowfish-cbc", "cast128-cbc", "aes128-cbc", "hmac-md5",
-                      "hmac-md5-96", "hmac-sha1-96", "hmac-ripemd160", "ssh-dss", "ssh-rsa", "diffie-hellman-group1-sha1",
-                      "diffie-hellman-group14-sha1", "diffie-hellman-group-exchange-sha1"]
+        let legacy = [
+            "3des-cbc", "arcfour", "arcfour128", "blowfish-cbc", "cast128-cbc", "aes128-cbc", "hmac-md5",
+            "hmac-md5-96", "hmac-sha1-96", "hmac-ripemd160", "ssh-dss", "ssh-rsa", "diffie-hellman-group1-sha1",
+            "diffie-hellman-group14-sha1", "diffie-hellman-group-exchange-sha1",
+        ]
         for kind in AlgorithmList.Kind.allCases {
             XCTAssertTrue(Set(AlgorithmList.resolve(nil, kind: kind)).isDisjoint(with: legacy), "\(kind)")
         }

@@ -15,9 +15,10 @@ final class ChannelWaitTests: XCTestCase {
         var settings = try SSHConfigResolver.load(configFile: client.configPath, commandLine: [])
             .resolve(try HostSpec(parsing: "h"))
         settings.serverAliveInterval = 60  // no keepalive within the wait, to end one that should not have begun
-        let connection = try SSHConnection.connect(settings: settings, trust: KnownHostsTrust(prompter: NoPrompter()),
-                                                   credentials: Credentials(), prompter: NoPrompter(),
-                                                   logger: Logger(label: "test"))
+        let connection = try SSHConnection.connect(
+            settings: settings, trust: KnownHostsTrust(prompter: NoPrompter()),
+            credentials: Credentials(), prompter: NoPrompter(),
+            logger: Logger(label: "test"))
         // A keepalive now, as every connection's first wait sends: its answer (a 1-byte packet nobody takes) stays
         // queued ahead of the channel's data, where it fools libssh2_poll_channel_read.
         _ = try connection.keepAlive()

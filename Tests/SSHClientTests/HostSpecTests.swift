@@ -20,7 +20,8 @@ final class HostSpecTests: XCTestCase {
     }
 
     func testRejects() {
-        for text in ["", "@web", "web:", "web:0", "web:65536", "web:x", "[::1", "[::1]x", "-oProxyCommand=x", "a b", "web/..", "a;b", "$(id)", "a\u{7}b", "u@"] {
+        for text in ["", "@web", "web:", "web:0", "web:65536", "web:x", "[::1", "[::1]x", "-oProxyCommand=x", "a b", "web/..", "a;b", "$(id)", "a\u{7}b", "u@"]
+        {
             XCTAssertThrowsError(try HostSpec(parsing: text), text.debugDescription)
         }
     }

@@ -8,7 +8,8 @@ final class KnownHostsTests: XCTestCase {
     // Real public keys: two ed25519, one ECDSA P-256.
     static let keyA = "AAAAC3NzaC1lZDI1NTE5AAAAIAdB9u8Ku4ObGFVlZsi4n1VqCsjDSdpcvkRTkWWPiw2T"
     static let keyB = "AAAAC3NzaC1lZDI1NTE5AAAAIOh5b4N7rrlXudQC3Kfw0P+m8vi4ys9CT8FYKOEb26LJ"
-    static let keyE = "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEmKSENjQEezOmxkZMy7opKgwFB9nkt5YRrYMjNuG5N87uRgg6CLrbo5wAdT/y6v0mKV0U2w0WZ2YB/++Tpockg="
+    static let keyE =
+        "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEmKSENjQEezOmxkZMy7opKgwFB9nkt5YRrYMjNuG5N87uRgg6CLrbo5wAdT/y6v0mKV0U2w0WZ2YB/++Tpockg="
 
     var directory: String!
 
@@ -50,8 +51,10 @@ final class KnownHostsTests: XCTestCase {
             // Another key for the name, of the same type or another: changed.
             (["web ssh-ed25519 \(b)"], "web", a, .changed(at(1), recordedType: "ssh-ed25519")),
             (["web ecdsa-sha2-nistp256 \(e)"], "web", a, .changed(at(1), recordedType: "ecdsa-sha2-nistp256")),
-            (["# header", "", "other ssh-ed25519 \(a)", "web,10.0.0.1 ssh-ed25519 \(b)"], "10.0.0.1", a,
-             .changed(at(4), recordedType: "ssh-ed25519")),
+            (
+                ["# header", "", "other ssh-ed25519 \(a)", "web,10.0.0.1 ssh-ed25519 \(b)"], "10.0.0.1", a,
+                .changed(at(4), recordedType: "ssh-ed25519")
+            ),
             // A matching line anywhere wins over another key for the name, as in ssh.
             (["web ecdsa-sha2-nistp256 \(e)", "web ssh-ed25519 \(a)"], "web", a, .known(at(2))),
             // Patterns: wildcards, negation, ports.
@@ -83,8 +86,9 @@ final class KnownHostsTests: XCTestCase {
         XCTAssertEqual(verdict(crlf, name: "web", key: Self.keyA), .known(.init(file: file, line: 2)))
         XCTAssertEqual(verdict(crlf, name: "other", key: Self.keyA), .changed(.init(file: file, line: 1), recordedType: "ssh-ed25519"))
         let badByte: [UInt8] = Array("caf".utf8) + [0xE9, 0xFF] + Array(" ssh-ed25519 \(Self.keyB)\nweb ssh-ed25519 \(Self.keyA)\n".utf8)
-        XCTAssertEqual(verdict(badByte, name: "web", key: Self.keyA), .known(.init(file: file, line: 2)),
-                       "a byte that is not UTF-8 spoils its line only")
+        XCTAssertEqual(
+            verdict(badByte, name: "web", key: Self.keyA), .known(.init(file: file, line: 2)),
+            "a byte that is not UTF-8 spoils its line only")
     }
 
     func testHashedNamesWrittenBySSHKeygen() {
@@ -99,8 +103,9 @@ final class KnownHostsTests: XCTestCase {
         let knownHosts = KnownHosts(paths: [file])
         XCTAssertEqual(knownHosts.verdict(for: key(Self.keyA), name: "web.example"), .known(.init(file: file, line: 1)))
         XCTAssertEqual(knownHosts.verdict(for: key(Self.keyA), name: "WEB.EXAMPLE"), .known(.init(file: file, line: 1)))
-        XCTAssertEqual(knownHosts.verdict(for: key(Self.keyB), name: "web.example"),
-                       .changed(.init(file: file, line: 1), recordedType: "ssh-ed25519"))
+        XCTAssertEqual(
+            knownHosts.verdict(for: key(Self.keyB), name: "web.example"),
+            .changed(.init(file: file, line: 1), recordedType: "ssh-ed25519"))
         XCTAssertEqual(knownHosts.verdict(for: key(Self.keyA), name: "other.example"), .unknown(certificateAuthorities: []))
     }
 
@@ -115,8 +120,9 @@ final class KnownHostsTests: XCTestCase {
         let plain = directory + "/sub/known_hosts"
         try KnownHosts.add(key(Self.keyA), name: "[HostName]:2222", to: plain, hashName: false)
         XCTAssertEqual(try String(contentsOfFile: plain, encoding: .utf8), "[hostname]:2222 ssh-ed25519 \(Self.keyA)\n")
-        XCTAssertEqual(KnownHosts(paths: [plain]).verdict(for: key(Self.keyA), name: "[hostname]:2222"),
-                       .known(.init(file: plain, line: 1)))
+        XCTAssertEqual(
+            KnownHosts(paths: [plain]).verdict(for: key(Self.keyA), name: "[hostname]:2222"),
+            .known(.init(file: plain, line: 1)))
 
         let hashed = directory + "/hashed"
         try "no newline at the end".write(toFile: hashed, atomically: true, encoding: .utf8)
@@ -125,8 +131,9 @@ final class KnownHostsTests: XCTestCase {
         XCTAssertEqual(lines.count, 2)
         XCTAssertTrue(lines[1].hasPrefix("|1|"), "\(lines)")
         XCTAssertFalse(lines[1].contains("web.example"))
-        XCTAssertEqual(KnownHosts(paths: [hashed]).verdict(for: key(Self.keyA), name: "web.example"),
-                       .known(.init(file: hashed, line: 2)))
+        XCTAssertEqual(
+            KnownHosts(paths: [hashed]).verdict(for: key(Self.keyA), name: "web.example"),
+            .known(.init(file: hashed, line: 2)))
         // ssh itself finds the hashed entry.
         let find = Process()
         find.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-keygen")
@@ -143,15 +150,20 @@ final class KnownHostsTests: XCTestCase {
         let hex = { (bytes: [UInt8]) in bytes.map { String(format: "%02x", $0) }.joined() }
         XCTAssertEqual(hex(SHA1.hash(Array("abc".utf8))), "a9993e364706816aba3e25717850c26c9cd0d89d")
         XCTAssertEqual(hex(SHA1.hash([UInt8]())), "da39a3ee5e6b4b0d3255bfef95601890afd80709")
-        XCTAssertEqual(hex(SHA1.hash(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))),
-                       "84983e441c3bd26ebaae4aa1f95129e5e54670f1")
+        XCTAssertEqual(
+            hex(SHA1.hash(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))),
+            "84983e441c3bd26ebaae4aa1f95129e5e54670f1")
         XCTAssertEqual(hex(SHA1.hash([UInt8](repeating: 0x61, count: 1_000_000))), "34aa973cd4c4daa4f61eeb2bdbad27316534016f")
         // RFC 2202, cases 2 and 6 (a key longer than a block).
-        XCTAssertEqual(hex(SHA1.hmac(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8))),
-                       "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79")
-        XCTAssertEqual(hex(SHA1.hmac(key: [UInt8](repeating: 0xAA, count: 80),
-                                     message: Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8))),
-                       "aa4ae5e15272d00e95705637ce8a3b55ed402112")
+        XCTAssertEqual(
+            hex(SHA1.hmac(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8))),
+            "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79")
+        XCTAssertEqual(
+            hex(
+                SHA1.hmac(
+                    key: [UInt8](repeating: 0xAA, count: 80),
+                    message: Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8))),
+            "aa4ae5e15272d00e95705637ce8a3b55ed402112")
     }
 }
 
@@ -173,8 +185,9 @@ final class PrivateKeyFileTests: XCTestCase {
         XCTAssertEqual(generate("ed25519", passphrase: "pw"), PrivateKeyFile(kind: .ed25519, isEncrypted: true))
         XCTAssertEqual(generate("ecdsa"), PrivateKeyFile(kind: .ecdsa, isEncrypted: false))
         XCTAssertEqual(generate("rsa"), PrivateKeyFile(kind: .rsa, isEncrypted: false))
-        XCTAssertEqual(PrivateKeyFile(contents: "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"),
-                       PrivateKeyFile(kind: .rsa, isEncrypted: true))
+        XCTAssertEqual(
+            PrivateKeyFile(contents: "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"),
+            PrivateKeyFile(kind: .rsa, isEncrypted: true))
         XCTAssertNil(PrivateKeyFile(contents: "not a key"))
     }
 }

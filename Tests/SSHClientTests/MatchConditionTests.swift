@@ -42,10 +42,14 @@ final class MatchConditionTests: XCTestCase {
             ("Match exec true\n Port 2000\n", "web", [], 2000),
             ("Match exec false\n Port 2000\n", "web", [], 22),
             ("Match !exec false\n Port 2000\n", "web", [], 2000),
-            ("Match exec \"test %h = web.example && test %n = w && test %p = 22\"\n Port 2000\n", "w",
-             ["HostName=web.example"], 2000),
-            ("Host w\n HostName web.example\nMatch exec \"test %h = web.example && test %n = w && test %r = bob\"\n Port 2000\n",
-             "bob@w", [], 2000),
+            (
+                "Match exec \"test %h = web.example && test %n = w && test %p = 22\"\n Port 2000\n", "w",
+                ["HostName=web.example"], 2000
+            ),
+            (
+                "Host w\n HostName web.example\nMatch exec \"test %h = web.example && test %n = w && test %r = bob\"\n Port 2000\n",
+                "bob@w", [], 2000
+            ),
             // %k in Match exec: HostKeyAlias, else the HostName so far (in paths it is the host as given).
             ("Host w\n HostName web.example\nMatch exec \"test %k = web.example\"\n Port 2000\n", "w", [], 2000),
             // canonical and final hold only in the second reading, which `Match final` asks for.

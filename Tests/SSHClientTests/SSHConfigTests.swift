@@ -10,7 +10,8 @@ final class SSHConfigTests: XCTestCase {
     }
 
     func testFirstValueWins() throws {
-        let settings = try resolve("""
+        let settings = try resolve(
+            """
             Host web
                 Port 2200
                 User alice
@@ -52,7 +53,8 @@ final class SSHConfigTests: XCTestCase {
     }
 
     func testEqualsSignsQuotesAndComments() throws {
-        let settings = try resolve("""
+        let settings = try resolve(
+            """
             # comment
             Host=h
               HostName = "10.0.0.1"  # trailing comment

@@ -94,10 +94,13 @@ final class OutputSpoolTests: XCTestCase {
     }
 
     func testACommandsMetadataSurvivesItsDaemon() throws {
-        let spools = [try OutputSpool(stream: .stdout, path: directory + "/stdout", pipe: -1),
-                      try OutputSpool(stream: .stderr, path: directory + "/stderr", pipe: -1)]
-        let run = CommandRun(number: 7, directory: directory, command: "make\nall", name: "build", isJob: true, lock: "",
-                             outputs: spools)
+        let spools = [
+            try OutputSpool(stream: .stdout, path: directory + "/stdout", pipe: -1),
+            try OutputSpool(stream: .stderr, path: directory + "/stderr", pipe: -1),
+        ]
+        let run = CommandRun(
+            number: 7, directory: directory, command: "make\nall", name: "build", isJob: true, lock: "",
+            outputs: spools)
         spools[0].acked = 0
         run.save()
         // Ended while its daemon lived: its status is kept.
@@ -105,9 +108,11 @@ final class OutputSpoolTests: XCTestCase {
         run.endedAt = 99
         run.save()
         let loaded = try XCTUnwrap(CommandRun(loading: directory, number: 7))
-        XCTAssertEqual(loaded.record(in: .init(id: "i", name: "s", owner: "o", heldBy: "", createdAt: 0, idleTimeoutSeconds: 60)),
-                       JobRecord(id: "7", name: "build", sessionID: "i", sessionName: "s", state: .failed, exitCode: 3,
-                                 command: "make\nall", startedAt: run.startedAt, endedAt: 99, hasMoreData: false, isJob: true))
+        XCTAssertEqual(
+            loaded.record(in: .init(id: "i", name: "s", owner: "o", heldBy: "", createdAt: 0, idleTimeoutSeconds: 60)),
+            JobRecord(
+                id: "7", name: "build", sessionID: "i", sessionName: "s", state: .failed, exitCode: 3,
+                command: "make\nall", startedAt: run.startedAt, endedAt: 99, hasMoreData: false, isJob: true))
         // Still running when its daemon died: how it ended is not known.
         run.result = nil
         run.save()
@@ -128,7 +133,11 @@ final class OutputSpoolTests: XCTestCase {
         XCTAssertEqual(bytes.withUnsafeBytes { write(ends[1], $0.baseAddress!, 1000) }, 1000)
         var buffer = [UInt8](repeating: 0, count: 4096)
         var delivered = 0
-        spool.drain(using: &buffer, deliver: { _, _, chunk in delivered += chunk.count; return true })
+        spool.drain(
+            using: &buffer,
+            deliver: { _, _, chunk in
+                delivered += chunk.count; return true
+            })
         XCTAssertTrue(spool.isHolding)
         XCTAssertEqual(spool.written, 0)
         XCTAssertEqual(delivered, 0, "nothing unspooled is sent")

@@ -9,9 +9,10 @@ final class SessionStoreTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: base) }
         let paths = HostPaths(environment: { $0 == "PSS_HOST_DIR" ? base : nil })
         try paths.prepare()
-        let record = SessionRecord(id: "0f8fad5b-d9cb-469f-a165-70867728950e", name: "s", owner: "root", heldBy: "c",
-                                   createdAt: 42, idleTimeoutSeconds: 60, outputBuffering: .drop, maxBuffer: 1024,
-                                   command: "printf 'a\\nb' \\\\ x\nsecond=line\r", temporary: true)
+        let record = SessionRecord(
+            id: "0f8fad5b-d9cb-469f-a165-70867728950e", name: "s", owner: "root", heldBy: "c",
+            createdAt: 42, idleTimeoutSeconds: 60, outputBuffering: .drop, maxBuffer: 1024,
+            command: "printf 'a\\nb' \\\\ x\nsecond=line\r", temporary: true)
         try HostPaths.secureDirectory(paths.session(record.id))
         let store = SessionStore(paths: paths)
         try store.save(record)
@@ -22,8 +23,9 @@ final class SessionStoreTests: XCTestCase {
     func testSecureDirectoryRefusesSymlinksAndTightensModes() throws {
         let base = NSTemporaryDirectory() + "pss-dir-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: base) }
-        try FileManager.default.createDirectory(atPath: base + "/open", withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o777])
+        try FileManager.default.createDirectory(
+            atPath: base + "/open", withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o777])
         try HostPaths.secureDirectory(base + "/open")
         let mode = try FileManager.default.attributesOfItem(atPath: base + "/open")[.posixPermissions] as? Int
         XCTAssertEqual(mode, 0o700)
@@ -41,17 +43,23 @@ final class SessionStoreTests: XCTestCase {
         for claimed in ["../../x", "0f8fad5b-d9cb-469f-a165-70867728950f", ""] {
             let record = SessionRecord(id: claimed, name: "s", owner: "root", heldBy: "c", createdAt: 1, idleTimeoutSeconds: 60)
             try HostPaths.secureDirectory(paths.session(id))
-            try KeyValueFile.write(paths.session(id) + "/record", [("id", record.id), ("name", "s"), ("owner", "root"),
-                                                                    ("state", "Opened"), ("createdAt", "1"), ("idleTimeoutSeconds", "60"),
-                                                                    ("outputBuffering", "block"), ("maxBuffer", "1")])
+            try KeyValueFile.write(
+                paths.session(id) + "/record",
+                [
+                    ("id", record.id), ("name", "s"), ("owner", "root"),
+                    ("state", "Opened"), ("createdAt", "1"), ("idleTimeoutSeconds", "60"),
+                    ("outputBuffering", "block"), ("maxBuffer", "1"),
+                ])
             XCTAssertNil(SessionStore(paths: paths).load(id), claimed)
         }
     }
 
     func testCommandNumbers() {
-        let rows: [(String, Int?)] = [("1", 1), ("42", 42), ("999999999", 999_999_999), ("1000000000", nil),
-                                      ("9223372036854775807", nil), ("0", nil), ("007", nil), ("+5", nil), ("-1", nil),
-                                      ("1e3", nil), ("", nil), (" 1", nil), ("١", nil)]
+        let rows: [(String, Int?)] = [
+            ("1", 1), ("42", 42), ("999999999", 999_999_999), ("1000000000", nil),
+            ("9223372036854775807", nil), ("0", nil), ("007", nil), ("+5", nil), ("-1", nil),
+            ("1e3", nil), ("", nil), (" 1", nil), ("١", nil),
+        ]
         for (name, expected) in rows { XCTAssertEqual(HostedSession.commandNumber(name), expected, name.debugDescription) }
     }
 
@@ -77,8 +85,9 @@ final class SessionStoreTests: XCTestCase {
     func testHostDirectoryChecks() throws {
         let base = NSTemporaryDirectory() + "pss-dir-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: base) }
-        try FileManager.default.createDirectory(atPath: base + "/target", withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o755])
+        try FileManager.default.createDirectory(
+            atPath: base + "/target", withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o755])
         try FileManager.default.createSymbolicLink(atPath: base + "/link", withDestinationPath: base + "/target")
         XCTAssertThrowsError(try HostPaths.secureDirectory(base + "/link"))
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: base + "/target")[.posixPermissions] as? Int, 0o755)
@@ -86,8 +95,9 @@ final class SessionStoreTests: XCTestCase {
         XCTAssertThrowsError(try HostPaths(environment: { $0 == "PSS_HOST_DIR" ? "relative/dir" : nil }).prepare()) { error in
             XCTAssertTrue("\(error)".contains("not an absolute path"), "\(error)")
         }
-        try FileManager.default.createDirectory(atPath: base + "/shared", withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o777])
+        try FileManager.default.createDirectory(
+            atPath: base + "/shared", withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o777])
         chmod(base + "/shared", 0o777)
         XCTAssertThrowsError(try HostPaths(environment: { $0 == "PSS_HOST_DIR" ? base + "/shared/pss" : nil }).prepare()) { error in
             XCTAssertTrue("\(error)".contains("writable by others and not sticky"), "\(error)")

@@ -2,15 +2,18 @@ import SessionWire
 import XCTest
 
 final class MessageTests: XCTestCase {
-    static let record = SessionRecord(id: "0f8fad5b-d9cb-469f-a165-70867728950e", name: "web-1", owner: "alice",
-                                      state: .disconnected, heldBy: "c1", createdAt: 1_700_000_000, idleTimeoutSeconds: 7200,
-                                      expiresAt: 1_700_007_200, outputBuffering: .drop, maxBuffer: 1 << 20,
-                                      command: "echo 'hi'\nline two", temporary: true)
+    static let record = SessionRecord(
+        id: "0f8fad5b-d9cb-469f-a165-70867728950e", name: "web-1", owner: "alice",
+        state: .disconnected, heldBy: "c1", createdAt: 1_700_000_000, idleTimeoutSeconds: 7200,
+        expiresAt: 1_700_007_200, outputBuffering: .drop, maxBuffer: 1 << 20,
+        command: "echo 'hi'\nline two", temporary: true)
 
-    static let job = JobRecord(id: "3", name: "nightly", sessionID: record.id, sessionName: "web-1", state: .running,
-                               exitCode: nil, command: "backup", startedAt: 1_700_000_100, endedAt: 0, hasMoreData: true, isJob: true)
-    static let finished = JobRecord(id: "4", name: "Job4", sessionID: record.id, sessionName: "web-1", state: .failed,
-                                    exitCode: -2, command: "x", startedAt: 1, endedAt: 2, hasMoreData: false, isJob: false)
+    static let job = JobRecord(
+        id: "3", name: "nightly", sessionID: record.id, sessionName: "web-1", state: .running,
+        exitCode: nil, command: "backup", startedAt: 1_700_000_100, endedAt: 0, hasMoreData: true, isJob: true)
+    static let finished = JobRecord(
+        id: "4", name: "Job4", sessionID: record.id, sessionName: "web-1", state: .failed,
+        exitCode: -2, command: "x", startedAt: 1, endedAt: 2, hasMoreData: false, isJob: false)
 
     private func decodeOne(_ bytes: [UInt8]) throws -> ArraySlice<UInt8> {
         var decoder = FrameDecoder()
@@ -24,8 +27,10 @@ final class MessageTests: XCTestCase {
         let messages: [ClientMessage] = [
             .hello(version: 7, clientID: "id"), .newSession(name: "n", idleTimeoutSeconds: 60, outputBuffering: .block, maxBuffer: 5, loadsProfile: true),
             .listSessions, .invoke(.init(session: "s", command: "ünï\0code", forwardStdin: true, waitSeconds: 240)),
-            .invoke(.init(session: "", command: "c", forwardStdin: false, waitSeconds: 0, asJob: true, jobName: "nightly",
-                          timeoutSeconds: 90, lock: "backup")),
+            .invoke(
+                .init(
+                    session: "", command: "c", forwardStdin: false, waitSeconds: 0, asJob: true, jobName: "nightly",
+                    timeoutSeconds: 90, lock: "backup")),
             .stdin([0, 1, 255]), .stdinEnd, .removeSession("x"), .removeAllSessions,
             .receive(session: "s", job: "", from: nil, follow: true, take: false),
             .receive(session: "s", job: "3", from: StreamOffsets(stdout: 1 << 40, stderr: 7), follow: false, take: true),
@@ -44,7 +49,9 @@ final class MessageTests: XCTestCase {
         let messages: [HostMessage] = [
             .hello(version: 1, helper: "h"), .failure(.busy, "busy"), .session(Self.record), .sessions([Self.record, Self.record], more: true),
             .started(Self.record, Self.job, from: StreamOffsets(stdout: 3, stderr: 4)), .dropped(.stdout, from: 1, to: 1 << 35),
-            .pending(Self.job), .jobs([Self.job, Self.finished], more: false), .notice("disk full"), .entered(Self.record), .terminalOutput([27, 91, 72][...]), .left(reason: "exit", closed: true), .job(Self.finished), .failure(.locked, "held"), .output(.stderr, offset: 1 << 40, [1, 2, 3][...]), .exited(status: -1, signal: "TERM", shellEnded: true),
+            .pending(Self.job), .jobs([Self.job, Self.finished], more: false), .notice("disk full"), .entered(Self.record), .terminalOutput([27, 91, 72][...]),
+            .left(reason: "exit", closed: true), .job(Self.finished), .failure(.locked, "held"), .output(.stderr, offset: 1 << 40, [1, 2, 3][...]),
+            .exited(status: -1, signal: "TERM", shellEnded: true),
             .removed(count: 3),
         ]
         for message in messages {
@@ -114,17 +121,23 @@ final class SHA256Tests: XCTestCase {
     func testKnownVectors() {
         XCTAssertEqual(SHA256.hex([UInt8]()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         XCTAssertEqual(SHA256.hex(Array("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        XCTAssertEqual(SHA256.hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)),
-                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-        XCTAssertEqual(SHA256.hex([UInt8](repeating: 0x61, count: 1_000_000)),
-                       "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        XCTAssertEqual(
+            SHA256.hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        XCTAssertEqual(
+            SHA256.hex([UInt8](repeating: 0x61, count: 1_000_000)),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
     func testIncrementalUpdatesMatchOneShot() {
         let data = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 * 31) }
         var hash = SHA256()
         for chunk in stride(from: 0, to: data.count, by: 999) { hash.update(data[chunk..<min(chunk + 999, data.count)]) }
-        XCTAssertEqual(hash.finalize(), { var h = SHA256(); h.update(data); return h.finalize() }())
+        XCTAssertEqual(
+            hash.finalize(),
+            {
+                var h = SHA256(); h.update(data); return h.finalize()
+            }())
     }
 }
 
@@ -149,7 +162,10 @@ final class SessionNameTests: XCTestCase {
         for good in ["web", "db-1", "a_b.c", "X", String(repeating: "a", count: 64)] {
             XCTAssertNil(SessionName.problem(with: good), good)
         }
-        for bad in ["", "../x", "/", "a/b", ".hidden", "-opt", "a b", "tab\t", "nl\n", "\u{1b}[31m", "ünï", String(repeating: "a", count: 65), String(repeating: "x", count: 1000)] {
+        for bad in [
+            "", "../x", "/", "a/b", ".hidden", "-opt", "a b", "tab\t", "nl\n", "\u{1b}[31m", "ünï", String(repeating: "a", count: 65),
+            String(repeating: "x", count: 1000),
+        ] {
             XCTAssertNotNil(SessionName.problem(with: bad), bad.debugDescription)
         }
     }

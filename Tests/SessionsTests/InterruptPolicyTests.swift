@@ -8,8 +8,10 @@ final class InterruptPolicyTests: XCTestCase {
             ("one Ctrl-C interrupts", [(SIGINT, 0)], [.interrupt]),
             ("a second within the window detaches", [(SIGINT, 0), (SIGINT, 2.9)], [.interrupt, .detach(signal: SIGINT)]),
             ("a second after the window interrupts again", [(SIGINT, 0), (SIGINT, 3.5)], [.interrupt, .interrupt]),
-            ("the window runs from the last interrupt", [(SIGINT, 0), (SIGINT, 4), (SIGINT, 6)],
-             [.interrupt, .interrupt, .detach(signal: SIGINT)]),
+            (
+                "the window runs from the last interrupt", [(SIGINT, 0), (SIGINT, 4), (SIGINT, 6)],
+                [.interrupt, .interrupt, .detach(signal: SIGINT)]
+            ),
             ("TERM detaches at once", [(SIGTERM, 0)], [.detach(signal: SIGTERM)]),
             ("HUP detaches at once", [(SIGHUP, 10)], [.detach(signal: SIGHUP)]),
             ("TERM after a Ctrl-C detaches as TERM", [(SIGINT, 0), (SIGTERM, 1)], [.interrupt, .detach(signal: SIGTERM)]),

@@ -13,8 +13,10 @@ final class RemoteCommandTests: XCTestCase {
 
     /// The real test of quoting: a POSIX shell gives back exactly the words.
     func testShellGivesBackTheWords() throws {
-        let words = ["printf", "%s\\n", "a b", "it's", "'", "''", "\"", "$HOME", "`id`", "$(id)", "*", "?", "~", "",
-                     "a\\b", "new\nline", "tab\there", ";", "&&", "|", "#", "ünïcödé", "-n", "!", "a!b", "!!", "x'!'y"]
+        let words = [
+            "printf", "%s\\n", "a b", "it's", "'", "''", "\"", "$HOME", "`id`", "$(id)", "*", "?", "~", "",
+            "a\\b", "new\nline", "tab\there", ";", "&&", "|", "#", "ünïcödé", "-n", "!", "a!b", "!!", "x'!'y",
+        ]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", RemoteCommand.commandLine(words)]

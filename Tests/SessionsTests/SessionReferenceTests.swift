@@ -2,15 +2,18 @@ import Sessions
 import XCTest
 
 final class SessionReferenceTests: XCTestCase {
-    let known = [ClientState.KnownSession(host: "web1", id: "0f8fad5b-d9cb-469f-a165-70867728950e", name: "deploy"),
-                 ClientState.KnownSession(host: "web2", id: "1f8fad5b-d9cb-469f-a165-70867728950e", name: "shared"),
-                 ClientState.KnownSession(host: "web3", id: "2f8fad5b-d9cb-469f-a165-70867728950e", name: "shared")]
+    let known = [
+        ClientState.KnownSession(host: "web1", id: "0f8fad5b-d9cb-469f-a165-70867728950e", name: "deploy"),
+        ClientState.KnownSession(host: "web2", id: "1f8fad5b-d9cb-469f-a165-70867728950e", name: "shared"),
+        ClientState.KnownSession(host: "web3", id: "2f8fad5b-d9cb-469f-a165-70867728950e", name: "shared"),
+    ]
 
     func testHostAndName() throws {
         XCTAssertEqual(try SessionReference(parsing: "alice@db:2222/s1", known: []), SessionReference(host: "alice@db:2222", session: "s1"))
         XCTAssertEqual(try SessionReference(parsing: "[::1]:22/s1", known: []), SessionReference(host: "[::1]:22", session: "s1"))
-        XCTAssertEqual(try SessionReference(parsing: "db/0f8fad5b-d9cb-469f-a165-70867728950e", known: []).session,
-                       "0f8fad5b-d9cb-469f-a165-70867728950e")
+        XCTAssertEqual(
+            try SessionReference(parsing: "db/0f8fad5b-d9cb-469f-a165-70867728950e", known: []).session,
+            "0f8fad5b-d9cb-469f-a165-70867728950e")
     }
 
     func testBareNameFromTheCache() throws {

@@ -75,8 +75,9 @@ public final class ClientMachine {
 
     /// Runs the real `pss` binary as this client, with no terminal.
     public func pss(_ arguments: [String], stdin: Data? = nil, limit: Double = 60) -> ProcessResult {
-        ProcessRunner.run(PSSBinary.path, ["-F", configPath] + arguments, environment: baseEnvironment,
-                          stdin: stdin, limit: limit)
+        ProcessRunner.run(
+            PSSBinary.path, ["-F", configPath] + arguments, environment: baseEnvironment,
+            stdin: stdin, limit: limit)
     }
 
     /// `pss` without the -F this machine's config adds (to test -F's absence, ~/.ssh/config, etc.).

@@ -34,7 +34,8 @@ public final class DropbearServer {
     /// Lets `publicKey` log in as `user`, in the user's own ~/.ssh/authorized_keys (dropbear checks its modes).
     public func authorize(_ publicKey: String, user: String) {
         let home = String(cString: getpwnam(user)!.pointee.pw_dir)
-        shell("mkdir -p '\(home)/.ssh' && echo '\(publicKey.trimmingCharacters(in: .newlines))' >> '\(home)/.ssh/authorized_keys' && "
-              + "chown -R \(user): '\(home)/.ssh' && chmod 700 '\(home)/.ssh' && chmod 600 '\(home)/.ssh/authorized_keys' && chmod go-w '\(home)'")
+        shell(
+            "mkdir -p '\(home)/.ssh' && echo '\(publicKey.trimmingCharacters(in: .newlines))' >> '\(home)/.ssh/authorized_keys' && "
+                + "chown -R \(user): '\(home)/.ssh' && chmod 700 '\(home)/.ssh' && chmod 600 '\(home)/.ssh/authorized_keys' && chmod go-w '\(home)'")
     }
 }

@@ -20,16 +20,20 @@ public struct ProcessResult: CustomStringConvertible {
 /// prompt), with a given environment and stdin, output captured. A limit guards against hangs: a program still
 /// running then is killed and the result says so.
 public enum ProcessRunner {
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                           stdin: Data? = nil, limit: Double = 60) -> ProcessResult {
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:],
+        stdin: Data? = nil, limit: Double = 60
+    ) -> ProcessResult {
         let process = try! start(executable, arguments, environment: environment, stdinData: stdin)
         return process.wait(limit: limit)
     }
 
     /// Starts a program; with `stdoutFile`, its stdout goes to that file (which a test can watch grow) instead
     /// of being gathered by `wait`.
-    public static func start(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                             stdinData: Data? = nil, stdinFile: String? = nil, stdoutFile: String? = nil) throws -> RunningProcess {
+    public static func start(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:],
+        stdinData: Data? = nil, stdinFile: String? = nil, stdoutFile: String? = nil
+    ) throws -> RunningProcess {
         signal(SIGPIPE, SIG_IGN)  // a child may exit before reading all its stdin
         var stdinPipe: [Int32] = [0, 0], stdoutPipe: [Int32] = [0, 0], stderrPipe: [Int32] = [0, 0]
         makePipe(&stdinPipe); makePipe(&stdoutPipe); makePipe(&stderrPipe)
@@ -128,8 +132,7 @@ public final class RunningProcess {
                 var buffer = [UInt8](repeating: 0, count: 65536)
                 let count = read(descriptor.fd, &buffer, buffer.count)
                 if count > 0 {
-                    if descriptor.fd == stdoutDescriptor { stdout.append(contentsOf: buffer[0..<count]) }
-                    else { stderr.append(contentsOf: buffer[0..<count]) }
+                    if descriptor.fd == stdoutDescriptor { stdout.append(contentsOf: buffer[0..<count]) } else { stderr.append(contentsOf: buffer[0..<count]) }
                 } else if count == 0 || errno != EINTR {
                     open.removeAll { $0 == descriptor.fd }
                     close(descriptor.fd)

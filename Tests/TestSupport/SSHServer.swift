@@ -87,8 +87,12 @@ public final class SSHServer {
         } else {
             // unshare execs the shell, which execs sshd: one process, in a mount namespace where the programs are gone.
             let mounts = options.hiddenPrograms.map { "mount --bind /dev/null '\($0)' && " }.joined()
-            process = try! ProcessRunner.start("/usr/bin/unshare", ["-m", "--propagation", "private", "/bin/sh", "-c",
-                                                                    mounts + "exec " + sshd.map { "'\($0)'" }.joined(separator: " ")])
+            process = try! ProcessRunner.start(
+                "/usr/bin/unshare",
+                [
+                    "-m", "--propagation", "private", "/bin/sh", "-c",
+                    mounts + "exec " + sshd.map { "'\($0)'" }.joined(separator: " "),
+                ])
         }
         precondition(waitForListener(port: port), "sshd did not start on port \(port):\n\(scratch.read("sshd.log"))")
     }
@@ -126,8 +130,9 @@ public enum LocalAccount {
     /// Runs a shell command line as `name` (setpriv: that user's uid, gid and groups, no terminal).
     @discardableResult
     public static func run(_ name: String, _ command: String, limit: Double = 60) -> ProcessResult {
-        ProcessRunner.run("/usr/bin/setpriv", ["--reuid", name, "--regid", name, "--init-groups", "/bin/sh", "-c", command],
-                          environment: ["HOME": "/tmp"], limit: limit)
+        ProcessRunner.run(
+            "/usr/bin/setpriv", ["--reuid", name, "--regid", name, "--init-groups", "/bin/sh", "-c", command],
+            environment: ["HOME": "/tmp"], limit: limit)
     }
 
     public static func ensure(_ name: String, password: String, shell loginShell: String = "/bin/sh") {
@@ -151,7 +156,8 @@ public enum LocalAccount {
 public enum Processes {
     public static func isRunning(_ pid: Int32) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
+            let close = stat.lastIndex(of: ")")
+        else { return false }
         return !stat[stat.index(close, offsetBy: 2)...].hasPrefix("Z")
     }
 
@@ -182,7 +188,8 @@ public enum Processes {
     /// CPU time `pid` has used (user and system), in clock ticks.
     public static func cpuTicks(_ pid: Int32) -> Int {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return 0 }
+            let close = stat.lastIndex(of: ")")
+        else { return 0 }
         let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
         return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
     }

@@ -22,8 +22,9 @@ public final class Scratch {
     @discardableResult
     public func write(_ name: String, _ text: String, mode: Int = 0o644) -> String {
         let target = file(name)
-        try! FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent,
-                                                 withIntermediateDirectories: true)
+        try! FileManager.default.createDirectory(
+            atPath: (target as NSString).deletingLastPathComponent,
+            withIntermediateDirectories: true)
         try! text.write(toFile: target, atomically: false, encoding: .utf8)
         chmod(target, mode_t(mode))
         return target

@@ -15,7 +15,8 @@ struct Authenticator {
     /// Each network round of authentication gets this long.
     private var stepDeadline: Deadline { .after(seconds: Double(settings.connectTimeout)) }
 
-    private static let rsaHint = "RSA keys cannot be used: libssh2 1.10 signs only with ssh-rsa (SHA-1), which OpenSSH 8.8 and later refuse. Use an ed25519 or ECDSA key (ssh-keygen -t ed25519)."
+    private static let rsaHint =
+        "RSA keys cannot be used: libssh2 1.10 signs only with ssh-rsa (SHA-1), which OpenSSH 8.8 and later refuse. Use an ed25519 or ECDSA key (ssh-keygen -t ed25519)."
 
     func authenticate() throws {
         let offered = try offeredMethods()
@@ -29,8 +30,9 @@ struct Authenticator {
         let preferred = settings.preferredAuthentications
         let publicKeys = settings.pubkeyAuthentication && offered.contains("publickey") && preferred.contains("publickey")
         let passwordMethods = preferred.filter {
-            offered.contains($0) && (($0 == "keyboard-interactive" && settings.kbdInteractiveAuthentication)
-                || ($0 == "password" && settings.passwordAuthentication))
+            offered.contains($0)
+                && (($0 == "keyboard-interactive" && settings.kbdInteractiveAuthentication)
+                    || ($0 == "password" && settings.passwordAuthentication))
         }
         let publicKeysFirst = (preferred.firstIndex(of: "publickey") ?? .max) < (passwordMethods.first.flatMap(preferred.firstIndex) ?? .max)
         for phase in publicKeysFirst ? [true, false] : [false, true] {
@@ -115,7 +117,8 @@ struct Authenticator {
             }
             // As ssh: a key of the user's that others may read is not used.
             if let mode = FileSafety.unprotectedKeyMode(identity.path) {
-                prompter.inform("""
+                prompter.inform(
+                    """
                     @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@
                     @         WARNING: UNPROTECTED PRIVATE KEY FILE!          @
                     @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@
@@ -195,7 +198,9 @@ struct Authenticator {
         var unanswered: [String] = []
         defer {
             if !unanswered.isEmpty {
-                hints.append("The server asked for more than the password (\(unanswered.map { "'\($0.sanitizedForDisplay)'" }.joined(separator: ", "))), and there is no terminal to answer; pss never answers a second prompt with the password.")
+                hints.append(
+                    "The server asked for more than the password (\(unanswered.map { "'\($0.sanitizedForDisplay)'" }.joined(separator: ", "))), and there is no terminal to answer; pss never answers a second prompt with the password."
+                )
             }
         }
         for attempt in 0..<3 {
@@ -262,14 +267,18 @@ final class KeyboardInteractiveAnswers {
     }
 
     /// Words for "password" in the prompts PAM and sshd send (lower case).
-    static let passwordWords = ["password", "passphrase", "passwort", "kennwort", "mot de passe", "contraseña", "senha",
-                                "parola", "wachtwoord", "lösenord", "hasło", "heslo", "salasana", "jelszó", "passord",
-                                "adgangskode", "lozinka", "geslo", "şifre", "parool", "κωδικός", "пароль", "密码", "密碼",
-                                "パスワード", "암호", "비밀번호"]
+    static let passwordWords = [
+        "password", "passphrase", "passwort", "kennwort", "mot de passe", "contraseña", "senha",
+        "parola", "wachtwoord", "lösenord", "hasło", "heslo", "salasana", "jelszó", "passord",
+        "adgangskode", "lozinka", "geslo", "şifre", "parool", "κωδικός", "пароль", "密码", "密碼",
+        "パスワード", "암호", "비밀번호",
+    ]
     /// Words of one-time and second-factor prompts ("One-time password (OATH)", "Verification code", "PIN"): such a
     /// prompt never gets the password, whatever else it says.
-    static let codeWords = ["one-time", "one time", "otp", "oath", "code", "token", "passcode", "pin", "verification",
-                            "second factor", "2fa", "yubikey", "duo"]
+    static let codeWords = [
+        "one-time", "one time", "otp", "oath", "code", "token", "passcode", "pin", "verification",
+        "second factor", "2fa", "yubikey", "duo",
+    ]
 
     static func asksForPassword(_ prompt: String) -> Bool {
         let lowered = prompt.lowercased()
@@ -293,24 +302,28 @@ final class KeyboardInteractiveAnswers {
 
 /// libssh2's keyboard-interactive callback: each answer is a malloc'd copy that libssh2 frees through pss's
 /// wiping allocator.
-private let answerPrompts: @convention(c) (UnsafePointer<CChar>?, Int32, UnsafePointer<CChar>?, Int32, Int32,
-                                           UnsafePointer<LIBSSH2_USERAUTH_KBDINT_PROMPT>?,
-                                           UnsafeMutablePointer<LIBSSH2_USERAUTH_KBDINT_RESPONSE>?,
-                                           UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Void = {
-    name, nameLength, instruction, instructionLength, count, prompts, responses, abstract in
-    guard let prompts, let responses, let pointer = abstract?.pointee else { return }
-    let callbacks = Unmanaged<SessionCallbacks>.fromOpaque(pointer).takeUnretainedValue()
-    let text = { (bytes: UnsafePointer<CChar>?, length: Int) -> String in
-        guard let bytes, length > 0 else { return "" }
-        return String(decoding: UnsafeRawBufferPointer(start: bytes, count: length), as: UTF8.self)
+private let answerPrompts:
+    @convention(c) (
+        UnsafePointer<CChar>?, Int32, UnsafePointer<CChar>?, Int32, Int32,
+        UnsafePointer<LIBSSH2_USERAUTH_KBDINT_PROMPT>?,
+        UnsafeMutablePointer<LIBSSH2_USERAUTH_KBDINT_RESPONSE>?,
+        UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+    ) -> Void = {
+        name, nameLength, instruction, instructionLength, count, prompts, responses, abstract in
+        guard let prompts, let responses, let pointer = abstract?.pointee else { return }
+        let callbacks = Unmanaged<SessionCallbacks>.fromOpaque(pointer).takeUnretainedValue()
+        let text = { (bytes: UnsafePointer<CChar>?, length: Int) -> String in
+            guard let bytes, length > 0 else { return "" }
+            return String(decoding: UnsafeRawBufferPointer(start: bytes, count: length), as: UTF8.self)
+        }
+        let heading = [text(name, Int(nameLength)), text(instruction, Int(instructionLength))]
+            .filter { !$0.isEmpty }.joined(separator: "\n")
+        for index in 0..<Int(count) {
+            let prompt = text(prompts[index].text, Int(prompts[index].length))
+            let answer =
+                callbacks.keyboardInteractive?.answer(prompt, echo: prompts[index].echo != 0, heading: index == 0 ? heading : "")
+                ?? Secret([UInt8]())
+            responses[index].text = answer.mallocCopy()
+            responses[index].length = UInt32(answer.count)
+        }
     }
-    let heading = [text(name, Int(nameLength)), text(instruction, Int(instructionLength))]
-        .filter { !$0.isEmpty }.joined(separator: "\n")
-    for index in 0..<Int(count) {
-        let prompt = text(prompts[index].text, Int(prompts[index].length))
-        let answer = callbacks.keyboardInteractive?.answer(prompt, echo: prompts[index].echo != 0, heading: index == 0 ? heading : "")
-            ?? Secret([UInt8]())
-        responses[index].text = answer.mallocCopy()
-        responses[index].length = UInt32(answer.count)
-    }
-}

@@ -60,10 +60,10 @@ struct PrivateKeyFile: Equatable {
         var reader = SSHBufferReader(bytes: Array(decoded[0..<count]))
         defer { reader.wipe() }
         guard reader.readMagic("openssh-key-v1\0"),
-              let cipher = reader.readString(),
-              reader.readString() != nil, reader.readString() != nil,
-              reader.readUInt32() != nil,
-              let publicKey = reader.readString()
+            let cipher = reader.readString(),
+            reader.readString() != nil, reader.readString() != nil,
+            reader.readUInt32() != nil,
+            let publicKey = reader.readString()
         else { return nil }
         let type = HostKey.typeName(ofBlob: publicKey) ?? ""
         let kind: Kind

@@ -29,24 +29,32 @@ public enum AlgorithmList {
         public var defaults: [String] {
             switch self {
             case .ciphers:
-                return ["chacha20-poly1305@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr",
-                        "aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]
+                return [
+                    "chacha20-poly1305@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr",
+                    "aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
+                ]
             case .macs:
-                return ["umac-64-etm@openssh.com", "umac-128-etm@openssh.com", "hmac-sha2-256-etm@openssh.com",
-                        "hmac-sha2-512-etm@openssh.com", "hmac-sha1-etm@openssh.com", "umac-64@openssh.com",
-                        "umac-128@openssh.com", "hmac-sha2-256", "hmac-sha2-512", "hmac-sha1"]
+                return [
+                    "umac-64-etm@openssh.com", "umac-128-etm@openssh.com", "hmac-sha2-256-etm@openssh.com",
+                    "hmac-sha2-512-etm@openssh.com", "hmac-sha1-etm@openssh.com", "umac-64@openssh.com",
+                    "umac-128@openssh.com", "hmac-sha2-256", "hmac-sha2-512", "hmac-sha1",
+                ]
             case .kex:
-                return ["sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com", "curve25519-sha256", "curve25519-sha256@libssh.org",
-                        "ecdh-sha2-nistp256", "ecdh-sha2-nistp384", "ecdh-sha2-nistp521",
-                        "diffie-hellman-group-exchange-sha256", "diffie-hellman-group16-sha512",
-                        "diffie-hellman-group18-sha512", "diffie-hellman-group14-sha256"]
+                return [
+                    "sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com", "curve25519-sha256", "curve25519-sha256@libssh.org",
+                    "ecdh-sha2-nistp256", "ecdh-sha2-nistp384", "ecdh-sha2-nistp521",
+                    "diffie-hellman-group-exchange-sha256", "diffie-hellman-group16-sha512",
+                    "diffie-hellman-group18-sha512", "diffie-hellman-group14-sha256",
+                ]
             case .hostKeys:
-                return ["ssh-ed25519-cert-v01@openssh.com", "ecdsa-sha2-nistp256-cert-v01@openssh.com",
-                        "ecdsa-sha2-nistp384-cert-v01@openssh.com", "ecdsa-sha2-nistp521-cert-v01@openssh.com",
-                        "sk-ssh-ed25519-cert-v01@openssh.com", "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com",
-                        "rsa-sha2-512-cert-v01@openssh.com", "rsa-sha2-256-cert-v01@openssh.com", "ssh-ed25519",
-                        "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com",
-                        "sk-ecdsa-sha2-nistp256@openssh.com", "rsa-sha2-512", "rsa-sha2-256"]
+                return [
+                    "ssh-ed25519-cert-v01@openssh.com", "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+                    "ecdsa-sha2-nistp384-cert-v01@openssh.com", "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+                    "sk-ssh-ed25519-cert-v01@openssh.com", "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com",
+                    "rsa-sha2-512-cert-v01@openssh.com", "rsa-sha2-256-cert-v01@openssh.com", "ssh-ed25519",
+                    "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com",
+                    "sk-ecdsa-sha2-nistp256@openssh.com", "rsa-sha2-512", "rsa-sha2-256",
+                ]
             }
         }
 
@@ -55,18 +63,26 @@ public enum AlgorithmList {
         public var known: [String] {
             switch self {
             case .ciphers:
-                return defaults + ["3des-cbc", "aes128-cbc", "aes192-cbc", "aes256-cbc", "rijndael-cbc@lysator.liu.se",
-                                   "blowfish-cbc", "arcfour128", "arcfour", "cast128-cbc"]
+                return defaults + [
+                    "3des-cbc", "aes128-cbc", "aes192-cbc", "aes256-cbc", "rijndael-cbc@lysator.liu.se",
+                    "blowfish-cbc", "arcfour128", "arcfour", "cast128-cbc",
+                ]
             case .macs:
-                return defaults + ["hmac-sha1-96", "hmac-md5", "hmac-md5-96", "hmac-sha1-96-etm@openssh.com",
-                                   "hmac-md5-etm@openssh.com", "hmac-md5-96-etm@openssh.com", "hmac-ripemd160",
-                                   "hmac-ripemd160@openssh.com"]
+                return defaults + [
+                    "hmac-sha1-96", "hmac-md5", "hmac-md5-96", "hmac-sha1-96-etm@openssh.com",
+                    "hmac-md5-etm@openssh.com", "hmac-md5-96-etm@openssh.com", "hmac-ripemd160",
+                    "hmac-ripemd160@openssh.com",
+                ]
             case .kex:
-                return defaults + ["diffie-hellman-group1-sha1", "diffie-hellman-group14-sha1",
-                                   "diffie-hellman-group-exchange-sha1"]
+                return defaults + [
+                    "diffie-hellman-group1-sha1", "diffie-hellman-group14-sha1",
+                    "diffie-hellman-group-exchange-sha1",
+                ]
             case .hostKeys:
-                return defaults + ["webauthn-sk-ecdsa-sha2-nistp256@openssh.com", "ssh-dss", "ssh-dss-cert-v01@openssh.com",
-                                   "ssh-rsa", "ssh-rsa-cert-v01@openssh.com"]
+                return defaults + [
+                    "webauthn-sk-ecdsa-sha2-nistp256@openssh.com", "ssh-dss", "ssh-dss-cert-v01@openssh.com",
+                    "ssh-rsa", "ssh-rsa-cert-v01@openssh.com",
+                ]
             }
         }
 

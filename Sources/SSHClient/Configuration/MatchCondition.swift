@@ -52,7 +52,9 @@ struct MatchCondition: Sendable {
                 }
                 terms.append(Term(negated: negated, criterion: criterion))
             default:
-                throw fail("unsupported Match criterion '\(word.sanitizedForDisplay)' (pss evaluates all, canonical, final, host, originalhost, user, localuser and exec)")
+                throw fail(
+                    "unsupported Match criterion '\(word.sanitizedForDisplay)' (pss evaluates all, canonical, final, host, originalhost, user, localuser and exec)"
+                )
             }
         }
         guard !terms.isEmpty else { throw fail("Match needs at least one criterion") }
@@ -163,8 +165,9 @@ struct ConfigEvaluation {
     var currentPort: Int { value(.port).flatMap { Int($0) } ?? 22 }
 
     var tokens: PercentTokens {
-        PercentTokens(alias: originalHost, hostName: currentHostName, port: currentPort, remoteUser: currentUser,
-                      hostKeyAlias: value(.hostKeyAlias))
+        PercentTokens(
+            alias: originalHost, hostName: currentHostName, port: currentPort, remoteUser: currentUser,
+            hostKeyAlias: value(.hostKeyAlias))
     }
 
     /// Starts the second reading: the host name is now final (lower case), as ssh sets it before re-reading.

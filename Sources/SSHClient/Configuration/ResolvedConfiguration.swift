@@ -36,13 +36,19 @@ public enum ResolvedConfiguration {
         if let value = settings.knownHostsCommand { lines.append(("knownhostscommand", value)) }
         if let value = raw(.revokedHostKeys), value.lowercased() != "none" { lines.append(("revokedhostkeys", value)) }
         // As ssh prints them: as written (its tokens unexpanded); pss's defaults, in ~/.ssh, when none is.
-        let identityFiles = evaluation.identityFiles.isEmpty
+        let identityFiles =
+            evaluation.identityFiles.isEmpty
             ? settings.identityFiles.map { "~/.ssh/" + ($0.path.split(separator: "/").last.map(String.init) ?? $0.path) }
             : evaluation.identityFiles
         lines += identityFiles.map { ("identityfile", $0) }
         lines.append(("globalknownhostsfile", raw(.globalKnownHostsFile) ?? "/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2"))
-        lines.append(("userknownhostsfile", raw(.userKnownHostsFile)?.lowercased() == "none" ? "none"
-                                                : settings.userKnownHostsFiles.joined(separator: " ")))
+        lines.append(
+            (
+                "userknownhostsfile",
+                raw(.userKnownHostsFile)?.lowercased() == "none"
+                    ? "none"
+                    : settings.userKnownHostsFiles.joined(separator: " ")
+            ))
         lines.append(("connecttimeout", String(settings.connectTimeout)))
         return lines
     }

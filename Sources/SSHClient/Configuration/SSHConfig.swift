@@ -37,8 +37,9 @@ public struct SSHConfig: Sendable {
     /// have written is refused; included files are always checked.
     public static func load(path: String, includeBase: String, checkingPermissions: Bool = false) throws -> SSHConfig {
         var notes: [String] = []
-        let entries = try readFile(path: path, includeBase: includeBase, depth: 0, checkingPermissions: checkingPermissions,
-                                   notes: &notes)
+        let entries = try readFile(
+            path: path, includeBase: includeBase, depth: 0, checkingPermissions: checkingPermissions,
+            notes: &notes)
         return SSHConfig(entries: entries, notes: notes)
     }
 
@@ -73,8 +74,10 @@ public struct SSHConfig: Sendable {
 
     static let maximumIncludeDepth = 16
 
-    private static func readFile(path: String, includeBase: String, depth: Int, checkingPermissions: Bool,
-                                 notes: inout [String]) throws -> [Entry] {
+    private static func readFile(
+        path: String, includeBase: String, depth: Int, checkingPermissions: Bool,
+        notes: inout [String]
+    ) throws -> [Entry] {
         if checkingPermissions {
             do { try FileSafety.checkConfigFile(path) } catch let refusal as FileSafety.Refusal {
                 throw SSHConfigError(file: path, line: 0, message: refusal.description)
@@ -84,12 +87,15 @@ public struct SSHConfig: Sendable {
             throw SSHConfigError(file: path, line: 0, message: "cannot read: \(String(cString: strerror(errno)))")
         }
         // ssh reads bytes: a byte that is not UTF-8 spoils only the word it is in.
-        return try parseText(String(decoding: data, as: UTF8.self), file: path, includeBase: includeBase, depth: depth,
-                             notes: &notes)
+        return try parseText(
+            String(decoding: data, as: UTF8.self), file: path, includeBase: includeBase, depth: depth,
+            notes: &notes)
     }
 
-    private static func parseText(_ text: String, file: String, includeBase: String, depth: Int,
-                                  notes: inout [String]) throws -> [Entry] {
+    private static func parseText(
+        _ text: String, file: String, includeBase: String, depth: Int,
+        notes: inout [String]
+    ) throws -> [Entry] {
         var entries: [Entry] = []
         var lineNumber = 0
         // Split on the byte, not on Character: "\r\n" is one Character, and a CRLF file would read as one line.
@@ -115,8 +121,9 @@ public struct SSHConfig: Sendable {
                     var path = PathExpansion.tilde(pattern)
                     if !path.hasPrefix("/") { path = includeBase + "/" + path }
                     for match in PathExpansion.glob(path) {
-                        included += try readFile(path: match, includeBase: includeBase, depth: depth + 1,
-                                                 checkingPermissions: true, notes: &notes)
+                        included += try readFile(
+                            path: match, includeBase: includeBase, depth: depth + 1,
+                            checkingPermissions: true, notes: &notes)
                     }
                 }
                 entries.append(.include(included))

@@ -50,7 +50,7 @@ public enum SSHConfigKeyword: String, Sendable, CaseIterable {
             try single()
             guard let count = Int(first), count >= 0 else { throw fail("bad number '\(first.sanitizedForDisplay)' for \(name)") }
         case .identitiesOnly, .batchMode, .passwordAuthentication, .pubkeyAuthentication, .kbdInteractiveAuthentication,
-             .hashKnownHosts:
+            .hashKnownHosts:
             try single()
             guard SSHConfigKeyword.flag(first) != nil else { throw fail("\(name) must be yes or no, not '\(first.sanitizedForDisplay)'") }
         case .strictHostKeyChecking:
@@ -67,7 +67,7 @@ public enum SSHConfigKeyword: String, Sendable, CaseIterable {
             try single()
             if let problem = AlgorithmList.Kind(self)?.problem(with: first) { throw fail(problem) }
         case .hostName, .user, .identityFile, .identityAgent, .proxyJump, .hostKeyAlias, .revokedHostKeys,
-             .preferredAuthentications:
+            .preferredAuthentications:
             try single()
         case .proxyCommand, .knownHostsCommand:
             break  // a command line, its words as written

@@ -76,8 +76,9 @@ public struct SSHConfigResolver: Sendable {
         let hostName = evaluation.currentHostName.asciiLowercased
         let port = evaluation.currentPort
         let user = evaluation.currentUser
-        let tokens = PercentTokens(alias: alias, hostName: hostName, port: port, remoteUser: user,
-                                   hostKeyAlias: value(.hostKeyAlias))
+        let tokens = PercentTokens(
+            alias: alias, hostName: hostName, port: port, remoteUser: user,
+            hostKeyAlias: value(.hostKeyAlias))
 
         var identityFiles = evaluation.identityFiles.map { ConnectionSettings.IdentityFile(path: tokens.expand($0), isExplicit: true) }
         if identityFiles.isEmpty {
@@ -88,7 +89,8 @@ public struct SSHConfigResolver: Sendable {
         let userKnownHosts = (evaluation.values[.userKnownHostsFile] ?? ["~/.ssh/known_hosts", "~/.ssh/known_hosts2"]).map { tokens.expand($0) }
         let globalKnownHosts = (evaluation.values[.globalKnownHostsFile] ?? ["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"]).map { tokens.expand($0) }
 
-        let aliveInterval = value(.serverAliveInterval).flatMap(SSHConfigKeyword.seconds)
+        let aliveInterval =
+            value(.serverAliveInterval).flatMap(SSHConfigKeyword.seconds)
             ?? ConnectionSettings.defaultServerAliveInterval
         return ConnectionSettings(
             alias: alias,

@@ -25,17 +25,22 @@ public final class SSHConnection {
     public let report: ConnectionReport
 
     /// Connects, verifies the host key with `trust`, and authenticates. `report`, when given, hears each step.
-    public static func connect(settings: ConnectionSettings, trust: HostKeyTrust, credentials: Credentials,
-                               prompter: Prompter, logger: Logger, report: ConnectionReport = ConnectionReport()) throws -> SSHConnection {
+    public static func connect(
+        settings: ConnectionSettings, trust: HostKeyTrust, credentials: Credentials,
+        prompter: Prompter, logger: Logger, report: ConnectionReport = ConnectionReport()
+    ) throws -> SSHConnection {
         guard settings.proxyJump == nil else {
             throw SSHError.unsupported("\(settings.alias): ProxyJump is not supported yet; connect to the host directly")
         }
         // Set in ssh_config, not done by pss: refused, rather than connecting another way than the user asked.
         if settings.proxyCommand != nil {
-            throw SSHError.unsupported("\(settings.alias): ProxyCommand is not supported yet (pss would connect directly, not through it); set ProxyCommand none for pss, or connect another way")
+            throw SSHError.unsupported(
+                "\(settings.alias): ProxyCommand is not supported yet (pss would connect directly, not through it); set ProxyCommand none for pss, or connect another way"
+            )
         }
         if settings.knownHostsCommand != nil {
-            throw SSHError.unsupported("\(settings.alias): KnownHostsCommand is not supported by pss (it would decide trust without it); list the host's keys in a known_hosts file")
+            throw SSHError.unsupported(
+                "\(settings.alias): KnownHostsCommand is not supported by pss (it would decide trust without it); list the host's keys in a known_hosts file")
         }
         guard LibSSH2.isInitialized else {
             throw SSHError.unsupported("libssh2 could not be initialised")
@@ -86,13 +91,15 @@ public final class SSHConnection {
         try setMethodPreferences(knownKeyTypes: trust.preferredAlgorithms(for: settings, knownHosts: knownHosts))
         let status = try retry("handshake", deadline: deadline) { libssh2_session_handshake(session, socket.descriptor) }
         if status == LIBSSH2_ERROR_KEX_FAILURE {
-            throw SSHError.protocolFailure(host: settings.alias, operation: "SSH handshake", message: """
-                \(lastErrorMessage()): the server has no algorithm in common with what pss offered (ciphers \
-                \(offered[LIBSSH2_METHOD_CRYPT_CS] ?? ""); MACs \(offered[LIBSSH2_METHOD_MAC_CS] ?? ""); key exchange \
-                \(offered[LIBSSH2_METHOD_KEX] ?? ""); host keys \(offered[LIBSSH2_METHOD_HOSTKEY] ?? "")). Unless ssh_config \
-                asks otherwise, pss offers OpenSSH 9's defaults that libssh2 1.10 implements; if you accept an older \
-                algorithm the server needs, allow it with -o Ciphers=+NAME (or MACs, KexAlgorithms, HostKeyAlgorithms).
-                """)
+            throw SSHError.protocolFailure(
+                host: settings.alias, operation: "SSH handshake",
+                message: """
+                    \(lastErrorMessage()): the server has no algorithm in common with what pss offered (ciphers \
+                    \(offered[LIBSSH2_METHOD_CRYPT_CS] ?? ""); MACs \(offered[LIBSSH2_METHOD_MAC_CS] ?? ""); key exchange \
+                    \(offered[LIBSSH2_METHOD_KEX] ?? ""); host keys \(offered[LIBSSH2_METHOD_HOSTKEY] ?? "")). Unless ssh_config \
+                    asks otherwise, pss offers OpenSSH 9's defaults that libssh2 1.10 implements; if you accept an older \
+                    algorithm the server needs, allow it with -o Ciphers=+NAME (or MACs, KexAlgorithms, HostKeyAlgorithms).
+                    """)
         }
         guard status == 0 else { throw failure("SSH handshake", status) }
         serverBanner = libssh2_session_banner_get(session).map { String(cString: $0) } ?? ""
@@ -100,13 +107,14 @@ public final class SSHConnection {
         let cipher = method(LIBSSH2_METHOD_CRYPT_CS)
         report.algorithms = "\(method(LIBSSH2_METHOD_KEX)), \(cipher), \(method(LIBSSH2_METHOD_MAC_CS))"
         let batching = cipher.hasSuffix("-ctr") && pss_keystream_batching_enabled() == 1 ? " (keystream batched)" : ""
-        logger.debug("server \(serverBanner.sanitizedForDisplay); cipher \(cipher)\(batching), mac \(method(LIBSSH2_METHOD_MAC_CS)), kex \(method(LIBSSH2_METHOD_KEX))")
+        logger.debug(
+            "server \(serverBanner.sanitizedForDisplay); cipher \(cipher)\(batching), mac \(method(LIBSSH2_METHOD_MAC_CS)), kex \(method(LIBSSH2_METHOD_KEX))")
 
         var length = 0
         var type: Int32 = 0
         guard let raw = libssh2_session_hostkey(session, &length, &type),
-              let algorithm = HostKey.Algorithm(libssh2Type: type),
-              let hash = libssh2_hostkey_hash(session, LIBSSH2_HOSTKEY_HASH_SHA256)
+            let algorithm = HostKey.Algorithm(libssh2Type: type),
+            let hash = libssh2_hostkey_hash(session, LIBSSH2_HOSTKEY_HASH_SHA256)
         else { throw failure("reading the host key", libssh2_session_last_errno(session)) }
         let blob = Array(UnsafeRawBufferPointer(start: raw, count: length).bindMemory(to: UInt8.self))
         let sha256 = Array(UnsafeRawBufferPointer(start: hash, count: 32).bindMemory(to: UInt8.self))
@@ -139,7 +147,9 @@ public final class SSHConnection {
             let supported = supportedMethods(methodType)
             let order = wanted.filter(supported.contains)
             guard !order.isEmpty, libssh2_session_method_pref(session, methodType, order.joined(separator: ",")) == 0 else {
-                throw SSHError.unsupported("\(settings.alias): none of the \(keyword.displayName) asked for (\(wanted.joined(separator: ","))) is implemented by libssh2 1.10, which pss uses; it has \(supported.filter { !$0.hasSuffix("-cert-v01@openssh.com") }.joined(separator: ","))")
+                throw SSHError.unsupported(
+                    "\(settings.alias): none of the \(keyword.displayName) asked for (\(wanted.joined(separator: ","))) is implemented by libssh2 1.10, which pss uses; it has \(supported.filter { !$0.hasSuffix("-cert-v01@openssh.com") }.joined(separator: ","))"
+                )
             }
             offered[methodType] = order.joined(separator: ",")
         }
@@ -274,12 +284,15 @@ enum LibSSH2 {
 
 /// libssh2's socket receive, replaced to note when data arrives (for ServerAliveInterval). libssh2 expects
 /// -errno on failure.
-private let receive: @convention(c) (libssh2_socket_t, UnsafeMutableRawPointer?, Int, Int32,
-                                     UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int = { fd, buffer, length, flags, abstract in
-    let count = recv(fd, buffer, length, flags)
-    if count < 0 { return -Int(errno) }
-    if count > 0, let pointer = abstract?.pointee {
-        Unmanaged<SessionCallbacks>.fromOpaque(pointer).takeUnretainedValue().lastReceive = .now
+private let receive:
+    @convention(c) (
+        libssh2_socket_t, UnsafeMutableRawPointer?, Int, Int32,
+        UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+    ) -> Int = { fd, buffer, length, flags, abstract in
+        let count = recv(fd, buffer, length, flags)
+        if count < 0 { return -Int(errno) }
+        if count > 0, let pointer = abstract?.pointee {
+            Unmanaged<SessionCallbacks>.fromOpaque(pointer).takeUnretainedValue().lastReceive = .now
+        }
+        return count
     }
-    return count
-}

@@ -7,8 +7,9 @@ public enum SSHError: Error, CustomStringConvertible, Sendable {
     case protocolFailure(host: String, operation: String, message: String)
     case hostKeyUnknown(host: String, keyType: String, fingerprint: String, reason: String)
     /// `note`: more to say (the recorded keys are of a type pss cannot verify), or empty.
-    case hostKeyChanged(host: String, keyType: String, fingerprint: String, recordedKeyType: String, knownHostsFile: String, line: Int,
-                        note: String)
+    case hostKeyChanged(
+        host: String, keyType: String, fingerprint: String, recordedKeyType: String, knownHostsFile: String, line: Int,
+        note: String)
     case hostKeyRevoked(host: String, keyType: String, fingerprint: String, knownHostsFile: String, line: Int)
     case authenticationFailed(user: String, host: String, methods: [String], hints: [String])
     case serverNotResponding(host: String)

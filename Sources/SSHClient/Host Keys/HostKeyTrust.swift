@@ -43,41 +43,55 @@ public struct KnownHostsTrust: HostKeyTrust {
         case let .known(location):
             return "matches \(location) (as \(name))"
         case let .revoked(location):
-            throw SSHError.hostKeyRevoked(host: name, keyType: key.algorithm.displayName, fingerprint: key.fingerprint,
-                                          knownHostsFile: location.file, line: location.line)
+            throw SSHError.hostKeyRevoked(
+                host: name, keyType: key.algorithm.displayName, fingerprint: key.fingerprint,
+                knownHostsFile: location.file, line: location.line)
         case let .changed(location, recordedType):
             // A host known only by keys libssh2 1.10 cannot verify (RSA needs rsa-sha2, which it lacks) is refused
             // all the same, but the message says that the key may well not have changed.
             let recorded = knownHosts.knownHosts.recordedKeyTypes(for: name)
             let usable: Set<String> = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"]
-            let why = recorded.contains("ssh-rsa") ? "libssh2 1.10 lacks the rsa-sha2 signatures OpenSSH uses for RSA"
-                                                   : "libssh2 1.10 has no support for them"
-            let note = recorded.contains(where: usable.contains) ? "" : """
+            let why =
+                recorded.contains("ssh-rsa")
+                ? "libssh2 1.10 lacks the rsa-sha2 signatures OpenSSH uses for RSA"
+                : "libssh2 1.10 has no support for them"
+            let note =
+                recorded.contains(where: usable.contains)
+                ? ""
+                : """
                 This host is known only by \(recorded.joined(separator: ", ")) keys, which pss cannot verify (\(why)), \
                 so it was offered the host's \
                 \(key.algorithm.displayName) key: this is not proof that the host changed. Compare that fingerprint with \
                 the host's own (ssh-keygen -lf /etc/ssh/ssh_host_\(key.algorithm == .ed25519 ? "ed25519" : "ecdsa")_key.pub on \
                 it) and, if it matches, add the key to \(location.file).
                 """
-            throw SSHError.hostKeyChanged(host: name, keyType: key.algorithm.displayName, fingerprint: key.fingerprint,
-                                          recordedKeyType: HostKey.Algorithm(rawValue: recordedType)?.displayName ?? recordedType,
-                                          knownHostsFile: location.file, line: location.line, note: note)
+            throw SSHError.hostKeyChanged(
+                host: name, keyType: key.algorithm.displayName, fingerprint: key.fingerprint,
+                recordedKeyType: HostKey.Algorithm(rawValue: recordedType)?.displayName ?? recordedType,
+                knownHostsFile: location.file, line: location.line, note: note)
         case let .unknown(certificateAuthorities):
             authorities = certificateAuthorities
         }
-        let authorityNote = authorities.isEmpty ? "" : "\n" + authorities.map {
-            "\($0) trusts a certificate authority for this host (@cert-authority), but libssh2 1.10, which pss uses, has no host certificates: record the host's own key instead."
-        }.joined(separator: "\n")
+        let authorityNote =
+            authorities.isEmpty
+            ? ""
+            : "\n"
+                + authorities.map {
+                    "\($0) trusts a certificate authority for this host (@cert-authority), but libssh2 1.10, which pss uses, has no host certificates: record the host's own key instead."
+                }.joined(separator: "\n")
         let refuse = { (reason: String) in
-            SSHError.hostKeyUnknown(host: name, keyType: key.algorithm.displayName, fingerprint: key.fingerprint,
-                                    reason: reason + authorityNote)
+            SSHError.hostKeyUnknown(
+                host: name, keyType: key.algorithm.displayName, fingerprint: key.fingerprint,
+                reason: reason + authorityNote)
         }
         switch settings.strictHostKeyChecking {
         case .yes:
             throw refuse("No host key is known for \(name) and StrictHostKeyChecking is yes.")
         case .ask:
             guard !settings.batchMode, prompter.isAvailable else {
-                throw refuse("No host key is known for \(name), and there is no terminal to ask (use -o StrictHostKeyChecking=accept-new, or add the key to known_hosts).")
+                throw refuse(
+                    "No host key is known for \(name), and there is no terminal to ask (use -o StrictHostKeyChecking=accept-new, or add the key to known_hosts)."
+                )
             }
             let question = """
                 The authenticity of host '\(name)' can't be established.
@@ -95,7 +109,9 @@ public struct KnownHostsTrust: HostKeyTrust {
         case .acceptNew, .no:
             break
         }
-        let how = settings.strictHostKeyChecking == .ask ? "accepted on the terminal" : "new, accepted (StrictHostKeyChecking \(settings.strictHostKeyChecking.rawValue))"
+        let how =
+            settings.strictHostKeyChecking == .ask
+            ? "accepted on the terminal" : "new, accepted (StrictHostKeyChecking \(settings.strictHostKeyChecking.rawValue))"
         guard let file = knownHosts.fileToWrite else { return how + ", not recorded (no UserKnownHostsFile)" }
         try KnownHosts.add(key, name: name, to: file, hashName: settings.hashKnownHosts)
         prompter.inform("Warning: Permanently added '\(name)' (\(key.algorithm.displayName)) to the list of known hosts.")
@@ -107,17 +123,20 @@ public struct KnownHostsTrust: HostKeyTrust {
     /// read, and refuses every key, saying so.
     static func checkNotRevoked(_ key: HostKey, name: String, file: String) throws {
         let refuseAll = { (why: String) in
-            SSHError.hostKeyUnknown(host: name, keyType: key.algorithm.displayName, fingerprint: key.fingerprint,
-                                    reason: "RevokedHostKeys \(file) \(why), so every host key is refused, as ssh refuses them.")
+            SSHError.hostKeyUnknown(
+                host: name, keyType: key.algorithm.displayName, fingerprint: key.fingerprint,
+                reason: "RevokedHostKeys \(file) \(why), so every host key is refused, as ssh refuses them.")
         }
         guard let data = FileManager.default.contents(atPath: file) else { throw refuseAll("cannot be read") }
         if data.starts(with: Array("SSHKRL\n".utf8)) { throw refuseAll("is a Key Revocation List, which pss cannot read (list the keys one a line)") }
         for (index, line) in data.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
             let fields = line.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D })
             guard fields.count >= 2, fields[0].first != UInt8(ascii: "#"),
-                  let blob = Data(base64Encoded: Data(fields[1])), [UInt8](blob) == key.blob else { continue }
-            throw SSHError.hostKeyRevoked(host: name, keyType: key.algorithm.displayName, fingerprint: key.fingerprint,
-                                          knownHostsFile: file, line: index + 1)
+                let blob = Data(base64Encoded: Data(fields[1])), [UInt8](blob) == key.blob
+            else { continue }
+            throw SSHError.hostKeyRevoked(
+                host: name, keyType: key.algorithm.displayName, fingerprint: key.fingerprint,
+                knownHostsFile: file, line: index + 1)
         }
     }
 }

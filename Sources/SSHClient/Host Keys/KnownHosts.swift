@@ -74,8 +74,9 @@ public struct KnownHosts: Sendable {
     public static func add(_ key: HostKey, name: String, to file: String, hashName: Bool) throws {
         let directory = (file as NSString).deletingLastPathComponent
         if !directory.isEmpty, access(directory, F_OK) != 0 {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
         }
         let fd = open(file, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {

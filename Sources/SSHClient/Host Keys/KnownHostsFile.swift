@@ -73,7 +73,8 @@ public struct KnownHostsFile: Sendable {
             fields.removeFirst()
         }
         guard fields.count >= 3, let hosts = parseHosts(fields[0]),
-              let blob = Data(base64Encoded: Data(fields[2])).map([UInt8].init) else { return nil }
+            let blob = Data(base64Encoded: Data(fields[2])).map([UInt8].init)
+        else { return nil }
         // The type word must agree with the type the blob names (OpenSSH's sshkey_read); old RSA1 lines
         // (`bits exponent modulus`) fail here too.
         let keyType = String(decoding: fields[1], as: UTF8.self)
@@ -85,11 +86,12 @@ public struct KnownHostsFile: Sendable {
         guard field.starts(with: Array(HashedHostName.magic.utf8)) else {
             return .patterns(String(decoding: field, as: UTF8.self))
         }
-        let parts = field.dropFirst(HashedHostName.magic.utf8.count).split(separator: UInt8(ascii: "|"),
-                                                                            omittingEmptySubsequences: false)
+        let parts = field.dropFirst(HashedHostName.magic.utf8.count).split(
+            separator: UInt8(ascii: "|"),
+            omittingEmptySubsequences: false)
         guard parts.count == 2,
-              let salt = Data(base64Encoded: Data(parts[0])), let hash = Data(base64Encoded: Data(parts[1])),
-              salt.count == HashedHostName.saltLength, hash.count == HashedHostName.saltLength
+            let salt = Data(base64Encoded: Data(parts[0])), let hash = Data(base64Encoded: Data(parts[1])),
+            salt.count == HashedHostName.saltLength, hash.count == HashedHostName.saltLength
         else { return nil }
         return .hashed(salt: [UInt8](salt), hash: [UInt8](hash))
     }

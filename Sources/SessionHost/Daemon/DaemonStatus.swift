@@ -13,13 +13,15 @@ public enum DaemonStatus {
         defer { close(socket) }
         var pair: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0,
-              DescriptorPassing.send([pair[1], pair[1]], over: socket) else {
+            DescriptorPassing.send([pair[1], pair[1]], over: socket)
+        else {
             print("daemon=unreachable")
             return 0
         }
         close(pair[1])
         defer { close(pair[0]) }
-        let request = ClientMessage.hello(version: WireProtocol.version, clientID: "pss-host-status").encoded()
+        let request =
+            ClientMessage.hello(version: WireProtocol.version, clientID: "pss-host-status").encoded()
             + ClientMessage.listSessions.encoded()
         guard Posix.writeAll(pair[0], request) else {
             print("daemon=unreachable")

@@ -22,8 +22,9 @@ enum DescriptorPassing {
             control.withUnsafeMutableBytes { controlBytes in
                 var vector = iovec(iov_base: markerPointer, iov_len: 1)
                 return withUnsafeMutablePointer(to: &vector) { vectorPointer in
-                    var message = msghdr(msg_name: nil, msg_namelen: 0, msg_iov: vectorPointer, msg_iovlen: 1,
-                                         msg_control: controlBytes.baseAddress, msg_controllen: controlBytes.count, msg_flags: 0)
+                    var message = msghdr(
+                        msg_name: nil, msg_namelen: 0, msg_iov: vectorPointer, msg_iovlen: 1,
+                        msg_control: controlBytes.baseAddress, msg_controllen: controlBytes.count, msg_flags: 0)
                     return sendmsg(socket, &message, 0) == 1
                 }
             }
@@ -38,8 +39,9 @@ enum DescriptorPassing {
             control.withUnsafeMutableBytes { controlBytes -> (Int, Int) in
                 var vector = iovec(iov_base: markerPointer, iov_len: 1)
                 return withUnsafeMutablePointer(to: &vector) { vectorPointer in
-                    var message = msghdr(msg_name: nil, msg_namelen: 0, msg_iov: vectorPointer, msg_iovlen: 1,
-                                         msg_control: controlBytes.baseAddress, msg_controllen: controlBytes.count, msg_flags: 0)
+                    var message = msghdr(
+                        msg_name: nil, msg_namelen: 0, msg_iov: vectorPointer, msg_iovlen: 1,
+                        msg_control: controlBytes.baseAddress, msg_controllen: controlBytes.count, msg_flags: 0)
                     let received = recvmsg(socket, &message, Int32(bitPattern: 0x4000_0000) /* MSG_CMSG_CLOEXEC */)
                     return (received, message.msg_controllen)
                 }
@@ -47,8 +49,10 @@ enum DescriptorPassing {
         }
         guard count == 1, length >= headerSize else { return nil }
         let (level, type, size) = control.withUnsafeBytes {
-            ($0.load(fromByteOffset: 8, as: Int32.self), $0.load(fromByteOffset: 12, as: Int32.self),
-             Int($0.load(fromByteOffset: 0, as: UInt64.self)))
+            (
+                $0.load(fromByteOffset: 8, as: Int32.self), $0.load(fromByteOffset: 12, as: Int32.self),
+                Int($0.load(fromByteOffset: 0, as: UInt64.self))
+            )
         }
         guard level == SOL_SOCKET, type == rightsType, size > headerSize else { return nil }
         return control.withUnsafeBytes { raw in

@@ -35,8 +35,9 @@ extension HostDaemon {
         case .hello:
             throw RequestFailure(kind: .invalidRequest, message: "hello sent twice")
         case let .newSession(name, idle, buffering, maxBuffer, loadsProfile):
-            let session = try createSession(name: name, idleTimeout: idle, buffering: buffering, maxBuffer: maxBuffer,
-                                            heldBy: client, temporary: false, loadsProfile: loadsProfile)
+            let session = try createSession(
+                name: name, idleTimeout: idle, buffering: buffering, maxBuffer: maxBuffer,
+                heldBy: client, temporary: false, loadsProfile: loadsProfile)
             link.send(.session(session.snapshot))
         case .listSessions:
             let records = sessions.values.map(\.snapshot).sorted { ($0.createdAt, $0.name) < ($1.createdAt, $1.name) }
@@ -74,8 +75,11 @@ extension HostDaemon {
             try checkNotHeldByAnother(session, client)
             if take && session.record.state == .disconnected { hold(session, for: client) }
             guard let run = session.findRun(job) else {
-                throw RequestFailure(kind: .noSuchSession, message: job.isEmpty ? "session '\(session.record.name)' has no command to receive"
-                                                                                : "no job '\(job)' in session '\(session.record.name)'")
+                throw RequestFailure(
+                    kind: .noSuchSession,
+                    message: job.isEmpty
+                        ? "session '\(session.record.name)' has no command to receive"
+                        : "no job '\(job)' in session '\(session.record.name)'")
             }
             detach(run, telling: "another pss is receiving this command's output now")
             // Acknowledged output was received (and may be freed): a receiver starts at it at the earliest.
@@ -85,8 +89,10 @@ extension HostDaemon {
             run.sendsOutput = from != .end
             run.reportedWriteFailure = false  // a new receiver hears of a full disk too
             link.attached = run
-            link.send(.started(session.snapshot, run.record(in: session.record),
-                               from: StreamOffsets(stdout: run.outputs[0].sent, stderr: run.outputs[1].sent)))
+            link.send(
+                .started(
+                    session.snapshot, run.record(in: session.record),
+                    from: StreamOffsets(stdout: run.outputs[0].sent, stderr: run.outputs[1].sent)))
         case let .ack(reference, job, received, complete):
             let session = try find(reference)
             guard let run = session.findRun(job) else { return }
@@ -178,7 +184,9 @@ extension HostDaemon {
     }
 
     func brokenFailure(_ session: HostedSession) -> RequestFailure {
-        RequestFailure(kind: .denied, message: "session '\(session.record.name)' is Broken: its shell ended with a previous host daemon; its output is still receivable (pss receive)")
+        RequestFailure(
+            kind: .denied,
+            message: "session '\(session.record.name)' is Broken: its shell ended with a previous host daemon; its output is still receivable (pss receive)")
     }
 
     func hold(_ session: HostedSession, for client: String) {
@@ -187,8 +195,10 @@ extension HostDaemon {
         try? store.save(session.record)
     }
 
-    func createSession(name requested: String, idleTimeout: UInt32, buffering: SessionRecord.OutputBuffering,
-                       maxBuffer: UInt64, heldBy: String, temporary: Bool, loadsProfile: Bool = false) throws -> HostedSession {
+    func createSession(
+        name requested: String, idleTimeout: UInt32, buffering: SessionRecord.OutputBuffering,
+        maxBuffer: UInt64, heldBy: String, temporary: Bool, loadsProfile: Bool = false
+    ) throws -> HostedSession {
         let name = requested.isEmpty ? nextFreeName(temporary ? "temp" : "session") : requested
         if let problem = SessionName.problem(with: name) { throw RequestFailure(kind: .invalidRequest, message: problem) }
         if let existing = sessions.values.first(where: { $0.record.name == name }) {
@@ -201,14 +211,16 @@ extension HostDaemon {
         let directory = paths.session(id)
         do {
             try HostPaths.secureDirectory(directory + "/commands")
-            let record = SessionRecord(id: id, name: name, owner: owner, heldBy: heldBy, createdAt: Posix.now,
-                                       idleTimeoutSeconds: idleTimeout, outputBuffering: buffering, maxBuffer: maxBuffer,
-                                       temporary: temporary)
+            let record = SessionRecord(
+                id: id, name: name, owner: owner, heldBy: heldBy, createdAt: Posix.now,
+                idleTimeoutSeconds: idleTimeout, outputBuffering: buffering, maxBuffer: maxBuffer,
+                temporary: temporary)
             try store.save(record)
             let session = HostedSession(record: record, directory: directory)
             session.loadsProfile = loadsProfile
-            session.shell = try SessionShell(environment: shellEnvironment + ["PSS_SESSION_ID=\(id)", "PSS_SESSION_NAME=\(name)"],
-                                             loadsProfile: loadsProfile)
+            session.shell = try SessionShell(
+                environment: shellEnvironment + ["PSS_SESSION_ID=\(id)", "PSS_SESSION_NAME=\(name)"],
+                loadsProfile: loadsProfile)
             sessions[id] = session
             return session
         } catch {
@@ -233,20 +245,24 @@ extension HostDaemon {
 
     func lockFailure(_ lock: String) -> RequestFailure? {
         guard let (session, run) = lockHolder(lock) else { return nil }
-        return RequestFailure(kind: .locked, message: "lock '\(lock)' is held by job '\(run.name)' in session '\(session.record.name)', running for \(Posix.now - run.startedAt) s")
+        return RequestFailure(
+            kind: .locked,
+            message: "lock '\(lock)' is held by job '\(run.name)' in session '\(session.record.name)', running for \(Posix.now - run.startedAt) s")
     }
 
     func invoke(_ invocation: ClientMessage.Invocation, link: ClientLink) throws {
         guard invocation.command.utf8.count <= CommandText.maximumLength else {
-            throw RequestFailure(kind: .invalidRequest, message: "the command is \(invocation.command.utf8.count) bytes; at most \(CommandText.maximumLength) are accepted")
+            throw RequestFailure(
+                kind: .invalidRequest, message: "the command is \(invocation.command.utf8.count) bytes; at most \(CommandText.maximumLength) are accepted")
         }
         // `start` checks the lock (a waiting command may find it taken); checked here first as well, so that no
         // temporary session is made for a command that cannot start.
         if let failure = lockFailure(invocation.lock) { throw failure }
         let session: HostedSession
         if invocation.session.isEmpty {
-            session = try createSession(name: "", idleTimeout: SessionRecord.defaultIdleTimeout, buffering: .block,
-                                        maxBuffer: SessionRecord.defaultMaxBuffer, heldBy: link.clientID!, temporary: true)
+            session = try createSession(
+                name: "", idleTimeout: SessionRecord.defaultIdleTimeout, buffering: .block,
+                maxBuffer: SessionRecord.defaultMaxBuffer, heldBy: link.clientID!, temporary: true)
         } else {
             session = try find(invocation.session)
         }
@@ -261,8 +277,10 @@ extension HostDaemon {
         // A program left running on the session's terminal (started in pss enter) has it: nothing is typed into it.
         let programOnTerminal = session.run == nil && session.enteredLink == nil && !(session.shell?.isAtPrompt ?? true)
         if session.run != nil || !session.waiting.isEmpty || session.enteredLink != nil || programOnTerminal {
-            let what = session.run.map { "running: \($0.command)" }
-                ?? (session.enteredLink != nil ? "entered (pss enter)"
+            let what =
+                session.run.map { "running: \($0.command)" }
+                ?? (session.enteredLink != nil
+                    ? "entered (pss enter)"
                     : programOnTerminal ? "a program started in pss enter still runs on its terminal (enter to see it)" : "running a command")
             guard invocation.waitSeconds > 0, !invocation.asJob else {
                 throw RequestFailure(kind: .busy, message: "session '\(session.record.name)' is busy, \(what)")
@@ -281,7 +299,8 @@ extension HostDaemon {
         }
         let number = session.nextCommand
         guard number <= HostedSession.maximumCommandNumber else {
-            return refuse(link, .invalidRequest, "session '\(session.record.name)' has run \(HostedSession.maximumCommandNumber) commands, its last; start a new one")
+            return refuse(
+                link, .invalidRequest, "session '\(session.record.name)' has run \(HostedSession.maximumCommandNumber) commands, its last; start a new one")
         }
         session.nextCommand += 1
         let directory = session.directory + "/commands/\(number)"
@@ -296,11 +315,14 @@ extension HostDaemon {
             // pipe-user-pages-soft (64 MiB), past which all of the user's new pipes get only two pages.
             for fd in [out.read] + (input.map { [$0.write] } ?? []) { Posix.setPipeSize(fd, 1 << 18) }
             pipes = [out.read, out.write, err.read, err.write] + (input.map { [$0.read, $0.write] } ?? [])
-            let outputs = [try OutputSpool(stream: .stdout, path: directory + "/stdout", pipe: out.read),
-                           try OutputSpool(stream: .stderr, path: directory + "/stderr", pipe: err.read)]
-            let run = CommandRun(number: number, directory: directory, command: invocation.command,
-                                 name: invocation.jobName.isEmpty ? "Job\(number)" : invocation.jobName,
-                                 isJob: invocation.asJob, lock: invocation.lock, outputs: outputs)
+            let outputs = [
+                try OutputSpool(stream: .stdout, path: directory + "/stdout", pipe: out.read),
+                try OutputSpool(stream: .stderr, path: directory + "/stderr", pipe: err.read),
+            ]
+            let run = CommandRun(
+                number: number, directory: directory, command: invocation.command,
+                name: invocation.jobName.isEmpty ? "Job\(number)" : invocation.jobName,
+                isJob: invocation.asJob, lock: invocation.lock, outputs: outputs)
             made = run
             if let input { run.stdinPipe = input.write; Posix.setNonBlocking(input.write) }
             run.shellEnds = [out.write, err.write] + (input.map { [$0.read] } ?? [])
@@ -322,12 +344,13 @@ extension HostDaemon {
             link.send(.started(session.snapshot, run.record(in: session.record), from: StreamOffsets()))
             // The shell reaches the daemon's pipe ends through /proc: they are opened there, then the daemon
             // lets go of its copies (on the "started" notice).
-            let line = shell.commandLine(number: number, file: directory + "/command",
-                                         stdin: input.map { "/proc/\(selfPID)/fd/\($0.read)" } ?? "/dev/null",
-                                         stdout: "/proc/\(selfPID)/fd/\(out.write)",
-                                         stderr: "/proc/\(selfPID)/fd/\(err.write)",
-                                         subshell: invocation.asJob || invocation.timeoutSeconds > 0,
-                                         echo: run.hasTerminal)
+            let line = shell.commandLine(
+                number: number, file: directory + "/command",
+                stdin: input.map { "/proc/\(selfPID)/fd/\($0.read)" } ?? "/dev/null",
+                stdout: "/proc/\(selfPID)/fd/\(out.write)",
+                stderr: "/proc/\(selfPID)/fd/\(err.write)",
+                subshell: invocation.asJob || invocation.timeoutSeconds > 0,
+                echo: run.hasTerminal)
             shell.leaveInteractive()  // a user who entered may have left echo and a prompt on
             if !shell.type(line) { throw HostError.daemon("cannot type into the session's terminal") }
         } catch {

@@ -12,9 +12,10 @@ extension HostDaemon {
         }
         let session: HostedSession
         if reference.isEmpty {
-            session = try createSession(name: "", idleTimeout: SessionRecord.defaultIdleTimeout, buffering: .block,
-                                        maxBuffer: SessionRecord.defaultMaxBuffer, heldBy: client, temporary: true,
-                                        loadsProfile: true)
+            session = try createSession(
+                name: "", idleTimeout: SessionRecord.defaultIdleTimeout, buffering: .block,
+                maxBuffer: SessionRecord.defaultMaxBuffer, heldBy: client, temporary: true,
+                loadsProfile: true)
         } else {
             session = try find(reference)
         }
@@ -22,7 +23,11 @@ extension HostDaemon {
         guard let shell = session.shell else { throw RequestFailure(kind: .hostFailure, message: "session '\(session.record.name)' has no shell") }
         if let other = session.enteredLink, other !== link, !other.isClosed {
             guard force else {
-                throw RequestFailure(kind: .busy, message: "session '\(session.record.name)' is entered by \(other.clientID == client ? "another pss of this client" : "another client"); take it over with pss enter --force")
+                throw RequestFailure(
+                    kind: .busy,
+                    message:
+                        "session '\(session.record.name)' is entered by \(other.clientID == client ? "another pss of this client" : "another client"); take it over with pss enter --force"
+                )
             }
             leave(session, telling: "another pss entered this session (pss enter --force)")
         }
@@ -52,7 +57,8 @@ extension HostDaemon {
     func typeIn(_ bytes: [UInt8], from link: ClientLink) {
         // Keys for a command invoked from a terminal go to its terminal as typed.
         if let run = link.attached, run.link === link, run.hasTerminal, run.isRunning,
-           let session = sessions.values.first(where: { $0.run === run }) {
+            let session = sessions.values.first(where: { $0.run === run })
+        {
             session.shell?.write(bytes)
             return
         }

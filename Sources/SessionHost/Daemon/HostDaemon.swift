@@ -132,8 +132,10 @@ public final class HostDaemon {
             cursor += 1
         }
         if let account = getpwuid(getuid()) {
-            let fallback = ["HOME": String(cString: account.pointee.pw_dir), "USER": String(cString: account.pointee.pw_name),
-                            "LOGNAME": String(cString: account.pointee.pw_name), "SHELL": String(cString: account.pointee.pw_shell)]
+            let fallback = [
+                "HOME": String(cString: account.pointee.pw_dir), "USER": String(cString: account.pointee.pw_name),
+                "LOGNAME": String(cString: account.pointee.pw_name), "SHELL": String(cString: account.pointee.pw_shell),
+            ]
             for (name, value) in fallback.sorted(by: { $0.key < $1.key }) where !seen.contains(name) { result.append("\(name)=\(value)") }
         }
         if !seen.contains("PATH") { result.append("PATH=/usr/local/bin:/usr/bin:/bin") }
@@ -226,13 +228,16 @@ public final class HostDaemon {
         let room = record.outputBuffering == .block ? Int(clamping: record.maxBuffer - min(record.maxBuffer, spool.unacknowledged)) : 1 << 20
         // A user entered in the session sees the running command's output too, as a terminal would show it.
         let entered = session.run === run ? session.enteredLink : nil
-        spool.drain(using: &buffer, limit: room, deliver: { stream, offset, bytes in
-            guard let link = run.link, run.sendsOutput, !link.isClosed, link.pendingOutput < Self.linkHighWater else { return false }
-            link.send(.output(stream, offset: offset, bytes))
-            return true
-        }, watch: entered.map { link in
-            { bytes in if !link.isClosed { link.send(.terminalOutput(Self.terminalLines(bytes)[...])) } }
-        })
+        spool.drain(
+            using: &buffer, limit: room,
+            deliver: { stream, offset, bytes in
+                guard let link = run.link, run.sendsOutput, !link.isClosed, link.pendingOutput < Self.linkHighWater else { return false }
+                link.send(.output(stream, offset: offset, bytes))
+                return true
+            },
+            watch: entered.map { link in
+                { bytes in if !link.isClosed { link.send(.terminalOutput(Self.terminalLines(bytes)[...])) } }
+            })
         if record.outputBuffering == .drop { spool.dropOldest(keeping: record.maxBuffer) }
     }
 
@@ -258,7 +263,8 @@ public final class HostDaemon {
                 if run.link != nil, run.outputs.contains(where: \.cannotOpenNow) {
                     next = min(next, now + 1)
                 } else if let link = run.link, !link.isClosed, link.pendingOutput < Self.linkHighWater,
-                          !run.isFullySent || !run.isRunning || !run.follow {
+                    !run.isFullySent || !run.isRunning || !run.follow
+                {
                     return 0
                 }
                 if run.pendingSignal != nil || run.interruptFollowUp == .awaitingShell { return 50 }
@@ -456,16 +462,20 @@ public final class HostDaemon {
             guard pid > 0 else { return }
             guard let session = sessions.values.first(where: { $0.shell?.pid == pid }) else { continue }
             let signalled = status & 0x7f != 0
-            let result = HostMessage.exited(status: signalled ? 128 + (status & 0x7f) : (status >> 8) & 0xff,
-                                            signal: signalled ? Self.signalName(status & 0x7f) : "", shellEnded: true)
+            let result = HostMessage.exited(
+                status: signalled ? 128 + (status & 0x7f) : (status >> 8) & 0xff,
+                signal: signalled ? Self.signalName(status & 0x7f) : "", shellEnded: true)
             session.drainTerminal(using: &buffer)
             if let run = session.run { finish(run, in: session, with: result) }
             // The command ended the shell (exit, exec): the session goes on with a fresh one; its variables,
             // functions and working directory are gone, and the command's result says so.
             session.shell?.release()
-            session.shell = try? SessionShell(environment: shellEnvironment + ["PSS_SESSION_ID=\(session.record.id)",
-                                                                               "PSS_SESSION_NAME=\(session.record.name)"],
-                                              loadsProfile: session.loadsProfile)
+            session.shell = try? SessionShell(
+                environment: shellEnvironment + [
+                    "PSS_SESSION_ID=\(session.record.id)",
+                    "PSS_SESSION_NAME=\(session.record.name)",
+                ],
+                loadsProfile: session.loadsProfile)
             if let link = session.enteredLink, let shell = session.shell {
                 link.send(.terminalOutput(Array("\r\n[pss: the session's shell ended; a new one took its place]\r\n".utf8)[...]))
                 shell.enterInteractive(term: session.enteredTerm)
@@ -474,9 +484,11 @@ public final class HostDaemon {
     }
 
     static func signalName(_ number: Int32) -> String {
-        let names: [Int32: String] = [SIGHUP: "HUP", SIGINT: "INT", SIGQUIT: "QUIT", SIGILL: "ILL", SIGABRT: "ABRT",
-                                      SIGFPE: "FPE", SIGKILL: "KILL", SIGSEGV: "SEGV", SIGPIPE: "PIPE", SIGALRM: "ALRM",
-                                      SIGTERM: "TERM", SIGUSR1: "USR1", SIGUSR2: "USR2", SIGBUS: "BUS"]
+        let names: [Int32: String] = [
+            SIGHUP: "HUP", SIGINT: "INT", SIGQUIT: "QUIT", SIGILL: "ILL", SIGABRT: "ABRT",
+            SIGFPE: "FPE", SIGKILL: "KILL", SIGSEGV: "SEGV", SIGPIPE: "PIPE", SIGALRM: "ALRM",
+            SIGTERM: "TERM", SIGUSR1: "USR1", SIGUSR2: "USR2", SIGBUS: "BUS",
+        ]
         return names[number] ?? "SIG\(number)"
     }
 
@@ -571,8 +583,10 @@ public final class HostDaemon {
         }
         if run.terminalAnswers == 1, let link = run.link, !link.isClosed {
             let prompt = TerminalWait.prompt(in: run.terminalTail).map { " (it showed: \(String(reflecting: $0)))" } ?? ""
-            link.send(.notice("the command waited for input on its terminal\(prompt), which has no one to type here; "
-                + "it got end of file. Give it its input another way (sudo -n, or sudo -S with the password on stdin), or use pss enter"))
+            link.send(
+                .notice(
+                    "the command waited for input on its terminal\(prompt), which has no one to type here; "
+                        + "it got end of file. Give it its input another way (sudo -n, or sudo -S with the password on stdin), or use pss enter"))
         }
     }
 
@@ -594,7 +608,8 @@ public final class HostDaemon {
             }
             for run in session.runs where run.delivered && !run.outputs.contains(where: \.isOpen) { session.forget(run) }
             if session.run == nil, session.enteredLink == nil, session.shell?.isAtPrompt ?? true,
-               Posix.milliseconds >= session.settledAt, let next = session.waiting.first {
+                Posix.milliseconds >= session.settledAt, let next = session.waiting.first
+            {
                 session.waiting.removeFirst()
                 start(next.invocation, in: session, link: next.link)
             }
@@ -660,9 +675,11 @@ public final class HostDaemon {
         run.reportedWriteFailure = failure != nil
         if let failure { Self.log("command \(run.number) in \(run.directory): output held: \(failure)") }
         guard let link = run.link, !link.isClosed else { return }
-        link.send(.notice(failure.map {
-            "the host cannot store this command's output (\($0), in \(paths.base)): the command is paused until space is freed there; nothing is lost"
-        } ?? "the host stores this command's output again"))
+        link.send(
+            .notice(
+                failure.map {
+                    "the host cannot store this command's output (\($0), in \(paths.base)): the command is paused until space is freed there; nothing is lost"
+                } ?? "the host stores this command's output again"))
     }
 
     func remove(_ session: HostedSession) {

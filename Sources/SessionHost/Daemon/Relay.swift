@@ -62,10 +62,12 @@ public enum Relay {
     /// Starts `pss-host daemon` detached from this SSH connection: its own session (setsid), stdio on /dev/null
     /// and its log, so that neither logout nor the channel's end reaches it.
     static func startDaemon(paths: HostPaths, helperPath: String) throws {
-        _ = try Posix.spawnInNewSession(helperPath, arguments: [helperPath, "daemon"], descriptors: [
-            .open("/dev/null", flags: O_RDONLY), .open("/dev/null", flags: O_WRONLY),
-            .open(paths.runtime + "/daemon.log", flags: O_WRONLY | O_CREAT | O_APPEND, mode: 0o600),
-        ])
+        _ = try Posix.spawnInNewSession(
+            helperPath, arguments: [helperPath, "daemon"],
+            descriptors: [
+                .open("/dev/null", flags: O_RDONLY), .open("/dev/null", flags: O_WRONLY),
+                .open(paths.runtime + "/daemon.log", flags: O_WRONLY | O_CREAT | O_APPEND, mode: 0o600),
+            ])
         // Not our child to wait for: the daemon outlives this relay. Reap it if it exits early (lock held).
         signal(SIGCHLD, SIG_IGN)
     }

@@ -88,9 +88,10 @@ final class CommandRun {
         startedAt = Int64(fields["startedAt"] ?? "") ?? 0
         outputs = [HostMessage.Stream.stdout, .stderr].map { stream in
             let key = stream == .stdout ? "stdout" : "stderr"
-            return OutputSpool(loading: stream, path: directory + "/" + key,
-                               acked: UInt64(fields["acked.\(key)"] ?? "") ?? 0,
-                               droppedUntil: UInt64(fields["dropped.\(key)"] ?? "") ?? 0)
+            return OutputSpool(
+                loading: stream, path: directory + "/" + key,
+                acked: UInt64(fields["acked.\(key)"] ?? "") ?? 0,
+                droppedUntil: UInt64(fields["dropped.\(key)"] ?? "") ?? 0)
         }
         stopped = fields["stopped"] == "1"
         timedOut = fields["timedOut"] == "1"
@@ -106,12 +107,16 @@ final class CommandRun {
 
     /// Writes the metadata: at start, at the end, and as acknowledgements arrive.
     func save() {
-        var fields: [(String, String)] = [("name", name), ("command", command), ("isJob", isJob ? "1" : "0"),
-                                          ("startedAt", String(startedAt)), ("stopped", stopped ? "1" : "0"),
-                                          ("timedOut", timedOut ? "1" : "0")]
+        var fields: [(String, String)] = [
+            ("name", name), ("command", command), ("isJob", isJob ? "1" : "0"),
+            ("startedAt", String(startedAt)), ("stopped", stopped ? "1" : "0"),
+            ("timedOut", timedOut ? "1" : "0"),
+        ]
         if case let .exited(status, signal, shellEnded) = result {
-            fields += [("status", String(status)), ("signal", signal), ("shellEnded", shellEnded ? "1" : "0"),
-                       ("endedAt", String(endedAt))]
+            fields += [
+                ("status", String(status)), ("signal", signal), ("shellEnded", shellEnded ? "1" : "0"),
+                ("endedAt", String(endedAt)),
+            ]
         }
         for spool in outputs {
             let key = spool.stream == .stdout ? "stdout" : "stderr"
@@ -124,9 +129,10 @@ final class CommandRun {
         var code: Int32?
         if case let .exited(status, _, _) = result { code = status }
         let state: JobRecord.State = isRunning ? .running : stopped ? .stopped : code == 0 ? .completed : .failed
-        return JobRecord(id: String(number), name: name, sessionID: session.id, sessionName: session.name, state: state,
-                         exitCode: code, command: CommandText.shown(command), startedAt: startedAt, endedAt: endedAt,
-                         hasMoreData: outputs.contains { $0.unacknowledged > 0 }, isJob: isJob)
+        return JobRecord(
+            id: String(number), name: name, sessionID: session.id, sessionName: session.name, state: state,
+            exitCode: code, command: CommandText.shown(command), startedAt: startedAt, endedAt: endedAt,
+            hasMoreData: outputs.contains { $0.unacknowledged > 0 }, isJob: isJob)
     }
 
     func releaseShellEnds() {

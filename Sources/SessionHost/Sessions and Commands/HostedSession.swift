@@ -45,7 +45,9 @@ final class HostedSession {
         ptyLog = open(directory + "/pty.log", O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
         var numbers: [Int] = []
         for name in Posix.directoryEntries(directory + "/commands") {
-            if let number = Self.commandNumber(name) { numbers.append(number) } else {
+            if let number = Self.commandNumber(name) {
+                numbers.append(number)
+            } else {
                 HostDaemon.log("\(directory)/commands/\(name.debugDescription): not a command number; left alone")
             }
         }
@@ -60,7 +62,8 @@ final class HostedSession {
     /// A command directory's number: decimal digits without a leading zero, at most `maximumCommandNumber`.
     static func commandNumber(_ name: String) -> Int? {
         guard let first = name.utf8.first, first != UInt8(ascii: "0"), name.utf8.count <= 9,
-              name.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+            name.utf8.allSatisfy({ (0x30...0x39).contains($0) })
+        else { return nil }
         return Int(name)
     }
 

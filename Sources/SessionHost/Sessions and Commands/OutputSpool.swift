@@ -98,9 +98,11 @@ final class OutputSpool {
     /// is given and every earlier byte has been sent, each chunk is also handed to it once spooled, and counts as
     /// sent if it returns true: a client that keeps up gets output without a read back from the spool.
     @discardableResult
-    func drain(using buffer: inout [UInt8], limit: Int = 1 << 20,
-               deliver: ((HostMessage.Stream, UInt64, ArraySlice<UInt8>) -> Bool)? = nil,
-               watch: ((ArraySlice<UInt8>) -> Void)? = nil) -> Int {
+    func drain(
+        using buffer: inout [UInt8], limit: Int = 1 << 20,
+        deliver: ((HostMessage.Stream, UInt64, ArraySlice<UInt8>) -> Bool)? = nil,
+        watch: ((ArraySlice<UInt8>) -> Void)? = nil
+    ) -> Int {
         guard retryHeld() else { return 0 }
         var moved = 0
         while pipe >= 0, moved < limit {
@@ -144,8 +146,9 @@ final class OutputSpool {
 
     /// Frees the disk blocks of a range; the file keeps its size, and reading the range gives zeros.
     private func punchHole(from start: UInt64, to end: UInt64) {
-        _ = glibcFallocate(openFile(), 0x01 | 0x02 /* FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE */,
-                           off_t(start), off_t(end - start))
+        _ = glibcFallocate(
+            openFile(), 0x01 | 0x02 /* FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE */,
+            off_t(start), off_t(end - start))
     }
 
     /// The next chunk not yet sent, read back from the spool into `buffer` (reused: no allocation per chunk). A
@@ -158,7 +161,8 @@ final class OutputSpool {
         guard fd >= 0 else { return nil }
         let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, count, off_t(sent)) }
         guard got > 0 else {
-            damage = "the \(stream == .stdout ? "stdout" : "stderr") spool \(path) ends at byte \(sent) of \(written) recorded"
+            damage =
+                "the \(stream == .stdout ? "stdout" : "stderr") spool \(path) ends at byte \(sent) of \(written) recorded"
                 + (got < 0 ? " (\(String(cString: strerror(errno))))" : "")
             return nil
         }

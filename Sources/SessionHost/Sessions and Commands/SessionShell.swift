@@ -77,7 +77,8 @@ final class SessionShell {
         guard Self.shellPath.hasSuffix("bash") else {
             return prompt + #"; [ -r /etc/profile ] && . /etc/profile </dev/null; [ -r "$HOME/.profile" ] && . "$HOME/.profile" </dev/null"#
         }
-        return prompt + #"; [ -r /etc/profile ] && . /etc/profile </dev/null; for __pss_f in "$HOME/.bash_profile" "$HOME/.bash_login" "$HOME/.profile"; do if [ -r "$__pss_f" ]; then . "$__pss_f" </dev/null; break; fi; done; case $(cat "$__pss_f" 2>/dev/null) in *bashrc*) ;; *) [ -r "$HOME/.bashrc" ] && . "$HOME/.bashrc" </dev/null;; esac; unset __pss_f"#
+        return prompt
+            + #"; [ -r /etc/profile ] && . /etc/profile </dev/null; for __pss_f in "$HOME/.bash_profile" "$HOME/.bash_login" "$HOME/.profile"; do if [ -r "$__pss_f" ]; then . "$__pss_f" </dev/null; break; fi; done; case $(cat "$__pss_f" 2>/dev/null) in *bashrc*) ;; *) [ -r "$HOME/.bashrc" ] && . "$HOME/.bashrc" </dev/null;; esac; unset __pss_f"#
     }
 
     /// Typed first: `exit` at the shell's own prompt (where fd 3, the notices, is open) tells the daemon instead
@@ -100,7 +101,8 @@ final class SessionShell {
         var unlock: Int32 = 0
         var number: UInt32 = 0
         guard ioctl(master, UInt(0x4004_5431) /* TIOCSPTLCK */, &unlock) == 0,
-              ioctl(master, UInt(0x8004_5430) /* TIOCGPTN */, &number) == 0 else {
+            ioctl(master, UInt(0x8004_5430) /* TIOCGPTN */, &number) == 0
+        else {
             let code = errno
             close(master)
             throw Posix.Failure(operation: "unlocking a PTY", code: code)
@@ -126,9 +128,11 @@ final class SessionShell {
 
     /// For a user entering: their terminal type, a prompt, echo.
     func enterInteractive(term: String) {
-        let safeTerm = !term.isEmpty && term.utf8.count <= 64 && term.utf8.allSatisfy {
-            ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || [0x2B, 0x2D, 0x2E, 0x5F].contains($0)
-        }
+        let safeTerm =
+            !term.isEmpty && term.utf8.count <= 64
+            && term.utf8.allSatisfy {
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || [0x2B, 0x2D, 0x2E, 0x5F].contains($0)
+            }
         // Echo is turned on by the line itself, once read: set now, it could reach the line before the shell did.
         // The prompt is the one the login files set, else a default.
         // bash edits the line with readline while a user is entered (history, arrows, completion).
@@ -223,13 +227,16 @@ final class SessionShell {
 
     /// The line that runs command `number` from `file` with the given redirections. In a subshell (jobs, --timeout)
     /// the whole command is one process group; its changes to the shell's state do not carry over.
-    func commandLine(number: Int, file: String, stdin: String, stdout: String, stderr: String, subshell: Bool,
-                     echo: Bool = false) -> String {
+    func commandLine(
+        number: Int, file: String, stdin: String, stdout: String, stderr: String, subshell: Bool,
+        echo: Bool = false
+    ) -> String {
         let quote = ShellQuoting.quote
         let body = subshell ? "( . \(quote(file)) ) 3>&-" : ". \(quote(file)) 3>&-"
         // A command with a user at its terminal gets echo, turned on once its line is read (not before: the line
         // itself would be echoed). \printf: an alias from the user's rc files is not expanded.
-        return (echo ? "stty echo echoe echok 2>/dev/null; " : "") + "{ \\printf 'S \(token) \(number)\\n' >&3; \(body); } <\(quote(stdin)) >\(quote(stdout)) 2>\(quote(stderr)); \\printf 'D \(token) \(number) %d\\n' \"$?\" >&3"
+        return (echo ? "stty echo echoe echok 2>/dev/null; " : "")
+            + "{ \\printf 'S \(token) \(number)\\n' >&3; \(body); } <\(quote(stdin)) >\(quote(stdout)) 2>\(quote(stderr)); \\printf 'D \(token) \(number) %d\\n' \"$?\" >&3"
     }
 
     /// A line that reports command `number` ended with `status`, for a command line the shell abandoned.

@@ -37,18 +37,19 @@ struct SessionStore {
             return nil
         }
         guard let name = fields["name"], SessionName.problem(with: name) == nil, let owner = fields["owner"],
-              let state = fields["state"].flatMap(SessionRecord.State.init(rawValue:)),
-              let createdAt = fields["createdAt"].flatMap({ Int64($0) }),
-              let idle = fields["idleTimeoutSeconds"].flatMap({ UInt32($0) }),
-              let buffering = fields["outputBuffering"].flatMap(SessionRecord.OutputBuffering.init(rawValue:)),
-              let maxBuffer = fields["maxBuffer"].flatMap({ UInt64($0) })
+            let state = fields["state"].flatMap(SessionRecord.State.init(rawValue:)),
+            let createdAt = fields["createdAt"].flatMap({ Int64($0) }),
+            let idle = fields["idleTimeoutSeconds"].flatMap({ UInt32($0) }),
+            let buffering = fields["outputBuffering"].flatMap(SessionRecord.OutputBuffering.init(rawValue:)),
+            let maxBuffer = fields["maxBuffer"].flatMap({ UInt64($0) })
         else {
             HostDaemon.log("ignoring \(directory): its record is damaged")
             return nil
         }
-        return SessionRecord(id: id, name: name, owner: owner, state: state, heldBy: fields["heldBy"] ?? "",
-                             createdAt: createdAt, idleTimeoutSeconds: idle, outputBuffering: buffering,
-                             maxBuffer: maxBuffer, command: fields["command"] ?? "", temporary: fields["temporary"] == "1")
+        return SessionRecord(
+            id: id, name: name, owner: owner, state: state, heldBy: fields["heldBy"] ?? "",
+            createdAt: createdAt, idleTimeoutSeconds: idle, outputBuffering: buffering,
+            maxBuffer: maxBuffer, command: fields["command"] ?? "", temporary: fields["temporary"] == "1")
     }
 
     func loadAll() -> [SessionRecord] {

@@ -34,15 +34,16 @@ enum TerminalWait {
 
     /// read(2)'s number, as /proc/PID/syscall shows it.
     #if arch(x86_64)
-    static let readSystemCall = "0"
+        static let readSystemCall = "0"
     #else
-    static let readSystemCall = "63"  // aarch64's generic table
+        static let readSystemCall = "63"  // aarch64's generic table
     #endif
 
     /// Whether `pid` sleeps (state S), from /proc/PID/stat, readable for any process.
     static func isAsleep(_ pid: pid_t) -> Bool {
         guard let stat = Posix.readFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: UInt8(ascii: ")")),
-              close + 2 < stat.count else { return false }
+            close + 2 < stat.count
+        else { return false }
         return stat[close + 2] == UInt8(ascii: "S")
     }
 

@@ -19,7 +19,8 @@ public struct HostPaths {
         if let explicit = environment("PSS_HOST_DIR"), !explicit.isEmpty {
             base = explicit
         } else {
-            let state = environment("XDG_STATE_HOME").flatMap { $0.isEmpty ? nil : $0 }
+            let state =
+                environment("XDG_STATE_HOME").flatMap { $0.isEmpty ? nil : $0 }
                 ?? (environment("HOME") ?? "/") + "/.local/state"
             base = state + "/pss-host"
         }
@@ -46,8 +47,11 @@ public struct HostPaths {
         }
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else {
-            throw HostError.directory(path, errno == ELOOP || errno == ENOTDIR ? "is not a directory (or is a symlink)"
-                                                                              : String(cString: strerror(errno)))
+            throw HostError.directory(
+                path,
+                errno == ELOOP || errno == ENOTDIR
+                    ? "is not a directory (or is a symlink)"
+                    : String(cString: strerror(errno)))
         }
         defer { close(fd) }
         var info = stat()

@@ -151,8 +151,10 @@ enum Posix {
     /// Starts `path` as the leader of a new process session (setsid), with the signal mask and dispositions
     /// reset, and `descriptors[i]` as its descriptor i (the rest of ours are close-on-exec). Files are opened
     /// after setsid, so a terminal opened for descriptor 0 becomes the program's controlling terminal.
-    static func spawnInNewSession(_ path: String, arguments: [String], environment: [String]? = nil,
-                                  descriptors: [SpawnedDescriptor]) throws -> pid_t {
+    static func spawnInNewSession(
+        _ path: String, arguments: [String], environment: [String]? = nil,
+        descriptors: [SpawnedDescriptor]
+    ) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -178,8 +180,10 @@ enum Posix {
         var envp = (environment ?? []).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
         var pid: pid_t = 0
-        let status = environment == nil ? posix_spawn(&pid, path, &actions, &attributes, argv, environ)
-                                        : posix_spawn(&pid, path, &actions, &attributes, argv, &envp)
+        let status =
+            environment == nil
+            ? posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+            : posix_spawn(&pid, path, &actions, &attributes, argv, &envp)
         guard status == 0 else { throw Failure(operation: "starting \(path)", code: status) }
         return pid
     }

@@ -17,7 +17,8 @@ public struct ClientState {
         if let explicit = environment["PSS_CLIENT_DIR"], !explicit.isEmpty {
             directory = explicit
         } else {
-            let state = environment["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            let state =
+                environment["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
                 ?? (environment["HOME"] ?? NSHomeDirectory()) + "/.local/state"
             directory = state + "/pss"
         }
@@ -26,8 +27,9 @@ public struct ClientState {
     /// Creates the directory (0700) when missing, and refuses it when another user could write it.
     private func prepare() throws {
         if access(directory, F_OK) != 0 {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
         }
         try FileSafety.checkPrivateDirectory(directory)
     }
@@ -153,9 +155,11 @@ public struct ClientState {
     /// Where this client stopped in `session` (an id or a name) on `host` when it gave up reconnecting, for `job`
     /// (nil: any); forgotten once taken.
     public func takeUnfinished(host: String, session: String, job: String?) throws -> UnfinishedReceive? {
-        guard let entry = try unfinishedReceives().first(where: {
-            $0.host == host && ($0.sessionID == session || $0.sessionName == session) && (job == nil || job == $0.job)
-        }) else { return nil }
+        guard
+            let entry = try unfinishedReceives().first(where: {
+                $0.host == host && ($0.sessionID == session || $0.sessionName == session) && (job == nil || job == $0.job)
+            })
+        else { return nil }
         setUnfinished(host: host, session: session, nil)
         return entry
     }

@@ -24,7 +24,8 @@ public struct SessionReference: Equatable {
             case 1: host = matches[0].host
             case 0: throw SessionError.refused(.noSuchSession, "no session named '\(text.sanitizedForDisplay)' is known to this client; write HOST/NAME")
             default:
-                throw SessionError.usage("'\(text)' names sessions on several hosts (\(Set(matches.map(\.host)).sorted().joined(separator: ", "))); write HOST/NAME")
+                throw SessionError.usage(
+                    "'\(text)' names sessions on several hosts (\(Set(matches.map(\.host)).sorted().joined(separator: ", "))); write HOST/NAME")
             }
         }
         if !SessionName.isID(session), let problem = SessionName.problem(with: session) {

@@ -18,6 +18,7 @@ public enum DetachKey {
             default: break
             }
         }
-        throw SessionError.usage("--detach-key '\(text.sanitizedForDisplay)': write a control key as ctrl-X, C-X or ^X (X a letter or one of @ [ \\ ] ^ _), or none")
+        throw SessionError.usage(
+            "--detach-key '\(text.sanitizedForDisplay)': write a control key as ctrl-X, C-X or ^X (X a letter or one of @ [ \\ ] ^ _), or none")
     }
 }

@@ -28,8 +28,10 @@ public final class HostLink {
     private var awaitingHello = false
 
     /// `notify` hears what the user should know once (a host that ends processes at logout, found when installing).
-    public static func open(_ connection: SSHConnection, helper: HelperBinary, clientID: String, logger: Logger,
-                            notify: (String) -> Void = { _ in }) throws -> HostLink {
+    public static func open(
+        _ connection: SSHConnection, helper: HelperBinary, clientID: String, logger: Logger,
+        notify: (String) -> Void = { _ in }
+    ) throws -> HostLink {
         var lastProblem = ""
         for attempt in 0..<2 {
             if attempt > 0 {
@@ -66,7 +68,8 @@ public final class HostLink {
             let got = try channel.read(.stdout, into: buffer)
             preamble += UnsafeRawBufferPointer(rebasing: buffer[0..<got])
             if let start = Self.find(Self.readyMarker, in: preamble),
-               let newline = preamble[(start + Self.readyMarker.count)...].firstIndex(of: 0x0A) {
+                let newline = preamble[(start + Self.readyMarker.count)...].firstIndex(of: 0x0A)
+            {
                 let version = UInt32(String(decoding: preamble[(start + Self.readyMarker.count)..<newline], as: UTF8.self)) ?? 0
                 decoder.append(preamble[(newline + 1)...])
                 return version

@@ -28,11 +28,11 @@ public final class HelperBinary {
     /// The CPU architecture the helper was built for, as `uname -m` prints it.
     public static var architecture: String {
         #if arch(x86_64)
-        return "x86_64"
+            return "x86_64"
         #elseif arch(arm64)
-        return "aarch64"
+            return "aarch64"
         #else
-        return "unknown"
+            return "unknown"
         #endif
     }
 
@@ -60,9 +60,11 @@ public final class HelperBinary {
     public static func locate(state: ClientState, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> HelperBinary {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let directory = (executable as NSString).deletingLastPathComponent
-        let candidates = [environment["PSS_HELPER"], directory + "/pss-host",
-                          ((directory as NSString).deletingLastPathComponent as NSString).appendingPathComponent("lib/pss/pss-host"),
-                          "/usr/local/lib/pss/pss-host"].compactMap { $0 }
+        let candidates = [
+            environment["PSS_HELPER"], directory + "/pss-host",
+            ((directory as NSString).deletingLastPathComponent as NSString).appendingPathComponent("lib/pss/pss-host"),
+            "/usr/local/lib/pss/pss-host",
+        ].compactMap { $0 }
         guard let path = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) else {
             throw SessionError.local("the pss-host helper was not found (looked in \(candidates.joined(separator: ", "))); install it beside pss")
         }

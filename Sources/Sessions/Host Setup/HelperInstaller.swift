@@ -90,8 +90,9 @@ struct HelperInstaller {
             throw SessionError.helper("pss's script on the host failed (\(status))\(errors.isEmpty ? "" : ": \(errors)")")
         }
         guard let lines = HostScripts.lines(after: HostScripts.factsMarker, in: out.bytes) else {
-            throw SessionError.hostUnsupported("the host did not run pss's script (a ForceCommand, or a restricted shell?)"
-                                               + (errors.isEmpty ? "" : ": \(errors)"))
+            throw SessionError.hostUnsupported(
+                "the host did not run pss's script (a ForceCommand, or a restricted shell?)"
+                    + (errors.isEmpty ? "" : ": \(errors)"))
         }
         var result: [String: String] = [:]
         for line in lines {

@@ -22,7 +22,8 @@ public struct HostConnector {
         if let limit = connectTimeoutLimit { settings.connectTimeout = min(settings.connectTimeout, limit) }
         var logger = logger
         logger[metadataKey: "host"] = "\(host.host)"
-        return try SSHConnection.connect(settings: settings, trust: KnownHostsTrust(prompter: prompter),
-                                         credentials: credentials, prompter: prompter, logger: logger, report: report)
+        return try SSHConnection.connect(
+            settings: settings, trust: KnownHostsTrust(prompter: prompter),
+            credentials: credentials, prompter: prompter, logger: logger, report: report)
     }
 }

@@ -57,7 +57,10 @@ public struct HostDoctor {
         var checks: [Check] = []
         let message = failure.map { "\($0)".split(separator: "\n").joined(separator: "; ").escapingControlCharacters(keepingNewlines: false) } ?? ""
         guard let reached = report.reached else {
-            return [Check("address", .fail, message, fix: "check the host name and port (pss -G HOST shows what pss uses), and that sshd runs there and is reachable")]
+            return [
+                Check(
+                    "address", .fail, message, fix: "check the host name and port (pss -G HOST shows what pss uses), and that sshd runs there and is reachable")
+            ]
         }
         checks.append(Check("address", .ok, "\(reached) reached"))
         guard let banner = report.banner else {
@@ -70,9 +73,12 @@ public struct HostDoctor {
             case let error as SSHError:
                 switch error {
                 case let .hostKeyChanged(host, _, _, _, file, _, _):
-                    fix = "if the host was really reinstalled, check the new key with its admin, then: ssh-keygen -f \(ShellQuoting.quote(file)) -R \(ShellQuoting.quote(host))"
+                    fix =
+                        "if the host was really reinstalled, check the new key with its admin, then: ssh-keygen -f \(ShellQuoting.quote(file)) -R \(ShellQuoting.quote(host))"
                 case .hostKeyRevoked: fix = "the key is revoked: ask the host's admin"
-                default: fix = "check the fingerprint with the host's admin, then connect once with -o StrictHostKeyChecking=accept-new (or add the key to known_hosts)"
+                default:
+                    fix =
+                        "check the fingerprint with the host's admin, then connect once with -o StrictHostKeyChecking=accept-new (or add the key to known_hosts)"
                 }
             default: fix = "see the message"
             }
@@ -80,8 +86,10 @@ public struct HostDoctor {
         }
         // A key taken on first contact, not checked against anything, is only as good as that first contact.
         let known = trust.hasPrefix("matches")
-        checks.append(Check("host key", known ? .ok : .warn, "\(key.algorithm.displayName) \(key.fingerprint) \(trust)",
-                            fix: known ? nil : "compare the fingerprint with the host's own (ssh-keygen -lf on its /etc/ssh/ssh_host_*_key.pub)"))
+        checks.append(
+            Check(
+                "host key", known ? .ok : .warn, "\(key.algorithm.displayName) \(key.fingerprint) \(trust)",
+                fix: known ? nil : "compare the fingerprint with the host's own (ssh-keygen -lf on its /etc/ssh/ssh_host_*_key.pub)"))
         guard let method = report.authentication else {
             return checks + [Check("authentication", .fail, message, fix: "see the hints; pss -v shows each key tried")]
         }
@@ -94,7 +102,8 @@ public struct HostDoctor {
         var checks: [Check] = []
         let arch = facts["arch"] ?? "?", glibc = facts["glibc"] ?? ""
         if let problem = HelperBinary.platformProblem(arch: arch, glibc: glibc) {
-            checks.append(Check("platform", .fail, problem, fix: arch == HelperBinary.architecture ? "a host with a newer glibc" : "use a pss built for \(arch)"))
+            checks.append(
+                Check("platform", .fail, problem, fix: arch == HelperBinary.architecture ? "a host with a newer glibc" : "use a pss built for \(arch)"))
         } else {
             checks.append(Check("platform", .ok, "\(arch), \(glibc.split(separator: " ").last.map { "glibc \($0)" } ?? "")"))
         }
@@ -103,38 +112,53 @@ public struct HostDoctor {
         let mount = facts["mount"] ?? "?"
         let free = facts["free"].flatMap { Int($0) }
         // The mount's options: between the last parentheses of "MOUNTPOINT (OPTIONS)".
-        let options = mount.hasSuffix(")") ? Set(mount[mount.index(after: mount.lastIndex(of: "(") ?? mount.startIndex)...]
-            .dropLast().split(separator: ",").map(String.init)) : []
+        let options =
+            mount.hasSuffix(")")
+            ? Set(
+                mount[mount.index(after: mount.lastIndex(of: "(") ?? mount.startIndex)...]
+                    .dropLast().split(separator: ",").map(String.init)) : []
         if let error = facts["dir_error"] {
             checks.append(Check("host directory", .fail, error, fix: "an absolute path: " + HostScripts.settingHostDirectory))
         } else if let trust = facts["trust"], trust != "ok" {
-            checks.append(Check("host directory", .fail, "\(directory): \(trust)", fix: "a directory only you and root can write: " + HostScripts.settingHostDirectory))
+            checks.append(
+                Check("host directory", .fail, "\(directory): \(trust)", fix: "a directory only you and root can write: " + HostScripts.settingHostDirectory))
         } else if options.contains("noexec") {
             checks.append(Check("host directory", .fail, "\(directory) is on a noexec mount, \(mount)", fix: HostScripts.mountAdvice))
         } else if options.contains("ro") {
             checks.append(Check("host directory", .fail, "\(directory) is on a read-only mount, \(mount)", fix: HostScripts.mountAdvice))
         } else if let free, free < helper.spaceNeededKiB {
-            checks.append(Check("host directory", facts["helper"] == "installed" ? .warn : .fail, "\(directory): \(free) KiB free on \(mount)",
-                                fix: "free space there, or use another directory: " + HostScripts.settingHostDirectory))
+            checks.append(
+                Check(
+                    "host directory", facts["helper"] == "installed" ? .warn : .fail, "\(directory): \(free) KiB free on \(mount)",
+                    fix: "free space there, or use another directory: " + HostScripts.settingHostDirectory))
         } else {
             let exists = facts["dir_exists"] == "1"
             let owner = facts["dir_owner"].map { ", owner and mode \($0)" } ?? ""
-            checks.append(Check("host directory", .ok, "\(directory)\(exists ? owner : " (not made yet)"), \(free.map { "\($0 / 1024) MiB free" } ?? "free space unknown") on \(mount)"))
+            checks.append(
+                Check(
+                    "host directory", .ok,
+                    "\(directory)\(exists ? owner : " (not made yet)"), \(free.map { "\($0 / 1024) MiB free" } ?? "free space unknown") on \(mount)"))
         }
 
         let others = Int(facts["other_helpers"] ?? "") ?? 0
         if facts["helper"] == "installed" {
             checks.append(Check("helper", .ok, "\(helper.installedName) installed\(others > 1 ? " (\(others - 1) other builds beside it)" : "")"))
         } else {
-            checks.append(Check("helper", .warn, "\(helper.installedName) is not installed yet", fix: "nothing to do: the first command uploads it (\(helper.size / 1_000_000) MB)"))
+            checks.append(
+                Check(
+                    "helper", .warn, "\(helper.installedName) is not installed yet",
+                    fix: "nothing to do: the first command uploads it (\(helper.size / 1_000_000) MB)"))
         }
 
         switch facts["daemon"] {
         case "running"?:
             let sessions = facts["sessions"] ?? "?", broken = Int(facts["broken"] ?? "") ?? 0
             let running = facts["daemon_helper"].map { ", running \($0)" } ?? ""
-            checks.append(Check("daemon", broken > 0 ? .warn : .ok, "running (protocol \(facts["daemon_protocol"] ?? "?")\(running)), \(sessions) sessions\(broken > 0 ? ", \(broken) Broken" : "")",
-                                fix: broken > 0 ? "receive what Broken sessions kept, then remove them (pss get --host HOST shows them)" : nil))
+            checks.append(
+                Check(
+                    "daemon", broken > 0 ? .warn : .ok,
+                    "running (protocol \(facts["daemon_protocol"] ?? "?")\(running)), \(sessions) sessions\(broken > 0 ? ", \(broken) Broken" : "")",
+                    fix: broken > 0 ? "receive what Broken sessions kept, then remove them (pss get --host HOST shows them)" : nil))
         case "stopped"?:
             checks.append(Check("daemon", .ok, "not running (the next command starts it)"))
         case let other?:
@@ -151,16 +175,24 @@ public struct HostDoctor {
 
         let config = facts["sshd_config"] ?? "sshd_config"
         if server.lowercased().contains("dropbear") {
-            checks.append(Check("keepalive", .ok, "dropbear: its -K option sets its keepalives, which cannot be read from here (pss's own find a dead link from this side)"))
+            checks.append(
+                Check(
+                    "keepalive", .ok, "dropbear: its -K option sets its keepalives, which cannot be read from here (pss's own find a dead link from this side)")
+            )
         } else if let interval = facts["clientalive"].flatMap({ Int($0) }) {
             if interval > 0 {
                 checks.append(Check("keepalive", .ok, "ClientAliveInterval \(interval) (\(config))"))
             } else {
-                checks.append(Check("keepalive", .warn, "ClientAliveInterval 0 (\(config)): sshd does not notice a client that vanishes, and its session stays held",
-                                    fix: "set ClientAliveInterval 15 in \(config)"))
+                checks.append(
+                    Check(
+                        "keepalive", .warn, "ClientAliveInterval 0 (\(config)): sshd does not notice a client that vanishes, and its session stays held",
+                        fix: "set ClientAliveInterval 15 in \(config)"))
             }
         } else {
-            checks.append(Check("keepalive", .ok, "ClientAliveInterval not readable here (sshd -T needs root; \(config)); pss's own keepalives find a dead link from this side"))
+            checks.append(
+                Check(
+                    "keepalive", .ok,
+                    "ClientAliveInterval not readable here (sshd -T needs root; \(config)); pss's own keepalives find a dead link from this side"))
         }
         return checks
     }

@@ -54,9 +54,11 @@ enum HostScripts {
     private static let pathsAbove = #"p=${c%/*}; while :; do set -- "$@" "${p:-/}"; if [ -z "$p" ] || [ "$p" = "$hc" ]; then break; fi; p=${p%/*}; done"#
 
     /// How a user sets PSS_HOST_DIR on a host without root: the file the login shell reads for every command.
-    static let settingHostDirectory = "export PSS_HOST_DIR=/some/dir at the top of the file your login shell reads for every command on the host (~/.bashrc, ~/.zshenv, ~/.config/fish/config.fish as set -x, ~/.tcshrc or ~/.cshrc as setenv), or have root set it with sshd's SetEnv"
+    static let settingHostDirectory =
+        "export PSS_HOST_DIR=/some/dir at the top of the file your login shell reads for every command on the host (~/.bashrc, ~/.zshenv, ~/.config/fish/config.fish as set -x, ~/.tcshrc or ~/.cshrc as setenv), or have root set it with sshd's SetEnv"
 
-    private static let advice = "pss will not run or install its helper there: another user could replace it. Use a directory only you and root can write: \(settingHostDirectory)."
+    private static let advice =
+        "pss will not run or install its helper there: another user could replace it. Use a directory only you and root can write: \(settingHostDirectory)."
 
     /// For a host directory where programs cannot run or files cannot be written.
     static let mountAdvice = "Use a directory you own on a mount where files may be written and programs may run: \(settingHostDirectory)."
@@ -79,58 +81,60 @@ enum HostScripts {
     /// The script that connects the channel to the user's daemon through `helper`'s relay. The helper is run
     /// from the directory the checks entered (`./`), so nothing above it is looked up again.
     static func relay(_ helper: HelperBinary) -> String {
-        let lines = hostDirectoryLines + [
-            "h=\(ShellQuoting.quote(helper.installedName))",
-            #"for x in "$d" "$d/bin" "$d/bin/$h"; do if [ -L "$x" ]; then echo "pss-host: $x is a symbolic link; \#(advice)" >&2; exit 70; fi; done"#,
-            homeLine,
-            #"cd -P -- "$d/bin" 2>/dev/null && [ -f "$h" ] || exit 127"#,
-            #"[ -O . ] && [ -O .. ] && [ -O "$h" ] || { echo "pss-host: $d, its bin/ or $h is not owned by you; \#(advice)" >&2; exit 70; }"#,
-            "c=${PWD%/*}",
-            #"set -- "$c" "$c/bin" "$c/bin/$h""#,
-            pathsAbove,
-            privateGroup,
-            judge,
-            #"r=$(stat -c '%u %g %a %n' -- "$@" 2>/dev/null | pss_judge 3 $#) || { echo "pss-host: host directory $d: $r; \#(advice)" >&2; exit 70; }"#,
-            #"exec "./$h" relay"#,
-        ]
+        let lines =
+            hostDirectoryLines + [
+                "h=\(ShellQuoting.quote(helper.installedName))",
+                #"for x in "$d" "$d/bin" "$d/bin/$h"; do if [ -L "$x" ]; then echo "pss-host: $x is a symbolic link; \#(advice)" >&2; exit 70; fi; done"#,
+                homeLine,
+                #"cd -P -- "$d/bin" 2>/dev/null && [ -f "$h" ] || exit 127"#,
+                #"[ -O . ] && [ -O .. ] && [ -O "$h" ] || { echo "pss-host: $d, its bin/ or $h is not owned by you; \#(advice)" >&2; exit 70; }"#,
+                "c=${PWD%/*}",
+                #"set -- "$c" "$c/bin" "$c/bin/$h""#,
+                pathsAbove,
+                privateGroup,
+                judge,
+                #"r=$(stat -c '%u %g %a %n' -- "$@" 2>/dev/null | pss_judge 3 $#) || { echo "pss-host: host directory $d: $r; \#(advice)" >&2; exit 70; }"#,
+                #"exec "./$h" relay"#,
+            ]
         return lines.joined(separator: "; ") + "\n"
     }
 
     /// Installer, step 1: checks what exists above the host directory, makes the directory and bin/ (0700) when
     /// missing, checks them as `relay` does, and reports `key=value` facts: arch, glibc, the canonical directory,
     /// free KiB, or `error=`.
-    static let prepare = (["umask 077", "echo \(factsMarker)"] + hostDirectoryLines + [
-        privateGroup,
-        judge,
-        mountOf,
-        logoutCheck,
-        homeLine,
-        #"q=${d%/*}; while [ -n "$q" ] && [ ! -d "$q" ]; do q=${q%/*}; done"#,
-        #"cd -P -- "${q:-/}" || { echo "error=cannot enter ${q:-/}"; exit 0; }"#,
-        "c=$PWD/.",
-        "set --",
-        pathsAbove,
-        #"r=$(stat -c '%u %g %a %n' -- "$@" 2>/dev/null | pss_judge 0 $# "$(id -u)") || { echo "error=$d: $r; \#(advice)"; exit 0; }"#,
-        #"e=$(mkdir -p -- "$d/bin" 2>&1) || { case $e in *[Rr]ead-only*|*space*|*[Qq]uota*) a="\#(mountAdvice)";; *) a="\#(permissionAdvice)";; esac; echo "error=cannot create $d/bin (${e##*: }), on $(pss_mount "${q:-/}"). $a"; exit 0; }"#,
-        #"for x in "$d" "$d/bin"; do if [ -L "$x" ] || [ ! -d "$x" ]; then echo "error=$x is not a directory (or is a symbolic link); \#(advice)"; exit 0; fi; if [ ! -O "$x" ]; then o=$(stat -c %u -- "$x"); n=; [ "$o" = 65534 ] && n=" (it belongs to nobody: a home on NFS that squashes root?)"; echo "error=$x is not owned by $(id -un)$n; \#(advice)"; exit 0; fi; done"#,
-        #"cd -P -- "$d" || { echo "error=cannot enter $d"; exit 0; }"#,
-        "c=$PWD",
-        #"set -- "$c" "$c/bin""#,
-        pathsAbove,
-        #"r=$(stat -c '%u %g %a %n' -- "$@" 2>/dev/null | pss_judge 2 $#) || { echo "error=$d: $r; \#(advice)"; exit 0; }"#,
-        #"[ -w "$c/bin" ] || { echo "error=$c/bin is not writable, on $(pss_mount "$c/bin"). \#(mountAdvice)"; exit 0; }"#,
-        // Uploads a lost connection left behind (an upload in progress is younger than this), once bin/ is trusted.
-        #"find "$c/bin" -maxdepth 1 -name '.upload-*' -mmin +60 -exec rm -f -- {} + 2>/dev/null"#,
-        // Programs must be able to run there: tried with a two-line script before anything is uploaded.
-        #"x=$c/bin/.exec-probe-$$; if ! printf '#!/bin/sh\nexit 0\n' 2>/dev/null > "$x"; then rm -f -- "$x"; echo "error=cannot write in $c/bin ($(df -Pk "$c/bin" 2>/dev/null | awk 'NR==2 {print $4}') KiB free on $(pss_mount "$c/bin")). \#(mountAdvice)"; exit 0; fi"#,
-        #"chmod 700 "$x" && "$x" 2>/dev/null; r=$?; rm -f -- "$x""#,
-        #"if [ $r -ne 0 ]; then m=$(pss_mount "$c/bin"); case $m in *'(noexec'*|*',noexec'*) echo "error=$c is on a noexec mount, $m: programs cannot run there. \#(mountAdvice)";; *) echo "error=programs cannot run in $c/bin (on $m). \#(mountAdvice)";; esac; exit 0; fi"#,
-        #"echo "arch=$(uname -m)""#,
-        #"echo "glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null || true)""#,
-        #"echo "dir=$c""#,
-        #"echo "free=$(df -Pk "$c/bin" 2>/dev/null | awk 'NR==2 {print $4}')""#,
-        #"w=$(pss_logout); [ -z "$w" ] || echo "warn=$w""#,
-    ]).joined(separator: "; ") + "\n"
+    static let prepare =
+        (["umask 077", "echo \(factsMarker)"] + hostDirectoryLines + [
+            privateGroup,
+            judge,
+            mountOf,
+            logoutCheck,
+            homeLine,
+            #"q=${d%/*}; while [ -n "$q" ] && [ ! -d "$q" ]; do q=${q%/*}; done"#,
+            #"cd -P -- "${q:-/}" || { echo "error=cannot enter ${q:-/}"; exit 0; }"#,
+            "c=$PWD/.",
+            "set --",
+            pathsAbove,
+            #"r=$(stat -c '%u %g %a %n' -- "$@" 2>/dev/null | pss_judge 0 $# "$(id -u)") || { echo "error=$d: $r; \#(advice)"; exit 0; }"#,
+            #"e=$(mkdir -p -- "$d/bin" 2>&1) || { case $e in *[Rr]ead-only*|*space*|*[Qq]uota*) a="\#(mountAdvice)";; *) a="\#(permissionAdvice)";; esac; echo "error=cannot create $d/bin (${e##*: }), on $(pss_mount "${q:-/}"). $a"; exit 0; }"#,
+            #"for x in "$d" "$d/bin"; do if [ -L "$x" ] || [ ! -d "$x" ]; then echo "error=$x is not a directory (or is a symbolic link); \#(advice)"; exit 0; fi; if [ ! -O "$x" ]; then o=$(stat -c %u -- "$x"); n=; [ "$o" = 65534 ] && n=" (it belongs to nobody: a home on NFS that squashes root?)"; echo "error=$x is not owned by $(id -un)$n; \#(advice)"; exit 0; fi; done"#,
+            #"cd -P -- "$d" || { echo "error=cannot enter $d"; exit 0; }"#,
+            "c=$PWD",
+            #"set -- "$c" "$c/bin""#,
+            pathsAbove,
+            #"r=$(stat -c '%u %g %a %n' -- "$@" 2>/dev/null | pss_judge 2 $#) || { echo "error=$d: $r; \#(advice)"; exit 0; }"#,
+            #"[ -w "$c/bin" ] || { echo "error=$c/bin is not writable, on $(pss_mount "$c/bin"). \#(mountAdvice)"; exit 0; }"#,
+            // Uploads a lost connection left behind (an upload in progress is younger than this), once bin/ is trusted.
+            #"find "$c/bin" -maxdepth 1 -name '.upload-*' -mmin +60 -exec rm -f -- {} + 2>/dev/null"#,
+            // Programs must be able to run there: tried with a two-line script before anything is uploaded.
+            #"x=$c/bin/.exec-probe-$$; if ! printf '#!/bin/sh\nexit 0\n' 2>/dev/null > "$x"; then rm -f -- "$x"; echo "error=cannot write in $c/bin ($(df -Pk "$c/bin" 2>/dev/null | awk 'NR==2 {print $4}') KiB free on $(pss_mount "$c/bin")). \#(mountAdvice)"; exit 0; fi"#,
+            #"chmod 700 "$x" && "$x" 2>/dev/null; r=$?; rm -f -- "$x""#,
+            #"if [ $r -ne 0 ]; then m=$(pss_mount "$c/bin"); case $m in *'(noexec'*|*',noexec'*) echo "error=$c is on a noexec mount, $m: programs cannot run there. \#(mountAdvice)";; *) echo "error=programs cannot run in $c/bin (on $m). \#(mountAdvice)";; esac; exit 0; fi"#,
+            #"echo "arch=$(uname -m)""#,
+            #"echo "glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null || true)""#,
+            #"echo "dir=$c""#,
+            #"echo "free=$(df -Pk "$c/bin" 2>/dev/null | awk 'NR==2 {print $4}')""#,
+            #"w=$(pss_logout); [ -z "$w" ] || echo "warn=$w""#,
+        ]).joined(separator: "; ") + "\n"
 
     /// `pss doctor`: facts about the host and the user's pss there, as `key=value` lines, changing nothing. The
     /// daemon is asked only through this client's helper, and only when the checks trust it.
@@ -172,8 +176,10 @@ enum HostScripts {
 
     /// The upload: creates `path` (0600) and copies stdin into it, after the marker line.
     static func upload(to path: String) -> String {
-        ["umask 077", "f=\(ShellQuoting.quote(path))", "echo \(uploadMarker)",
-         #"cat > "$f" || { rm -f -- "$f"; exit 1; }"#].joined(separator: "; ") + "\n"
+        [
+            "umask 077", "f=\(ShellQuoting.quote(path))", "echo \(uploadMarker)",
+            #"cat > "$f" || { rm -f -- "$f"; exit 1; }"#,
+        ].joined(separator: "; ") + "\n"
     }
 
     /// Installer, step 2: checks the uploaded file's size and SHA-256 (with whichever tool the host has; a host

@@ -45,7 +45,8 @@ struct DoctorCommand: ParsableCommand {
                 let width = checks.map(\.name.count).max() ?? 0
                 var text = "\(host):\n"
                 for check in checks {
-                    text += "  \(check.status.rawValue.padding(toLength: 4, withPad: " ", startingAt: 0))  "
+                    text +=
+                        "  \(check.status.rawValue.padding(toLength: 4, withPad: " ", startingAt: 0))  "
                         + check.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + check.detail
                     if let fix = check.fix { text += "; fix: " + fix }
                     text += "\n"

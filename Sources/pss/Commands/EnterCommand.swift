@@ -20,7 +20,9 @@ struct EnterCommand: ParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Argument(help: ArgumentHelp("HOST/NAME, HOST/ID, a NAME this client knows, or a HOST for a temporary session.", valueName: "target"), completion: SessionCompletion.known)
+    @Argument(
+        help: ArgumentHelp("HOST/NAME, HOST/ID, a NAME this client knows, or a HOST for a temporary session.", valueName: "target"),
+        completion: SessionCompletion.known)
     var target: String
 
     @Flag(help: "Take over a session another client holds or is entered in.")
@@ -52,8 +54,9 @@ struct EnterCommand: ParsableCommand {
             let signals = StreamSignals.shared
             signals.arm(adding: [SIGWINCH])
             defer { signals.disarm() }
-            let terminal = TerminalSession(input: STDIN_FILENO, output: FileDescriptorSink(descriptor: STDOUT_FILENO),
-                                           detachKey: key, windowSize: { RawTerminal.windowSize(of: STDOUT_FILENO) })
+            let terminal = TerminalSession(
+                input: STDIN_FILENO, output: FileDescriptorSink(descriptor: STDOUT_FILENO),
+                detachKey: key, windowSize: { RawTerminal.windowSize(of: STDOUT_FILENO) })
             var entered: SessionRecord?
             var giveUpAt: Deadline?
             var result: (SessionRecord, TerminalSession.End)?
@@ -70,7 +73,7 @@ struct EnterCommand: ParsableCommand {
                             giveUpAt = nil
                         }
                     }
-                } catch where entered != nil && SessionClient.isConnectionLoss(error) {
+                } catch  where entered != nil && SessionClient.isConnectionLoss(error) {
                     let record = entered!
                     if giveUpAt == nil {
                         giveUpAt = .after(seconds: Double(reconnectTimeout.seconds))
@@ -80,7 +83,8 @@ struct EnterCommand: ParsableCommand {
                     let stop = signals.take().contains { $0 != SIGWINCH }
                     guard !stop, let limit = giveUpAt, !limit.hasPassed else {
                         raw.restore()
-                        throw SessionError.helper("gave up reconnecting; the session \(host)/\(record.name) waits, Disconnected: pss enter \(host)/\(record.name)")
+                        throw SessionError.helper(
+                            "gave up reconnecting; the session \(host)/\(record.name) waits, Disconnected: pss enter \(host)/\(record.name)")
                     }
                     var pause = timespec(tv_sec: 1, tv_nsec: 0)
                     nanosleep(&pause, nil)

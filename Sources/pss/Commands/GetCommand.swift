@@ -7,7 +7,8 @@ struct GetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get",
         abstract: "List sessions (Get-PSSession).",
-        discussion: "Without --host, asks every host this client knows sessions on. The hosts hold the truth: sessions another client machine created are listed too."
+        discussion:
+            "Without --host, asks every host this client knows sessions on. The hosts hold the truth: sessions another client machine created are listed too."
     )
 
     @OptionGroup var connection: ConnectionOptions

@@ -27,7 +27,9 @@ struct InvokeCommand: ParsableCommand {
     @Option(name: .customLong("host"), help: ArgumentHelp("Run in a temporary session on this host.", valueName: "host"))
     var hosts: [String] = []
 
-    @Option(name: .customLong("session"), help: ArgumentHelp("Run in this session: HOST/NAME, HOST/ID or a known NAME.", valueName: "session"), completion: SessionCompletion.known)
+    @Option(
+        name: .customLong("session"), help: ArgumentHelp("Run in this session: HOST/NAME, HOST/ID or a known NAME.", valueName: "session"),
+        completion: SessionCompletion.known)
     var sessions: [String] = []
 
     @Flag(name: .customShort("n"), help: "Do not forward stdin (the command reads end of file).")
@@ -73,12 +75,18 @@ struct InvokeCommand: ParsableCommand {
             throw ValidationError("unknown option '\(first.sanitizedForDisplay)'")
         }
         guard hosts.count + sessions.count == 1 else {
-            throw ValidationError(hosts.isEmpty && sessions.isEmpty ? "give the target with --host HOST or --session SESSION"
-                                                                    : "one target at a time for now")
+            throw ValidationError(
+                hosts.isEmpty && sessions.isEmpty
+                    ? "give the target with --host HOST or --session SESSION"
+                    : "one target at a time for now")
         }
         for host in hosts { do { _ = try HostSpec(parsing: host) } catch { throw ValidationError("--host: \(error)") } }
-        if let jobName, let problem = SessionName.problem(with: jobName) { throw ValidationError("--job-name: \(problem.replacingOccurrences(of: "session name", with: "job name"))") }
-        if let lock, let problem = SessionName.problem(with: lock) { throw ValidationError("--lock: \(problem.replacingOccurrences(of: "a session name", with: "a lock name"))") }
+        if let jobName, let problem = SessionName.problem(with: jobName) {
+            throw ValidationError("--job-name: \(problem.replacingOccurrences(of: "session name", with: "job name"))")
+        }
+        if let lock, let problem = SessionName.problem(with: lock) {
+            throw ValidationError("--lock: \(problem.replacingOccurrences(of: "a session name", with: "a lock name"))")
+        }
         if jobName != nil && !asJob { throw ValidationError("--job-name goes with --as-job") }
         if let timeout, timeout.seconds == 0 { throw ValidationError("--timeout: give a duration of at least 1s") }
         guard !commandWords.isEmpty, !commandWords.allSatisfy({ $0.isEmpty }) else {
@@ -86,24 +94,30 @@ struct InvokeCommand: ParsableCommand {
         }
         let length = RemoteCommand.commandLine(commandWords).utf8.count
         guard length <= CommandText.maximumLength else {
-            throw ValidationError("the command is \(length) bytes; at most \(CommandText.maximumLength) (1 MiB) is sent to a host: put a long script in a file on the host, or feed it on stdin (pss invoke --host H -- sh < script)")
+            throw ValidationError(
+                "the command is \(length) bytes; at most \(CommandText.maximumLength) (1 MiB) is sent to a host: put a long script in a file on the host, or feed it on stdin (pss invoke --host H -- sh < script)"
+            )
         }
     }
 
     func run() throws {
         let target = hosts.first ?? sessions[0]
         let resolve = { (client: SessionClient) throws -> (host: String, request: ClientMessage) in
-            let reference = hosts.isEmpty ? try SessionReference(parsing: sessions[0], known: try client.state.knownSessions())
-                                          : SessionReference(host: hosts[0], session: "")
+            let reference =
+                hosts.isEmpty
+                ? try SessionReference(parsing: sessions[0], known: try client.state.knownSessions())
+                : SessionReference(host: hosts[0], session: "")
             let invocation = ClientMessage.Invocation(
                 session: reference.session, command: RemoteCommand.commandLine(commandWords),
                 forwardStdin: !asJob && !noStdin && isatty(STDIN_FILENO) == 0, waitSeconds: wait.seconds, asJob: asJob,
-                jobName: jobName ?? "", timeoutSeconds: timeout?.seconds ?? 0, lock: lock ?? "").withTerminal(usesTerminal)
+                jobName: jobName ?? "", timeoutSeconds: timeout?.seconds ?? 0, lock: lock ?? ""
+            ).withTerminal(usesTerminal)
             return (reference.host, .invoke(invocation))
         }
         if asJob { return try startJob(target, resolve) }
-        let streaming = OutputStreaming(connection: connection, target: target, reconnectTimeout: reconnectTimeout.seconds,
-                                        interruptsCommand: true, usesTerminal: usesTerminal)
+        let streaming = OutputStreaming(
+            connection: connection, target: target, reconnectTimeout: reconnectTimeout.seconds,
+            interruptsCommand: true, usesTerminal: usesTerminal)
         try streaming.run(stdin: !noStdin && isatty(STDIN_FILENO) == 0 ? STDIN_FILENO : nil, resolve)
     }
 

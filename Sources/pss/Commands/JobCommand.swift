@@ -105,14 +105,19 @@ struct JobCommand: ParsableCommand {
     }
 
     static func stream(_ connection: ConnectionOptions, _ target: Target, follow: Bool, keep: Bool, discard: Bool) throws {
-        let streaming = OutputStreaming(connection: connection, target: "\(target.session) job \(target.job)",
-                                        reconnectTimeout: OutputStreaming.defaultReconnectTimeout.seconds,
-                                        acknowledges: !keep, discardsOutput: discard)
+        let streaming = OutputStreaming(
+            connection: connection, target: "\(target.session) job \(target.job)",
+            reconnectTimeout: OutputStreaming.defaultReconnectTimeout.seconds,
+            acknowledges: !keep, discardsOutput: discard)
         try streaming.run(stdin: nil) { client in
             let reference = try SessionReference(parsing: target.session, known: try client.state.knownSessions())
             // job wait asks for the end only: the output stays on the host, unsent.
-            return (reference.host, .receive(session: reference.session, job: target.job, from: discard ? .end : nil,
-                                             follow: follow, take: false))
+            return (
+                reference.host,
+                .receive(
+                    session: reference.session, job: target.job, from: discard ? .end : nil,
+                    follow: follow, take: false)
+            )
         }
     }
 

@@ -26,7 +26,8 @@ struct NewCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Close the session after this long without a command or a client (minimum 60s).", valueName: "dur"))
     var idleTimeout: Duration = Duration(argument: "2h")!
 
-    @Option(help: ArgumentHelp("What to do when unreceived output reaches --max-buffer: block the command, or drop the oldest output.", valueName: "block|drop"))
+    @Option(
+        help: ArgumentHelp("What to do when unreceived output reaches --max-buffer: block the command, or drop the oldest output.", valueName: "block|drop"))
     var outputBuffering: String = "block"
 
     @Option(help: ArgumentHelp("Unreceived output kept per command.", valueName: "size"))
@@ -52,9 +53,11 @@ struct NewCommand: ParsableCommand {
         var rows: [SessionOutput.Row] = []
         let worst = Diagnostics.forEachTarget(hosts) { host in
             let answer = try client.withLink(host) { link in
-                try link.request(.newSession(name: name ?? "", idleTimeoutSeconds: idleTimeout.seconds,
-                                             outputBuffering: SessionRecord.OutputBuffering(rawValue: outputBuffering)!,
-                                             maxBuffer: maxBuffer.bytes, loadsProfile: !noProfile))
+                try link.request(
+                    .newSession(
+                        name: name ?? "", idleTimeoutSeconds: idleTimeout.seconds,
+                        outputBuffering: SessionRecord.OutputBuffering(rawValue: outputBuffering)!,
+                        maxBuffer: maxBuffer.bytes, loadsProfile: !noProfile))
             }
             guard case let .session(record) = answer else { throw SessionError.helper("unexpected answer") }
             client.state.remember(host: host, records: [record], complete: false)

@@ -46,9 +46,11 @@ struct OutputStreaming {
             let client = try SessionClient(connector: connection.makeConnector())
             let (resolvedHost, request) = try resolve(client)
             host = resolvedHost
-            outcome = .success(try client.stream(request, on: host, into: stream, stdin: stdin,
-                                                 reconnectTimeout: Double(reconnectTimeout),
-                                                 notify: { Diagnostics.print("\(target): \($0)") }))
+            outcome = .success(
+                try client.stream(
+                    request, on: host, into: stream, stdin: stdin,
+                    reconnectTimeout: Double(reconnectTimeout),
+                    notify: { Diagnostics.print("\(target): \($0)") }))
         } catch let error as SessionError {
             if case let .detached(_, _, _, signal) = error { detachedBy = signal }
             outcome = .failure(CommandFailure.from(error))
@@ -81,7 +83,8 @@ struct OutputStreaming {
                 Diagnostics.print("\(target): remote command killed by signal \(signal)")
             }
             if shellEnded, stream.session?.temporary == false {
-                Diagnostics.print("\(target): the command ended the session's shell; a new shell took its place (variables, functions and the working directory were reset)")
+                Diagnostics.print(
+                    "\(target): the command ended the session's shell; a new shell took its place (variables, functions and the working directory were reset)")
             }
             throw ExitCode(status)
         case let .success(.pending(job)):

@@ -29,15 +29,20 @@ struct ReceiveCommand: ParsableCommand {
     var reconnectTimeout: Duration = OutputStreaming.defaultReconnectTimeout
 
     func run() throws {
-        let streaming = OutputStreaming(connection: connection, target: session, reconnectTimeout: reconnectTimeout.seconds,
-                                        acknowledges: !keep, interruptsCommand: true)
+        let streaming = OutputStreaming(
+            connection: connection, target: session, reconnectTimeout: reconnectTimeout.seconds,
+            acknowledges: !keep, interruptsCommand: true)
         try streaming.run(stdin: nil) { client in
             let reference = try SessionReference(parsing: session, known: try client.state.knownSessions())
             // Where this client stopped when it last gave up reconnecting to this session, if it did.
             let unfinished = try client.state.takeUnfinished(host: reference.host, session: reference.session, job: job)
-            return (reference.host, .receive(session: reference.session, job: unfinished?.job ?? job ?? "",
-                                             from: unfinished.map { StreamOffsets(stdout: $0.stdout, stderr: $0.stderr) },
-                                             follow: true, take: true))
+            return (
+                reference.host,
+                .receive(
+                    session: reference.session, job: unfinished?.job ?? job ?? "",
+                    from: unfinished.map { StreamOffsets(stdout: $0.stdout, stderr: $0.stderr) },
+                    follow: true, take: true)
+            )
         }
     }
 }

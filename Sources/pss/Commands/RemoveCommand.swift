@@ -42,7 +42,9 @@ struct RemoveCommand: ParsableCommand {
             worst = Diagnostics.forEachTarget(sessions) { text in
                 let reference = try SessionReference(parsing: text, known: try client.state.knownSessions())
                 try client.withLink(reference.host) { link in _ = try link.request(.removeSession(reference.session)) }
-                let known = try client.state.knownSessions().filter { $0.host == reference.host && ($0.id == reference.session || $0.name == reference.session) }
+                let known = try client.state.knownSessions().filter {
+                    $0.host == reference.host && ($0.id == reference.session || $0.name == reference.session)
+                }
                 client.state.forget(host: reference.host, ids: known.map(\.id))
             }
         }

@@ -6,7 +6,9 @@ import SSHClient
 
 /// The connection options every command takes, as ssh's.
 struct ConnectionOptions: ParsableArguments {
-    @Option(name: .customShort("F", allowingJoined: true), help: ArgumentHelp("ssh_config file (default ~/.ssh/config, then /etc/ssh/ssh_config).", valueName: "file"))
+    @Option(
+        name: .customShort("F", allowingJoined: true),
+        help: ArgumentHelp("ssh_config file (default ~/.ssh/config, then /etc/ssh/ssh_config).", valueName: "file"))
     var configFile: String?
 
     @Option(name: .customShort("o", allowingJoined: true), help: ArgumentHelp("An ssh_config option, as ssh -o.", valueName: "key=value"))
@@ -68,7 +70,8 @@ struct ConnectionOptions: ParsableArguments {
         if let passwordFile, Secret.firstLine(ofFile: passwordFile) == nil {
             throw CommandFailure.usage("--password-file: cannot read \(passwordFile.sanitizedForDisplay)")
         }
-        return HostConnector(resolver: resolver, credentials: Credentials(passwordFile: passwordFile),
-                             prompter: TerminalPrompter(), logger: logger)
+        return HostConnector(
+            resolver: resolver, credentials: Credentials(passwordFile: passwordFile),
+            prompter: TerminalPrompter(), logger: logger)
     }
 }

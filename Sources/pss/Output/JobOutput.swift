@@ -16,9 +16,11 @@ enum JobOutput {
         }
         let header = ["Id", "Name", "Session", "State", "ExitCode", "HasMoreData", "Command"]
         let lines = rows.map { row in
-            [row.job.id, row.job.name, "\(row.host)/\(row.job.sessionName)", row.job.state.rawValue,
-             row.job.exitCode.map(String.init) ?? "", row.job.hasMoreData ? "True" : "False",
-             row.job.command.sanitizedForDisplay]
+            [
+                row.job.id, row.job.name, "\(row.host)/\(row.job.sessionName)", row.job.state.rawValue,
+                row.job.exitCode.map(String.init) ?? "", row.job.hasMoreData ? "True" : "False",
+                row.job.command.sanitizedForDisplay,
+            ]
         }
         Terminal.write(Table.format(header: header, rows: lines))
     }

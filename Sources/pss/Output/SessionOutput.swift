@@ -19,8 +19,10 @@ enum SessionOutput {
     static func table(_ rows: [Row], clientID: String) {
         let header = ["Id", "Name", "ComputerName", "State", "ConfigurationName", "Availability"]
         let lines = rows.map { row in
-            [row.record.id, row.record.name, row.host, row.record.state.rawValue, "",
-             row.record.availability(for: clientID).rawValue]
+            [
+                row.record.id, row.record.name, row.host, row.record.state.rawValue, "",
+                row.record.availability(for: clientID).rawValue,
+            ]
         }
         Terminal.write(Table.format(header: header, rows: lines))
     }
