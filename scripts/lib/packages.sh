@@ -8,9 +8,15 @@
 PSS_PACKAGES=(libssh2-1-dev libssl-dev libstdc++-12-dev pkg-config openssh-server openssh-client tmux
               libpam-google-authenticator zsh ksh fish csh tcsh dropbear-bin sudo)
 
+# What building pss needs, and no more (scripts/install).
+PSS_BUILD_PACKAGES=(libssh2-1-dev libssl-dev libstdc++-12-dev pkg-config)
+
+# ensure_packages [build]: the whole set (tests, demo), or only what building needs.
 ensure_packages() {
     local missing=()
-    for package in "${PSS_PACKAGES[@]}"; do
+    local wanted=("${PSS_PACKAGES[@]}")
+    [ "${1:-}" != build ] || wanted=("${PSS_BUILD_PACKAGES[@]}")
+    for package in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
     done
     if [ ${#missing[@]} -gt 0 ]; then

@@ -36,8 +36,9 @@ public final class HelperBinary {
         #endif
     }
 
-    /// The oldest glibc the helper runs on: what the build machine links against (Debian 12).
-    public static let minimumGlibc = (2, 34)
+    /// The oldest glibc the helper runs on: the newest symbol version it binds (arc4random, GLIBC_2.36, as Debian
+    /// 12's glibc gives it; `objdump -T pss-host`).
+    public static let minimumGlibc = (2, 36)
 
     /// Why a host with this CPU (`uname -m`) and glibc (`getconf GNU_LIBC_VERSION`) cannot run the helper; nil
     /// when it can.

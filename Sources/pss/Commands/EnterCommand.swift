@@ -11,8 +11,8 @@ struct EnterCommand: ParsableCommand {
         discussion: """
             A full terminal in the session's own shell: what you do there and what pss invoke runs share one \
             state. Leave with the detach key (Ctrl-\\ by default), or exit or Ctrl-D at the session's prompt: the \
-            session stays, with whatever runs in it, and pss enter SESSION comes back to it from any machine, \
-            showing the recent output. pss enter HOST makes a temporary session, closed when you exit it \
+            session stays, with whatever runs in it, and pss enter SESSION comes back to it, showing the recent \
+            output (from another machine: after pss disconnect SESSION on the one that left, or with --force). pss enter HOST makes a temporary session, closed when you exit it \
             (detaching keeps it, and says its name). While you are entered, the session is busy: invokes wait. A \
             session another client holds or is entered in is refused (254) unless --force, which takes it over.
             """
@@ -28,10 +28,10 @@ struct EnterCommand: ParsableCommand {
     @Flag(help: "Take over a session another client holds or is entered in.")
     var force = false
 
-    @Option(help: ArgumentHelp("The key that leaves the session running: ctrl-X, C-X, ^X, or none (default ctrl-\\).", valueName: "key"))
+    @Option(help: ArgumentHelp("The key that leaves the session running: ctrl-X, C-X, ^X, or none.", valueName: "key"))
     var detachKey: String = "ctrl-\\"
 
-    @Option(help: ArgumentHelp("How long to keep reconnecting a lost connection (default 4m; 0: not at all).", valueName: "dur"))
+    @Option(help: ArgumentHelp("How long to keep reconnecting a lost connection (0: not at all).", valueName: "dur"))
     var reconnectTimeout: Duration = OutputStreaming.defaultReconnectTimeout
 
     func validate() throws {

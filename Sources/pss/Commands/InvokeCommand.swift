@@ -35,7 +35,7 @@ struct InvokeCommand: ParsableCommand {
     @Flag(name: .customShort("n"), help: "Do not forward stdin (the command reads end of file).")
     var noStdin = false
 
-    @Option(help: ArgumentHelp("How long to wait for a busy session (default 4m).", valueName: "dur"))
+    @Option(help: ArgumentHelp("How long to wait for a busy session.", valueName: "dur"))
     var wait: Duration = Duration(argument: "4m")!
 
     @Flag(help: "Start the command as a job and return at once; its output and status stay on the host until removed.")
@@ -50,7 +50,7 @@ struct InvokeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Refuse to start (exit 75) while a command holding this lock runs on the host.", valueName: "name"))
     var lock: String?
 
-    @Option(help: ArgumentHelp("How long to keep reconnecting a lost connection (default 4m; 0: not at all).", valueName: "dur"))
+    @Option(help: ArgumentHelp("How long to keep reconnecting a lost connection (0: not at all).", valueName: "dur"))
     var reconnectTimeout: Duration = OutputStreaming.defaultReconnectTimeout
 
     @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The command and its arguments, after --.", valueName: "command"))

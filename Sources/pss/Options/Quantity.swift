@@ -3,8 +3,11 @@ import ArgumentParser
 /// DESIGN.md's DUR: `90`, `90s`, `15m`, `2h` (seconds).
 struct Duration: ExpressibleByArgument {
     var seconds: UInt32
+    /// As written, for --help's defaults.
+    var defaultValueDescription: String
 
     init?(argument: String) {
+        defaultValueDescription = argument
         let units: [Character: UInt32] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
         var text = Substring(argument)
         var unit: UInt32 = 1
@@ -19,8 +22,11 @@ struct Duration: ExpressibleByArgument {
 /// DESIGN.md's SIZE: `512K`, `64M`, `1G` (bytes; a bare number is bytes).
 struct ByteSize: ExpressibleByArgument {
     var bytes: UInt64
+    /// As written, for --help's defaults.
+    var defaultValueDescription: String
 
     init?(argument: String) {
+        defaultValueDescription = argument
         let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
         var text = Substring(argument)
         var unit: UInt64 = 1
