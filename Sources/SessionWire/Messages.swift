@@ -31,9 +31,11 @@ public enum ClientMessage: Equatable, Sendable {
     case interrupt
     /// Attaches this client to the session's terminal (`pss enter`), at the client's window size; an empty session
     /// makes a temporary one, closed when the user leaves it with `exit`.
-    case enter(session: String, force: Bool, size: WindowSize, term: String)
-    /// What the entered user typed, as typed.
-    case terminalInput([UInt8])
+    /// `keys` names this client's stream of keys: entering again with the same one (after a lost connection) is
+    /// answered with how much of it the host took, so nothing is typed twice or lost.
+    case enter(session: String, force: Bool, size: WindowSize, term: String, keys: String)
+    /// What the user typed, as typed; `offset` is where it starts in their stream of keys.
+    case terminalInput(offset: UInt64, [UInt8])
     /// The entered user's window changed.
     case resize(WindowSize)
     /// The entered user detached (the detach key): the session stays, with whatever runs in it.
@@ -103,8 +105,9 @@ public enum ClientMessage: Equatable, Sendable {
         case let .stopJob(session, job): w.u8(14); w.string(session); w.string(job)
         case let .removeJob(session, job): w.u8(15); w.string(session); w.string(job)
         case .interrupt: w.u8(16)
-        case let .enter(session, force, size, term): w.u8(17); w.string(session); w.bool(force); size.encode(into: &w); w.string(term)
-        case let .terminalInput(bytes): w.u8(18); w.data(bytes)
+        case let .enter(session, force, size, term, keys):
+            w.u8(17); w.string(session); w.bool(force); size.encode(into: &w); w.string(term); w.string(keys)
+        case let .terminalInput(offset, bytes): w.u8(18); w.u64(offset); w.data(bytes)
         case let .resize(size): w.u8(19); size.encode(into: &w)
         case .leave: w.u8(20)
         }
@@ -148,8 +151,11 @@ public enum ClientMessage: Equatable, Sendable {
         case 14: self = .stopJob(session: try r.string(), job: try r.string())
         case 15: self = .removeJob(session: try r.string(), job: try r.string())
         case 16: self = .interrupt
-        case 17: self = .enter(session: try r.string(), force: try r.bool(), size: try WindowSize.decode(from: &r), term: try r.string())
-        case 18: self = .terminalInput(Array(try r.data()))
+        case 17:
+            self = .enter(
+                session: try r.string(), force: try r.bool(), size: try WindowSize.decode(from: &r), term: try r.string(),
+                keys: try r.string())
+        case 18: self = .terminalInput(offset: try r.u64(), Array(try r.data()))
         case 19: self = .resize(try WindowSize.decode(from: &r))
         case 20: self = .leave
         case let type: throw WireError.unknownMessage(type)
@@ -189,8 +195,9 @@ public enum HostMessage: Equatable, Sendable {
     /// session's shell (`exit`, `exec`), which the host then replaced with a fresh one.
     case exited(status: Int32, signal: String, shellEnded: Bool)
     case removed(count: UInt32)
-    /// The client is entered in the session's terminal; its output follows as `terminalOutput`.
-    case entered(SessionRecord)
+    /// The client is entered in the session's terminal; its output follows as `terminalOutput`. `keysTaken`: how
+    /// much of the client's stream of keys the host has (0 for a new stream).
+    case entered(SessionRecord, keysTaken: UInt64)
     case terminalOutput(ArraySlice<UInt8>)
     /// The client is no longer entered: `exit` at the session's top level, another client took the session over,
     /// or the session was closed (`closed`: a temporary session ended with the user's `exit`).
@@ -214,7 +221,7 @@ public enum HostMessage: Equatable, Sendable {
         case let .jobs(jobs, more): w.u8(111); w.u32(UInt32(jobs.count)); jobs.forEach { $0.encode(into: &w) }; w.bool(more)
         case let .notice(text): w.u8(113); w.string(text)
         case let .job(job): w.u8(112); job.encode(into: &w)
-        case let .entered(record): w.u8(114); record.encode(into: &w)
+        case let .entered(record, keysTaken): w.u8(114); record.encode(into: &w); w.u64(keysTaken)
         case let .terminalOutput(bytes): w.u8(115); w.data(bytes)
         case let .left(reason, closed): w.u8(116); w.string(reason); w.bool(closed)
         }
@@ -247,7 +254,7 @@ public enum HostMessage: Equatable, Sendable {
             self = .jobs(jobs, more: try r.bool())
         case 113: self = .notice(try r.string())
         case 112: self = .job(try JobRecord.decode(from: &r))
-        case 114: self = .entered(try SessionRecord.decode(from: &r))
+        case 114: self = .entered(try SessionRecord.decode(from: &r), keysTaken: try r.u64())
         case 115: self = .terminalOutput(try r.data())
         case 116: self = .left(reason: try r.string(), closed: try r.bool())
         case let type: throw WireError.unknownMessage(type)

@@ -214,6 +214,19 @@ final class EnterTests: XCTestCase {
         proxy.resetAll()
         XCTAssertTrue(terminal.waitFor("reconnected"), terminal.screen)
         run(terminal, "echo \"after $KEPT\"", shows: "after across")
+
+        // Keys sent into a connection that then breaks (held by the stalled proxy, dropped by the reset) are typed
+        // once the host is reached again, and only once.
+        proxy.setMode(.stall)
+        terminal.type("echo \"typed-$((2 + 2))-once\"")
+        terminal.press("Enter")
+        usleep(500_000)  // time for pss to send them into the stalled connection (not an assertion)
+        proxy.resetAll()
+        proxy.setMode(.forward)
+        XCTAssertTrue(terminal.waitFor("typed-4-once"), terminal.screen)
+        run(terminal, "echo done-$((3 + 3))", shows: "done-6")
+        XCTAssertEqual(terminal.screen.components(separatedBy: "typed-4-once").count - 1, 1,
+                       "the line ran exactly once: \(terminal.screen)")
         terminal.press("C-\\\\")
         XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
         XCTAssertTrue(terminal.screen.contains("[settings icanon,echo,]"), terminal.screen)

@@ -37,7 +37,8 @@ final class MessageTests: XCTestCase {
             .ack(session: "s", job: "nightly", received: StreamOffsets(stdout: 5, stderr: 1 << 33), complete: true),
             .disconnect(session: "s", idleTimeoutSeconds: 60, outputBuffering: "drop"), .connect(session: "s", force: true),
             .listJobs(session: ""), .stopJob(session: "s", job: "1"), .removeJob(session: "s", job: "J"), .interrupt,
-            .enter(session: "s", force: true, size: WindowSize(rows: 50, columns: 132), term: "xterm-256color"), .terminalInput([3, 0x1C]),
+            .enter(session: "s", force: true, size: WindowSize(rows: 50, columns: 132), term: "xterm-256color", keys: "k1"),
+            .terminalInput(offset: 1 << 33, [3, 0x1C]),
             .resize(WindowSize(rows: 24, columns: 80)), .leave,
         ]
         for message in messages {
@@ -49,7 +50,8 @@ final class MessageTests: XCTestCase {
         let messages: [HostMessage] = [
             .hello(version: 1, helper: "h"), .failure(.busy, "busy"), .session(Self.record), .sessions([Self.record, Self.record], more: true),
             .started(Self.record, Self.job, from: StreamOffsets(stdout: 3, stderr: 4)), .dropped(.stdout, from: 1, to: 1 << 35),
-            .pending(Self.job), .jobs([Self.job, Self.finished], more: false), .notice("disk full"), .entered(Self.record), .terminalOutput([27, 91, 72][...]),
+            .pending(Self.job), .jobs([Self.job, Self.finished], more: false), .notice("disk full"), .entered(Self.record, keysTaken: 7),
+            .terminalOutput([27, 91, 72][...]),
             .left(reason: "exit", closed: true), .job(Self.finished), .failure(.locked, "held"), .output(.stderr, offset: 1 << 40, [1, 2, 3][...]),
             .exited(status: -1, signal: "TERM", shellEnded: true),
             .removed(count: 3),

@@ -48,10 +48,10 @@ extension HostDaemon {
             if let run = link.attached, run.link === link, run.stdinPipe >= 0 {
                 run.forwardStdin(bytes)
             }
-        case let .enter(reference, force, size, term):
-            try enter(reference, force: force, size: size, term: term, link: link)
-        case let .terminalInput(bytes):
-            typeIn(bytes, from: link)
+        case let .enter(reference, force, size, term, keys):
+            try enter(reference, force: force, size: size, term: term, keys: keys, link: link)
+        case let .terminalInput(offset, bytes):
+            typeIn(bytes, at: offset, from: link)
         case let .resize(size):
             resize(size, from: link)
         case .leave:

@@ -5,7 +5,7 @@ import SessionWire
 /// terminal shows comes back, and the session is busy meanwhile (invokes wait). Leaving keeps the session and its
 /// state: the detach key, `exit` or Ctrl-D at the shell's own prompt (a temporary session is closed then).
 extension HostDaemon {
-    func enter(_ reference: String, force: Bool, size: WindowSize, term: String, link: ClientLink) throws {
+    func enter(_ reference: String, force: Bool, size: WindowSize, term: String, keys: String, link: ClientLink) throws {
         let client = link.clientID!
         guard link.entered == nil, link.attached == nil else {
             throw RequestFailure(kind: .invalidRequest, message: "this connection is already entered in a session, or streams a command")
@@ -43,7 +43,12 @@ extension HostDaemon {
         session.enteredTerm = term
         link.entered = session
         session.typedOnLine = 0
-        link.send(.entered(session.snapshot))
+        // The same stream of keys coming back (a lost connection): typing resumes where the host has it.
+        if keys.isEmpty || keys != session.keyStream {
+            session.keyStream = keys
+            session.keysTaken = 0
+        }
+        link.send(.entered(session.snapshot, keysTaken: session.keysTaken))
         let atPrompt = session.run == nil && shell.isAtPrompt
         var replay = session.recentTerminalOutput(rows: Int(size.rows))
         // At the prompt, the log's last line is an old prompt: the shell prints a fresh one.
@@ -54,15 +59,20 @@ extension HostDaemon {
         if atPrompt { shell.enterInteractive(term: term) }
     }
 
-    func typeIn(_ bytes: [UInt8], from link: ClientLink) {
+    func typeIn(_ sent: [UInt8], at offset: UInt64, from link: ClientLink) {
         // Keys for a command invoked from a terminal go to its terminal as typed.
         if let run = link.attached, run.link === link, run.hasTerminal, run.isRunning,
             let session = sessions.values.first(where: { $0.run === run })
         {
-            session.shell?.write(bytes)
+            session.shell?.write(sent)
             return
         }
         guard let session = link.entered, session.enteredLink === link, let shell = session.shell else { return }
+        // Keys sent again after a reconnection: what the host already took is not typed twice.
+        let skip = session.keysTaken > offset ? Int(min(session.keysTaken - offset, UInt64(sent.count))) : 0
+        let bytes = Array(sent[skip...])
+        session.keysTaken = max(session.keysTaken, offset) + UInt64(bytes.count)
+        guard !bytes.isEmpty else { return }
         guard session.run == nil, shell.isAtPrompt else { shell.write(bytes); return }
         let canonical = shell.readsLines  // else readline edits the line (bash while entered)
         // At the shell's own prompt: Ctrl-D on an empty line leaves, as `exit` does (the shell ignores EOF).

@@ -30,6 +30,9 @@ final class HostedSession {
     /// What the entered user has typed on the line at the shell's own prompt (a count; 0: an empty line, where
     /// Ctrl-D leaves the session, as `exit` does).
     var typedOnLine = 0
+    /// The entered client's stream of keys (its id), and how many bytes of it were typed into the terminal.
+    var keyStream = ""
+    var keysTaken: UInt64 = 0
     /// No command is typed before this time (monotonic ms): the shell is still throwing away a line a user left.
     var settledAt: Int64 = 0
     /// The entered user's terminal type, for the prompt they get once a running command ends.

@@ -230,7 +230,7 @@ public final class HostLink {
                     // Ctrl-C, typed in raw mode, is a byte: taken as the signal it would have been.
                     let interrupts = keys.filter { $0 == 0x03 }.count
                     keys.removeAll { $0 == 0x03 }
-                    if !keys.isEmpty { unsent += ClientMessage.terminalInput(keys).encoded() }
+                    if !keys.isEmpty { unsent += ClientMessage.terminalInput(offset: 0, keys).encoded() }
                     for _ in 0..<interrupts { StreamSignals.shared.raise(SIGINT) }
                 } else if count == 0 {
                     stream.terminalInput = nil

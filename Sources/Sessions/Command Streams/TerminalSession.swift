@@ -20,6 +20,37 @@ public struct TerminalSession {
     public var detachKey: UInt8?
     /// The local window's size, asked again on SIGWINCH.
     public var windowSize: () -> WindowSize
+    /// What was typed, kept across reconnections: the host says how much it took, the rest is sent again.
+    let keyStream = KeyStream()
+
+    /// The keys typed in one `pss enter`, by offset, with the recent ones kept until the host has them.
+    final class KeyStream {
+        let id = (0..<4).map { _ in String(UInt32.random(in: 0...UInt32.max), radix: 16) }.joined(separator: "-")
+        /// Keys sent, from `start` on.
+        private(set) var kept: [UInt8] = []
+        private(set) var start: UInt64 = 0
+        var end: UInt64 { start + UInt64(kept.count) }
+        /// At most this much is kept for sending again (keys a person types; a paste beyond it may be cut).
+        static let limit = 1 << 20
+
+        func sent(_ bytes: [UInt8]) {
+            kept += bytes
+            if kept.count > Self.limit {
+                let drop = kept.count - Self.limit
+                kept.removeFirst(drop)
+                start += UInt64(drop)
+            }
+        }
+
+        /// The host has everything before `taken`: what follows, from where, to send again.
+        func unconfirmed(after taken: UInt64) -> (offset: UInt64, bytes: [UInt8]) {
+            guard taken < end else { return (end, []) }
+            let from = max(taken, start)
+            kept.removeFirst(Int(from - start))
+            start = from
+            return (from, kept)
+        }
+    }
 
     public init(input: Int32, output: ByteSink, detachKey: UInt8?, windowSize: @escaping () -> WindowSize) {
         self.input = input
@@ -33,9 +64,12 @@ public struct TerminalSession {
     /// `StreamSignals` (with SIGWINCH) for the whole time, reconnections included.
     public func run(on link: HostLink, session: String, force: Bool, entered: (SessionRecord) -> Void) throws -> (SessionRecord, End) {
         let term = getenv("TERM").map { String(cString: $0) } ?? "xterm"
-        let answer = try link.request(.enter(session: session, force: force, size: windowSize(), term: term))
-        guard case let .entered(record) = answer else { throw SessionError.helper("unexpected answer to enter") }
+        let answer = try link.request(.enter(session: session, force: force, size: windowSize(), term: term, keys: keyStream.id))
+        guard case let .entered(record, taken) = answer else { throw SessionError.helper("unexpected answer to enter") }
         entered(record)
+        // Keys the host did not get before the connection broke go again, once.
+        let resend = keyStream.unconfirmed(after: taken)
+        if !resend.bytes.isEmpty { try link.send(.terminalInput(offset: resend.offset, resend.bytes)) }
         let signals = StreamSignals.shared
         try link.send(.resize(windowSize()))  // it may have changed while reconnecting
         var keys = [UInt8](repeating: 0, count: 4096)
@@ -77,7 +111,11 @@ public struct TerminalSession {
                 typed.removeSubrange(at...)
                 leaving = true
             }
-            if !typed.isEmpty { try link.send(.terminalInput(typed)) }
+            if !typed.isEmpty {
+                let offset = keyStream.end
+                keyStream.sent(typed)
+                try link.send(.terminalInput(offset: offset, typed))
+            }
             if leaving { try link.send(.leave) }
         }
     }
