@@ -225,8 +225,9 @@ final class EnterTests: XCTestCase {
         proxy.setMode(.forward)
         XCTAssertTrue(terminal.waitFor("typed-4-once"), terminal.screen)
         run(terminal, "echo done-$((3 + 3))", shows: "done-6")
-        XCTAssertEqual(terminal.screen.components(separatedBy: "typed-4-once").count - 1, 1,
-                       "the line ran exactly once: \(terminal.screen)")
+        XCTAssertEqual(
+            terminal.screen.components(separatedBy: "typed-4-once").count - 1, 1,
+            "the line ran exactly once: \(terminal.screen)")
         terminal.press("C-\\\\")
         XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
         XCTAssertTrue(terminal.screen.contains("[settings icanon,echo,]"), terminal.screen)
