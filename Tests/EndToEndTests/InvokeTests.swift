@@ -4,6 +4,26 @@ import XCTest
 
 /// `pss invoke --host` against a real sshd: streams, statuses, stdin, binary data, quoting, JSON.
 final class InvokeTests: HostFixtureTestCase {
+    /// --dry-run prints the targets host patterns name, as they would be addressed, and connects to nothing
+    /// (the names do not resolve); a bad pattern is a usage error naming it, before anything connects.
+    func testDryRunExpandsHostPatternsAndConnectsToNothing() {
+        let dry = client.pss(
+            [
+                "invoke", "--host", "root@nosuch-web[01-03,07]:2222", "--host", "nosuch-db[1-2],nosuch-db1",
+                "--dry-run", "--", "true",
+            ], limit: 10)
+        XCTAssertEqual(dry.status, 0, "\(dry)")
+        XCTAssertEqual(
+            dry.stdoutText,
+            [
+                "root@nosuch-web01:2222", "root@nosuch-web02:2222", "root@nosuch-web03:2222",
+                "root@nosuch-web07:2222", "nosuch-db1", "nosuch-db2",
+            ].map { $0 + "\n" }.joined())
+        let bad = client.pss(["invoke", "--host", "web[3-1]", "--", "true"], limit: 10)
+        XCTAssertEqual(bad.status, 64, "\(bad)")
+        XCTAssertTrue(bad.stderrText.contains("host pattern 'web[3-1]'"), bad.stderrText)
+    }
+
     func testStdoutStderrAndStatusAreKeptApart() {
         let result = client.pss(["invoke", "--host", "h1", "--", "echo out; echo err >&2; exit 3"])
         XCTAssertEqual(result.status, 3, "\(result)")

@@ -35,6 +35,9 @@ struct InvokeCommand: ParsableCommand {
     @Flag(name: .customShort("n"), help: "Do not forward stdin (the command reads end of file).")
     var noStdin = false
 
+    @Flag(help: "Print the targets, one a line, as they would be addressed (host patterns expanded), and connect to nothing.")
+    var dryRun = false
+
     @Option(help: ArgumentHelp("How long to wait for a busy session.", valueName: "dur"))
     var wait: Duration = Duration(argument: "4m")!
 
@@ -74,13 +77,15 @@ struct InvokeCommand: ParsableCommand {
         if let first = command.first, first != "--", first.hasPrefix("-") {
             throw ValidationError("unknown option '\(first.sanitizedForDisplay)'")
         }
-        guard hosts.count + sessions.count == 1 else {
+        let targets: [String]
+        do { targets = hosts.isEmpty ? [] : try HostPattern.expand(hosts) } catch { throw ValidationError("--host: \(error)") }
+        guard targets.count + sessions.count == 1 || (dryRun && !(targets.isEmpty && sessions.isEmpty)) else {
             throw ValidationError(
                 hosts.isEmpty && sessions.isEmpty
                     ? "give the target with --host HOST or --session SESSION"
-                    : "one target at a time for now")
+                    : "one target at a time for now (--dry-run shows them)")
         }
-        for host in hosts { do { _ = try HostSpec(parsing: host) } catch { throw ValidationError("--host: \(error)") } }
+        for host in targets { do { _ = try HostSpec(parsing: host) } catch { throw ValidationError("--host: \(error)") } }
         if let jobName, let problem = SessionName.problem(with: jobName) {
             throw ValidationError("--job-name: \(problem.replacingOccurrences(of: "session name", with: "job name"))")
         }
@@ -101,12 +106,19 @@ struct InvokeCommand: ParsableCommand {
     }
 
     func run() throws {
-        let target = hosts.first ?? sessions[0]
+        if dryRun {
+            // validate() has expanded the patterns once already; they expand the same way again.
+            let targets = (hosts.isEmpty ? [] : try HostPattern.expand(hosts)) + sessions
+            Terminal.write(targets.map { $0 + "\n" }.joined())
+            return
+        }
+        let host = hosts.isEmpty ? nil : try HostPattern.expand(hosts).first
+        let target = host ?? sessions[0]
         let resolve = { (client: SessionClient) throws -> (host: String, request: ClientMessage) in
             let reference =
                 hosts.isEmpty
                 ? try SessionReference(parsing: sessions[0], known: try client.state.knownSessions())
-                : SessionReference(host: hosts[0], session: "")
+                : SessionReference(host: host!, session: "")
             let invocation = ClientMessage.Invocation(
                 session: reference.session, command: RemoteCommand.commandLine(commandWords),
                 forwardStdin: !asJob && !noStdin && isatty(STDIN_FILENO) == 0, waitSeconds: wait.seconds, asJob: asJob,
