@@ -3,27 +3,7 @@ import TestSupport
 import XCTest
 
 /// disconnect, connect (--force), receive; Broken sessions after the daemon dies; block and drop buffering.
-final class DisconnectedSessionTests: XCTestCase {
-    nonisolated(unsafe) static var server: SSHServer!
-    nonisolated(unsafe) static var laptop: ClientMachine!
-    nonisolated(unsafe) static var desktop: ClientMachine!
-
-    override class func setUp() {
-        server = SSHServer()
-        laptop = ClientMachine(servers: ["h1": server])
-        desktop = ClientMachine(servers: ["h1": server])
-    }
-
-    override class func tearDown() {
-        _ = laptop.pss(["remove", "--host", "h1", "--all"])
-        laptop = nil
-        desktop = nil
-        server = nil
-    }
-
-    var laptop: ClientMachine { Self.laptop }
-    var desktop: ClientMachine { Self.desktop }
-
+final class DisconnectedSessionTests: TwoMachinesTestCase {
     /// The session named `name` as `client` sees it with get --json.
     private func session(_ name: String, as client: ClientMachine) -> [String: Any]? {
         let lines = client.pss(["get", "--host", "h1", "--json"]).stdoutText.split(separator: "\n")

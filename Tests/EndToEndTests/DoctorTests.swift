@@ -151,10 +151,7 @@ final class DoctorTests: XCTestCase {
         LocalAccount.ensure(user, password: "doctor-test")
         defer { LocalAccount.remove(user) }
         let server = DropbearServer()
-        let client = ClientMachine()
-        server.authorize(client.publicKey, user: user)
-        client.writeConfig(client.hostBlock(alias: "h", port: server.port, user: user))
-        try! (server.knownHostsLine() + "\n").write(toFile: client.knownHostsPath, atomically: true, encoding: .utf8)
+        let client = ClientMachine(loggingInAs: user, to: server)
         let result = checks(client, "h")
         XCTAssertEqual(result.status, 0, result.text)
         XCTAssertTrue((result.checks["server"]?["detail"] as? String ?? "").contains("dropbear"), result.text)

@@ -5,27 +5,7 @@ import XCTest
 
 /// `pss enter`, driven through a real terminal (tmux) as a person would: one state shared with invoke, the
 /// window size followed, Ctrl-C to the remote program, full-screen programs, leaving and coming back.
-final class EnterTests: XCTestCase {
-    nonisolated(unsafe) static var server: SSHServer!
-    nonisolated(unsafe) static var laptop: ClientMachine!
-    nonisolated(unsafe) static var desktop: ClientMachine!
-
-    override class func setUp() {
-        server = SSHServer()
-        laptop = ClientMachine(servers: ["h1": server])
-        desktop = ClientMachine(servers: ["h1": server])
-    }
-
-    override class func tearDown() {
-        _ = laptop.pss(["remove", "--host", "h1", "--all"])
-        laptop = nil
-        desktop = nil
-        server = nil
-    }
-
-    var laptop: ClientMachine { Self.laptop }
-    var desktop: ClientMachine { Self.desktop }
-
+final class EnterTests: TwoMachinesTestCase {
     /// `pss enter` in a terminal; once it ends, the local terminal's settings are shown as "[settings icanon,echo,]"
     /// (what a user finds after leaving), then its status as "[exit N]".
     private func enter(_ target: String, as client: ClientMachine? = nil, options: String = "") -> TmuxTerminal {
@@ -43,6 +23,12 @@ final class EnterTests: XCTestCase {
             .first { $0["name"] as? String == name }
     }
 
+    /// Leaves with the detach key (Ctrl-\\), and waits for pss to end with 0.
+    private func detach(_ terminal: TmuxTerminal, file: StaticString = #filePath, line: UInt = #line) {
+        terminal.press("C-\\\\")
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen, file: file, line: line)
+    }
+
     /// Types a line and waits for what it prints (a marker the line computes, so the typed text is not mistaken
     /// for its output).
     private func run(_ terminal: TmuxTerminal, _ line: String, shows expected: String, file: StaticString = #filePath, line number: UInt = #line) {
@@ -57,8 +43,7 @@ final class EnterTests: XCTestCase {
         let terminal = enter("h1/shared")
         run(terminal, "echo \"[$FROM_INVOKE $(pwd)]\"", shows: "[fromInvoke /tmp]")
         run(terminal, "FROM_ENTER=fromEnter; cd /var; echo set$((1 + 1))", shows: "set2")
-        terminal.press("C-\\\\")
-        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        detach(terminal)
         XCTAssertTrue(terminal.screen.contains("detached from h1/shared"), terminal.screen)
         let seen = laptop.pss(["invoke", "--session", "h1/shared", "--", "echo \"$FROM_ENTER $(pwd)\""])
         XCTAssertEqual(seen.stdoutText, "fromEnter /var\n", "\(seen)")
@@ -70,8 +55,7 @@ final class EnterTests: XCTestCase {
         run(terminal, "echo \"size $(stty size)\"", shows: "size 24 80")
         terminal.resize(columns: 100, rows: 30)
         run(terminal, "echo \"size $(stty size)\"", shows: "size 30 100")
-        terminal.press("C-\\\\")
-        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        detach(terminal)
     }
 
     func testCtrlCStopsTheRemoteProgramAndTheShellStays() {
@@ -80,13 +64,12 @@ final class EnterTests: XCTestCase {
         run(terminal, "KEEP=kept; echo go$((2 * 3))", shows: "go6")
         terminal.type("sleep 3181; echo not-$((1 + 1))reached")
         terminal.press("Enter")
-        XCTAssertTrue(Processes.waitUntil(limit: 10) { !ProcessRunner.run("/usr/bin/pgrep", ["-f", "^sleep 3181"]).stdoutText.isEmpty })
+        XCTAssertTrue(Processes.waitUntil(limit: 10) { !Processes.matching("^sleep 3181").isEmpty })
         terminal.press("C-c")
-        XCTAssertTrue(Processes.waitUntil(limit: 10) { ProcessRunner.run("/usr/bin/pgrep", ["-f", "^sleep 3181"]).stdoutText.isEmpty })
+        XCTAssertTrue(Processes.waitUntil(limit: 10) { Processes.matching("^sleep 3181").isEmpty })
         run(terminal, "echo \"still $KEEP\"", shows: "still kept")
         XCTAssertFalse(terminal.screen.contains("not-2reached"), terminal.screen)
-        terminal.press("C-\\\\")
-        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        detach(terminal)
     }
 
     func testExitAndCtrlDAtThePromptLeaveTheSessionOpen() {
@@ -123,10 +106,9 @@ final class EnterTests: XCTestCase {
         terminal.type(":wq")
         terminal.press("Enter")
         // Keys typed before vim is gone would be vim's.
-        XCTAssertTrue(Processes.waitUntil(limit: 10) { ProcessRunner.run("/usr/bin/pgrep", ["-f", "^vim -u NONE"]).stdoutText.isEmpty })
+        XCTAssertTrue(Processes.waitUntil(limit: 10) { Processes.matching("^vim -u NONE").isEmpty })
         run(terminal, "echo \"file: $(cat '\(file)')\"", shows: "file: hello from vim")
-        terminal.press("C-\\\\")
-        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        detach(terminal)
         XCTAssertTrue(terminal.screen.contains("[settings icanon,echo,]"), "the local terminal is restored: \(terminal.screen)")
     }
 
@@ -135,14 +117,12 @@ final class EnterTests: XCTestCase {
         let terminal = enter("h1/loop")
         let gate = laptop.scratch.file("loop-gate")
         run(terminal, "for i in 1 2 3 4 5; do echo tick-$i; [ $i = 2 ] && while [ ! -e '\(gate)' ]; do sleep 0.1; done; done", shows: "tick-2")
-        terminal.press("C-\\\\")
-        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        detach(terminal)
         FileManager.default.createFile(atPath: gate, contents: nil)
         XCTAssertEqual(desktop.pss(["connect", "h1/loop", "--force"]).status, 0)
         let other = enter("h1/loop", as: desktop)
         XCTAssertTrue(other.waitFor("tick-5"), "what ran while nobody was entered is shown: \(other.screen)")
-        other.press("C-\\\\")
-        XCTAssertTrue(other.waitFor("[exit 0]"), other.screen)
+        detach(other)
     }
 
     /// Entering a session whose command runs (a job): its output shows live, and keys reach it.
@@ -163,8 +143,7 @@ final class EnterTests: XCTestCase {
         XCTAssertTrue(terminal.waitFor("job got yes"), terminal.screen)
         XCTAssertTrue(terminal.waitFor("job-done"), terminal.screen)
         run(terminal, "echo prompt-back-$((3 * 3))", shows: "prompt-back-9")  // the shell's prompt, once the job ended
-        terminal.press("C-\\\\")
-        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        detach(terminal)
     }
 
     func testTemporarySessionLeavesNothingBehind() {
@@ -173,11 +152,11 @@ final class EnterTests: XCTestCase {
         run(terminal, "exit", shows: "[exit 0]")
         XCTAssertTrue(terminal.screen.contains("the temporary session is closed"), terminal.screen)
         XCTAssertTrue(
-            Processes.waitUntil(limit: 10) { ProcessRunner.run("/usr/bin/pgrep", ["-f", "sleep 3183"]).stdoutText.isEmpty },
+            Processes.waitUntil(limit: 10) { Processes.matching("sleep 3183").isEmpty },
             "no process of it is left")
         let sessions = laptop.pss(["get", "--host", "h1", "--json"]).stdoutText
         XCTAssertFalse(sessions.contains("\"temporary\":true"), sessions)
-        let before = Set((try? FileManager.default.contentsOfDirectory(atPath: Self.server.hostDirectory + "/sessions-v5")) ?? [])
+        let before = Set((try? FileManager.default.contentsOfDirectory(atPath: Self.server.sessionsDirectory)) ?? [])
         let ids = sessions.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
             .compactMap { $0["id"] as? String }
         XCTAssertEqual(before, Set(ids), "no directory is left of the temporary session")
@@ -197,8 +176,7 @@ final class EnterTests: XCTestCase {
         XCTAssertTrue(terminal.waitFor("[exit 0]"), "the first client is told and leaves cleanly: \(terminal.screen)")
         XCTAssertTrue(terminal.screen.contains("another pss entered this session"), terminal.screen)
         run(taker, "echo taken$((6 + 6))", shows: "taken12")
-        taker.press("C-\\\\")
-        XCTAssertTrue(taker.waitFor("[exit 0]"), taker.screen)
+        detach(taker)
     }
 
     /// The connection cut while entered: pss reconnects and the screen comes back; the session was kept.
@@ -228,8 +206,7 @@ final class EnterTests: XCTestCase {
         XCTAssertEqual(
             terminal.screen.components(separatedBy: "typed-4-once").count - 1, 1,
             "the line ran exactly once: \(terminal.screen)")
-        terminal.press("C-\\\\")
-        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        detach(terminal)
         XCTAssertTrue(terminal.screen.contains("[settings icanon,echo,]"), terminal.screen)
     }
 
@@ -245,8 +222,7 @@ final class EnterTests: XCTestCase {
         XCTAssertFalse(other.timedOut, "the daemon answers others while the keys wait: \(other)")
         XCTAssertEqual(other.status, 0, "\(other)")
         terminal.press("C-c")
-        terminal.press("C-\\\\")
-        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        detach(terminal)
     }
 
     func testAnInvokeWaitsForAProgramLeftRunningAndNeverTypesIntoIt() {
@@ -254,16 +230,14 @@ final class EnterTests: XCTestCase {
         let first = enter("h1/left")
         first.type("sleep 3191")
         first.press("Enter")
-        XCTAssertTrue(Processes.waitUntil(limit: 10) { !ProcessRunner.run("/usr/bin/pgrep", ["-f", "^sleep 3191"]).stdoutText.isEmpty })
-        first.press("C-\\\\")
-        XCTAssertTrue(first.waitFor("[exit 0]"), first.screen)
+        XCTAssertTrue(Processes.waitUntil(limit: 10) { !Processes.matching("^sleep 3191").isEmpty })
+        detach(first)
         let refused = laptop.pss(["invoke", "--session", "h1/left", "--wait", "0", "--", "echo typed"])
         XCTAssertEqual(refused.status, 254, "\(refused)")
         XCTAssertTrue(refused.stderrText.contains("still runs on its terminal"), refused.stderrText)
         let second = enter("h1/left", options: "--force")
         second.press("C-c")
-        second.press("C-\\\\")
-        XCTAssertTrue(second.waitFor("[exit 0]"), second.screen)
+        detach(second)
         let after = laptop.pss(["invoke", "--session", "h1/left", "--", "echo now-$((1 + 1))"])
         XCTAssertEqual(after.stdoutText, "now-2\n", "\(after)")
     }
@@ -274,8 +248,7 @@ final class EnterTests: XCTestCase {
         let terminal = enter("h1/half")
         run(terminal, "echo in$((2 + 2))", shows: "in4")
         terminal.type("touch '\(marker)'")  // no Enter
-        terminal.press("C-\\\\")
-        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        detach(terminal)
         let term = laptop.pss(["invoke", "--session", "h1/half", "--", "echo $TERM"])
         XCTAssertEqual(term.stdoutText, "dumb\n", "commands get TERM=dumb again: \(term)")
         let left = (try? FileManager.default.contentsOfDirectory(atPath: laptop.scratch.file(""))) ?? []
@@ -317,15 +290,14 @@ final class EnterTests: XCTestCase {
         terminal.press("C-u")
         terminal.press("Enter")
         run(terminal, "echo still-$X", shows: "still-precious")
-        terminal.press("C-\\\\")
-        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        detach(terminal)
     }
 
     func testSIGTERMToTheClientLeavesTheTerminalSane() {
         XCTAssertEqual(laptop.pss(["new", "h1", "--name", "term"]).status, 0)
         let terminal = enter("h1/term")
         run(terminal, "echo up$((9 + 1))", shows: "up10")
-        let pid = ProcessRunner.run("/usr/bin/pgrep", ["-f", "enter +h1/term"]).stdoutText.split(separator: "\n").first.flatMap { Int32($0) }
+        let pid = Processes.matching("enter +h1/term").first
         XCTAssertNotNil(pid)
         if let pid { kill(pid, SIGTERM) }
         XCTAssertTrue(terminal.waitFor("[exit 143]"), terminal.screen)

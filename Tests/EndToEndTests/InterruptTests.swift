@@ -5,27 +5,7 @@ import XCTest
 
 /// Ctrl-C, SIGTERM and SIGHUP on `invoke` and `receive`, pressed in a real terminal (tmux) or sent to the client:
 /// the first Ctrl-C stops the remote command, a second one (or TERM, HUP) leaves it running, Disconnected.
-final class InterruptTests: XCTestCase {
-    nonisolated(unsafe) static var server: SSHServer!
-    nonisolated(unsafe) static var laptop: ClientMachine!
-    nonisolated(unsafe) static var desktop: ClientMachine!
-
-    override class func setUp() {
-        server = SSHServer()
-        laptop = ClientMachine(servers: ["h1": server])
-        desktop = ClientMachine(servers: ["h1": server])
-    }
-
-    override class func tearDown() {
-        _ = laptop.pss(["remove", "--host", "h1", "--all"])
-        laptop = nil
-        desktop = nil
-        server = nil
-    }
-
-    var laptop: ClientMachine { Self.laptop }
-    var desktop: ClientMachine { Self.desktop }
-
+final class InterruptTests: TwoMachinesTestCase {
     /// pss as the laptop runs it in a terminal.
     private func terminal(_ arguments: String) -> TmuxTerminal {
         TmuxTerminal(command: "'\(PSSBinary.path)' -F '\(laptop.configPath)' \(arguments)", environment: laptop.baseEnvironment)

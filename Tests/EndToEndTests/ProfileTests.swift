@@ -32,10 +32,7 @@ final class ProfileTests: XCTestCase {
         try! bashrc.write(toFile: home + "/.bashrc", atomically: true, encoding: .utf8)
         shell("chown -R \(user): '\(home)'")
         server = SSHServer()
-        client = ClientMachine()
-        server.authorize(client.publicKey, user: user)
-        client.writeConfig(client.hostBlock(alias: "h", server: server, user: user))
-        try! (server.knownHostsLine() + "\n").write(toFile: client.knownHostsPath, atomically: true, encoding: .utf8)
+        client = ClientMachine(loggingInAs: user, to: server)
     }
 
     override class func tearDown() {

@@ -39,10 +39,7 @@ final class ServerVarietyTests: XCTestCase {
         var options = SSHServer.Options()
         options.hiddenPrograms = ["/usr/bin/bash"]
         let server = SSHServer(options)
-        let client = ClientMachine()
-        server.authorize(client.publicKey, user: Self.user)
-        client.writeConfig(client.hostBlock(alias: "h", server: server, user: Self.user))
-        try! (server.knownHostsLine() + "\n").write(toFile: client.knownHostsPath, atomically: true, encoding: .utf8)
+        let client = ClientMachine(loggingInAs: Self.user, to: server)
         XCTAssertNotEqual(client.pss(["invoke", "--host", "h", "--", "bash -c true"]).status, 0, "bash still runs on this host")
         exercise(client, expectingShell: "dash")
 
@@ -64,10 +61,7 @@ final class ServerVarietyTests: XCTestCase {
 
     func testDropbear() {
         let server = DropbearServer()
-        let client = ClientMachine()
-        server.authorize(client.publicKey, user: Self.user)
-        client.writeConfig(client.hostBlock(alias: "h", port: server.port, user: Self.user))
-        try! (server.knownHostsLine() + "\n").write(toFile: client.knownHostsPath, atomically: true, encoding: .utf8)
+        let client = ClientMachine(loggingInAs: Self.user, to: server)
         let banner = client.pss(["-v", "invoke", "--host", "h", "--", "true"])
         XCTAssertTrue(banner.stderrText.contains("dropbear"), banner.stderrText)
         exercise(client, expectingShell: "bash")

@@ -58,10 +58,7 @@ final class TerminalInputTests: HostFixtureTestCase {
         LocalAccount.ensure(user, password: "sudo-test-password", shell: "/bin/bash")
         shell("usermod -aG sudo \(user)")
         defer { LocalAccount.remove(user) }
-        let sudoer = ClientMachine()
-        server.authorize(sudoer.publicKey, user: user)
-        sudoer.writeConfig(sudoer.hostBlock(alias: "h", server: server, user: user))
-        try! (server.knownHostsLine() + "\n").write(toFile: sudoer.knownHostsPath, atomically: true, encoding: .utf8)
+        let sudoer = ClientMachine(loggingInAs: user, to: server)
         let result = sudoer.pss(["invoke", "--host", "h", "--", "sudo id -un"], limit: 30)
         XCTAssertFalse(result.timedOut, "\(result)")
         XCTAssertNotEqual(result.status, 0, "\(result)")

@@ -30,6 +30,15 @@ public final class ClientMachine {
         try! (knownHosts.map { $0 + "\n" }.joined()).write(toFile: knownHostsPath, atomically: true, encoding: .utf8)
     }
 
+    /// A machine whose one host, `alias`, is `server` on loopback, logged into as `user` with this machine's key:
+    /// authorized there, its host key known here.
+    public convenience init(loggingInAs user: String, to server: some LoopbackServer, alias: String = "h") {
+        self.init()
+        server.authorize(publicKey, user: user)
+        writeConfig(hostBlock(alias: alias, port: server.port, user: user))
+        try! (server.knownHostsEntry + "\n").write(toFile: knownHostsPath, atomically: true, encoding: .utf8)
+    }
+
     public var publicKey: String {
         (try? String(contentsOfFile: identityPath + ".pub", encoding: .utf8)) ?? ""
     }

@@ -170,6 +170,11 @@ public enum Processes {
         }
     }
 
+    /// Processes whose command line matches `pattern` (pgrep -f's extended regular expression).
+    public static func matching(_ pattern: String) -> [Int32] {
+        ProcessRunner.run("/usr/bin/pgrep", ["-f", pattern]).stdoutText.split(separator: "\n").compactMap { Int32($0) }
+    }
+
     /// Waits until `condition` holds (an event, polled), at most `limit` seconds; returns whether it did.
     @discardableResult
     /// The host daemon serving `server` (its helper runs from the server's host directory), if one runs.

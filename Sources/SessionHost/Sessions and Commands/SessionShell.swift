@@ -303,10 +303,7 @@ final class SessionShell {
     /// Live (not zombie) process ids whose session id is `sid`, from /proc.
     static func processes(inSession sid: pid_t) -> [pid_t] {
         Posix.directoryEntries("/proc").compactMap { entry -> pid_t? in
-            guard let pid = pid_t(entry), let stat = Posix.readFile("/proc/\(entry)/stat") else { return nil }
-            // Fields after the command name (which may hold spaces) start after the last ')'.
-            guard let close = stat.lastIndex(of: UInt8(ascii: ")")) else { return nil }
-            let fields = String(decoding: stat[(close + 2)...], as: UTF8.self).split(separator: " ")
+            guard let pid = pid_t(entry), let fields = Posix.processStat(pid) else { return nil }
             guard fields.count > 3, fields[0] != "Z", let session = pid_t(fields[3]), session == sid else { return nil }
             return pid
         }

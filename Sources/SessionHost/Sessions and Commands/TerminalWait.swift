@@ -41,10 +41,7 @@ enum TerminalWait {
 
     /// Whether `pid` sleeps (state S), from /proc/PID/stat, readable for any process.
     static func isAsleep(_ pid: pid_t) -> Bool {
-        guard let stat = Posix.readFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: UInt8(ascii: ")")),
-            close + 2 < stat.count
-        else { return false }
-        return stat[close + 2] == UInt8(ascii: "S")
+        Posix.processStat(pid)?.first == "S"
     }
 
     /// What the terminal last showed looks like a prompt: text after the last newline.

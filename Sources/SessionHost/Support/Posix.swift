@@ -190,6 +190,15 @@ enum Posix {
 
     static var now: Int64 { Int64(time(nil)) }
 
+    /// The fields of /proc/PID/stat after the command name (which may hold spaces or parentheses): the state
+    /// first, then the parent, the process group, the session...; nil when the process is gone.
+    static func processStat(_ pid: pid_t) -> [Substring]? {
+        guard let stat = readFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: UInt8(ascii: ")")),
+            close + 2 < stat.count
+        else { return nil }
+        return String(decoding: stat[(close + 2)...], as: UTF8.self).split(separator: " ")
+    }
+
     /// A monotonic clock in milliseconds, for waits shorter than a second.
     static var milliseconds: Int64 {
         var spec = timespec()

@@ -65,6 +65,11 @@ struct InvokeCommand: ParsableCommand {
         !asJob && !noStdin && !connection.json && isatty(STDIN_FILENO) == 1
     }
 
+    /// The hosts `--host` names, its patterns expanded (validate() refuses bad ones with 64).
+    private func hostTargets() throws -> [String] {
+        hosts.isEmpty ? [] : try HostPattern.expand(hosts)
+    }
+
     /// The words after `--`. captureForPassthrough also takes an unknown option, which is refused here.
     private var commandWords: [String] {
         command.first == "--" ? Array(command.dropFirst()) : command
@@ -78,7 +83,7 @@ struct InvokeCommand: ParsableCommand {
             throw ValidationError("unknown option '\(first.sanitizedForDisplay)'")
         }
         let targets: [String]
-        do { targets = hosts.isEmpty ? [] : try HostPattern.expand(hosts) } catch { throw ValidationError("--host: \(error)") }
+        do { targets = try hostTargets() } catch { throw ValidationError("--host: \(error)") }
         guard targets.count + sessions.count == 1 || (dryRun && !(targets.isEmpty && sessions.isEmpty)) else {
             throw ValidationError(
                 hosts.isEmpty && sessions.isEmpty
@@ -107,12 +112,11 @@ struct InvokeCommand: ParsableCommand {
 
     func run() throws {
         if dryRun {
-            // validate() has expanded the patterns once already; they expand the same way again.
-            let targets = (hosts.isEmpty ? [] : try HostPattern.expand(hosts)) + sessions
+            let targets = try hostTargets() + sessions
             Terminal.write(targets.map { $0 + "\n" }.joined())
             return
         }
-        let host = hosts.isEmpty ? nil : try HostPattern.expand(hosts).first
+        let host = try hostTargets().first
         let target = host ?? sessions[0]
         let resolve = { (client: SessionClient) throws -> (host: String, request: ClientMessage) in
             let reference =
