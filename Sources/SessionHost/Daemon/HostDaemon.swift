@@ -226,8 +226,6 @@ public final class HostDaemon {
         let record = session.record
         // Block buffering: read no further than --max-buffer allows, so the command blocks on the full pipe.
         let room = record.outputBuffering == .block ? Int(clamping: record.maxBuffer - min(record.maxBuffer, spool.unacknowledged)) : 1 << 20
-        // A user entered in the session sees the running command's output too, as a terminal would show it.
-        let entered = session.run === run ? session.enteredLink : nil
         spool.drain(
             using: &buffer, limit: room,
             deliver: { stream, offset, bytes in
@@ -235,10 +233,14 @@ public final class HostDaemon {
                 link.send(.output(stream, offset: offset, bytes))
                 return true
             },
-            watch: entered.map { link in
-                { bytes in if !link.isClosed { link.send(.terminalOutput(Self.terminalLines(bytes)[...])) } }
-            })
+            watch: enteredWatch(of: run, in: session))
         if record.outputBuffering == .drop { spool.dropOldest(keeping: record.maxBuffer) }
+    }
+
+    /// A user entered in the session sees the running command's output too, as a terminal would show it.
+    private func enteredWatch(of run: CommandRun, in session: HostedSession) -> ((ArraySlice<UInt8>) -> Void)? {
+        guard session.run === run, let link = session.enteredLink else { return nil }
+        return { bytes in if !link.isClosed { link.send(.terminalOutput(Self.terminalLines(bytes)[...])) } }
     }
 
     /// Output as a terminal shows it: each newline after a carriage return (the terminal's ONLCR).
@@ -434,8 +436,10 @@ public final class HostDaemon {
     /// Moves what the command left in its pipes into the spool, and publishes its end once all of it is there.
     private func publishEndIfSpooled(_ run: CommandRun, in session: HostedSession) {
         guard let end = run.pendingEnd else { return }
+        // What the command wrote just before it ended reaches an entered user too.
+        let watch = enteredWatch(of: run, in: session)
         for spool in run.outputs {
-            spool.drain(using: &buffer, limit: .max)
+            spool.drain(using: &buffer, limit: .max, watch: watch)
             if session.record.outputBuffering == .drop { spool.dropOldest(keeping: session.record.maxBuffer) }
         }
         guard !run.outputs.contains(where: \.isHolding) else { return }
