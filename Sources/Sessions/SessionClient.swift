@@ -6,10 +6,20 @@ import SSHClient
 public struct SessionClient {
     public let connector: HostConnector
     public let state: ClientState
+    /// The helper, found and checked once for every target of a fan-out (the checks read the account databases
+    /// through getpwent, which threads cannot share); nil: found for each connection.
+    private var helper: HelperBinary?
 
     public init(connector: HostConnector, state: ClientState = ClientState()) {
         self.connector = connector
         self.state = state
+    }
+
+    /// This client with its helper found and checked now, once, for connections made on several threads.
+    public func locatingHelper() throws -> SessionClient {
+        var client = self
+        client.helper = try HelperBinary.locate(state: state)
+        return client
     }
 
     /// Connects to `host`, makes sure the helper answers, and hands the link to `body`.
@@ -21,7 +31,7 @@ public struct SessionClient {
         }
         let connection = try connector.connect(spec)
         let link = try HostLink.open(
-            connection, helper: try HelperBinary.locate(state: state),
+            connection, helper: try helper ?? HelperBinary.locate(state: state),
             clientID: try state.clientID(), logger: connector.logger,
             notify: { connector.prompter.inform("pss: \(host): \($0)") })
         defer { link.close() }

@@ -133,7 +133,8 @@ final class SessionLifecycleTests: HostFixtureTestCase {
         for arguments in [
             ["new", "h1", "--idle-timeout", "30s"], ["new", "h1", "--idle-timeout", "soon"],
             ["new", "h1", "--output-buffering", "maybe"], ["new", "h1", "--max-buffer", "lots"],
-            ["new"], ["remove"], ["remove", "--all"], ["invoke", "--session", "h1/a", "--host", "h1", "--", "true"],
+            ["new"], ["remove"], ["remove", "--all"], ["invoke", "--throttle", "0", "--host", "h1", "--", "true"],
+            ["invoke", "--host", "h1", "--host", "h[2-1]", "--", "true"], ["get", "--hosts-file", "/nonexistent"],
         ] {
             XCTAssertEqual(client.pss(arguments).status, 64, "\(arguments)")
         }

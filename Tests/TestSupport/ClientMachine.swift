@@ -47,11 +47,11 @@ public final class ClientMachine {
         hostBlock(alias: alias, port: port ?? server.port, user: user)
     }
 
-    /// The block for any server on loopback at `port` (dropbear's, a proxy's).
-    public func hostBlock(alias: String, port: Int, user: String = "root") -> [String] {
+    /// The block for any server on loopback at `port` (dropbear's, a proxy's), at `address` (127.0.0.0/8).
+    public func hostBlock(alias: String, port: Int, user: String = "root", address: String = "127.0.0.1") -> [String] {
         [
             "Host \(alias)",
-            "    HostName 127.0.0.1",
+            "    HostName \(address)",
             "    Port \(port)",
             "    User \(user)",
             "    IdentityFile \(identityPath)",

@@ -11,11 +11,16 @@ PSS_PACKAGES=(libssh2-1-dev libssl-dev libstdc++-12-dev pkg-config openssh-serve
 # What building pss needs, and no more (scripts/install).
 PSS_BUILD_PACKAGES=(libssh2-1-dev libssl-dev libstdc++-12-dev pkg-config)
 
-# ensure_packages [build]: the whole set (tests, demo), or only what building needs.
+# What scripts/bench compares pss with, beyond OpenSSH and tmux: pdsh and parallel-ssh (fan-out).
+PSS_BENCH_PACKAGES=(pdsh pssh)
+
+# ensure_packages [build|bench]: the whole set (tests, demo), only what building needs, or the whole set and the
+# benchmark's anchors.
 ensure_packages() {
     local missing=()
     local wanted=("${PSS_PACKAGES[@]}")
     [ "${1:-}" != build ] || wanted=("${PSS_BUILD_PACKAGES[@]}")
+    [ "${1:-}" != bench ] || wanted+=("${PSS_BENCH_PACKAGES[@]}")
     for package in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
     done

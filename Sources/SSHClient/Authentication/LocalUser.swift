@@ -12,8 +12,9 @@ public enum LocalUser {
         passwdEntry?.name ?? String(getuid())
     }
 
-    private static var passwdEntry: (name: String, home: String)? {
+    /// Read once: getpwuid's answer lives in a static buffer that fan-out threads would share.
+    private static let passwdEntry: (name: String, home: String)? = {
         guard let entry = getpwuid(geteuid()) else { return nil }
         return (String(cString: entry.pointee.pw_name), String(cString: entry.pointee.pw_dir))
-    }
+    }()
 }

@@ -70,7 +70,9 @@ public struct KnownHosts: Sendable {
     }
 
     /// Appends `key` for `name` to `file` (hashed when `hashName`, as HashKnownHosts asks), creating the file and a
-    /// 0700 directory when needed.
+    /// 0700 directory when needed. Under an exclusive flock on the file, and not when the file has that key for that
+    /// name by then: targets of one fan-out, or two pss processes, that add keys at once write each line whole and
+    /// once.
     public static func add(_ key: HostKey, name: String, to file: String, hashName: Bool) throws {
         let directory = (file as NSString).deletingLastPathComponent
         if !directory.isEmpty, access(directory, F_OK) != 0 {
@@ -83,9 +85,19 @@ public struct KnownHosts: Sendable {
             throw SSHError.unsupported("cannot write \(file): \(String(cString: strerror(errno)))")
         }
         defer { close(fd) }
-        // A new entry starts on its own line.
+        while flock(fd, LOCK_EX) != 0, errno == EINTR {}
         var size = stat()
         fstat(fd, &size)
+        var existing = [UInt8](repeating: 0, count: Int(size.st_size))
+        let got = existing.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        if got == existing.count,
+            KnownHostsFile.parse(existing, path: file).entries.contains(where: {
+                $0.marker == .none && $0.keyBlob == key.blob && $0.applies(to: name)
+            })
+        {
+            return
+        }
+        // A new entry starts on its own line.
         var last: UInt8 = 0x0A
         if size.st_size > 0 { _ = pread(fd, &last, 1, size.st_size - 1) }
         let host = hashName ? HashedHostName.make(name) : name.asciiLowercased

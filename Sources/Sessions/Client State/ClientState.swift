@@ -45,7 +45,7 @@ public struct ClientState {
     func write(_ name: String, _ bytes: [UInt8]) throws {
         try prepare()
         let path = directory + "/" + name
-        let temporary = path + ".tmp-\(getpid())"
+        let temporary = path + ".tmp-\(getpid())-\(pthread_self())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SessionError.local("cannot write \(temporary): \(String(cString: strerror(errno)))") }
         let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
@@ -54,6 +54,17 @@ public struct ClientState {
             unlink(temporary)
             throw SessionError.local("cannot write \(path): \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// Runs `body` holding the state's lock: a read, change and write of a file by one thread or process at a
+    /// time (fan-out threads, two pss commands at once), none lost. Without the lock (a directory not writable),
+    /// `body` runs anyway: the state is a cache.
+    func updating<T>(_ body: () throws -> T) rethrows -> T {
+        guard (try? prepare()) != nil else { return try body() }
+        let fd = open(directory + "/lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        defer { if fd >= 0 { close(fd) } }
+        while fd >= 0, flock(fd, LOCK_EX) != 0, errno == EINTR {}
+        return try body()
     }
 
     /// Removes the files whose names `matching` accepts (old caches).
@@ -65,13 +76,18 @@ public struct ClientState {
 
     /// This client's id, made on first use.
     public func clientID() throws -> String {
-        if let bytes = try read("client-id") {
+        func stored() throws -> String? {
+            guard let bytes = try read("client-id") else { return nil }
             let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            if SessionName.isID(text) { return text }
+            return SessionName.isID(text) ? text : nil
         }
-        let id = UUID().uuidString.lowercased()
-        try write("client-id", Array((id + "\n").utf8))
-        return id
+        if let id = try stored() { return id }
+        return try updating {
+            if let id = try stored() { return id }  // another thread or process made it meanwhile
+            let id = UUID().uuidString.lowercased()
+            try write("client-id", Array((id + "\n").utf8))
+            return id
+        }
     }
 
     public struct KnownSession: Codable, Equatable {
@@ -101,18 +117,22 @@ public struct ClientState {
     /// Replaces what is known of `host` with `records` (all of its sessions), or adds `records` when `complete`
     /// is false.
     public func remember(host: String, records: [SessionRecord], complete: Bool) {
-        guard var known = try? knownSessions() else { return }
-        if complete { known.removeAll { $0.host == host } }
-        for record in records {
-            known.removeAll { $0.host == host && $0.id == record.id }
-            known.append(KnownSession(host: host, id: record.id, name: record.name))
+        updating {
+            guard var known = try? knownSessions() else { return }
+            if complete { known.removeAll { $0.host == host } }
+            for record in records {
+                known.removeAll { $0.host == host && $0.id == record.id }
+                known.append(KnownSession(host: host, id: record.id, name: record.name))
+            }
+            save(known.filter(\.isValid))
         }
-        save(known.filter(\.isValid))
     }
 
     public func forget(host: String, ids: [String]) {
-        guard let known = try? knownSessions() else { return }
-        save(known.filter { !($0.host == host && ids.contains($0.id)) })
+        updating {
+            guard let known = try? knownSessions() else { return }
+            save(known.filter { !($0.host == host && ids.contains($0.id)) })
+        }
     }
 
     private func save(_ known: [KnownSession]) {
@@ -145,6 +165,11 @@ public struct ClientState {
 
     /// Records `entry` (nil: forgets) for its session, replacing an earlier one.
     func setUnfinished(host: String, session: String, _ entry: UnfinishedReceive?) {
+        updating { storeUnfinished(host: host, session: session, entry) }
+    }
+
+    /// setUnfinished's work, for a caller that holds the lock already (a second flock would wait for itself).
+    private func storeUnfinished(host: String, session: String, _ entry: UnfinishedReceive?) {
         guard var all = try? unfinishedReceives() else { return }
         all.removeAll { $0.host == host && ($0.sessionID == session || $0.sessionName == session) }
         if let entry { all.append(entry) }
@@ -155,12 +180,14 @@ public struct ClientState {
     /// Where this client stopped in `session` (an id or a name) on `host` when it gave up reconnecting, for `job`
     /// (nil: any); forgotten once taken.
     public func takeUnfinished(host: String, session: String, job: String?) throws -> UnfinishedReceive? {
-        guard
-            let entry = try unfinishedReceives().first(where: {
-                $0.host == host && ($0.sessionID == session || $0.sessionName == session) && (job == nil || job == $0.job)
-            })
-        else { return nil }
-        setUnfinished(host: host, session: session, nil)
-        return entry
+        try updating {
+            guard
+                let entry = try unfinishedReceives().first(where: {
+                    $0.host == host && ($0.sessionID == session || $0.sessionName == session) && (job == nil || job == $0.job)
+                })
+            else { return nil }
+            storeUnfinished(host: host, session: session, nil)
+            return entry
+        }
     }
 }

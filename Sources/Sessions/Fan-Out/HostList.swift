@@ -1,6 +1,6 @@
-/// Host patterns as pdsh and ClusterShell write them: `web[01-03,07]`, `rack[1-2]-node[01-02]`,
+/// Host lists as pdsh and ClusterShell write them (host patterns): `web[01-03,07]`, `rack[1-2]-node[01-02]`,
 /// `root@db[1-4/2]:2222`, several patterns separated by top-level commas. Expanded in order, each target once.
-public enum HostPattern {
+public enum HostList {
     /// The most targets one argument may expand to.
     public static let limit = 65_536
 
@@ -10,9 +10,17 @@ public enum HostPattern {
         public var description: String { "host pattern '\(pattern.sanitizedForDisplay)': \(reason)" }
     }
 
-    /// The targets several arguments name, in order, each once.
+    /// The targets several arguments name, each expanded on its own, in order, each once (none for none).
     public static func expand(_ arguments: [String]) throws -> [String] {
-        try expand(arguments.joined(separator: ","))
+        var targets: [String] = []
+        var seen = Set<String>()
+        for argument in arguments {
+            for target in try expand(argument) where seen.insert(target).inserted {
+                targets.append(target)
+                if targets.count > limit { throw Invalid(pattern: argument, reason: "more than \(limit) targets in all") }
+            }
+        }
+        return targets
     }
 
     /// The targets `text` names, in the order written, duplicates dropped (each keeps its first place).

@@ -10,14 +10,17 @@ struct ConnectCommand: ParsableCommand {
     )
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var fanOut: FanOutOptions
 
-    @Argument(help: ArgumentHelp("HOST/NAME, HOST/ID, or a NAME this client knows.", valueName: "session"), completion: SessionCompletion.known)
+    @Argument(
+        help: ArgumentHelp("HOST/NAME, HOST/ID, or a NAME this client knows (HOST may be a host list).", valueName: "session"),
+        completion: SessionCompletion.known)
     var sessions: [String]
 
     @Flag(help: "Take over a session held by another client.")
     var force = false
 
     func run() throws {
-        try SessionUpdate.run(sessions, connection: connection) { .connect(session: $0, force: force) }
+        try SessionUpdate.run(sessions, connection: connection, fanOut: fanOut) { .connect(session: $0, force: force) }
     }
 }

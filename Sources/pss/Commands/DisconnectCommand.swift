@@ -10,8 +10,11 @@ struct DisconnectCommand: ParsableCommand {
     )
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var fanOut: FanOutOptions
 
-    @Argument(help: ArgumentHelp("HOST/NAME, HOST/ID, or a NAME this client knows.", valueName: "session"), completion: SessionCompletion.known)
+    @Argument(
+        help: ArgumentHelp("HOST/NAME, HOST/ID, or a NAME this client knows (HOST may be a host list).", valueName: "session"),
+        completion: SessionCompletion.known)
     var sessions: [String]
 
     @Option(help: ArgumentHelp("A new idle timeout (minimum 60s).", valueName: "dur"))
@@ -30,7 +33,7 @@ struct DisconnectCommand: ParsableCommand {
     }
 
     func run() throws {
-        try SessionUpdate.run(sessions, connection: connection) {
+        try SessionUpdate.run(sessions, connection: connection, fanOut: fanOut) {
             .disconnect(session: $0, idleTimeoutSeconds: idleTimeout?.seconds ?? 0, outputBuffering: outputBuffering ?? "")
         }
     }

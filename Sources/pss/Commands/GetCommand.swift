@@ -13,32 +13,36 @@ struct GetCommand: ParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Option(name: .customLong("host"), help: ArgumentHelp("Ask this host.", valueName: "host"))
+    @Option(name: .customLong("host"), help: ArgumentHelp("Ask this host (a host list asks each).", valueName: "host"))
     var hosts: [String] = []
+
+    @OptionGroup var fanOut: FanOutOptions
 
     @Option(help: ArgumentHelp("Only sessions whose name matches this pattern (* and ?).", valueName: "glob"))
     var name: String?
 
     func validate() throws {
-        for host in hosts { do { _ = try HostSpec(parsing: host) } catch { throw ValidationError("--host: \(error)") } }
+        for host in try fanOut.targets(hosts) { do { _ = try HostSpec(parsing: host) } catch { throw ValidationError("--host: \(error)") } }
     }
 
     func run() throws {
-        let client = try SessionClient(connector: connection.makeConnector())
+        let given = try fanOut.targets(hosts)
+        let state = ClientState()
+        let targets = given.isEmpty ? Array(Set(try state.knownSessions().map(\.host))).sorted() : given
+        if fanOut.dryRun { return FanOutOptions.printTargets(targets) }
+        let client = try SessionClient(connector: connection.makeConnector(prompting: targets.count == 1), state: state).locatingHelper()
         let clientID = try client.state.clientID()
-        let targets = hosts.isEmpty ? Array(Set(try client.state.knownSessions().map(\.host))).sorted() : hosts
-        var rows: [SessionOutput.Row] = []
-        let worst = Diagnostics.forEachTarget(targets) { host in
+        let (found, worst) = Diagnostics.forEachTarget(targets, throttle: fanOut.throttle) { host in
             let answers = try client.withLink(host) { try $0.requestList(.listSessions) }
             let records = try answers.flatMap { answer -> [SessionRecord] in
                 guard case let .sessions(page, _) = answer else { throw SessionError.helper("unexpected answer") }
                 return page
             }
             client.state.remember(host: host, records: records, complete: true)
-            rows += records.filter { name == nil || HostPattern.wildcardMatch($0.name, name!) }
-                .map { .init(host: host, record: $0) }
+            return records.filter { name == nil || HostPattern.wildcardMatch($0.name, name!) }
+                .map { SessionOutput.Row(host: host, record: $0) }
         }
-        SessionOutput.print(rows, json: connection.json, clientID: clientID)
+        SessionOutput.print(found.flatMap { $0 }, json: connection.json, clientID: clientID)
         if worst != 0 { throw ExitCode(worst) }
     }
 }

@@ -18,13 +18,18 @@ struct InvokeCommand: ParsableCommand {
             Ctrl-C sends SIGINT to the command (exit 130 when it dies of it); a second Ctrl-C within 3 s, or \
             SIGTERM or SIGHUP, detaches: the command runs on, its session Disconnected, for pss receive. \
             --as-job returns at once with the job's id and name: collect it with pss job receive (cron: \
-            pss invoke --host H --as-job --lock NAME --timeout DUR -- COMMAND).
+            pss invoke --host H --as-job --lock NAME --timeout DUR -- COMMAND). Several targets (--host and \
+            --session repeated, host lists such as web[01-20], --hosts-file) run at once, at most --throttle: \
+            each output line is prefixed 'TARGET: ' (or grouped with --group, or one JSON object per target with \
+            --json), stdin is not forwarded, nothing prompts, Ctrl-C ends pss at once (the commands run on, as \
+            after a lost connection), and failures are summed up on stderr at the end; \
+            the exit status is 0 when all succeeded, 255 when any could not be reached, else the largest status.
             """
     )
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Option(name: .customLong("host"), help: ArgumentHelp("Run in a temporary session on this host.", valueName: "host"))
+    @Option(name: .customLong("host"), help: ArgumentHelp("Run in a temporary session on this host (a host list: on each).", valueName: "host"))
     var hosts: [String] = []
 
     @Option(
@@ -32,11 +37,13 @@ struct InvokeCommand: ParsableCommand {
         completion: SessionCompletion.known)
     var sessions: [String] = []
 
+    @OptionGroup var fanOut: FanOutOptions
+
+    @Flag(help: "With several targets: print each distinct output once, under the targets that gave it (as dshbak -c).")
+    var group = false
+
     @Flag(name: .customShort("n"), help: "Do not forward stdin (the command reads end of file).")
     var noStdin = false
-
-    @Flag(help: "Print the targets, one a line, as they would be addressed (host patterns expanded), and connect to nothing.")
-    var dryRun = false
 
     @Option(help: ArgumentHelp("How long to wait for a busy session.", valueName: "dur"))
     var wait: Duration = Duration(argument: "4m")!
@@ -65,9 +72,17 @@ struct InvokeCommand: ParsableCommand {
         !asJob && !noStdin && !connection.json && isatty(STDIN_FILENO) == 1
     }
 
-    /// The hosts `--host` names, its patterns expanded (validate() refuses bad ones with 64).
-    private func hostTargets() throws -> [String] {
-        hosts.isEmpty ? [] : try HostPattern.expand(hosts)
+    /// A target as written, and whether it names a session (else a host, for a temporary session).
+    private struct Target {
+        var text: String
+        var isSession: Bool
+    }
+
+    /// The hosts (--host, --hosts-file) and the sessions, host lists expanded (validate() refuses bad ones with 64).
+    private func targets() throws -> [Target] {
+        let sessionTargets: [String]
+        do { sessionTargets = try HostList.expand(sessions) } catch { throw ValidationError("--session: \(error)") }
+        return try fanOut.targets(hosts).map { Target(text: $0, isSession: false) } + sessionTargets.map { Target(text: $0, isSession: true) }
     }
 
     /// The words after `--`. captureForPassthrough also takes an unknown option, which is refused here.
@@ -82,15 +97,12 @@ struct InvokeCommand: ParsableCommand {
         if let first = command.first, first != "--", first.hasPrefix("-") {
             throw ValidationError("unknown option '\(first.sanitizedForDisplay)'")
         }
-        let targets: [String]
-        do { targets = try hostTargets() } catch { throw ValidationError("--host: \(error)") }
-        guard targets.count + sessions.count == 1 || (dryRun && !(targets.isEmpty && sessions.isEmpty)) else {
-            throw ValidationError(
-                hosts.isEmpty && sessions.isEmpty
-                    ? "give the target with --host HOST or --session SESSION"
-                    : "one target at a time for now (--dry-run shows them)")
+        let targets = try targets()
+        guard !targets.isEmpty else { throw ValidationError("give the target with --host HOST or --session SESSION") }
+        if group && (asJob || connection.json) { throw ValidationError("--group goes with neither --as-job nor --json") }
+        for host in targets where !host.isSession {
+            do { _ = try HostSpec(parsing: host.text) } catch { throw ValidationError("--host: \(error)") }
         }
-        for host in targets { do { _ = try HostSpec(parsing: host) } catch { throw ValidationError("--host: \(error)") } }
         if let jobName, let problem = SessionName.problem(with: jobName) {
             throw ValidationError("--job-name: \(problem.replacingOccurrences(of: "session name", with: "job name"))")
         }
@@ -111,45 +123,48 @@ struct InvokeCommand: ParsableCommand {
     }
 
     func run() throws {
-        if dryRun {
-            let targets = try hostTargets() + sessions
-            Terminal.write(targets.map { $0 + "\n" }.joined())
-            return
-        }
-        let host = try hostTargets().first
-        let target = host ?? sessions[0]
-        let resolve = { (client: SessionClient) throws -> (host: String, request: ClientMessage) in
+        let targets = try targets()
+        if fanOut.dryRun { return FanOutOptions.printTargets(targets.map(\.text)) }
+        let several = targets.count > 1 || group
+        let resolve = { (client: SessionClient, index: Int) throws -> (host: String, request: ClientMessage) in
+            let target = targets[index]
             let reference =
-                hosts.isEmpty
-                ? try SessionReference(parsing: sessions[0], known: try client.state.knownSessions())
-                : SessionReference(host: host!, session: "")
+                target.isSession
+                ? try SessionReference(parsing: target.text, known: try client.state.knownSessions())
+                : SessionReference(host: target.text, session: "")
             let invocation = ClientMessage.Invocation(
                 session: reference.session, command: RemoteCommand.commandLine(commandWords),
-                forwardStdin: !asJob && !noStdin && isatty(STDIN_FILENO) == 0, waitSeconds: wait.seconds, asJob: asJob,
+                forwardStdin: !several && !asJob && !noStdin && isatty(STDIN_FILENO) == 0, waitSeconds: wait.seconds, asJob: asJob,
                 jobName: jobName ?? "", timeoutSeconds: timeout?.seconds ?? 0, lock: lock ?? ""
-            ).withTerminal(usesTerminal)
+            ).withTerminal(!several && usesTerminal)
             return (reference.host, .invoke(invocation))
         }
-        if asJob { return try startJob(target, resolve) }
+        if asJob { return try startJobs(targets.map(\.text), resolve) }
+        if several {
+            let streaming = FanOutStreaming(
+                connection: connection, targets: targets.map(\.text), throttle: fanOut.throttle, groups: group,
+                reconnectTimeout: reconnectTimeout.seconds)
+            try streaming.run(resolve)
+        }
         let streaming = OutputStreaming(
-            connection: connection, target: target, reconnectTimeout: reconnectTimeout.seconds,
+            connection: connection, target: targets[0].text, reconnectTimeout: reconnectTimeout.seconds,
             interruptsCommand: true, usesTerminal: usesTerminal)
-        try streaming.run(stdin: !noStdin && isatty(STDIN_FILENO) == 0 ? STDIN_FILENO : nil, resolve)
+        try streaming.run(stdin: !noStdin && isatty(STDIN_FILENO) == 0 ? STDIN_FILENO : nil) { try resolve($0, 0) }
     }
 
-    /// --as-job: starts the command and shows the job, without waiting for it.
-    private func startJob(_ target: String, _ resolve: (SessionClient) throws -> (host: String, request: ClientMessage)) throws {
-        do {
-            let client = try SessionClient(connector: connection.makeConnector())
-            let (host, request) = try resolve(client)
-            let answer = try client.withLink(host) { try $0.request(request) }
-            guard case let .started(session, job, _) = answer else { throw SessionError.helper("unexpected answer") }
-            client.state.remember(host: host, records: [session], complete: false)
-            JobOutput.print([.init(host: host, job: job)], json: connection.json)
-        } catch {
-            let failure = CommandFailure.from(error)
-            Diagnostics.print("\(target): \(failure.description)")
-            throw ExitCode(failure.status)
-        }
+    /// --as-job: starts the command on each target and shows the jobs, without waiting for them.
+    private func startJobs(_ targets: [String], _ resolve: (SessionClient, Int) throws -> (host: String, request: ClientMessage)) throws {
+        let client = try SessionClient(connector: connection.makeConnector(prompting: targets.count == 1)).locatingHelper()
+        let (rows, worst) = Diagnostics.forEachTarget(
+            targets, throttle: fanOut.throttle,
+            indexed: { index in
+                let (host, request) = try resolve(client, index)
+                let answer = try client.withLink(host) { try $0.request(request) }
+                guard case let .started(session, job, _) = answer else { throw SessionError.helper("unexpected answer") }
+                client.state.remember(host: host, records: [session], complete: false)
+                return JobOutput.Row(host: host, job: job)
+            })
+        if !rows.isEmpty { JobOutput.print(rows, json: connection.json) }
+        if worst != 0 { throw ExitCode(worst) }
     }
 }

@@ -21,26 +21,34 @@ struct JobCommand: ParsableCommand {
         @Option(name: .customLong("session"), help: ArgumentHelp("The jobs of this session.", valueName: "session"))
         var sessions: [String] = []
 
+        @OptionGroup var fanOut: FanOutOptions
+
         func validate() throws {
-            guard !hosts.isEmpty || !sessions.isEmpty else { throw ValidationError("give --host HOST or --session SESSION") }
-            for host in hosts { do { _ = try HostSpec(parsing: host) } catch { throw ValidationError("--host: \(error)") } }
+            let hostTargets = try fanOut.targets(hosts)
+            guard !hostTargets.isEmpty || !sessions.isEmpty else { throw ValidationError("give --host HOST or --session SESSION") }
+            do { _ = try HostList.expand(sessions) } catch { throw ValidationError("--session: \(error)") }
+            for host in hostTargets { do { _ = try HostSpec(parsing: host) } catch { throw ValidationError("--host: \(error)") } }
         }
 
         func run() throws {
-            let client = try SessionClient(connector: connection.makeConnector())
-            var rows: [JobOutput.Row] = []
-            func list(_ reference: SessionReference) throws {
+            let hostTargets = try fanOut.targets(hosts)
+            let sessionTargets = try HostList.expand(sessions)
+            if fanOut.dryRun { return FanOutOptions.printTargets(hostTargets + sessionTargets) }
+            let client = try SessionClient(connector: connection.makeConnector(prompting: hostTargets.count + sessionTargets.count == 1)).locatingHelper()
+            func list(_ reference: SessionReference) throws -> [JobOutput.Row] {
                 let answers = try client.withLink(reference.host) { try $0.requestList(.listJobs(session: reference.session)) }
                 let jobs = try answers.flatMap { answer -> [JobRecord] in
                     guard case let .jobs(page, _) = answer else { throw SessionError.helper("unexpected answer") }
                     return page
                 }
-                rows += jobs.map { .init(host: reference.host, job: $0) }
+                return jobs.map { JobOutput.Row(host: reference.host, job: $0) }
             }
-            let worst = max(
-                Diagnostics.forEachTarget(hosts) { try list(SessionReference(host: $0, session: "")) },
-                Diagnostics.forEachTarget(sessions) { try list(try SessionReference(parsing: $0, known: try client.state.knownSessions())) })
-            JobOutput.print(rows, json: connection.json)
+            let byHost = Diagnostics.forEachTarget(hostTargets, throttle: fanOut.throttle) { try list(SessionReference(host: $0, session: "")) }
+            let bySession = Diagnostics.forEachTarget(sessionTargets, throttle: fanOut.throttle) {
+                try list(try SessionReference(parsing: $0, known: try client.state.knownSessions()))
+            }
+            let worst = max(byHost.worst, bySession.worst)
+            JobOutput.print((byHost.results + bySession.results).flatMap { $0 }, json: connection.json)
             if worst != 0 { throw ExitCode(worst) }
         }
     }
@@ -127,7 +135,7 @@ struct JobCommand: ParsableCommand {
             let reference = try SessionReference(parsing: text, known: try client.state.knownSessions())
             let answer = try client.withLink(reference.host) { try $0.request(message(reference.session, target.job)) }
             if case let .job(job) = answer { JobOutput.print([.init(host: reference.host, job: job)], json: connection.json) }
-        }
+        }.worst
         if worst != 0 { throw ExitCode(worst) }
     }
 }

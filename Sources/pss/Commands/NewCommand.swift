@@ -17,8 +17,10 @@ struct NewCommand: ParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Argument(help: ArgumentHelp("The hosts: [user@]host[:port] or ssh_config aliases.", valueName: "host"))
-    var hosts: [String]
+    @OptionGroup var fanOut: FanOutOptions
+
+    @Argument(help: ArgumentHelp("The hosts: [user@]host[:port], ssh_config aliases, or host lists (web[01-20]).", valueName: "host"))
+    var hosts: [String] = []
 
     @Option(help: "A name for the session (letters, digits, '-', '_', '.'); generated when not given.")
     var name: String?
@@ -37,7 +39,9 @@ struct NewCommand: ParsableCommand {
     var noProfile = false
 
     func validate() throws {
-        for host in hosts { do { _ = try HostSpec(parsing: host) } catch { throw ValidationError("\(error)") } }
+        let targets = try fanOut.targets(hosts)
+        guard !targets.isEmpty else { throw ValidationError("name the hosts: pss new HOST... (or --hosts-file FILE)") }
+        for host in targets { do { _ = try HostSpec(parsing: host) } catch { throw ValidationError("\(error)") } }
         if let name, let problem = SessionName.problem(with: name) { throw ValidationError("--name: \(problem)") }
         if idleTimeout.seconds < SessionRecord.minimumIdleTimeout {
             throw ValidationError("--idle-timeout: at least \(SessionRecord.minimumIdleTimeout) seconds")
@@ -48,10 +52,11 @@ struct NewCommand: ParsableCommand {
     }
 
     func run() throws {
-        let client = try SessionClient(connector: connection.makeConnector())
+        let targets = try fanOut.targets(hosts)
+        if fanOut.dryRun { return FanOutOptions.printTargets(targets) }
+        let client = try SessionClient(connector: connection.makeConnector(prompting: targets.count == 1)).locatingHelper()
         let clientID = try client.state.clientID()
-        var rows: [SessionOutput.Row] = []
-        let worst = Diagnostics.forEachTarget(hosts) { host in
+        let (rows, worst) = Diagnostics.forEachTarget(targets, throttle: fanOut.throttle) { host in
             let answer = try client.withLink(host) { link in
                 try link.request(
                     .newSession(
@@ -61,7 +66,7 @@ struct NewCommand: ParsableCommand {
             }
             guard case let .session(record) = answer else { throw SessionError.helper("unexpected answer") }
             client.state.remember(host: host, records: [record], complete: false)
-            rows.append(.init(host: host, record: record))
+            return SessionOutput.Row(host: host, record: record)
         }
         if !rows.isEmpty { SessionOutput.print(rows, json: connection.json, clientID: clientID) }
         if worst != 0 { throw ExitCode(worst) }

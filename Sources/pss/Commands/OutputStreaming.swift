@@ -64,18 +64,13 @@ struct OutputStreaming {
             Diagnostics.print("\(target): \(count) bytes of \(kind) were dropped on the host before they were received (output buffering 'drop')")
         }
         if connection.json {
-            var line = JSONLine()
-            line.add("host", host)
-            line.add("session", stream.session?.id)
-            line.add("jobId", stream.job?.id)
-            var exitCode: Int?
-            if case let .success(.exited(status, _, _)) = outcome { exitCode = Int(status) }
-            line.add("exitCode", exitCode)
-            line.add("stdout", (stdout as? BufferSink).map { String(decoding: $0.bytes, as: UTF8.self) })
-            line.add("stderr", (stderr as? BufferSink).map { String(decoding: $0.bytes, as: UTF8.self) })
-            if case let .failure(failure) = outcome { line.add("error", failure.description) } else { line.add("error", nil as String?) }
-            line.add("durationMs", Int((Deadline.now.nanoseconds - started.nanoseconds) / 1_000_000))
-            line.print()
+            var result = CommandOutcome(host: host, session: stream.session?.id, job: stream.job?.id)
+            if case let .success(.exited(status, _, _)) = outcome { result.exitCode = status }
+            if case let .failure(failure) = outcome { result.failure = failure }
+            result.stdout = (stdout as? BufferSink)?.bytes ?? []
+            result.stderr = (stderr as? BufferSink)?.bytes ?? []
+            result.durationMs = Int((Deadline.now.nanoseconds - started.nanoseconds) / 1_000_000)
+            result.jsonLine.print()
         }
         switch outcome {
         case let .success(.exited(status, signal, shellEnded)):

@@ -4,16 +4,17 @@ import SessionWire
 
 /// connect and disconnect: one request per session, the sessions as they are afterwards.
 enum SessionUpdate {
-    static func run(_ sessions: [String], connection: ConnectionOptions, _ request: (String) -> ClientMessage) throws {
-        let client = try SessionClient(connector: connection.makeConnector())
+    static func run(_ given: [String], connection: ConnectionOptions, fanOut: FanOutOptions, _ request: (String) -> ClientMessage) throws {
+        let sessions = try fanOut.targets(given)
+        if fanOut.dryRun { return FanOutOptions.printTargets(sessions) }
+        let client = try SessionClient(connector: connection.makeConnector(prompting: sessions.count == 1)).locatingHelper()
         let clientID = try client.state.clientID()
-        var rows: [SessionOutput.Row] = []
-        let worst = Diagnostics.forEachTarget(sessions) { text in
+        let (rows, worst) = Diagnostics.forEachTarget(sessions, throttle: fanOut.throttle) { text in
             let reference = try SessionReference(parsing: text, known: try client.state.knownSessions())
             let answer = try client.withLink(reference.host) { try $0.request(request(reference.session)) }
             guard case let .session(record) = answer else { throw SessionError.helper("unexpected answer") }
             client.state.remember(host: reference.host, records: [record], complete: false)
-            rows.append(.init(host: reference.host, record: record))
+            return SessionOutput.Row(host: reference.host, record: record)
         }
         if !rows.isEmpty { SessionOutput.print(rows, json: connection.json, clientID: clientID) }
         if worst != 0 { throw ExitCode(worst) }

@@ -62,7 +62,9 @@ struct ConnectionOptions: ParsableArguments {
         try SSHConfigResolver.load(configFile: configFile, commandLine: commandLineOptions())
     }
 
-    func makeConnector() throws -> HostConnector {
+    /// `prompting` false: nothing is asked (several targets run at once): an unknown host key under `ask`, a
+    /// passphrase, a password fail that target with the reason.
+    func makeConnector(prompting: Bool = true) throws -> HostConnector {
         var logger = Logger(label: "pss")
         logger.logLevel = verbose ? .debug : .warning
         let resolver = try makeResolver()
@@ -72,6 +74,6 @@ struct ConnectionOptions: ParsableArguments {
         }
         return HostConnector(
             resolver: resolver, credentials: Credentials(passwordFile: passwordFile),
-            prompter: TerminalPrompter(), logger: logger)
+            prompter: prompting ? TerminalPrompter() : NoPrompter(), logger: logger)
     }
 }

@@ -65,22 +65,50 @@ enum Diagnostics {
     /// Writes a message on stderr. Messages carry text from hosts (refusals, a helper's errors): control
     /// characters are escaped, line breaks kept.
     static func print(_ message: String) {
-        Terminal.write("pss: \(message.escapingControlCharacters(keepingNewlines: true))\n", to: STDERR_FILENO)
+        Terminal.write(line(message), to: STDERR_FILENO)
     }
 
-    /// Runs `body` for each target: a failure is reported under the target's name and does not stop the others.
-    /// Returns the worst status (0 when every target succeeded).
-    static func forEachTarget(_ targets: [String], _ body: (String) throws -> Void) -> Int32 {
-        var worst: Int32 = 0
-        for target in targets {
+    /// The message as printed.
+    static func line(_ message: String) -> String {
+        "pss: \(message.escapingControlCharacters(keepingNewlines: true))\n"
+    }
+
+    /// Runs `body` for each target, at most `throttle` at once: a failure is reported under the target's name and
+    /// does not stop the others. Returns what the targets that succeeded gave, in the targets' order, and the worst
+    /// status (0 when every target succeeded). `body` runs on several threads at once when there are several
+    /// targets.
+    static func forEachTarget<Result>(
+        _ targets: [String], throttle: Int = FanOut.defaultThrottle, _ body: (String) throws -> Result
+    ) -> (results: [Result], worst: Int32) {
+        forEachTarget(targets, throttle: throttle, indexed: { try body(targets[$0]) })
+    }
+
+    /// As above, `body` given the target's index (two targets may be written alike: a host and a session name).
+    static func forEachTarget<Result>(
+        _ targets: [String], throttle: Int = FanOut.defaultThrottle, indexed body: (Int) throws -> Result
+    ) -> (results: [Result], worst: Int32) {
+        var outcomes = [Swift.Result<Result, CommandFailure>?](repeating: nil, count: targets.count)
+        let lock = Lock()
+        FanOut.forEach(targets.count, throttle: throttle) { index in
+            let outcome: Swift.Result<Result, CommandFailure>
             do {
-                try body(target)
+                outcome = .success(try body(index))
             } catch {
                 let failure = CommandFailure.from(error)
-                print("\(target): \(failure.description)")
-                worst = max(worst, failure.status)
+                print("\(targets[index]): \(failure.description)")
+                outcome = .failure(failure)
+            }
+            lock.withLock { outcomes[index] = outcome }
+        }
+        var results: [Result] = []
+        var worst: Int32 = 0
+        for outcome in outcomes {
+            switch outcome {
+            case let .success(result)?: results.append(result)
+            case let .failure(failure)?: worst = max(worst, failure.status)
+            case nil: break
             }
         }
-        return worst
+        return (results, worst)
     }
 }

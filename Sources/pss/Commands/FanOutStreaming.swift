@@ -1,0 +1,98 @@
+import ArgumentParser
+import Glibc
+import Sessions
+import SessionWire
+import SSHClient
+
+/// `invoke` over several targets: each target's command runs on a thread of its own, at most --throttle at once;
+/// its lines are prefixed with its name, or its output is grouped with the targets that gave the same (--group),
+/// or it is one JSON object (--json). Then a summary of failures on stderr, and one exit status for all: 0 when
+/// every target succeeded, 255 when any could not be reached, else the largest status.
+struct FanOutStreaming {
+    var connection: ConnectionOptions
+    /// The targets as the user wrote them (host lists expanded).
+    var targets: [String]
+    var throttle: Int
+    var groups: Bool
+    var reconnectTimeout: UInt32
+
+    /// Runs `resolve`'s request on each target and exits as described above.
+    func run(_ resolve: (SessionClient, Int) throws -> (host: String, request: ClientMessage)) throws -> Never {
+        let console = FanOutConsole(total: targets.count)
+        var connector = try connection.makeConnector(prompting: false)
+        connector.prompter = ConsolePrompter(console: console)
+        let client = try SessionClient(connector: connector).locatingHelper()
+        let gathers = groups || connection.json
+        var outcomes = [CommandOutcome?](repeating: nil, count: targets.count)
+        let lock = Lock()
+        let tick = console.showsProgress ? (interval: 0.2, body: { console.tick() }) : nil
+        FanOut.forEach(targets.count, throttle: throttle, tick: tick) { index in
+            console.targetStarted()
+            let outcome = runOne(index, client: client, console: console, gathers: gathers, resolve)
+            console.targetEnded(failed: outcome.reason != nil)
+            var kept = outcome
+            if connection.json {
+                console.write(Array((outcome.jsonLine.text + "\n").utf8), to: STDOUT_FILENO)
+                (kept.stdout, kept.stderr) = ([], [])  // printed: only what the summary needs stays
+            }
+            lock.withLock { outcomes[index] = kept }
+        }
+        console.finish()
+        let all = outcomes.map { $0! }
+        if groups, !connection.json {
+            for group in OutputGroup.grouping(zip(targets, all).map { ($0, $1.stdout) }) { Terminal.write(group.text, to: STDOUT_FILENO) }
+            for group in OutputGroup.grouping(zip(targets, all).map { ($0, $1.stderr) }) { Terminal.write(group.text, to: STDERR_FILENO) }
+        }
+        let failures = zip(targets, all).compactMap { target, outcome in outcome.reason.map { (target, $0) } }
+        if !failures.isEmpty {
+            let lines = failures.map { "  \($0.0): \($0.1)" }.joined(separator: "\n")
+            Diagnostics.print("\(failures.count) of \(targets.count) targets failed:\n" + lines)
+        }
+        throw ExitCode(all.contains { $0.failure?.status == ExitStatusCode.transport } ? ExitStatusCode.transport : all.map(\.status).max() ?? 0)
+    }
+
+    private func runOne(
+        _ index: Int, client: SessionClient, console: FanOutConsole, gathers: Bool,
+        _ resolve: (SessionClient, Int) throws -> (host: String, request: ClientMessage)
+    ) -> CommandOutcome {
+        let target = targets[index]
+        let started = Deadline.now
+        let stdout: ByteSink, stderr: ByteSink
+        if gathers {
+            (stdout, stderr) = (BufferSink(), BufferSink())
+        } else {
+            let prefix = target + ": "
+            stdout = PrefixedLineSink(prefix: prefix, escapesControls: isatty(STDOUT_FILENO) == 1) { console.write($0, to: STDOUT_FILENO) }
+            stderr = PrefixedLineSink(prefix: prefix, escapesControls: isatty(STDERR_FILENO) == 1) { console.write($0, to: STDERR_FILENO) }
+        }
+        let stream = CommandStream(stdout: stdout, stderr: stderr)
+        stream.noticeHandler = { console.notice("\(target): \($0)") }
+        var outcome = CommandOutcome(host: target)
+        do {
+            let (host, request) = try resolve(client, index)
+            outcome.host = host
+            let end = try client.stream(
+                request, on: host, into: stream, stdin: nil, reconnectTimeout: Double(reconnectTimeout),
+                notify: { console.notice("\(target): \($0)") })
+            if case let .exited(status, signal, shellEnded) = end {
+                (outcome.exitCode, outcome.signal) = (status, signal)
+                if shellEnded, stream.session?.temporary == false {
+                    console.notice("\(target): the command ended the session's shell; a new shell took its place")
+                }
+            }
+        } catch {
+            outcome.failure = CommandFailure.from(error)
+        }
+        for (kind, count) in [("stdout", stream.dropped.stdout), ("stderr", stream.dropped.stderr)] where count > 0 {
+            console.notice("\(target): \(count) bytes of \(kind) were dropped on the host before they were received (output buffering 'drop')")
+        }
+        try? (stdout as? PrefixedLineSink)?.finish()
+        try? (stderr as? PrefixedLineSink)?.finish()
+        outcome.session = stream.session?.id
+        outcome.job = stream.job?.id
+        outcome.stdout = (stdout as? BufferSink)?.bytes ?? []
+        outcome.stderr = (stderr as? BufferSink)?.bytes ?? []
+        outcome.durationMs = Int((Deadline.now.nanoseconds - started.nanoseconds) / 1_000_000)
+        return outcome
+    }
+}

@@ -1,0 +1,37 @@
+/// What a command on one target came to: its status or the failure that kept it from one, and its output when
+/// gathered (--json, --group).
+struct CommandOutcome {
+    var host: String
+    var session: String?
+    var job: String?
+    var exitCode: Int32?
+    var signal = ""
+    var failure: CommandFailure?
+    var durationMs = 0
+    var stdout: [UInt8] = []
+    var stderr: [UInt8] = []
+
+    var status: Int32 { failure?.status ?? exitCode ?? 0 }
+
+    /// Why the target counts as failed, or nil.
+    var reason: String? {
+        if let failure { return failure.description }
+        if !signal.isEmpty { return "killed by signal \(signal)" }
+        if let exitCode, exitCode != 0 { return "exit status \(exitCode)" }
+        return nil
+    }
+
+    /// The JSON object of DESIGN.md for one target's command (`invoke` and `job receive`).
+    var jsonLine: JSONLine {
+        var line = JSONLine()
+        line.add("host", host)
+        line.add("session", session)
+        line.add("jobId", job)
+        line.add("exitCode", exitCode.map(Int.init))
+        line.add("stdout", String(decoding: stdout, as: UTF8.self))
+        line.add("stderr", String(decoding: stderr, as: UTF8.self))
+        line.add("error", failure?.description)
+        line.add("durationMs", durationMs)
+        return line
+    }
+}
