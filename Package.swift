@@ -23,6 +23,8 @@ let package = Package(
             pkgConfig: "libssh2",
             providers: [.apt(["libssh2-1-dev"])]
         ),
+        // zlib (a dependency of libssh2's): the helper travels gzip-compressed to hosts without xz.
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Batches libssh2 1.10's one-block-at-a-time AES-CTR calls (see its source); linked wherever libssh2 is.
         .target(name: "CKeystreamBatching", linkerSettings: [.linkedLibrary("crypto"), .linkedLibrary("dl")]),
         .target(
@@ -43,7 +45,7 @@ let package = Package(
         ),
         .target(
             name: "Sessions",
-            dependencies: ["SSHClient", "SessionWire", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["SSHClient", "SessionWire", "CZlib", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "pss",

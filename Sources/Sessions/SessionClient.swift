@@ -31,7 +31,7 @@ public struct SessionClient {
         }
         let connection = try connector.connect(spec)
         let link = try HostLink.open(
-            connection, helper: try helper ?? HelperBinary.locate(state: state),
+            connection, helper: try helper ?? HelperBinary.locate(state: state), state: state,
             clientID: try state.clientID(), logger: connector.logger,
             notify: { connector.prompter.inform("pss: \(host): \($0)") })
         defer { link.close() }

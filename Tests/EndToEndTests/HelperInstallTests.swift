@@ -39,6 +39,72 @@ final class HelperInstallTests: XCTestCase {
             "another client with the same build reuses it too")
     }
 
+    /// The helper as scripts/install leaves it: stripped, an .xz beside it.
+    private func installedLayoutHelper(_ scratch: Scratch) -> String {
+        let helper = scratch.file("lib/pss-host")
+        let made = shell(
+            "mkdir -p '\(scratch.file("lib"))' && cp '\((PSSBinary.path as NSString).deletingLastPathComponent)/pss-host' '\(helper)' && "
+                + "strip '\(helper)' && xz -6 -T2 -k '\(helper)' && chmod 755 '\(scratch.path)' '\(scratch.file("lib"))'")
+        XCTAssertEqual(made.status, 0, made.description)
+        return helper
+    }
+
+    /// First contact sends the helper compressed (xz), counted on the wire through a proxy; it is unpacked and
+    /// checked on the host, and runs.
+    func testFirstContactSendsTheHelperCompressed() throws {
+        let server = SSHServer()
+        let client = ClientMachine(servers: ["h": server])
+        let scratch = Scratch("helper")
+        let helper = installedLayoutHelper(scratch)
+        client.environment["PSS_HELPER"] = helper
+        let proxy = TCPProxy(targetPort: server.port)
+        client.addHost(alias: "p", server: server, port: proxy.port)
+        let result = client.pss(["-v", "invoke", "--host", "p", "--", "echo hi"])
+        XCTAssertEqual(result.status, 0, result.description)
+        XCTAssertEqual(result.stdoutText, "hi\n")
+        XCTAssertTrue(result.stderrText.contains("(xz)"), result.stderrText)
+        let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: helper)[.size] as? Int)
+        XCTAssertLessThan(proxy.bytesForwarded, 2_500_000, "first contact, both ways (the helper is \(size) bytes)")
+        let installed = installedHelpers(server)
+        XCTAssertEqual(installed.count, 1)
+        XCTAssertEqual(FileManager.default.contents(atPath: server.hostDirectory + "/bin/" + installed[0]), FileManager.default.contents(atPath: helper))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: server.hostDirectory + "/bin").filter { $0.hasPrefix(".upload-") }, [])
+    }
+
+    /// A host without xz gets gzip (made by the client, kept in its directory); the helper is the same.
+    func testGzipWhereTheHostHasNoXz() throws {
+        var options = SSHServer.Options()
+        options.hiddenPrograms = ["/usr/bin/xz"]
+        let server = SSHServer(options)
+        let client = ClientMachine(servers: ["h": server])
+        let result = client.pss(["-v", "invoke", "--host", "h", "--", "echo hi"])
+        XCTAssertEqual(result.status, 0, result.description)
+        XCTAssertTrue(result.stderrText.contains("(gzip)"), result.stderrText)
+        let installed = installedHelpers(server)
+        XCTAssertEqual(installed.count, 1)
+        XCTAssertEqual(FileManager.default.contents(atPath: server.hostDirectory + "/bin/" + installed[0]), localHelper)
+        let cached = try FileManager.default.contentsOfDirectory(atPath: client.scratch.file("pss-client")).filter { $0.hasSuffix(".gz") }
+        XCTAssertEqual(cached.count, 1, "the gzip is kept for the next host")
+    }
+
+    /// Installing removes the helpers of earlier versions, unless a process runs one.
+    func testOldHelpersAreRemovedUnlessRunning() throws {
+        let server = SSHServer()
+        let client = ClientMachine(servers: ["h": server])
+        let bin = server.hostDirectory + "/bin"
+        let idle = bin + "/pss-host-00000000000000aa", running = bin + "/pss-host-00000000000000bb"
+        shell("mkdir -p '\(bin)' && chmod 700 '\(server.hostDirectory)' '\(bin)' && cp /bin/sleep '\(idle)' && cp /bin/sleep '\(running)'")
+        let sleeper = try ProcessRunner.start(running, ["60"])
+        defer {
+            sleeper.signal(SIGKILL)
+            _ = sleeper.wait()
+        }
+        XCTAssertEqual(client.pss(["invoke", "--host", "h", "--", "true"]).status, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: idle), "an old helper nobody runs is removed")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: running), "a helper a process runs stays")
+        XCTAssertEqual(installedHelpers(server).count, 2)
+    }
+
     func testDamagedHelperIsReplaced() throws {
         let server = SSHServer()
         let client = ClientMachine(servers: ["h": server])

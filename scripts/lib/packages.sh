@@ -1,15 +1,17 @@
 # Installs the Debian packages pss needs to build and test, if any is missing.
 # Source it and call: ensure_packages
 
-# libssl-dev: OpenSSL headers for CKeystreamBatching; libstdc++-12-dev: the static archive linked into pss-host;
+# libssl-dev: OpenSSL headers for CKeystreamBatching; zlib1g-dev: gzip for the helper's first trip to a host;
+# xz-utils, binutils: the installed helper is stripped, and an .xz of it is installed beside it (scripts/install);
+# libstdc++-12-dev: the static archive linked into pss-host;
 # libpam-google-authenticator: a real one-time-code prompt, for the keyboard-interactive tests; zsh, ksh, fish, csh,
 # tcsh: the login shells users have, for the scripts pss runs on hosts; dropbear-bin: the other SSH server admins run;
 # sudo: a real password prompt on a terminal, for commands that wait on theirs.
-PSS_PACKAGES=(libssh2-1-dev libssl-dev libstdc++-12-dev pkg-config openssh-server openssh-client tmux
+PSS_PACKAGES=(libssh2-1-dev libssl-dev zlib1g-dev libstdc++-12-dev pkg-config xz-utils binutils openssh-server openssh-client tmux
               libpam-google-authenticator zsh ksh fish csh tcsh dropbear-bin sudo)
 
 # What building pss needs, and no more (scripts/install).
-PSS_BUILD_PACKAGES=(libssh2-1-dev libssl-dev libstdc++-12-dev pkg-config)
+PSS_BUILD_PACKAGES=(libssh2-1-dev libssl-dev zlib1g-dev libstdc++-12-dev pkg-config xz-utils binutils)
 
 # What scripts/bench compares pss with, beyond OpenSSH and tmux: pdsh and parallel-ssh (fan-out).
 PSS_BENCH_PACKAGES=(pdsh pssh)

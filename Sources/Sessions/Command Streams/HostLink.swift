@@ -29,14 +29,14 @@ public final class HostLink {
 
     /// `notify` hears what the user should know once (a host that ends processes at logout, found when installing).
     public static func open(
-        _ connection: SSHConnection, helper: HelperBinary, clientID: String, logger: Logger,
+        _ connection: SSHConnection, helper: HelperBinary, state: ClientState, clientID: String, logger: Logger,
         notify: (String) -> Void = { _ in }
     ) throws -> HostLink {
         var lastProblem = ""
         for attempt in 0..<2 {
             if attempt > 0 {
                 logger.debug("helper did not answer (\(lastProblem)); installing it")
-                try HelperInstaller(connection: connection, helper: helper, logger: logger).install(notify: notify)
+                try HelperInstaller(connection: connection, helper: helper, state: state, logger: logger).install(notify: notify)
             }
             // A command every login shell parses alike; the script comes on stdin.
             let link = HostLink(connection: connection, channel: try connection.openExec(HostScripts.command))

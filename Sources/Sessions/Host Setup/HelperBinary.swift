@@ -121,6 +121,28 @@ public final class HelperBinary {
         }
     }
 
+    /// The file beside the helper named as it with `suffix` (`pss-host.xz`, as scripts/install puts it), checked
+    /// as the helper is; nil when there is none, or it cannot be trusted (the helper then travels another way).
+    func sibling(_ suffix: String) -> [UInt8]? {
+        let siblingPath = path + suffix
+        let fd = open(siblingPath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size < size,
+            (try? Self.checkTrusted(fd, info, path: siblingPath)) != nil
+        else { return nil }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        var offset = 0
+        while offset < bytes.count {
+            let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + offset, $0.count - offset, off_t(offset)) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return nil }
+            offset += count
+        }
+        return bytes
+    }
+
     /// 64 lower-case hexadecimal digits.
     static func isDigest(_ text: String) -> Bool {
         text.utf8.count == 64 && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }

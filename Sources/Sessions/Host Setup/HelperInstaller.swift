@@ -4,11 +4,12 @@ import SessionWire
 import SSHClient
 
 /// Puts this client's helper on a host: checks that the host can run it (CPU, glibc), prepares the host directory
-/// (0700, owned by the user, not writable by others), uploads it through `sh -s` under a temporary name, verifies
-/// size and SHA-256 there, and moves it into place atomically.
+/// (0700, owned by the user, not writable by others), uploads it compressed (`HelperPackage`) through `sh -s` under
+/// a temporary name, unpacks it and verifies size and SHA-256 there, and moves it into place atomically.
 struct HelperInstaller {
     let connection: SSHConnection
     let helper: HelperBinary
+    let state: ClientState
     let logger: Logger
 
     func install(notify: (String) -> Void) throws {
@@ -27,8 +28,11 @@ struct HelperInstaller {
         }
 
         let temporary = "\(directory)/bin/.upload-\(helper.installedName)-\(UInt32.random(in: 0...UInt32.max))"
-        try upload(try helper.contents(), to: temporary)
-        let verified = try run(HostScripts.install(uploaded: temporary, as: helper, in: directory))
+        let unpackers = Set((facts["unpack"] ?? "").split(separator: " ").map(String.init))
+        let package = try HelperPackage.make(helper, unpackers: unpackers, state: state)
+        logger.debug("uploading the helper: \(package.bytes.count) bytes (\(package.format.rawValue)) for \(helper.size)")
+        try upload(package.bytes, to: package.format == .plain ? temporary : temporary + "." + package.format.rawValue)
+        let verified = try run(HostScripts.install(uploaded: temporary, packed: package.format, as: helper, in: directory))
         if let error = verified["error"] { throw SessionError.helper("cannot install the helper: \(error)") }
         guard verified["ok"] == "1" else { throw SessionError.helper("could not install the helper") }
     }

@@ -44,7 +44,7 @@ public struct HostDoctor {
         }
         let facts: [String: String]
         do {
-            facts = try HelperInstaller(connection: connection, helper: helper, logger: client.connector.logger)
+            facts = try HelperInstaller(connection: connection, helper: helper, state: client.state, logger: client.connector.logger)
                 .run(HostScripts.doctor(helper))
         } catch {
             return checks + [Check("host", .fail, "the checks could not run on the host: \(error)")]

@@ -133,6 +133,7 @@ enum HostScripts {
             #"echo "glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null || true)""#,
             #"echo "dir=$c""#,
             #"echo "free=$(df -Pk "$c/bin" 2>/dev/null | awk 'NR==2 {print $4}')""#,
+            #"echo "unpack=$(for p in xz gzip; do command -v $p >/dev/null 2>&1 && printf '%s ' $p; done)""#,
             #"w=$(pss_logout); [ -z "$w" ] || echo "warn=$w""#,
         ]).joined(separator: "; ") + "\n"
 
@@ -182,14 +183,22 @@ enum HostScripts {
         ].joined(separator: "; ") + "\n"
     }
 
-    /// Installer, step 2: checks the uploaded file's size and SHA-256 (with whichever tool the host has; a host
-    /// with none is refused rather than trusted), then moves it into place, never into a directory of that name.
-    static func install(uploaded temporary: String, as helper: HelperBinary, in directory: String) -> String {
+    /// Installer, step 2: unpacks the upload (`packed`, when compressed), checks the helper's size and SHA-256
+    /// (with whichever tool the host has; a host with none is refused rather than trusted), then moves it into
+    /// place, never into a directory of that name. Then removes the other helpers in bin/ that no process runs
+    /// (those of earlier pss versions: a host keeps one or two, not one per upgrade).
+    static func install(uploaded temporary: String, packed: HelperPackage.Format, as helper: HelperBinary, in directory: String) -> String {
         let quote = ShellQuoting.quote
+        let unpack =
+            packed.unpackCommand.map { command in
+                #"p=$f.\#(packed.rawValue); \#(command) < "$p" > "$f" 2>/dev/null || { rm -f -- "$f" "$p"; echo "error=the helper could not be unpacked (\#(command))"; exit 0; }; rm -f -- "$p""#
+            } ?? ":"
         return [
+            "umask 077",
             "echo \(factsMarker)",
             "f=\(quote(temporary))",
             "t=\(quote(directory + "/bin/" + helper.installedName))",
+            unpack,
             #"size=$(stat -c %s -- "$f")"#,
             #"if [ "$size" != \#(helper.size) ]; then rm -f -- "$f"; echo "error=size $size, expected \#(helper.size): is the host directory full?"; exit 0; fi"#,
             #"if command -v sha256sum >/dev/null 2>&1; then sum=$(sha256sum -- "$f"); elif command -v shasum >/dev/null 2>&1; then sum=$(shasum -a 256 -- "$f"); elif command -v openssl >/dev/null 2>&1; then sum=$(openssl dgst -sha256 -r -- "$f"); else rm -f -- "$f"; echo "error=the host has no sha256sum, shasum or openssl to check the uploaded helper with"; exit 0; fi"#,
@@ -197,6 +206,8 @@ enum HostScripts {
             #"if [ "$sum" != \#(helper.sha256) ]; then rm -f -- "$f"; echo "error=SHA-256 $sum, expected \#(helper.sha256)"; exit 0; fi"#,
             #"if [ -d "$t" ] && [ ! -L "$t" ]; then rm -f -- "$f"; echo "error=$t is a directory"; exit 0; fi"#,
             #"chmod 700 -- "$f" && mv -f -T -- "$f" "$t" && echo ok=1"#,
+            #"r=$(ls -l /proc/[0-9]*/exe 2>/dev/null)"#,
+            #"for o in "${t%/*}"/pss-host-*; do [ "$o" != "$t" ] && [ -f "$o" ] && [ ! -L "$o" ] || continue; printf '%s\n' "$r" | awk -v o="$o" '$NF == o { f = 1 } END { exit !f }' || rm -f -- "$o"; done"#,
         ].joined(separator: "; ") + "\n"
     }
 }
