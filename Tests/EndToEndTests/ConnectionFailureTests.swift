@@ -94,9 +94,15 @@ final class ConnectionFailureTests: HostFixtureTestCase {
         XCTAssertTrue(result.stderrText.contains("could not resolve hostname no-such-host.invalid"), result.stderrText)
     }
 
-    func testProxyJumpIsRefusedClearly() {
-        let result = client.pss(["invoke", "-o", "ProxyJump=bastion", "--host", "h1", "--", "true"])
+    func testProxyJumpAndProxyCommandTogetherAreRefused() {
+        let result = client.pss(["invoke", "-J", "127.0.0.1:1", "-o", "ProxyCommand=false", "--host", "h1", "--", "true"])
         XCTAssertEqual(result.status, 255, "\(result)")
-        XCTAssertTrue(result.stderrText.contains("ProxyJump is not supported yet"), result.stderrText)
+        XCTAssertTrue(result.stderrText.contains("both ProxyJump and ProxyCommand"), result.stderrText)
+    }
+
+    func testAnUnreachableJumpHostIsSaidSo() {
+        let result = client.pss(["invoke", "-J", "127.0.0.1:1", "--host", "h1", "--", "true"])
+        XCTAssertEqual(result.status, 255, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("127.0.0.1 port 1"), result.stderrText)
     }
 }

@@ -71,6 +71,23 @@ final class HelperInstallTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: server.hostDirectory + "/bin").filter { $0.hasPrefix(".upload-") }, [])
     }
 
+    /// An .xz that does not unpack to the helper beside it (left from another build) costs one more trip, never
+    /// the install.
+    func testAStaleXzFallsBackToGzip() throws {
+        let server = SSHServer()
+        let client = ClientMachine(servers: ["h": server])
+        let scratch = Scratch("helper")
+        let helper = installedLayoutHelper(scratch)
+        shell("xz -c /bin/true > '\(helper).xz'")
+        client.environment["PSS_HELPER"] = helper
+        let result = client.pss(["-v", "invoke", "--host", "h", "--", "echo hi"])
+        XCTAssertEqual(result.status, 0, result.description)
+        XCTAssertTrue(result.stderrText.contains("(xz)") && result.stderrText.contains("(gzip)"), result.stderrText)
+        let installed = installedHelpers(server)
+        XCTAssertEqual(installed.count, 1)
+        XCTAssertEqual(FileManager.default.contents(atPath: server.hostDirectory + "/bin/" + installed[0]), FileManager.default.contents(atPath: helper))
+    }
+
     /// A host without xz gets gzip (made by the client, kept in its directory); the helper is the same.
     func testGzipWhereTheHostHasNoXz() throws {
         var options = SSHServer.Options()

@@ -285,15 +285,15 @@ final class HostKeyTests: XCTestCase {
         XCTAssertEqual(run(client).status, 0)
     }
 
-    /// Routing and trust keywords pss cannot honour refuse the connection rather than connect another way (they were
-    /// ignored: pss connected directly).
-    func testProxyCommandAndKnownHostsCommandAreRefusedNotIgnored() {
+    /// KnownHostsCommand, which would decide trust without pss, refuses the connection; a ProxyCommand is the way
+    /// in, never ignored (one that fails fails the connection, rather than pss connecting directly).
+    func testKnownHostsCommandIsRefusedAndProxyCommandIsNeverIgnored() {
         let client = client(knownHosts: [server.knownHostsLine()], policy: "yes")
-        for line in ["ProxyCommand nc %h %p", "KnownHostsCommand /bin/true %H"] {
+        for (line, message) in [("KnownHostsCommand /bin/true %H", "not supported"), ("ProxyCommand false", "closed the connection")] {
             client.writeConfig(client.hostBlock(alias: "h", server: server) + ["    " + line])
             let result = run(client)
             XCTAssertEqual(result.status, 255, "\(line): \(result)")
-            XCTAssertTrue(result.stderrText.contains("not supported"), result.stderrText)
+            XCTAssertTrue(result.stderrText.contains(message), result.stderrText)
             XCTAssertFalse(result.stdoutText.contains("connected"))
         }
         client.writeConfig(client.hostBlock(alias: "h", server: server) + ["    ProxyCommand none"])

@@ -21,6 +21,8 @@ public final class SSHServer {
         /// A PAM stack of the test's own for keyboard-interactive (sshd takes its PAM service name from its program
         /// name: it is started through a link of that name, and /etc/pam.d/NAME is removed with the server).
         public var pamStack: [String]?
+        /// A network namespace to run in (reachable only inside it, or through a bridge).
+        public var namespace: NetworkNamespace?
 
         public init() {}
     }
@@ -82,6 +84,12 @@ public final class SSHServer {
             if access(program, F_OK) != 0 { symlink("/usr/sbin/sshd", program) }
         }
         let sshd = [program, "-D", "-e", "-f", scratch.file("sshd_config"), "-E", scratch.file("sshd.log")]
+        if let namespace = options.namespace {
+            let command = namespace.prefix(sshd)
+            process = try! ProcessRunner.start(command[0], Array(command.dropFirst()))
+            precondition(namespace.waitForListener(port: port), "sshd did not start in \(namespace.name):\n\(scratch.read("sshd.log"))")
+            return
+        }
         if options.hiddenPrograms.isEmpty {
             process = try! ProcessRunner.start(sshd[0], Array(sshd.dropFirst()))
         } else {

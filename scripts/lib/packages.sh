@@ -6,9 +6,10 @@
 # libstdc++-12-dev: the static archive linked into pss-host;
 # libpam-google-authenticator: a real one-time-code prompt, for the keyboard-interactive tests; zsh, ksh, fish, csh,
 # tcsh: the login shells users have, for the scripts pss runs on hosts; dropbear-bin: the other SSH server admins run;
-# sudo: a real password prompt on a terminal, for commands that wait on theirs.
+# sudo: a real password prompt on a terminal, for commands that wait on theirs; iproute2, socat: hosts behind a
+# bastion in a network namespace, and the bridge to it.
 PSS_PACKAGES=(libssh2-1-dev libssl-dev zlib1g-dev libstdc++-12-dev pkg-config xz-utils binutils openssh-server openssh-client tmux
-              libpam-google-authenticator zsh ksh fish csh tcsh dropbear-bin sudo)
+              libpam-google-authenticator zsh ksh fish csh tcsh dropbear-bin sudo iproute2 socat)
 
 # What building pss needs, and no more (scripts/install).
 PSS_BUILD_PACKAGES=(libssh2-1-dev libssl-dev zlib1g-dev libstdc++-12-dev pkg-config xz-utils binutils)

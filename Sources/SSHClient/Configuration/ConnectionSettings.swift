@@ -35,8 +35,9 @@ public struct ConnectionSettings: Sendable, Equatable {
     public var pubkeyAuthentication: Bool
     public var passwordAuthentication: Bool
     public var kbdInteractiveAuthentication: Bool
+    /// Jump hosts, `[user@]host[:port]` comma-separated (HostConnector goes through them); nil for none.
     public var proxyJump: String?
-    /// Set in ssh_config but not done by pss yet: the connection is refused rather than made another way.
+    /// The command whose stdin and stdout carry the connection, its `%` tokens expanded; nil for a TCP connection.
     public var proxyCommand: String?
     public var knownHostsCommand: String?
     /// Host keys refused for every host (RevokedHostKeys: one public key a line), or nil.

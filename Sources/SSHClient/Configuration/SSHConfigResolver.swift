@@ -47,6 +47,15 @@ public struct SSHConfigResolver: Sendable {
 
     public var notes: [String] { configs.flatMap(\.notes) }
 
+    /// ProxyCommand's words, read from the line as ssh_config's words are, made one shell line again: a word that
+    /// held blanks (it was quoted) is single-quoted, so `sh -c 'nc %h %p'` stays three words.
+    static func commandLine(_ words: [String]) -> String {
+        words.map { word in
+            guard word.contains(where: { $0 == " " || $0 == "\t" }) else { return word }
+            return "'" + word.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
+        }.joined(separator: " ")
+    }
+
     public func resolve(_ spec: HostSpec) throws -> ConnectionSettings {
         try resolveWithEvaluation(spec).0
     }
@@ -119,7 +128,9 @@ public struct SSHConfigResolver: Sendable {
             passwordAuthentication: flag(.passwordAuthentication, true),
             kbdInteractiveAuthentication: flag(.kbdInteractiveAuthentication, true),
             proxyJump: value(.proxyJump).flatMap { $0.lowercased() == "none" ? nil : $0 },
-            proxyCommand: evaluation.values[.proxyCommand].map { $0.joined(separator: " ") }.flatMap { $0.lowercased() == "none" ? nil : $0 },
+            proxyCommand: evaluation.values[.proxyCommand].map(Self.commandLine).flatMap {
+                $0.lowercased() == "none" ? nil : tokens.expand($0, forExec: true)
+            },
             knownHostsCommand: evaluation.values[.knownHostsCommand].map { $0.joined(separator: " ") }.flatMap { $0.lowercased() == "none" ? nil : $0 },
             revokedHostKeys: value(.revokedHostKeys).flatMap { $0.lowercased() == "none" ? nil : tokens.expand($0) },
             preferredAuthentications: value(.preferredAuthentications).map { $0.split(separator: ",").map(String.init) }

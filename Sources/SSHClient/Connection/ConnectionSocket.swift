@@ -1,17 +1,76 @@
 import Glibc
 
-/// A connected, non-blocking TCP socket (IPv4 or IPv6), closed on deinit.
-final class TCPSocket {
+/// What an SSH connection runs over, non-blocking, closed on deinit: a TCP socket (IPv4 or IPv6), or one end of a
+/// socket pair whose other end a jump host's channel carries (ProxyJump) or a ProxyCommand reads and writes.
+public final class ConnectionSocket {
     let descriptor: Int32
+    /// The ProxyCommand at the other end, ended with the socket (SIGHUP, as ssh does; SIGKILL if it lingers).
+    private let process: pid_t?
+    /// The jump host's thread at the other end: waited for, so that its connection is closed before anything
+    /// after it runs (pss exiting under a thread still in OpenSSL would crash).
+    private let pump: pthread_t?
 
-    private init(descriptor: Int32) {
+    init(descriptor: Int32, process: pid_t? = nil, pump: pthread_t? = nil) {
         self.descriptor = descriptor
+        self.process = process
+        self.pump = pump
     }
 
-    deinit { close(descriptor) }
+    deinit {
+        close(descriptor)
+        if let pump { pthread_join(pump, nil) }  // it sees the end of the pair at once
+        guard let process else { return }
+        kill(process, SIGHUP)
+        var status: Int32 = 0
+        for _ in 0..<20 {
+            if waitpid(process, &status, WNOHANG) != 0 { return }
+            var pause = timespec(tv_sec: 0, tv_nsec: 10_000_000)
+            nanosleep(&pause, nil)
+        }
+        kill(process, SIGKILL)
+        while waitpid(process, &status, 0) < 0 && errno == EINTR {}
+    }
+
+    /// ProxyCommand, as ssh runs it: `exec COMMAND` by the user's shell (its tokens already expanded), its stdin
+    /// and stdout one end of a socket pair, its stderr pss's.
+    static func proxyCommand(_ command: String, for host: String) throws -> ConnectionSocket {
+        let shell = getenv("SHELL").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/bin/sh"
+        var ends: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
+            throw SSHError.connect(host: host, port: 0, reason: "socketpair: \(String(cString: strerror(errno)))")
+        }
+        defer { close(ends[1]) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, ends[1], 0)
+        posix_spawn_file_actions_adddup2(&actions, ends[1], 1)
+        // A process group of its own, so that Ctrl-C on the terminal is pss's to handle (an interrupt sent to the
+        // remote command), not the end of the connection; SIGPIPE back to its default (pss ignores it).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGPIPE)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        let words: [String] = [shell, "-c", "exec \(command)"]
+        let argv = words.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let status = posix_spawn(&pid, shell, &actions, &attributes, argv, environ)
+        guard status == 0 else {
+            close(ends[0])
+            throw SSHError.connect(host: host, port: 0, reason: "ProxyCommand could not start: \(String(cString: strerror(status)))")
+        }
+        _ = fcntl(ends[0], F_SETFL, fcntl(ends[0], F_GETFL) | O_NONBLOCK)
+        return ConnectionSocket(descriptor: ends[0], process: pid)
+    }
 
     /// Tries each address of `host` in turn, as ssh does, until one connects or `deadline` passes.
-    static func connect(host: String, port: Int, deadline: Deadline) throws -> TCPSocket {
+    static func connect(host: String, port: Int, deadline: Deadline) throws -> ConnectionSocket {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -29,7 +88,7 @@ final class TCPSocket {
             cursor = info.pointee.ai_next
             let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
             guard fd >= 0 else { continue }
-            let socket = TCPSocket(descriptor: fd)
+            let socket = ConnectionSocket(descriptor: fd)
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))

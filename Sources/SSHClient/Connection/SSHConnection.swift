@@ -14,7 +14,7 @@ public final class SSHConnection {
     /// The server's identification string, e.g. `SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u6`.
     public private(set) var serverBanner = ""
 
-    let socket: TCPSocket
+    let socket: ConnectionSocket
     let session: OpaquePointer
     let callbacks: SessionCallbacks
     /// The connection was found dead (lost, or silent past the keepalive limit): nothing waits on it any more.
@@ -25,19 +25,12 @@ public final class SSHConnection {
     public let report: ConnectionReport
 
     /// Connects, verifies the host key with `trust`, and authenticates. `report`, when given, hears each step.
+    /// `socket`, when given, is the way to the host already made (a jump host's tunnel, `JumpTunnel`); else a TCP
+    /// connection to the settings' host and port.
     public static func connect(
         settings: ConnectionSettings, trust: HostKeyTrust, credentials: Credentials,
-        prompter: Prompter, logger: Logger, report: ConnectionReport = ConnectionReport()
+        prompter: Prompter, logger: Logger, report: ConnectionReport = ConnectionReport(), socket given: ConnectionSocket? = nil
     ) throws -> SSHConnection {
-        guard settings.proxyJump == nil else {
-            throw SSHError.unsupported("\(settings.alias): ProxyJump is not supported yet; connect to the host directly")
-        }
-        // Set in ssh_config, not done by pss: refused, rather than connecting another way than the user asked.
-        if settings.proxyCommand != nil {
-            throw SSHError.unsupported(
-                "\(settings.alias): ProxyCommand is not supported yet (pss would connect directly, not through it); set ProxyCommand none for pss, or connect another way"
-            )
-        }
         if settings.knownHostsCommand != nil {
             throw SSHError.unsupported(
                 "\(settings.alias): KnownHostsCommand is not supported by pss (it would decide trust without it); list the host's keys in a known_hosts file")
@@ -47,12 +40,23 @@ public final class SSHConnection {
         }
         pss_disable_core_dumps()  // the process is about to hold session keys, perhaps passwords
         let deadline = Deadline.after(seconds: Double(settings.connectTimeout))
-        logger.debug("connecting to \(settings.hostName) port \(settings.port) as \(settings.user)")
-        let socket = try TCPSocket.connect(host: settings.hostName, port: settings.port, deadline: deadline)
+        logger.debug(
+            "connecting to \(settings.hostName) port \(settings.port) as \(settings.user)\(given != nil ? " through the jump host" : settings.proxyCommand != nil ? " through ProxyCommand" : "")"
+        )
+        let socket =
+            try given ?? settings.proxyCommand.map { try ConnectionSocket.proxyCommand($0, for: settings.alias) }
+            ?? ConnectionSocket.connect(host: settings.hostName, port: settings.port, deadline: deadline)
         report.reached = "\(settings.hostName) port \(settings.port)"
         let connection = try SSHConnection(settings: settings, socket: socket, logger: logger, report: report)
         let prompter: Prompter = settings.batchMode ? NoPrompter() : prompter
-        try connection.handshake(trust: trust, prompter: prompter, deadline: deadline)
+        do {
+            try connection.handshake(trust: trust, prompter: prompter, deadline: deadline)
+        } catch let error as SSHError where settings.proxyCommand != nil && given == nil {
+            guard case .connectionLost = error else { throw error }
+            throw SSHError.connect(
+                host: settings.alias, port: settings.port,
+                reason: "ProxyCommand '\(settings.proxyCommand!.sanitizedForDisplay)' closed the connection before SSH began (\(error))")
+        }
         try Authenticator(connection: connection, credentials: credentials, prompter: prompter).authenticate()
         if settings.serverAliveInterval > 0 {
             // want_reply: OpenSSH answers each keepalive, and that answer is what proves the peer alive.
@@ -61,7 +65,7 @@ public final class SSHConnection {
         return connection
     }
 
-    private init(settings: ConnectionSettings, socket: TCPSocket, logger: Logger, report: ConnectionReport) throws {
+    private init(settings: ConnectionSettings, socket: ConnectionSocket, logger: Logger, report: ConnectionReport) throws {
         self.settings = settings
         self.report = report
         self.socket = socket

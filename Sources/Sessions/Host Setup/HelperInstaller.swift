@@ -28,13 +28,26 @@ struct HelperInstaller {
         }
 
         let temporary = "\(directory)/bin/.upload-\(helper.installedName)-\(UInt32.random(in: 0...UInt32.max))"
-        let unpackers = Set((facts["unpack"] ?? "").split(separator: " ").map(String.init))
-        let package = try HelperPackage.make(helper, unpackers: unpackers, state: state)
-        logger.debug("uploading the helper: \(package.bytes.count) bytes (\(package.format.rawValue)) for \(helper.size)")
-        try upload(package.bytes, to: package.format == .plain ? temporary : temporary + "." + package.format.rawValue)
-        let verified = try run(HostScripts.install(uploaded: temporary, packed: package.format, as: helper, in: directory))
-        if let error = verified["error"] { throw SessionError.helper("cannot install the helper: \(error)") }
-        guard verified["ok"] == "1" else { throw SessionError.helper("could not install the helper") }
+        var unpackers = Set((facts["unpack"] ?? "").split(separator: " ").map(String.init))
+        while true {
+            let package = try HelperPackage.make(helper, unpackers: unpackers, state: state)
+            if let free = facts["free"].flatMap({ Int($0) }), free < helper.spaceNeededKiB + package.bytes.count / 1024 {
+                throw SessionError.hostUnsupported(
+                    "host directory \(directory) has \(free) KiB free; the helper needs \(helper.spaceNeededKiB + package.bytes.count / 1024) KiB while it is unpacked"
+                )
+            }
+            logger.debug("uploading the helper: \(package.bytes.count) bytes (\(package.format.rawValue)) for \(helper.size)")
+            try upload(package.bytes, to: package.format == .plain ? temporary : temporary + "." + package.format.rawValue)
+            let verified = try run(HostScripts.install(uploaded: temporary, packed: package.format, as: helper, in: directory))
+            if verified["ok"] == "1" { return }
+            // A package that did not unpack to this helper (an .xz left from another build): the next way, once.
+            if package.format == .xz, let error = verified["error"] {
+                logger.debug("the .xz beside the helper did not give it (\(error)); sending it another way")
+                unpackers.remove("xz")
+                continue
+            }
+            throw SessionError.helper("cannot install the helper: \(verified["error"] ?? "it was not moved into place")")
+        }
     }
 
     /// Copies `bytes` to `path` through the same `sh -s` (SCP runs through the login shell too, and an rc file that

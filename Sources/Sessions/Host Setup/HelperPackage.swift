@@ -30,6 +30,7 @@ struct HelperPackage {
             let cache = "helper-\(helper.sha256.prefix(16)).gz"
             if let packed = try? state.read(cache), isGzip(packed, of: helper) { return HelperPackage(format: .gzip, bytes: packed) }
             if let packed = gzip(try helper.contents()) {
+                state.removeFiles { $0.hasPrefix("helper-") && $0.hasSuffix(".gz") && $0 != cache }  // earlier builds'
                 try? state.write(cache, packed)
                 return HelperPackage(format: .gzip, bytes: packed)
             }

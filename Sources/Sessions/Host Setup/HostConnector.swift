@@ -18,12 +18,52 @@ public struct HostConnector {
     }
 
     public func connect(_ host: HostSpec, report: ConnectionReport = ConnectionReport()) throws -> SSHConnection {
-        var settings = try resolver.resolve(host)
+        let settings = try resolver.resolve(host)
+        if settings.proxyJump != nil && settings.proxyCommand != nil {
+            throw SSHError.unsupported(
+                "\(settings.alias): both ProxyJump and ProxyCommand are set; ssh takes whichever its configuration gives first, pss does not guess: set the other to none for this host"
+            )
+        }
+        let socket = try settings.proxyJump.map { try jumpSocket(through: $0, to: settings) }
+        return try connect(settings, as: host.host, report: report, socket: socket)
+    }
+
+    private func connect(
+        _ resolved: ConnectionSettings, as name: String, report: ConnectionReport, socket: ConnectionSocket?, isHop: Bool = false
+    ) throws -> SSHConnection {
+        var settings = resolved
         if let limit = connectTimeoutLimit { settings.connectTimeout = min(settings.connectTimeout, limit) }
         var logger = logger
-        logger[metadataKey: "host"] = "\(host.host)"
+        logger[metadataKey: "host"] = "\(name)"
         return try SSHConnection.connect(
             settings: settings, trust: KnownHostsTrust(prompter: prompter),
-            credentials: credentials, prompter: prompter, logger: logger, report: report)
+            credentials: isHop ? Credentials() : credentials, prompter: prompter, logger: logger, report: report, socket: socket)
+    }
+
+    /// The way to `target` through the jump hosts of ProxyJump (`[user@]host[:port]`, comma-separated, the first
+    /// reached first), as ssh -J: each hop is a connection of its own, with its own ssh_config block (User, Port,
+    /// IdentityFile...; not the command line's options, which are the target's) and its own host key check against
+    /// known_hosts, made through the hop before it. The first hop's own ProxyJump is followed too (as ssh's
+    /// nested `ssh -W` does), up to `depth` levels. Hops are never offered --password-file's password: it is the
+    /// target's, and a bastion that was not trusted with it must not collect it.
+    func jumpSocket(through proxyJump: String, to target: ConnectionSettings, depth: Int = 0) throws -> ConnectionSocket {
+        guard depth < 8 else { throw SSHError.unsupported("\(target.alias): ProxyJump goes through more than 8 levels of jump hosts (a loop?)") }
+        let hopResolver = SSHConfigResolver(commandLine: [], configs: resolver.configs)
+        var previous: SSHConnection?
+        for hop in proxyJump.split(separator: ",").map(String.init) {
+            let spec: HostSpec
+            do { spec = try HostSpec(parsing: hop.hasPrefix("ssh://") ? String(hop.dropFirst(6)) : hop) } catch {
+                throw SSHError.unsupported("\(target.alias): ProxyJump '\(hop.sanitizedForDisplay)': \(error)")
+            }
+            var settings = try hopResolver.resolve(spec)
+            let ownJump = settings.proxyJump
+            settings.proxyJump = nil  // later hops come through the chain, as ssh -J takes it
+            let socket =
+                try previous.map { try JumpTunnel.open(through: $0, to: settings.hostName, port: settings.port) }
+                ?? ownJump.map { try jumpSocket(through: $0, to: settings, depth: depth + 1) }
+            previous = try connect(settings, as: spec.host, report: ConnectionReport(), socket: socket, isHop: true)
+        }
+        guard let last = previous else { throw SSHError.unsupported("\(target.alias): ProxyJump names no host") }
+        return try JumpTunnel.open(through: last, to: target.hostName, port: target.port)
     }
 }

@@ -186,7 +186,8 @@ enum HostScripts {
     /// Installer, step 2: unpacks the upload (`packed`, when compressed), checks the helper's size and SHA-256
     /// (with whichever tool the host has; a host with none is refused rather than trusted), then moves it into
     /// place, never into a directory of that name. Then removes the other helpers in bin/ that no process runs
-    /// (those of earlier pss versions: a host keeps one or two, not one per upgrade).
+    /// (those of earlier pss versions: a host keeps one or two, not one per upgrade), unless bin/ is on a network
+    /// file system, whose other machines' processes this one cannot see.
     static func install(uploaded temporary: String, packed: HelperPackage.Format, as helper: HelperBinary, in directory: String) -> String {
         let quote = ShellQuoting.quote
         let unpack =
@@ -205,9 +206,10 @@ enum HostScripts {
             #"sum=${sum%% *}"#,
             #"if [ "$sum" != \#(helper.sha256) ]; then rm -f -- "$f"; echo "error=SHA-256 $sum, expected \#(helper.sha256)"; exit 0; fi"#,
             #"if [ -d "$t" ] && [ ! -L "$t" ]; then rm -f -- "$f"; echo "error=$t is a directory"; exit 0; fi"#,
-            #"chmod 700 -- "$f" && mv -f -T -- "$f" "$t" && echo ok=1"#,
-            #"r=$(ls -l /proc/[0-9]*/exe 2>/dev/null)"#,
-            #"for o in "${t%/*}"/pss-host-*; do [ "$o" != "$t" ] && [ -f "$o" ] && [ ! -L "$o" ] || continue; printf '%s\n' "$r" | awk -v o="$o" '$NF == o { f = 1 } END { exit !f }' || rm -f -- "$o"; done"#,
+            #"chmod 700 -- "$f" && mv -f -T -- "$f" "$t" || exit 0; echo ok=1"#,
+            #"case $(stat -f -c %T -- "${t%/*}" 2>/dev/null) in nfs*|cifs|smb*|fuse*|lustre|gpfs|ceph|9p|afs|unknown*|'') exit 0;; esac"#,
+            #"r=$(for e in /proc/[0-9]*/exe; do readlink -- "$e"; done 2>/dev/null)"#,
+            #"for o in "${t%/*}"/pss-host-*; do [ "$o" != "$t" ] && [ -f "$o" ] && [ ! -L "$o" ] || continue; printf '%s\n' "$r" | grep -Fxq -- "$o" || rm -f -- "$o"; done"#,
         ].joined(separator: "; ") + "\n"
     }
 }

@@ -23,6 +23,11 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .customShort("p", allowingJoined: true), help: ArgumentHelp("Remote port.", valueName: "port"))
     var port: Int?
 
+    @Option(
+        name: .customShort("J", allowingJoined: true),
+        help: ArgumentHelp("Jump hosts to go through, as ssh -J: [user@]host[:port][,...] (ProxyJump).", valueName: "destination"))
+    var jumpHosts: String?
+
     @Option(help: ArgumentHelp("Read the password for password or keyboard-interactive authentication from this file (its first line).", valueName: "file"))
     var passwordFile: String?
 
@@ -54,6 +59,7 @@ struct ConnectionOptions: ParsableArguments {
         result += identityFiles.map { SSHConfig.Option(keyword: .identityFile, arguments: [$0], file: "-i", line: 0) }
         if let loginName { result.append(SSHConfig.Option(keyword: .user, arguments: [loginName], file: "-l", line: 0)) }
         if let port { result.append(SSHConfig.Option(keyword: .port, arguments: [String(port)], file: "-p", line: 0)) }
+        if let jumpHosts { result.append(SSHConfig.Option(keyword: .proxyJump, arguments: [jumpHosts], file: "-J", line: 0)) }
         return result
     }
 
