@@ -22,6 +22,11 @@ public struct SessionClient {
         return client
     }
 
+    /// The helper: the one found already, or found now.
+    func helperBinary() throws -> HelperBinary {
+        try helper ?? HelperBinary.locate(state: state)
+    }
+
     /// Connects to `host`, makes sure the helper answers, and hands the link to `body`.
     public func withLink<T>(_ host: String, connectTimeout: Double? = nil, _ body: (HostLink) throws -> T) throws -> T {
         let spec = try HostSpec(parsing: host)
@@ -31,7 +36,7 @@ public struct SessionClient {
         }
         let connection = try connector.connect(spec)
         let link = try HostLink.open(
-            connection, helper: try helper ?? HelperBinary.locate(state: state), state: state,
+            connection, helper: try helperBinary(), state: state,
             clientID: try state.clientID(), logger: connector.logger,
             notify: { connector.prompter.inform("pss: \(host): \($0)") })
         defer { link.close() }

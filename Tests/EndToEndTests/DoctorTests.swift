@@ -44,6 +44,18 @@ final class DoctorTests: XCTestCase {
         XCTAssertTrue(text.stdoutText.contains("  ok    address"), text.stdoutText)
     }
 
+    /// Several hosts at once, reported in the order given; one that fails fails the whole.
+    func testSeveralHostsInOrder() {
+        let server = SSHServer()
+        let client = ClientMachine(servers: ["h1": server, "h2": server])
+        let dead = "127.0.0.1:\(freePort())"
+        let result = client.pss(["doctor", "h[1-2]", dead])
+        XCTAssertEqual(result.status, 1, result.description)
+        let headers = result.stdoutText.split(separator: "\n").filter { !$0.hasPrefix(" ") }
+        XCTAssertEqual(headers, ["h1:", "h2:", "\(dead):"], result.stdoutText)
+        XCTAssertEqual(client.pss(["doctor", "--dry-run", "h[1-2]"]).stdoutText, "h1\nh2\n")
+    }
+
     func testFailuresSayWhatToDo() {
         let server = SSHServer()
         let client = ClientMachine(servers: ["h": server])

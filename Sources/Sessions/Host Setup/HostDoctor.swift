@@ -38,7 +38,7 @@ public struct HostDoctor {
         checks += connectionChecks(report, failure: nil)
         let helper: HelperBinary
         do {
-            helper = try HelperBinary.locate(state: client.state)
+            helper = try client.helperBinary()
         } catch {
             return checks + [Check("helper", .fail, "\(error)", fix: "install pss-host beside pss (scripts/install)")]
         }

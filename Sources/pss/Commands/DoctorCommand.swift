@@ -12,24 +12,33 @@ struct DoctorCommand: ParsableCommand {
             verified, the authentication that worked, the platform (CPU, glibc), the host directory (owner, mode, \
             free space, mount), this client's helper, the daemon (running, sessions held), whether logout ends \
             the daemon (systemd's KillUserProcesses), and sshd's ClientAliveInterval. Changes nothing on the host. \
-            Exits 0 when no check fails, 1 when one does.
+            Several hosts (host lists, --hosts-file) are examined at once, at most --throttle, and reported in \
+            order. Exits 0 when no check fails, 1 when one does.
             """
     )
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Argument(help: ArgumentHelp("The hosts: [user@]host[:port] or ssh_config aliases.", valueName: "host"))
-    var hosts: [String]
+    @OptionGroup var fanOut: FanOutOptions
+
+    @Argument(help: ArgumentHelp("The hosts: [user@]host[:port], ssh_config aliases, or host lists (web[01-20]).", valueName: "host"))
+    var hosts: [String] = []
 
     func validate() throws {
-        for host in hosts { do { _ = try HostSpec(parsing: host) } catch { throw ValidationError("\(error)") } }
+        let targets = try fanOut.targets(hosts)
+        guard !targets.isEmpty else { throw ValidationError("name the hosts: pss doctor HOST... (or --hosts-file FILE)") }
+        for host in targets { do { _ = try HostSpec(parsing: host) } catch { throw ValidationError("\(error)") } }
     }
 
     func run() throws {
-        let doctor = HostDoctor(client: try SessionClient(connector: connection.makeConnector()))
+        let targets = try fanOut.targets(hosts)
+        if fanOut.dryRun { return FanOutOptions.printTargets(targets) }
+        let base = try SessionClient(connector: connection.makeConnector(prompting: targets.count == 1))
+        // Found once for every thread; a helper that cannot be found is a failed check on each host.
+        let doctor = HostDoctor(client: (try? base.locatingHelper()) ?? base)
+        let (results, _) = Diagnostics.forEachTarget(targets, throttle: fanOut.throttle) { doctor.examine($0) }
         var failed = false
-        for host in hosts {
-            let checks = doctor.examine(host)
+        for (host, checks) in zip(targets, results) {
             failed = failed || checks.contains { $0.status == .fail }
             if connection.json {
                 for check in checks {
