@@ -1,0 +1,111 @@
+import SessionHost
+import XCTest
+
+/// The rules of restricted configurations, as tables: how a line is cut into words, what is refused, how patterns
+/// match, and which options are refused in every spelling.
+final class RestrictedCommandTests: XCTestCase {
+    private func words(_ line: String) throws -> [String] {
+        try CommandLineWords.split(Array(line.utf8)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    func testWords() throws {
+        let cases: [(String, [String])] = [
+            ("uptime", ["uptime"]),
+            ("systemctl status nginx", ["systemctl", "status", "nginx"]),
+            ("  a   b  ", ["a", "b"]),
+            ("echo 'a b' \"c d\"", ["echo", "a b", "c d"]),
+            ("echo it'\"s'", ["echo", "it\"s"]),
+            ("echo '' x", ["echo", "", "x"]),
+            ("echo 'a;b|c&d>e<f(g)'", ["echo", "a;b|c&d>e<f(g)"]),
+            ("ls *.log ~ #x !y {a,b} [c]", ["ls", "*.log", "~", "#x", "!y", "{a,b}", "[c]"]),  // never expanded
+            ("echo a\u{00A0}b", ["echo", "a\u{00A0}b"]),  // a no-break space is not a separator
+            ("echo a\u{037E}b", ["echo", "a\u{037E}b"]),  // Greek question mark, which looks like ';': a byte like any
+        ]
+        for (line, expected) in cases {
+            XCTAssertEqual(try words(line), expected, line)
+        }
+    }
+
+    func testRefusals() {
+        let cases: [(String, String)] = [
+            ("echo a\nrm -rf /", "control character (0x0a)"),
+            ("echo a\rb", "control character (0x0d)"),
+            ("echo a\tb", "control character (0x09)"),
+            ("echo \u{1B}[2J", "control character (0x1b)"),
+            ("echo a\u{0}b", "control character (0x00)"),
+            ("echo a\u{7F}", "control character (0x7f)"),
+            ("echo $HOME", "'$'"),
+            ("echo '$HOME'", "'$'"),  // even inside quotes
+            ("echo `id`", "'`'"),
+            ("echo \"a\\\"b\"", "'\\'"),
+            ("uptime; id", "';'"),
+            ("uptime && id", "'&'"),
+            ("uptime | sh", "'|'"),
+            ("cat < /etc/shadow", "'<'"),
+            ("echo > /etc/motd", "'>'"),
+            ("(id)", "'('"),
+            ("echo 'open", "not closed"),
+            ("echo \"open", "not closed"),
+            ("", "empty"),
+            ("   ", "empty"),
+        ]
+        for (line, reason) in cases {
+            XCTAssertThrowsError(try words(line), line) { error in
+                XCTAssertTrue("\(error)".contains(reason), "\(line.debugDescription): \(error)")
+            }
+        }
+        // Checked whole, however long: a refused byte after 64 KiB is still found.
+        let long = "echo " + String(repeating: "a", count: 70_000) + ";id"
+        XCTAssertThrowsError(try words(long))
+        XCTAssertEqual(try words("echo " + String(repeating: "a", count: 70_000)).last?.count, 70_000)
+    }
+
+    func testPatterns() throws {
+        let cases: [(pattern: String, line: String, matches: Bool)] = [
+            ("uptime", "uptime", true),
+            ("uptime", "uptime -p", false),
+            ("/bin/uptime", "uptime", false),
+            ("uptime", "/bin/uptime", false),
+            ("systemctl status *", "systemctl status", true),
+            ("systemctl status *", "systemctl status nginx ssh", true),
+            ("systemctl status *", "systemctl restart nginx", false),
+            ("cat /var/log/app/*.log", "cat /var/log/app/web.log", true),
+            ("cat /var/log/app/*.log", "cat /var/log/app/../secret.log", false),
+            ("cat /var/log/app/*.log", "cat /var/log/app/x/y.log", false),
+            ("cat /var/log/app/*.log", "cat /var/log/app/a.log /var/log/app/b.log", false),
+            ("cat /var/log/app/*.log", "cat /var/log/app/.log", true),
+            ("cat * *", "cat a b c", true),  // the last `*` word: any words; the first: one word
+            ("cat * x", "cat a/b x", false),
+            ("echo 'a b'", "echo \"a b\"", true),
+            ("echo a*b*c", "echo aXbYc", true),
+            ("echo a*b*c", "echo aXbY", false),
+        ]
+        for (text, line, expected) in cases {
+            let pattern = try CommandPattern(parsing: text)
+            XCTAssertEqual(pattern.matches(try CommandLineWords.split(Array(line.utf8))), expected, "\(text) ~ \(line)")
+        }
+    }
+
+    func testDangerousOptionsInEverySpelling() throws {
+        let refused = [
+            "systemctl -H host status", "systemctl --host=h status", "systemctl --host h status", "systemctl -Hh status",
+            "systemctl -aH h", "systemctl --machine=m", "systemctl -M m", "/usr/bin/systemctl --ho=h status",
+            "journalctl -D /tmp/x", "journalctl --directory=/tmp", "journalctl --direc=/tmp", "journalctl --file=/x",
+            "journalctl --root /", "journalctl --image=x", "journalctl -M m", "journalctl --machine m",
+            "journalctl --cursor-file=/tmp/c", "journalctl --vacuum-size=1", "journalctl --vacuum-time=1s", "journalctl --vac",
+            "journalctl --rotate", "journalctl --flush", "journalctl --sync", "journalctl --relinquish-var",
+            "journalctl --smart-relinquish-var", "journalctl --setup-keys", "journalctl --update-catalog", "journalctl -fD /x",
+        ]
+        for line in refused {
+            XCTAssertNotNil(DangerousOptions.refused(in: try CommandLineWords.split(Array(line.utf8))), line)
+        }
+        let allowed = [
+            "systemctl status nginx", "systemctl --no-pager status", "journalctl -u nginx --since today", "journalctl -f",
+            "journalctl --system -n 50", "journalctl --fields", "journalctl --identifier=sshd", "journalctl --reverse",
+            "journalctl --verify", "cat --file=x", "uptime -H",
+        ]
+        for line in allowed {
+            XCTAssertNil(DangerousOptions.refused(in: try CommandLineWords.split(Array(line.utf8))), line)
+        }
+    }
+}
