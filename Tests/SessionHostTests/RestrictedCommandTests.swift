@@ -79,6 +79,20 @@ final class RestrictedCommandTests: XCTestCase {
             ("echo 'a b'", "echo \"a b\"", true),
             ("echo a*b*c", "echo aXbYc", true),
             ("echo a*b*c", "echo aXbY", false),
+            // A part a `*` made is never empty, `.` or `..`.
+            ("cat /var/log/*/*.log", "cat /var/log/../x.log", false),
+            ("cat /var/log/*", "cat /var/log/..", false),
+            ("cat /var/log/*", "cat /var/log/.", false),
+            ("cat /var/log/*", "cat /var/log/", false),
+            ("cat * /etc/motd", "cat .. /etc/motd", false),
+            ("cat * /etc/motd", "cat '' /etc/motd", false),
+            ("cat /var/log/*", "cat /var/log/..x", true),
+            ("cat /var/log/../x", "cat /var/log/../x", true),  // spelled out by the admin
+            // A quoted `*` is a plain `*`.
+            ("echo '*'", "echo a", false),
+            ("echo '*'", "echo '*'", true),
+            ("echo 'a*'", "echo abc", false),
+            ("echo '*'", "echo a b c", false),
         ]
         for (text, line, expected) in cases {
             let pattern = try CommandPattern(parsing: text)
@@ -95,6 +109,10 @@ final class RestrictedCommandTests: XCTestCase {
             "journalctl --cursor-file=/tmp/c", "journalctl --vacuum-size=1", "journalctl --vacuum-time=1s", "journalctl --vac",
             "journalctl --rotate", "journalctl --flush", "journalctl --sync", "journalctl --relinquish-var",
             "journalctl --smart-relinquish-var", "journalctl --setup-keys", "journalctl --update-catalog", "journalctl -fD /x",
+            "journalctl -u nginx -i /tmp/x.journal", "journalctl -fi/tmp/x",  // -i is --file
+            "systemctl --host=\u{301}u@evil", "journalctl --directory=\u{200D}/x", "systemctl --ho=\u{FE0F}x",  // a mark after =
+            "journalctl --=x", "journalctl/ --file=x", "systemctl --root=/mnt", "systemctl -C x", "loginctl -H h",
+            "machinectl --machine=m", "coredumpctl -o /tmp/x", "busctl --host h",
         ]
         for line in refused {
             XCTAssertNotNil(DangerousOptions.refused(in: try CommandLineWords.split(Array(line.utf8))), line)

@@ -35,21 +35,37 @@ public enum CommandLineWords {
 
     /// The words of `line`, or why it is refused.
     public static func split(_ line: [UInt8]) throws(Refusal) -> [[UInt8]] {
-        var words: [[UInt8]] = []
-        var current: [UInt8] = []
+        try splitMarkingQuotes(line).map(\.bytes)
+    }
+
+    /// A word, and which of its bytes were inside quotes (a pattern's quoted `*` is a plain `*`).
+    public struct Word: Equatable {
+        public var bytes: [UInt8] = []
+        public var quoted: [Bool] = []
+    }
+
+    /// The words of `line` with their quoted bytes marked, or why it is refused.
+    public static func splitMarkingQuotes(_ line: [UInt8]) throws(Refusal) -> [Word] {
+        var words: [Word] = []
+        var current = Word()
         var inWord = false
         var quote: (byte: UInt8, at: Int)?
         for (offset, byte) in line.enumerated() {
             if byte < 0x20 || byte == 0x7F { throw .controlByte(byte, at: offset) }
             if byte == UInt8(ascii: "$") || byte == UInt8(ascii: "`") || byte == UInt8(ascii: "\\") { throw .forbidden(byte, at: offset) }
             if let open = quote {
-                if byte == open.byte { quote = nil } else { current.append(byte) }
+                if byte == open.byte {
+                    quote = nil
+                } else {
+                    current.bytes.append(byte)
+                    current.quoted.append(true)
+                }
                 continue
             }
             switch byte {
             case UInt8(ascii: " "):
                 if inWord { words.append(current) }
-                current = []
+                current = Word()
                 inWord = false
             case UInt8(ascii: "'"), UInt8(ascii: "\""):
                 quote = (byte, offset)
@@ -58,7 +74,8 @@ public enum CommandLineWords {
                 UInt8(ascii: ")"):
                 throw .operatorOutsideQuotes(byte, at: offset)
             default:
-                current.append(byte)
+                current.bytes.append(byte)
+                current.quoted.append(false)
                 inWord = true
             }
         }
