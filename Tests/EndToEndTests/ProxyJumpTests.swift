@@ -38,8 +38,12 @@ final class ProxyJumpTests: XCTestCase {
     }
 
     override class func tearDown() {
+        let name = site?.namespace.name
         if let site { _ = site.client.pss(["remove", "--host", "target", "--all"]) }
         site = nil
+        if let name {
+            precondition(!ProcessRunner.run("/usr/bin/ip", ["netns", "list"]).stdoutText.contains(name), "the namespace \(name) was left behind")
+        }
         super.tearDown()
     }
 

@@ -16,8 +16,9 @@ public final class NetworkNamespace {
     deinit {
         for bridge in bridges { bridge.signal(SIGKILL) }
         // The bridges' children (one socat per connection, and the one inside the namespace each runs).
+        // `[i]p`: the pattern must not match this shell's own command line, or pkill ends it before the delete.
         _ = ProcessRunner.run(
-            "/bin/sh", ["-c", "pkill -KILL -f 'ip netns exec \(name) '; ip netns pids \(name) | xargs -r kill -KILL; ip netns delete \(name)"])
+            "/bin/sh", ["-c", "pkill -KILL -f '[i]p netns exec \(name) '; ip netns pids \(name) | xargs -r kill -KILL; ip netns delete \(name)"])
     }
 
     /// The command line that runs `command` inside the namespace.
