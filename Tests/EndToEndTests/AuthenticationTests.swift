@@ -89,11 +89,9 @@ final class AuthenticationTests: XCTestCase {
             command: "'\(PSSBinary.path)' -F '\(client.configPath)' invoke --host h -- echo unlocked",
             environment: client.baseEnvironment)
         XCTAssertTrue(terminal.waitFor("Enter passphrase for key '\(key)'"), terminal.screen)
-        terminal.type("wrong")
-        terminal.press("Enter")
+        terminal.typeLine("wrong")
         XCTAssertTrue(terminal.waitFor("Bad passphrase"), terminal.screen)
-        terminal.type("sekrit-phrase")
-        terminal.press("Enter")
+        terminal.typeLine("sekrit-phrase")
         XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
         XCTAssertTrue(terminal.screen.contains("unlocked"), terminal.screen)
         XCTAssertFalse(terminal.screen.contains("sekrit-phrase"), "the passphrase was echoed")
@@ -241,8 +239,7 @@ final class AuthenticationTests: XCTestCase {
             command: "'\(PSSBinary.path)' -F '\(client.configPath)' invoke --password-file '\(file)' --host h -- whoami",
             environment: client.baseEnvironment)
         XCTAssertTrue(terminal.waitFor("Verification code:"), terminal.screen)
-        terminal.type("12345678")
-        terminal.press("Enter")
+        terminal.typeLine("12345678")
         XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen + server.log)
         XCTAssertTrue(terminal.screen.contains(Self.passwordUser), terminal.screen)
         XCTAssertFalse(terminal.screen.contains("12345678"), "the code was echoed")

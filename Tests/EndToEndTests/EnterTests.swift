@@ -32,8 +32,7 @@ final class EnterTests: TwoMachinesTestCase {
     /// Types a line and waits for what it prints (a marker the line computes, so the typed text is not mistaken
     /// for its output).
     private func run(_ terminal: TmuxTerminal, _ line: String, shows expected: String, file: StaticString = #filePath, line number: UInt = #line) {
-        terminal.type(line)
-        terminal.press("Enter")
+        terminal.typeLine(line)
         XCTAssertTrue(terminal.waitFor(expected), "\(line): \(terminal.screen)", file: file, line: number)
     }
 
@@ -62,8 +61,7 @@ final class EnterTests: TwoMachinesTestCase {
         XCTAssertEqual(laptop.pss(["new", "h1", "--name", "ctrlc"]).status, 0)
         let terminal = enter("h1/ctrlc")
         run(terminal, "KEEP=kept; echo go$((2 * 3))", shows: "go6")
-        terminal.type("sleep 3181; echo not-$((1 + 1))reached")
-        terminal.press("Enter")
+        terminal.typeLine("sleep 3181; echo not-$((1 + 1))reached")
         XCTAssertTrue(Processes.waitUntil(limit: 10) { !Processes.matching("^sleep 3181").isEmpty })
         terminal.press("C-c")
         XCTAssertTrue(Processes.waitUntil(limit: 10) { Processes.matching("^sleep 3181").isEmpty })
@@ -81,11 +79,9 @@ final class EnterTests: TwoMachinesTestCase {
         XCTAssertEqual(session("leave", as: laptop)?["state"] as? String, "Opened")
 
         let second = enter("h1/leave")
-        second.type("bash --norc")
-        second.press("Enter")
+        second.typeLine("bash --norc")
         run(second, "PS1='nested> '; echo in-nested-$((2 + 2))", shows: "in-nested-4")
-        second.type("exit")  // the nested shell's exit ends only it
-        second.press("Enter")
+        second.typeLine("exit")  // the nested shell's exit ends only it
         run(second, "echo \"back in $STATE\"", shows: "back in survives")
         second.press("C-d")
         XCTAssertTrue(second.waitFor("[exit 0]"), second.screen)
@@ -98,13 +94,11 @@ final class EnterTests: TwoMachinesTestCase {
         let file = laptop.scratch.file("edited.txt")
         let terminal = enter("h1/vim")
         run(terminal, "echo ready$((3 + 4))", shows: "ready7")
-        terminal.type("vim -u NONE -N '\(file)'")
-        terminal.press("Enter")
+        terminal.typeLine("vim -u NONE -N '\(file)'")
         XCTAssertTrue(terminal.waitFor("[New]"), "vim shows its empty buffer: \(terminal.screen)")
         terminal.type("ihello from vim")
         terminal.press("Escape")
-        terminal.type(":wq")
-        terminal.press("Enter")
+        terminal.typeLine(":wq")
         // Keys typed before vim is gone would be vim's.
         XCTAssertTrue(Processes.waitUntil(limit: 10) { Processes.matching("^vim -u NONE").isEmpty })
         run(terminal, "echo \"file: $(cat '\(file)')\"", shows: "file: hello from vim")
@@ -138,8 +132,7 @@ final class EnterTests: TwoMachinesTestCase {
         XCTAssertTrue(terminal.waitFor("job-tick"), "the command's output shows live: \(terminal.screen)")
         FileManager.default.createFile(atPath: gate, contents: nil)
         XCTAssertTrue(terminal.waitFor("Answer? "), terminal.screen)
-        terminal.type("yes")
-        terminal.press("Enter")
+        terminal.typeLine("yes")
         XCTAssertTrue(terminal.waitFor("job got yes"), terminal.screen)
         XCTAssertTrue(terminal.waitFor("job-done"), terminal.screen)
         run(terminal, "echo prompt-back-$((3 * 3))", shows: "prompt-back-9")  // the shell's prompt, once the job ended
@@ -196,8 +189,7 @@ final class EnterTests: TwoMachinesTestCase {
         // Keys sent into a connection that then breaks (held by the stalled proxy, dropped by the reset) are typed
         // once the host is reached again, and only once.
         proxy.setMode(.stall)
-        terminal.type("echo \"typed-$((2 + 2))-once\"")
-        terminal.press("Enter")
+        terminal.typeLine("echo \"typed-$((2 + 2))-once\"")
         usleep(500_000)  // time for pss to send them into the stalled connection (not an assertion)
         proxy.resetAll()
         proxy.setMode(.forward)
@@ -228,8 +220,7 @@ final class EnterTests: TwoMachinesTestCase {
     func testAnInvokeWaitsForAProgramLeftRunningAndNeverTypesIntoIt() {
         XCTAssertEqual(laptop.pss(["new", "h1", "--name", "left"]).status, 0)
         let first = enter("h1/left")
-        first.type("sleep 3191")
-        first.press("Enter")
+        first.typeLine("sleep 3191")
         XCTAssertTrue(Processes.waitUntil(limit: 10) { !Processes.matching("^sleep 3191").isEmpty })
         detach(first)
         let refused = laptop.pss(["invoke", "--session", "h1/left", "--wait", "0", "--", "echo typed"])
@@ -267,8 +258,7 @@ final class EnterTests: TwoMachinesTestCase {
             "the line came back from history and ran again: \(terminal.screen)")
         terminal.type("echo abc")
         terminal.press("C-a")
-        terminal.type("X=1; ")
-        terminal.press("Enter")
+        terminal.typeLine("X=1; ")
         XCTAssertTrue(terminal.waitFor("\nabc"), "the cursor moved to the line's start: \(terminal.screen)")
         terminal.press("C-d")
         XCTAssertTrue(terminal.waitFor("[exit 0]"), "Ctrl-D on an empty line leaves: \(terminal.screen)")

@@ -116,8 +116,7 @@ final class HostKeyTests: XCTestCase {
             environment: client.baseEnvironment)
         XCTAssertTrue(terminal.waitFor("Are you sure you want to continue connecting"), terminal.screen)
         XCTAssertTrue(terminal.screen.contains("ED25519 key fingerprint is SHA256:"), terminal.screen)
-        terminal.type("yes")
-        terminal.press("Enter")
+        terminal.typeLine("yes")
         XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
         XCTAssertTrue(terminal.screen.contains("connected"), terminal.screen)
         XCTAssertTrue(client.scratch.read("home/.ssh/known_hosts").contains("ssh-ed25519"))
@@ -129,8 +128,7 @@ final class HostKeyTests: XCTestCase {
             command: "'\(PSSBinary.path)' -F '\(client.configPath)' invoke --host h -- echo connected",
             environment: client.baseEnvironment)
         XCTAssertTrue(terminal.waitFor("Are you sure you want to continue connecting"), terminal.screen)
-        terminal.type("no")
-        terminal.press("Enter")
+        terminal.typeLine("no")
         XCTAssertTrue(terminal.waitFor("[exit 255]"), terminal.screen)
         XCTAssertEqual(client.scratch.read("home/.ssh/known_hosts"), "")
     }

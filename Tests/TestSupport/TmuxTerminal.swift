@@ -27,6 +27,12 @@ public final class TmuxTerminal {
         shell("tmux -S '\(socket)' send-keys \(key)")
     }
 
+    /// Types a line and presses Enter, as a user at a prompt does.
+    public func typeLine(_ text: String) {
+        type(text)
+        press("Enter")
+    }
+
     /// Resizes the terminal, as a user dragging the window's corner (the program in it gets SIGWINCH).
     public func resize(columns: Int, rows: Int) {
         shell("tmux -S '\(socket)' resize-window -x \(columns) -y \(rows)")

@@ -8,6 +8,11 @@ public enum LocalUser {
         return passwdEntry?.home ?? "/"
     }
 
+    /// The shell ssh runs ProxyCommand and `Match exec` with: `$SHELL`, else /bin/sh.
+    static var shell: String {
+        getenv("SHELL").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/bin/sh"
+    }
+
     public static var name: String {
         passwdEntry?.name ?? String(getuid())
     }

@@ -95,7 +95,7 @@ struct MatchCondition: Sendable {
     /// stderr ours. Returns its exit status.
     private func run(_ command: String) throws -> Int32 {
         let fail = { (message: String) in SSHConfigError(file: file, line: line, message: message) }
-        let shell = getenv("SHELL").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/bin/sh"
+        let shell = LocalUser.shell
         guard access(shell, X_OK) == 0 else { throw fail("Match exec: the shell \(shell) is not executable") }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)

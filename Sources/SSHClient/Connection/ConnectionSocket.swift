@@ -34,7 +34,7 @@ public final class ConnectionSocket {
     /// ProxyCommand, as ssh runs it: `exec COMMAND` by the user's shell (its tokens already expanded), its stdin
     /// and stdout one end of a socket pair, its stderr pss's.
     static func proxyCommand(_ command: String, for host: String) throws -> ConnectionSocket {
-        let shell = getenv("SHELL").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/bin/sh"
+        let shell = LocalUser.shell
         var ends: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
             throw SSHError.connect(host: host, port: 0, reason: "socketpair: \(String(cString: strerror(errno)))")

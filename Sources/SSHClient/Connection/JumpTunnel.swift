@@ -30,17 +30,9 @@ public enum JumpTunnel {
         }
         for end in ends { _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK) }
         let pump = Pump(hop: hop, channel: channel, descriptor: ends[1])
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(pump).toOpaque()
-        let created = pthread_create(
-            &thread, nil,
-            { context in
-                Unmanaged<Pump>.fromOpaque(context!).takeRetainedValue().run()
-                return nil
-            }, context)
-        guard created == 0 else {
-            Unmanaged<Pump>.fromOpaque(context).release()
+        guard let thread = JoinableThread.start({ pump.run() }) else {
             close(ends[0])
+            close(ends[1])
             throw SSHError.connect(host: host, port: port, reason: "cannot start the jump host's thread")
         }
         return ConnectionSocket(descriptor: ends[0], pump: thread)

@@ -1,4 +1,5 @@
 import Glibc
+import SSHClient
 
 /// Work for many targets on a bounded number of threads: each target's connection is driven by one thread from its
 /// start to its end (libssh2 wants one owner per session), and the threads, with what each holds, are bounded by
@@ -21,23 +22,9 @@ public enum FanOut {
             // The calling thread works too, unless it ticks.
             let extra = tick == nil ? workers - 1 : workers
             var threads: [pthread_t] = []
-            var attributes = pthread_attr_t()
-            pthread_attr_init(&attributes)
-            pthread_attr_setstacksize(&attributes, 2 << 20)
-            defer { pthread_attr_destroy(&attributes) }
             for _ in 0..<extra {
-                var thread = pthread_t()
-                let context = Unmanaged.passRetained(queue).toOpaque()
-                let created = pthread_create(
-                    &thread, &attributes,
-                    { context in
-                        Unmanaged<WorkQueue>.fromOpaque(context!).takeRetainedValue().drain()
-                        return nil
-                    }, context)
-                guard created == 0 else {
-                    Unmanaged<WorkQueue>.fromOpaque(context).release()
-                    break  // fewer threads (a process limit): the ones there are do the work
-                }
+                // Fewer threads when the system refuses more (a process limit): the ones there are do the work.
+                guard let thread = JoinableThread.start(stackSize: 2 << 20, { queue.drain() }) else { break }
                 threads.append(thread)
             }
             if let tick, !threads.isEmpty {

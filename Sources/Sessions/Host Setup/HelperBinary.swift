@@ -132,15 +132,7 @@ public final class HelperBinary {
         guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size < size,
             (try? Self.checkTrusted(fd, info, path: siblingPath)) != nil
         else { return nil }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
-        var offset = 0
-        while offset < bytes.count {
-            let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + offset, $0.count - offset, off_t(offset)) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return nil }
-            offset += count
-        }
-        return bytes
+        return Self.read(fd, count: Int(info.st_size))
     }
 
     /// 64 lower-case hexadecimal digits.
@@ -150,13 +142,21 @@ public final class HelperBinary {
 
     /// The helper's bytes, read from the descriptor opened and checked.
     public func contents() throws -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: size)
+        guard let bytes = Self.read(descriptor, count: size) else {
+            throw SessionError.local("cannot read \(path): it changed while pss used it")
+        }
+        return bytes
+    }
+
+    /// `count` bytes of `fd` from its start (pread: the descriptor's offset is left alone); nil when it has fewer.
+    private static func read(_ fd: Int32, count: Int) -> [UInt8]? {
+        var bytes = [UInt8](repeating: 0, count: count)
         var offset = 0
-        while offset < size {
-            let count = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + offset, size - offset, off_t(offset)) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { throw SessionError.local("cannot read \(path): it changed while pss used it") }
-            offset += count
+        while offset < count {
+            let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + offset, count - offset, off_t(offset)) }
+            if got < 0 && errno == EINTR { continue }
+            guard got > 0 else { return nil }
+            offset += got
         }
         return bytes
     }
