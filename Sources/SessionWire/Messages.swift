@@ -40,6 +40,12 @@ public enum ClientMessage: Equatable, Sendable {
     case resize(WindowSize)
     /// The entered user detached (the detach key): the session stays, with whatever runs in it.
     case leave
+    /// The client is done with this link, which the client's connection keeper would give to its next command:
+    /// answered `released` when nothing (a command's output, a terminal) is bound to it any more.
+    case release
+
+    /// The type byte `release` frames start with (the connection keeper watches for it).
+    public static let releaseType: UInt8 = 21
 
     /// What `invoke` asks for.
     public struct Invocation: Equatable, Sendable {
@@ -110,6 +116,7 @@ public enum ClientMessage: Equatable, Sendable {
         case let .terminalInput(offset, bytes): w.u8(18); w.u64(offset); w.data(bytes)
         case let .resize(size): w.u8(19); size.encode(into: &w)
         case .leave: w.u8(20)
+        case .release: w.u8(Self.releaseType)
         }
         return w.framed()
     }
@@ -158,6 +165,7 @@ public enum ClientMessage: Equatable, Sendable {
         case 18: self = .terminalInput(offset: try r.u64(), Array(try r.data()))
         case 19: self = .resize(try WindowSize.decode(from: &r))
         case 20: self = .leave
+        case Self.releaseType: self = .release
         case let type: throw WireError.unknownMessage(type)
         }
     }
@@ -202,6 +210,11 @@ public enum HostMessage: Equatable, Sendable {
     /// The client is no longer entered: `exit` at the session's top level, another client took the session over,
     /// or the session was closed (`closed`: a temporary session ended with the user's `exit`).
     case left(reason: String, closed: Bool)
+    /// The answer to `release`: the link is as new (after hello) for whoever speaks on it next.
+    case released
+
+    /// The type byte `released` frames start with (the connection keeper watches for it).
+    public static let releasedType: UInt8 = 117
 
     public func encoded() -> [UInt8] {
         var w = WireWriter.frame()
@@ -224,6 +237,7 @@ public enum HostMessage: Equatable, Sendable {
         case let .entered(record, keysTaken): w.u8(114); record.encode(into: &w); w.u64(keysTaken)
         case let .terminalOutput(bytes): w.u8(115); w.data(bytes)
         case let .left(reason, closed): w.u8(116); w.string(reason); w.bool(closed)
+        case .released: w.u8(Self.releasedType)
         }
         return w.framed()
     }
@@ -257,6 +271,7 @@ public enum HostMessage: Equatable, Sendable {
         case 114: self = .entered(try SessionRecord.decode(from: &r), keysTaken: try r.u64())
         case 115: self = .terminalOutput(try r.data())
         case 116: self = .left(reason: try r.string(), closed: try r.bool())
+        case Self.releasedType: self = .released
         case let type: throw WireError.unknownMessage(type)
         }
     }

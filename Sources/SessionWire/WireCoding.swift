@@ -112,6 +112,9 @@ public struct FrameDecoder {
         buffer.append(contentsOf: bytes)
     }
 
+    /// The bytes appended and not taken as frames yet (for whoever carries on reading the stream).
+    public var unread: [UInt8] { Array(buffer[start...]) }
+
     /// The next complete frame's body (type byte and payload), or nil until one is complete.
     public mutating func nextFrame() throws -> ArraySlice<UInt8>? {
         guard buffer.count - start >= 4 else { return nil }

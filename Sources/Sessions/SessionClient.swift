@@ -27,9 +27,19 @@ public struct SessionClient {
         try helper ?? HelperBinary.locate(state: state)
     }
 
-    /// Connects to `host`, makes sure the helper answers, and hands the link to `body`.
+    /// Connects to `host` (through the kept connection when there is one), makes sure the helper answers, and
+    /// hands the link to `body`.
     public func withLink<T>(_ host: String, connectTimeout: Double? = nil, _ body: (HostLink) throws -> T) throws -> T {
         let spec = try HostSpec(parsing: host)
+        if let kept = connector.keptConnection(to: host, state: state) {
+            if let link = kept.link(logger: connector.logger) {
+                defer { link.close() }
+                return try body(link)
+            }
+            // None to use: one is asked for (it connects meanwhile) when this client holds a session there, or
+            // when ControlPersist asks for one-off commands' connections to be kept too.
+            if kept.keeping.lingerIsExplicit || holdsSession(on: host) { keep(kept) }
+        }
         var connector = connector
         if let connectTimeout {
             connector.connectTimeoutLimit = max(1, Int(connectTimeout.rounded(.up)))
@@ -42,6 +52,33 @@ public struct SessionClient {
         defer { link.close() }
         return try body(link)
     }
+
+    /// Asks for the connection to `host` to be kept (a session was made or taken there); returns at once.
+    public func keepConnection(to host: String) {
+        if let kept = connector.keptConnection(to: host, state: state) { keep(kept) }
+    }
+
+    /// Tells the keeper of the connection to `host`, if any, that this client's sessions there changed (one was
+    /// removed or disconnected): it looks whether to end now rather than at its next look.
+    public func sessionsChanged(on host: String) {
+        connector.keptConnection(to: host, state: state)?.nudge()
+    }
+
+    private func keep(_ kept: KeptConnection) {
+        guard !kept.failedLately, let executable = Self.executable else { return }
+        kept.requestKeeping(executable: executable, logger: connector.logger)
+    }
+
+    private func holdsSession(on host: String) -> Bool {
+        ((try? state.knownSessions()) ?? []).contains { $0.host == host }
+    }
+
+    /// This program, which is also the connection keeper (`pss _keep`).
+    private static let executable: String? = {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        return count > 0 ? String(cString: buffer) : nil
+    }()
 
     /// Sends `request` (an invoke or a receive) to `host` and streams the command's output into `stream`. Once the
     /// host has said which command it is, a lost or stalled connection is retried once a second for up to

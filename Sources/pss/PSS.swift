@@ -16,7 +16,7 @@ struct PSS: ParsableCommand {
         subcommands: [
             NewCommand.self, GetCommand.self, InvokeCommand.self, DisconnectCommand.self, ConnectCommand.self,
             ReceiveCommand.self, RemoveCommand.self, EnterCommand.self, JobCommand.self, DoctorCommand.self,
-            ShowConfigCommand.self,
+            ShowConfigCommand.self, KeepCommand.self,
         ]
     )
 

@@ -11,7 +11,9 @@ final class PrintConfigTests: XCTestCase {
     override func setUp() { scratch = Scratch("print-config") }
     override func tearDown() { scratch = nil }  // XCTest keeps the test instances until the process ends
 
-    private static let differingDefaults: Set<String> = ["connecttimeout", "serveraliveinterval", "identityfile"]
+    private static let differingDefaults: Set<String> = [
+        "connecttimeout", "serveraliveinterval", "identityfile", "controlmaster", "controlpersist",
+    ]
 
     /// keyword → values (several for identityfile), from `X -G` output.
     private func parse(_ text: String) -> [String: [String]] {
@@ -90,6 +92,11 @@ final class PrintConfigTests: XCTestCase {
         let config = "Host h\n  User fromconfig\n  Port 2000\n  StrictHostKeyChecking no\n  PubkeyAuthentication no\n"
         compare(config, ["-o", "User=cmd", "-o", "Port=2100", "h"])
         compare(config, ["-l", "viaL", "-p", "2300", "h"])
+        for persist in ["5m", "yes", "no", "0", "30"] {
+            compare(config, ["-o", "ControlMaster=autoask", "-o", "ControlPersist=\(persist)", "-o", "ControlPath=/tmp/cm-%C", "h"])
+        }
+        compare(config, ["-o", "ControlMaster=yes", "h"])
+        compare(config, ["-o", "ControlMaster=no", "h"])
         compare(config, ["alice@h"])
         compare(config, ["-o", "StrictHostKeyChecking=yes", "-o", "HostKeyAlgorithms=ssh-ed25519", "h"])
         compare(config, ["-o", "ProxyJump=bastion:2222", "h"])

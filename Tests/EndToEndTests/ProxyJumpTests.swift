@@ -132,4 +132,21 @@ final class ProxyJumpTests: XCTestCase {
         XCTAssertEqual(Set(fanned.stdoutText.split(separator: "\n")), ["target: up", "deep: up", "bastion: up"])
         XCTAssertEqual(client.pss(["remove", "target/behind"]).status, 0)
     }
+
+    /// A kept connection through the bastion: the keeper goes through it as a command would.
+    func testKeptConnectionThroughTheBastion() {
+        let kept = ["-o", "ControlMaster=auto", "-o", "ControlPersist=no"]
+        XCTAssertEqual(client.pss(kept + ["new", "target", "--name", "keptbehind"]).status, 0)
+        XCTAssertTrue(
+            Processes.waitUntil {
+                client.pss(kept + ["-v", "invoke", "--session", "target/keptbehind", "--", "true"]).stderrText.contains("using the kept connection")
+            })
+        let result = client.pss(kept + ["invoke", "--session", "target/keptbehind", "--", "echo behind the bastion"])
+        XCTAssertEqual(result.stdoutText, "behind the bastion\n", result.description)
+        XCTAssertEqual(client.pss(kept + ["remove", "target/keptbehind"]).status, 0)
+        let keepDirectory = client.baseEnvironment["PSS_CLIENT_DIR"]! + "/keep"
+        XCTAssertTrue(
+            Processes.waitUntil { !((try? FileManager.default.contentsOfDirectory(atPath: keepDirectory)) ?? []).contains("keeper") },
+            "the keeper outlived the last session with ControlPersist=no")
+    }
 }

@@ -201,3 +201,33 @@ final class SSHConfigTests: XCTestCase {
         XCTAssertNoThrow(try SSHConfig.load(path: config, includeBase: directory), "-F files are not checked, as in ssh")
     }
 }
+
+/// ControlMaster, ControlPersist and ControlPath, as pss applies them (ssh's values, pss's defaults).
+final class ConnectionKeepingTests: XCTestCase {
+    func testKeywordsGiveTheKeeping() throws {
+        let cases: [(options: [String], enabled: Bool, linger: Int?, explicit: Bool, path: String?)] = [
+            ([], true, 600, false, nil),
+            (["ControlMaster=no"], false, 600, false, nil),
+            (["ControlMaster=auto"], true, 600, false, nil),
+            (["ControlMaster=autoask"], true, 600, false, nil),
+            (["ControlPath=none"], false, 600, false, nil),
+            (["ControlPath=/run/cm-%p"], true, 600, false, "/run/cm-22.pss"),
+            (["ControlPersist=yes"], true, nil, true, nil),
+            (["ControlPersist=0"], true, nil, true, nil),
+            (["ControlPersist=no"], true, 0, true, nil),
+            (["ControlPersist=90"], true, 90, true, nil),
+            (["ControlPersist=1h30m"], true, 5400, true, nil),
+        ]
+        for item in cases {
+            let options = try item.options.map(SSHConfigResolver.commandLineOption)
+            let settings = try SSHConfigResolver(commandLine: options, configs: []).resolve(HostSpec(parsing: "h"))
+            XCTAssertEqual(settings.keeping.isEnabled, item.enabled, "\(item.options)")
+            XCTAssertEqual(settings.keeping.linger, item.linger, "\(item.options)")
+            XCTAssertEqual(settings.keeping.lingerIsExplicit, item.explicit, "\(item.options)")
+            XCTAssertEqual(settings.keeping.path, item.path, "\(item.options)")
+        }
+        for bad in ["ControlMaster=maybe", "ControlPersist=soon", "ControlPersist=1x"] {
+            XCTAssertThrowsError(try SSHConfigResolver.commandLineOption(bad), bad)
+        }
+    }
+}

@@ -72,8 +72,11 @@ public final class ClientMachine {
         try! (known + "[127.0.0.1]:\(port) \(server.hostPublicKey())\n").write(toFile: knownHostsPath, atomically: true, encoding: .utf8)
     }
 
+    /// Writes the config, ending with `Host *` / `ControlMaster no`: tests connect on their own unless they ask for
+    /// kept connections (KeptConnectionTests), so that no keeper outlives them.
     public func writeConfig(_ lines: [String]) {
-        try! (lines.joined(separator: "\n") + "\n").write(toFile: configPath, atomically: true, encoding: .utf8)
+        let text = (lines + ["Host *", "    ControlMaster no"]).joined(separator: "\n") + "\n"
+        try! text.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
     public var baseEnvironment: [String: String] {

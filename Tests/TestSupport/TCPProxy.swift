@@ -139,6 +139,8 @@ private final class Core {
                 if errno == EINTR { continue }
                 return  // the listener was shut down
             }
+            // Not inherited by the processes tests start meanwhile: a copy there would keep a reset connection up.
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             var address = Self.loopback(port: targetPort)
             let connected = withUnsafePointer(to: &address) {

@@ -33,6 +33,9 @@ Host sandbox
     IdentitiesOnly yes
     UserKnownHostsFile $dir/known_hosts
     StrictHostKeyChecking yes
+    # pss keeps its connection while it holds a session here, then 10 minutes unless told: 5 s here, so that
+    # nothing outlives the demo or the benchmark.
+    ControlPersist 5
 CONF
     /usr/sbin/sshd -D -e -f "$dir/sshd_config" 2>"$dir/sshd.log" &
     echo $! > "$dir/sshd.pid.fg"

@@ -45,6 +45,9 @@ public struct ConnectionSettings: Sendable, Equatable {
     /// The authentication methods to try, in order (PreferredAuthentications); those pss has are publickey,
     /// keyboard-interactive and password.
     public var preferredAuthentications: [String]
+    /// Whether and how long a connection to this host is kept for later commands (ControlMaster, ControlPersist,
+    /// ControlPath).
+    public var keeping: ConnectionKeeping = ConnectionKeeping()
 
     public struct IdentityFile: Sendable, Equatable {
         public var path: String

@@ -50,6 +50,14 @@ public enum ResolvedConfiguration {
                     : settings.userKnownHostsFiles.joined(separator: " ")
             ))
         lines.append(("connecttimeout", String(settings.connectTimeout)))
+        // pss's own defaults: connections are kept (in the client directory) for 10 minutes after the last session.
+        let master = raw(.controlMaster)?.lowercased() ?? "auto"
+        lines.append(("controlmaster", SSHConfigKeyword.flag(master).map { $0 ? "true" : "false" } ?? master))
+        if let path = settings.keeping.path { lines.append(("controlpath", String(path.dropLast(".pss".count)))) }
+        let persist =
+            raw(.controlPersist) == nil
+            ? String(ConnectionKeeping.defaultLinger) : settings.keeping.linger.map { $0 == 0 ? "no" : String($0) } ?? "yes"
+        lines.append(("controlpersist", persist))
         return lines
     }
 

@@ -29,6 +29,9 @@ public enum SSHConfigKeyword: String, Sendable, CaseIterable {
     case knownHostsCommand = "knownhostscommand"
     case revokedHostKeys = "revokedhostkeys"
     case preferredAuthentications = "preferredauthentications"
+    case controlMaster = "controlmaster"
+    case controlPersist = "controlpersist"
+    case controlPath = "controlpath"
 
     /// Whether every occurrence counts (IdentityFile) rather than only the first.
     var accumulates: Bool { self == .identityFile }
@@ -69,6 +72,18 @@ public enum SSHConfigKeyword: String, Sendable, CaseIterable {
         case .hostName, .user, .identityFile, .identityAgent, .proxyJump, .hostKeyAlias, .revokedHostKeys,
             .preferredAuthentications:
             try single()
+        case .controlMaster:
+            try single()
+            guard ["yes", "no", "ask", "auto", "autoask", "true", "false"].contains(first.lowercased()) else {
+                throw fail("ControlMaster must be yes, no, ask, auto or autoask, not '\(first.sanitizedForDisplay)'")
+            }
+        case .controlPersist:
+            try single()
+            guard SSHConfigKeyword.flag(first) != nil || SSHConfigKeyword.seconds(first) != nil else {
+                throw fail("ControlPersist must be yes, no or a time, not '\(first.sanitizedForDisplay)'")
+            }
+        case .controlPath:
+            try single()
         case .proxyCommand, .knownHostsCommand:
             break  // a command line, its words as written
         case .userKnownHostsFile, .globalKnownHostsFile, .host, .match, .include:
@@ -94,6 +109,7 @@ public enum SSHConfigKeyword: String, Sendable, CaseIterable {
         .pubkeyAuthentication: "PubkeyAuthentication", .kbdInteractiveAuthentication: "KbdInteractiveAuthentication",
         .proxyJump: "ProxyJump", .proxyCommand: "ProxyCommand", .knownHostsCommand: "KnownHostsCommand",
         .revokedHostKeys: "RevokedHostKeys", .preferredAuthentications: "PreferredAuthentications",
+        .controlMaster: "ControlMaster", .controlPersist: "ControlPersist", .controlPath: "ControlPath",
     ]
 
     static func flag(_ value: String) -> Bool? {

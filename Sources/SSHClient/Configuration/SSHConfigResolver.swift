@@ -101,7 +101,7 @@ public struct SSHConfigResolver: Sendable {
         let aliveInterval =
             value(.serverAliveInterval).flatMap(SSHConfigKeyword.seconds)
             ?? ConnectionSettings.defaultServerAliveInterval
-        return ConnectionSettings(
+        var settings = ConnectionSettings(
             alias: alias,
             hostName: hostName,
             port: port,
@@ -136,5 +136,8 @@ public struct SSHConfigResolver: Sendable {
             preferredAuthentications: value(.preferredAuthentications).map { $0.split(separator: ",").map(String.init) }
                 ?? ["publickey", "keyboard-interactive", "password"]
         )
+        settings.keeping = ConnectionKeeping(
+            master: value(.controlMaster), persist: value(.controlPersist), path: value(.controlPath), expand: { tokens.expand($0) })
+        return settings
     }
 }

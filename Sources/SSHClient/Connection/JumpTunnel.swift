@@ -29,92 +29,11 @@ public enum JumpTunnel {
             throw SSHError.connect(host: host, port: port, reason: "socketpair: \(String(cString: strerror(errno)))")
         }
         for end in ends { _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK) }
-        let pump = Pump(hop: hop, channel: channel, descriptor: ends[1])
-        guard let thread = JoinableThread.start({ pump.run() }) else {
+        guard let thread = ChannelPump(channel: channel, descriptor: ends[1]).startThread() else {
             close(ends[0])
             close(ends[1])
             throw SSHError.connect(host: host, port: port, reason: "cannot start the jump host's thread")
         }
         return ConnectionSocket(descriptor: ends[0], pump: thread)
-    }
-
-    /// Moves bytes between the channel and the pair until either ends; owns the jump host's connection.
-    private final class Pump: @unchecked Sendable {
-        let hop: SSHConnection
-        let channel: SSHChannel
-        let descriptor: Int32
-        /// Bounded each way: a side that stops reading holds up the other, not memory.
-        static let limit = 1 << 20
-
-        init(hop: SSHConnection, channel: SSHChannel, descriptor: Int32) {
-            self.hop = hop
-            self.channel = channel
-            self.descriptor = descriptor
-        }
-
-        func run() {
-            defer { close(descriptor) }
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
-            defer { buffer.deallocate() }
-            var toChannel: [UInt8] = [], toPair: [UInt8] = []
-            var pairEnded = false
-            var channelTakesNoMore = false
-            do {
-                while true {
-                    var moved = false
-                    if !channelTakesNoMore, toChannel.count < Self.limit {
-                        let count = Glibc.read(descriptor, buffer.baseAddress, buffer.count)
-                        if count > 0 {
-                            toChannel += UnsafeRawBufferPointer(rebasing: buffer[0..<count])
-                            moved = true
-                        } else if count == 0 || (errno != EAGAIN && errno != EINTR) {
-                            pairEnded = true
-                        }
-                    }
-                    if !toChannel.isEmpty {
-                        do {
-                            let written = try toChannel.withUnsafeBytes { try channel.write($0) }
-                            if written > 0 {
-                                toChannel.removeFirst(written)
-                                moved = true
-                            }
-                        } catch is SSHChannel.ChannelClosed {
-                            // The target closed: what it sent last still goes to the pair (its disconnect reason).
-                            channelTakesNoMore = true
-                            toChannel = []
-                        }
-                    }
-                    // The connection over the pair is gone: nothing it left unsent matters any more.
-                    if pairEnded {
-                        _ = channel.sendEOF()
-                        return
-                    }
-                    if toPair.count < Self.limit {
-                        let count = try channel.read(.stdout, into: buffer)
-                        if count > 0 {
-                            toPair += UnsafeRawBufferPointer(rebasing: buffer[0..<count])
-                            moved = true
-                        }
-                    }
-                    if !toPair.isEmpty {
-                        let written = toPair.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
-                        if written > 0 {
-                            toPair.removeFirst(written)
-                            moved = true
-                        } else if written < 0, errno != EAGAIN, errno != EINTR {
-                            return
-                        }
-                    }
-                    if channel.isAtEnd && toPair.isEmpty { return }
-                    if moved { continue }
-                    var events = Int16(0)
-                    if !channelTakesNoMore && toChannel.count < Self.limit { events |= Int16(POLLIN) }
-                    if !toPair.isEmpty { events |= Int16(POLLOUT) }
-                    _ = try channel.wait(extra: [pollfd(fd: descriptor, events: events, revents: 0)])
-                }
-            } catch {
-                // The jump host's connection failed: the pair closes, and the connection over it sees it lost.
-            }
-        }
     }
 }

@@ -10,7 +10,7 @@ public final class SSHChannel {
     /// Set when `wait` returned at once for buffered input, cleared when a read returns data: until then buffered
     /// input does not end a wait, so input no read takes (an extended data type other than stderr, from a hostile
     /// server) cannot make the caller spin.
-    private var skipBufferedCheckUntilRead = false
+    fileprivate var skipBufferedCheckUntilRead = false
 
     init(connection: SSHConnection, pointer: OpaquePointer) {
         self.connection = connection
@@ -98,24 +98,13 @@ public final class SSHChannel {
     /// streams, then waits: what the second read took in for the first would otherwise wait for the next packet,
     /// a keepalive away). Keeps the connection alive meanwhile, and throws if the server stops answering.
     public func wait(extra: [pollfd] = [], timeout: Int32 = -1) throws -> [pollfd] {
-        // A keepalive sent now may take in packets too (during a key re-exchange): before the look at the buffer.
-        let keepAliveLimit = try connection.keepAlive()
-        if hasBufferedInput && !skipBufferedCheckUntilRead {
-            skipBufferedCheckUntilRead = true
-            return try waitOnSocket(extra: extra, timeout: 0, keepAliveLimit: keepAliveLimit)
-        }
-        return try waitOnSocket(extra: extra, timeout: timeout, keepAliveLimit: keepAliveLimit)
+        try connection.wait(for: [self], extra: extra, timeout: timeout)
     }
 
     /// The wait itself, for writers: buffered input does not end it (a writer waits for the window or the socket,
     /// and would spin on input it does not read).
-    private func waitOnSocket(extra: [pollfd] = [], timeout: Int32 = -1, keepAliveLimit: Int32? = nil) throws -> [pollfd] {
-        var descriptors = [pollfd(fd: connection.socket.descriptor, events: connection.socketEvents, revents: 0)] + extra
-        var limit = try keepAliveLimit ?? connection.keepAlive()
-        if timeout >= 0 { limit = limit < 0 ? timeout : min(limit, timeout) }
-        var ready: Int32
-        repeat { ready = poll(&descriptors, nfds_t(descriptors.count), limit) } while ready < 0 && errno == EINTR
-        return Array(descriptors.dropFirst())
+    private func waitOnSocket() throws {
+        _ = try connection.waitOnSocket(extra: [], timeout: -1, keepAliveLimit: nil)
     }
 
     /// Closes the channel and returns how the remote command ended.
@@ -138,6 +127,28 @@ public final class SSHChannel {
 }
 
 extension SSHConnection {
+    /// Waits as `SSHChannel.wait` does, for any of `channels` (this connection's): for one process that moves
+    /// several channels' bytes on one thread (the connection keeper).
+    public func wait(for channels: [SSHChannel], extra: [pollfd] = [], timeout: Int32 = -1) throws -> [pollfd] {
+        // A keepalive sent now may take in packets too (during a key re-exchange): before the look at the buffers.
+        let keepAliveLimit = try keepAlive()
+        var buffered = false
+        for channel in channels where channel.hasBufferedInput && !channel.skipBufferedCheckUntilRead {
+            channel.skipBufferedCheckUntilRead = true
+            buffered = true
+        }
+        return try waitOnSocket(extra: extra, timeout: buffered ? 0 : timeout, keepAliveLimit: keepAliveLimit)
+    }
+
+    fileprivate func waitOnSocket(extra: [pollfd], timeout: Int32, keepAliveLimit: Int32?) throws -> [pollfd] {
+        var descriptors = [pollfd(fd: socket.descriptor, events: socketEvents, revents: 0)] + extra
+        var limit = try keepAliveLimit ?? keepAlive()
+        if timeout >= 0 { limit = limit < 0 ? timeout : min(limit, timeout) }
+        var ready: Int32
+        repeat { ready = poll(&descriptors, nfds_t(descriptors.count), limit) } while ready < 0 && errno == EINTR
+        return Array(descriptors.dropFirst())
+    }
+
     /// Bytes asked of libssh2 per read, and the channel's receive window. 256 KiB reads came closest to OpenSSH's
     /// throughput (see docs/BENCHMARKS.md); through the session daemon, a 4 MiB window beat 2 MiB by 7-10% on
     /// 200 MB downloads and receives (8 MiB: no better; 16 MiB: slower on a raw channel).

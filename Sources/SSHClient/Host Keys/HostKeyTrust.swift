@@ -118,6 +118,19 @@ public struct KnownHostsTrust: HostKeyTrust {
         return how + " and added to \(file)"
     }
 
+    /// Whether the key of a connection made earlier is still the one known_hosts trusts for its host (not revoked,
+    /// not replaced, not removed): a kept connection serves a command only if a new one would be trusted without a
+    /// question. Nothing is asked or recorded.
+    public static func stillTrusts(_ connection: SSHConnection) -> Bool {
+        guard let key = connection.hostKey else { return false }
+        let settings = connection.settings
+        if let revoked = settings.revokedHostKeys, (try? checkNotRevoked(key, name: settings.knownHostsName, file: revoked)) == nil {
+            return false
+        }
+        if case .known = KnownHostsLookup(settings: settings).knownHosts.verdict(for: key, name: settings.knownHostsName) { return true }
+        return false
+    }
+
     /// RevokedHostKeys, as ssh reads it: a key listed there is refused for every host, and a file that cannot be
     /// read refuses every key. pss reads the text form (one public key a line); a Key Revocation List it cannot
     /// read, and refuses every key, saying so.

@@ -14,6 +14,11 @@ public struct Deadline: Sendable, Comparable {
         Deadline(nanoseconds: now.nanoseconds + UInt64(max(0, seconds) * 1e9))
     }
 
+    /// `seconds` after this point.
+    public func adding(seconds: Double) -> Deadline {
+        Deadline(nanoseconds: nanoseconds + UInt64(max(0, seconds) * 1e9))
+    }
+
     public static let distantFuture = Deadline(nanoseconds: .max / 2)
 
     /// Milliseconds left, for poll(): at least 0, at most a day.

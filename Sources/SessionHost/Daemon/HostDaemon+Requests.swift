@@ -56,6 +56,11 @@ extension HostDaemon {
             resize(size, from: link)
         case .leave:
             if let session = link.entered, session.enteredLink === link { leave(session, telling: nil) }
+        case .release:
+            guard link.attached == nil, link.entered == nil else {
+                throw RequestFailure(kind: .busy, message: "the link is still in use")
+            }
+            link.send(.released)
         case .interrupt:
             if let run = link.attached, run.link === link, run.isRunning { interrupt(run) }
         case .stdinEnd:

@@ -75,30 +75,11 @@ public final class HostDaemon {
     }
 
     private func listen() throws {
-        listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        try Posix.check(listener, "socket")
-        unlink(paths.socket)
-        var address = try Self.unixAddress(paths.socket)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        do {
+            listener = try UnixSocket.listen(paths.socket, hint: "set PSS_HOST_DIR to a shorter path")
+        } catch let failure as UnixSocket.Failure {
+            throw HostError.daemon(failure.description)
         }
-        try Posix.check(bound, "bind \(paths.socket)")
-        chmod(paths.socket, 0o600)
-        try Posix.check(Glibc.listen(listener, 64), "listen")
-        Posix.setNonBlocking(listener)
-    }
-
-    static func unixAddress(_ path: String) throws -> sockaddr_un {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw HostError.daemon("socket path too long (\(bytes.count) bytes): \(path); set PSS_HOST_DIR to a shorter path")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in bytes.enumerated() { raw[index] = byte }
-        }
-        return address
     }
 
     private func installSignalHandlers() {
@@ -325,9 +306,7 @@ public final class HostDaemon {
             }
             Posix.setCloseOnExec(fd)
             // Only this user may talk to this daemon, whatever the socket's permissions say.
-            var credentials = PeerCredentials()
-            var length = socklen_t(MemoryLayout<PeerCredentials>.size)
-            guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0, credentials.uid == getuid() else {
+            guard UnixSocket.peerUID(fd) == getuid() else {
                 close(fd)
                 continue
             }
@@ -702,11 +681,4 @@ public final class HostDaemon {
         Posix.removeTree(session.directory)
         sessions.removeValue(forKey: session.record.id)
     }
-}
-
-/// struct ucred (SO_PEERCRED), which Glibc exports only with _GNU_SOURCE.
-struct PeerCredentials {
-    var pid: pid_t = 0
-    var uid: uid_t = 0
-    var gid: gid_t = 0
 }

@@ -39,24 +39,7 @@ public enum Relay {
     }
 
     static func connect(_ path: String) throws -> Int32? {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        try Posix.check(fd, "socket")
-        var address = try HostDaemon.unixAddress(path)
-        let status = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard status == 0 else {
-            close(fd)
-            return nil
-        }
-        // The daemon must be this user's own, whatever the socket's owner and mode say.
-        var credentials = PeerCredentials()
-        var length = socklen_t(MemoryLayout<PeerCredentials>.size)
-        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0, credentials.uid == getuid() else {
-            close(fd)
-            throw HostError.daemon("\(path) is served by uid \(credentials.uid), not by you: refusing to talk to it")
-        }
-        return fd
+        do { return try UnixSocket.connect(path) } catch let failure as UnixSocket.Failure { throw HostError.daemon(failure.description) }
     }
 
     /// Starts `pss-host daemon` detached from this SSH connection: its own session (setsid), stdio on /dev/null

@@ -25,7 +25,7 @@ public struct ClientState {
     }
 
     /// Creates the directory (0700) when missing, and refuses it when another user could write it.
-    private func prepare() throws {
+    func prepare() throws {
         if access(directory, F_OK) != 0 {
             try FileManager.default.createDirectory(
                 atPath: directory, withIntermediateDirectories: true,

@@ -4,17 +4,19 @@ import SessionWire
 import SSHClient
 
 /// A conversation with the user's host daemon: an exec channel running `pss-host relay`, carrying framed
-/// messages. Opening it installs (or reinstalls) the helper when the host does not answer as this client's helper.
+/// messages, either on a connection of this process's own or through the client's connection keeper
+/// (`KeptConnection`). Opening it installs (or reinstalls) the helper when the host does not answer as this
+/// client's helper.
 public final class HostLink {
-    let connection: SSHConnection
-    let channel: SSHChannel
+    let channel: LinkTransport
     private var decoder = FrameDecoder()
     private var diagnostics: [UInt8] = []
     private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: SSHConnection.readSize, alignment: 16)
 
-    private init(connection: SSHConnection, channel: SSHChannel) {
-        self.connection = connection
+    /// `unread`: what came on the channel already, after the daemon's answer to hello.
+    init(channel: LinkTransport, unread: [UInt8] = []) {
         self.channel = channel
+        decoder.append(unread)
     }
 
     deinit { buffer.deallocate() }
@@ -26,6 +28,8 @@ public final class HostLink {
 
     /// The answer to this client's hello, not read yet: `open` does not wait for it, the first answer read does.
     private var awaitingHello = false
+    /// The last request's answer came whole (nothing bound to the link any more, as far as this side knows).
+    private var isAnswered = true
 
     /// `notify` hears what the user should know once (a host that ends processes at logout, found when installing).
     public static func open(
@@ -39,7 +43,7 @@ public final class HostLink {
                 try HelperInstaller(connection: connection, helper: helper, state: state, logger: logger).install(notify: notify)
             }
             // A command every login shell parses alike; the script comes on stdin.
-            let link = HostLink(connection: connection, channel: try connection.openExec(HostScripts.command))
+            let link = HostLink(channel: try connection.openExec(HostScripts.command))
             do {
                 try link.channel.writeAll(Array(HostScripts.relay(helper).utf8))
                 let version = try link.readReadyMarker()
@@ -79,7 +83,7 @@ public final class HostLink {
             let errors = try channel.read(.stderr, into: buffer)
             if errors > 0 { diagnostics.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<errors])); continue }
             if channel.isAtEnd { throw try ended() }
-            _ = try channel.wait()
+            _ = try channel.wait(extra: [], timeout: -1)
         }
     }
 
@@ -93,6 +97,24 @@ public final class HostLink {
     private static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
         guard haystack.count >= needle.count else { return nil }
         return (0...(haystack.count - needle.count)).first { haystack[$0..<($0 + needle.count)].elementsEqual(needle) }
+    }
+
+    /// The keeper's side of handing a link over: the channel, once the daemon has answered hello, and what came on
+    /// it after that answer; this link is not used afterwards.
+    func handOver() throws -> (channel: SSHChannel, unread: [UInt8]) {
+        try takeHello()
+        guard let channel = channel as? SSHChannel else { throw SessionError.helper("only a channel of this process's own can be handed over") }
+        return (channel, decoder.unread)
+    }
+
+    /// Takes in what the channel holds now, without waiting; throws when it has ended (a kept spare link whose
+    /// relay went away).
+    func takeAvailable() throws {
+        let got = try channel.read(.stdout, into: buffer)
+        if got > 0 { decoder.append(UnsafeRawBufferPointer(rebasing: buffer[0..<got])) }
+        let errors = try channel.read(.stderr, into: buffer)
+        if errors > 0 { diagnostics.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<errors])) }
+        if got == 0, errors == 0, channel.isAtEnd { throw try ended() }
     }
 
     /// Reads the daemon's answer to this client's hello, once.
@@ -156,10 +178,20 @@ public final class HostLink {
 
     /// Sends a request and returns its answer; a failure answer is thrown as `SessionError.refused`.
     public func request(_ message: ClientMessage) throws -> HostMessage {
+        isAnswered = false
         try send(message)
         let answer = try receive()
+        isAnswered = !Self.isPage(answer)
         if case let .failure(kind, text) = answer { throw SessionError.refused(kind, text) }
         return answer
+    }
+
+    /// A page of a list with more to come.
+    private static func isPage(_ answer: HostMessage) -> Bool {
+        switch answer {
+        case .sessions(_, more: true), .jobs(_, more: true): return true
+        default: return false
+        }
     }
 
     /// Sends a request whose answer is a list (`sessions`, `jobs`) and gathers its frames.
@@ -167,7 +199,9 @@ public final class HostLink {
         var answers = [try request(message)]
         while true {
             switch answers[answers.count - 1] {
-            case .sessions(_, more: true), .jobs(_, more: true): answers.append(try receive())
+            case .sessions(_, more: true), .jobs(_, more: true):
+                answers.append(try receive())
+                isAnswered = !Self.isPage(answers[answers.count - 1])
             default: return answers
             }
         }
@@ -177,6 +211,7 @@ public final class HostLink {
     /// `stdin` once the command has started, acknowledgements as output arrives, until the command's end (or, for
     /// a receive that does not follow, until what is there has come).
     public func run(_ request: ClientMessage, into stream: CommandStream, stdin: Int32?) throws -> CommandStream.End {
+        isAnswered = false
         try send(request)
         try takeHello()
         var input = stdin
@@ -200,9 +235,11 @@ public final class HostLink {
                 case let .exited(status, signal, shellEnded):
                     guard started else { throw SessionError.helper("the host ended a command it had not started") }
                     try channel.writeAll(unsent + (stream.acknowledgement(complete: true)?.encoded() ?? []))
+                    isAnswered = true
                     return .exited(status: status, signal: signal, shellEnded: shellEnded)
                 case let .pending(job):
                     try channel.writeAll(unsent + (stream.acknowledgement(complete: false, now: true)?.encoded() ?? []))
+                    isAnswered = true
                     return .pending(job)
                 case let .notice(text):
                     stream.notify(text)
@@ -262,7 +299,15 @@ public final class HostLink {
         }
     }
 
+    /// Ends the link. Through the connection keeper, a link whose last request was answered is released first,
+    /// so that the keeper gives it to the next command.
     public func close() {
+        if isAnswered, channel is KeeperSocket, (try? send(.release)) != nil {
+            let deadline = Deadline.after(seconds: 2)
+            while !deadline.hasPassed, (try? decoder.nextFrame()) == nil {
+                guard (try? fill(watching: [], timeout: deadline.pollTimeout)) != nil else { break }
+            }
+        }
         _ = channel.sendEOF()
         _ = try? channel.close()
     }

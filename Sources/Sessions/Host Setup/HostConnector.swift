@@ -9,12 +9,24 @@ public struct HostConnector {
     public var logger: Logger
     /// Caps ConnectTimeout (seconds): a reconnection must not outlast its own deadline.
     public var connectTimeoutLimit: Int?
+    /// The command line's connection options as the connection keeper takes them (`ConnectionOptions`); nil: this
+    /// command's connections are its own, never kept (`pss doctor`).
+    public var keeperArguments: [String]?
 
     public init(resolver: SSHConfigResolver, credentials: Credentials, prompter: Prompter, logger: Logger) {
         self.resolver = resolver
         self.credentials = credentials
         self.prompter = prompter
         self.logger = logger
+    }
+
+    /// The kept connection to `host` this command may use or ask for; nil when connections are not kept for it
+    /// (ControlMaster no, ControlPath none, or a command whose connections are its own).
+    public func keptConnection(to host: String, state: ClientState) -> KeptConnection? {
+        guard let keeperArguments, let spec = try? HostSpec(parsing: host), let settings = try? resolver.resolve(spec),
+            settings.keeping.isEnabled
+        else { return nil }
+        return KeptConnection(host: host, arguments: keeperArguments, keeping: settings.keeping, state: state)
     }
 
     public func connect(_ host: HostSpec, report: ConnectionReport = ConnectionReport()) throws -> SSHConnection {

@@ -66,6 +66,7 @@ struct NewCommand: ParsableCommand {
             }
             guard case let .session(record) = answer else { throw SessionError.helper("unexpected answer") }
             client.state.remember(host: host, records: [record], complete: false)
+            client.keepConnection(to: host)
             return SessionOutput.Row(host: host, record: record)
         }
         if !rows.isEmpty { SessionOutput.print(rows, json: connection.json, clientID: clientID) }

@@ -43,6 +43,7 @@ struct RemoveCommand: ParsableCommand {
                 Diagnostics.forEachTarget(targets, throttle: fanOut.throttle) { host in
                     try client.withLink(host) { link in _ = try link.request(.removeAllSessions) }
                     client.state.remember(host: host, records: [], complete: true)
+                    client.sessionsChanged(on: host)
                 }.worst
         } else {
             worst =
@@ -53,6 +54,7 @@ struct RemoveCommand: ParsableCommand {
                         $0.host == reference.host && ($0.id == reference.session || $0.name == reference.session)
                     }
                     client.state.forget(host: reference.host, ids: known.map(\.id))
+                    client.sessionsChanged(on: reference.host)
                 }.worst
         }
         if worst != 0 { throw ExitCode(worst) }

@@ -2,7 +2,8 @@ import ArgumentParser
 import Sessions
 import SessionWire
 
-/// connect and disconnect: one request per session, the sessions as they are afterwards.
+/// connect and disconnect: one request per session, the sessions as they are afterwards. The connection to a
+/// host is kept while this client holds an Opened session there.
 enum SessionUpdate {
     static func run(_ given: [String], connection: ConnectionOptions, fanOut: FanOutOptions, _ request: (String) -> ClientMessage) throws {
         let sessions = try fanOut.targets(given)
@@ -14,6 +15,11 @@ enum SessionUpdate {
             let answer = try client.withLink(reference.host) { try $0.request(request(reference.session)) }
             guard case let .session(record) = answer else { throw SessionError.helper("unexpected answer") }
             client.state.remember(host: reference.host, records: [record], complete: false)
+            if record.state == .opened && record.heldBy == clientID {
+                client.keepConnection(to: reference.host)
+            } else {
+                client.sessionsChanged(on: reference.host)
+            }
             return SessionOutput.Row(host: reference.host, record: record)
         }
         if !rows.isEmpty { SessionOutput.print(rows, json: connection.json, clientID: clientID) }

@@ -63,6 +63,27 @@ struct ConnectionOptions: ParsableArguments {
         return result
     }
 
+    /// These options as the connection keeper takes them (`pss _keep` parses them back): paths made absolute, for
+    /// a process in another directory; ControlMaster, ControlPersist and ControlPath left out (they decide the
+    /// keeping, which the keeper is told, and would make one connection seem two).
+    func keeperArguments() -> [String] {
+        let directory = FileManager.default.currentDirectoryPath
+        let absolute = { (path: String) in path.hasPrefix("/") || path.hasPrefix("~") ? path : directory + "/" + path }
+        var arguments: [String] = []
+        if let configFile { arguments += ["-F", absolute(configFile)] }
+        for option in options {
+            let keyword = (try? SSHConfigResolver.commandLineOption(option))?.keyword
+            if [.controlMaster, .controlPersist, .controlPath].contains(keyword) { continue }
+            arguments += ["-o", option]
+        }
+        for file in identityFiles { arguments += ["-i", absolute(file)] }
+        if let loginName { arguments += ["-l", loginName] }
+        if let port { arguments += ["-p", String(port)] }
+        if let jumpHosts { arguments += ["-J", jumpHosts] }
+        if let passwordFile { arguments += ["--password-file", absolute(passwordFile)] }
+        return arguments
+    }
+
     /// ssh_config as ssh reads it: -F or the usual files, the command line first.
     func makeResolver() throws -> SSHConfigResolver {
         try SSHConfigResolver.load(configFile: configFile, commandLine: commandLineOptions())
@@ -78,8 +99,10 @@ struct ConnectionOptions: ParsableArguments {
         if let passwordFile, Secret.firstLine(ofFile: passwordFile) == nil {
             throw CommandFailure.usage("--password-file: cannot read \(passwordFile.sanitizedForDisplay)")
         }
-        return HostConnector(
+        var connector = HostConnector(
             resolver: resolver, credentials: Credentials(passwordFile: passwordFile),
             prompter: prompting ? TerminalPrompter() : NoPrompter(), logger: logger)
+        connector.keeperArguments = keeperArguments()
+        return connector
     }
 }

@@ -1,0 +1,44 @@
+import ArgumentParser
+import Glibc
+import Logging
+import Sessions
+import SSHClient
+
+/// `pss _keep`: the client's connection keeper (`ConnectionKeeper`), started by commands that want a connection
+/// kept, its first request on stdin. Not for users: hidden.
+struct KeepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "_keep",
+        abstract: "Keep this client's connections to hosts for its commands (started by pss itself).",
+        shouldDisplay: false
+    )
+
+    func run() throws {
+        ConnectionKeeper.detach()
+        var request: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while request.count <= 64 * 1024 {
+            let count = read(0, &chunk, chunk.count)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            request += chunk[0..<count]
+        }
+        let state = ClientState()
+        var logger = Logger(label: "pss-keeper")
+        logger.logLevel = .info
+        // What the keeper has to say goes to a log beside its sockets (its stderr is /dev/null).
+        let logPath = state.directory + "/keep/log"
+        var info = stat()
+        let restart = stat(logPath, &info) == 0 && info.st_size > 1 << 20 ? O_TRUNC : 0
+        let log = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | restart, 0o600)
+        if log >= 0 {
+            dup2(log, 2)
+            close(log)
+        }
+        let keeper = try ConnectionKeeper(state: state, helper: HelperBinary.locate(state: state), logger: logger) { kept in
+            let options = try ConnectionOptions.parse(kept.arguments)
+            return try options.makeConnector(prompting: false).connect(HostSpec(parsing: kept.host))
+        }
+        keeper.run(first: request)
+    }
+}
