@@ -41,12 +41,14 @@ public enum UnixSocket {
         return fd
     }
 
-    /// Connects to `path`: nil when nobody listens there (no socket, or a stale one); throws when the listener
-    /// is another user's.
-    public static func connect(_ path: String) throws -> Int32? {
+    /// Connects to `path`: nil when nobody listens there (no socket, or a stale one), or, with `waiting` false,
+    /// when the listener has a full backlog (it is stuck: better not to wait for it); throws when the listener is
+    /// another user's. The socket returned blocks.
+    public static func connect(_ path: String, waiting: Bool = true) throws -> Int32? {
         var address = try address(path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
+        if !waiting { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
         let status = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
@@ -54,6 +56,7 @@ public enum UnixSocket {
             close(fd)
             return nil
         }
+        if !waiting { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) }
         let uid = peerUID(fd)
         guard uid == getuid() else {
             close(fd)

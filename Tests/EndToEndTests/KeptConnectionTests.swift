@@ -167,6 +167,74 @@ final class KeptConnectionTests: XCTestCase {
         XCTAssertTrue(stderr.contains("reconnected"), stderr)
     }
 
+    /// A host that takes no more channels (MaxSessions): the command the keeper cannot serve connects on its own,
+    /// and those running through the keeper go on.
+    func testALinkRefusedByTheHostEndsNothingElse() {
+        var options = SSHServer.Options()
+        options.extraConfig = ["MaxSessions 2"]
+        let limited = SSHServer(options)
+        let client = ClientMachine(servers: ["m": limited])
+        addTeardownBlock {
+            _ = client.pss(["remove", "--host", "m", "--all"])
+            for pid in self.keepers(of: client) { kill(pid, SIGKILL) }
+        }
+        XCTAssertEqual(kept(client, ["new", "m", "--name", "a"]).status, 0)
+        XCTAssertEqual(kept(client, ["new", "m", "--name", "b"]).status, 0)
+        XCTAssertTrue(Processes.waitUntil { !self.keptSockets(of: client).isEmpty })
+        let gate = client.scratch.file("gate")
+        let slow = { (session: String) in
+            try! ProcessRunner.start(
+                PSSBinary.path,
+                [
+                    "-F", client.configPath, "-o", "ControlMaster=auto", "invoke", "--session", "m/\(session)", "--",
+                    "echo started-\(session); touch '\(gate)-\(session)'; while [ ! -e '\(gate)' ]; do sleep 0.05; done; echo done-\(session)",
+                ],
+                environment: client.baseEnvironment)
+        }
+        let first = slow("a")
+        let second = slow("b")
+        XCTAssertTrue(Processes.waitUntil { access(gate + "-a", F_OK) == 0 && access(gate + "-b", F_OK) == 0 })
+        // Both channels of the kept connection are taken: the third command is refused a link, and goes direct.
+        let third = kept(client, ["-v", "invoke", "--host", "m", "--", "echo third"])
+        XCTAssertEqual(third.stdoutText, "third\n", "\(third)")
+        shell("touch '\(gate)'")
+        XCTAssertEqual(first.wait(limit: 60).stdoutText, "started-a\ndone-a\n")
+        XCTAssertEqual(second.wait(limit: 60).stdoutText, "started-b\ndone-b\n")
+        XCTAssertEqual(keepers(of: client).count, 1, "the keeper went with the refusal")
+        XCTAssertTrue(kept(client, ["-v", "invoke", "--session", "m/a", "--", "true"]).stderrText.contains("using the kept connection"))
+    }
+
+    /// StrictHostKeyChecking no with no known_hosts: the kept connection is trusted as a new one would be, not
+    /// dropped at each command.
+    func testKeyTakenWithoutKnownHostsStillServes() {
+        let client = makeClient()
+        let loose = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+        XCTAssertEqual(kept(client, loose + ["new", "h1", "--name", "loose"]).status, 0)
+        XCTAssertTrue(Processes.waitUntil { !self.keptSockets(of: client).isEmpty })
+        let before = logins()
+        for _ in 1...3 {
+            let result = kept(client, loose + ["-v", "invoke", "--session", "h1/loose", "--", "true"])
+            XCTAssertTrue(result.stderrText.contains("using the kept connection"), result.stderrText)
+        }
+        XCTAssertEqual(logins(), before)
+    }
+
+    /// A ControlPath two client directories share: one client's keeper never speaks for the other.
+    func testAControlPathSharedByTwoClientsServesOne() {
+        let client = makeClient()
+        let shared = ["-o", "ControlPath=\(client.scratch.file("shared-cm"))"]
+        XCTAssertEqual(kept(client, shared + ["new", "h1", "--name", "sharedpath"]).status, 0)
+        XCTAssertTrue(Processes.waitUntil { access(client.scratch.file("shared-cm") + ".pss", F_OK) == 0 })
+        var other = client.baseEnvironment
+        other["PSS_CLIENT_DIR"] = client.scratch.file("other-client")
+        let result = ProcessRunner.run(
+            PSSBinary.path, ["-F", client.configPath, "-o", "ControlMaster=auto"] + shared + ["-v", "invoke", "--host", "h1", "--", "echo mine"],
+            environment: other)
+        XCTAssertEqual(result.stdoutText, "mine\n", "\(result)")
+        XCTAssertFalse(result.stderrText.contains("using the kept connection"), result.stderrText)
+        XCTAssertTrue(result.stderrText.contains("was not used"), result.stderrText)
+    }
+
     func testChangedHostKeyIsRefusedOnTheNextCommand() {
         let client = makeClient()
         startSession(client, "rekeyed")

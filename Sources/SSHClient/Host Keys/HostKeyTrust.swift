@@ -118,17 +118,22 @@ public struct KnownHostsTrust: HostKeyTrust {
         return how + " and added to \(file)"
     }
 
-    /// Whether the key of a connection made earlier is still the one known_hosts trusts for its host (not revoked,
-    /// not replaced, not removed): a kept connection serves a command only if a new one would be trusted without a
-    /// question. Nothing is asked or recorded.
+    /// Whether the key of a connection made earlier would still be trusted without a question (known_hosts has
+    /// not replaced or revoked it; not removed it, unless StrictHostKeyChecking takes new keys): a kept connection
+    /// serves a command only then. Nothing is asked or recorded.
     public static func stillTrusts(_ connection: SSHConnection) -> Bool {
         guard let key = connection.hostKey else { return false }
         let settings = connection.settings
         if let revoked = settings.revokedHostKeys, (try? checkNotRevoked(key, name: settings.knownHostsName, file: revoked)) == nil {
             return false
         }
-        if case .known = KnownHostsLookup(settings: settings).knownHosts.verdict(for: key, name: settings.knownHostsName) { return true }
-        return false
+        switch KnownHostsLookup(settings: settings).knownHosts.verdict(for: key, name: settings.knownHostsName) {
+        case .known: return true
+        case .changed, .revoked: return false
+        // Not recorded (no file to record it in, or removed since): trusted again only where a new connection
+        // would take it without a question.
+        case .unknown: return settings.strictHostKeyChecking == .no || settings.strictHostKeyChecking == .acceptNew
+        }
     }
 
     /// RevokedHostKeys, as ssh reads it: a key listed there is refused for every host, and a file that cannot be

@@ -57,7 +57,12 @@ extension HostDaemon {
         case .leave:
             if let session = link.entered, session.enteredLink === link { leave(session, telling: nil) }
         case .release:
-            guard link.attached == nil, link.entered == nil else {
+            let bound =
+                link.attached != nil || link.entered != nil
+                || sessions.values.contains { session in
+                    session.waiting.contains { $0.link === link } || session.runs.contains { $0.stoppers.contains { $0 === link } }
+                }
+            guard !bound else {
                 throw RequestFailure(kind: .busy, message: "the link is still in use")
             }
             link.send(.released)

@@ -26,15 +26,27 @@ public final class HostLink {
     /// stdin may read ahead, and would swallow it).
     static let readyMarker = Array("pss-host relay ready v".utf8)
 
+    /// When waiting for the other side ends with `SSHError.timedOut`; nil: never.
+    var deadline: Deadline?
+
+    /// What is left of `deadline`, for a wait (-1: no limit); throws once it has passed.
+    private func remainingTime() throws -> Int32 {
+        guard let deadline else { return -1 }
+        if deadline.hasPassed { throw SSHError.timedOut(host: "", phase: "waiting for the host's daemon") }
+        return deadline.pollTimeout
+    }
+
     /// The answer to this client's hello, not read yet: `open` does not wait for it, the first answer read does.
     private var awaitingHello = false
     /// The last request's answer came whole (nothing bound to the link any more, as far as this side knows).
     private var isAnswered = true
 
     /// `notify` hears what the user should know once (a host that ends processes at logout, found when installing).
+    /// `deadline`: when to give up waiting for the relay and the daemon (for the connection keeper, whose one
+    /// thread serves every command on the connection); nil: as long as the connection lives.
     public static func open(
         _ connection: SSHConnection, helper: HelperBinary, state: ClientState, clientID: String, logger: Logger,
-        notify: (String) -> Void = { _ in }
+        deadline: Deadline? = nil, notify: (String) -> Void = { _ in }
     ) throws -> HostLink {
         var lastProblem = ""
         for attempt in 0..<2 {
@@ -44,6 +56,7 @@ public final class HostLink {
             }
             // A command every login shell parses alike; the script comes on stdin.
             let link = HostLink(channel: try connection.openExec(HostScripts.command))
+            link.deadline = deadline
             do {
                 try link.channel.writeAll(Array(HostScripts.relay(helper).utf8))
                 let version = try link.readReadyMarker()
@@ -83,7 +96,7 @@ public final class HostLink {
             let errors = try channel.read(.stderr, into: buffer)
             if errors > 0 { diagnostics.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<errors])); continue }
             if channel.isAtEnd { throw try ended() }
-            _ = try channel.wait(extra: [], timeout: -1)
+            _ = try channel.wait(extra: [], timeout: try remainingTime())
         }
     }
 
@@ -167,6 +180,7 @@ public final class HostLink {
     /// Returns the `extra` descriptors' readiness.
     @discardableResult
     func fill(watching extra: [pollfd], timeout: Int32 = -1) throws -> [pollfd] {
+        let timeout = timeout >= 0 ? timeout : try remainingTime()
         let got = try channel.read(.stdout, into: buffer)
         if got > 0 { decoder.append(UnsafeRawBufferPointer(rebasing: buffer[0..<got])) }
         let errors = try channel.read(.stderr, into: buffer)

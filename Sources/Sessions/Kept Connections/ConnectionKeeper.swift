@@ -87,20 +87,23 @@ public final class ConnectionKeeper {
         guard lock >= 0 else { return }
         defer { close(lock) }
         let control = directory + "/keeper"
-        if flock(lock, LOCK_EX | LOCK_NB) != 0 {
-            // Another keeper serves this client (started at the same time): the request is its, once it listens.
-            for _ in 0..<200 {
-                if let fd = try? UnixSocket.connect(control) {
-                    _ = first.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-                    close(fd)
-                    return
-                }
-                var pause = timespec(tv_sec: 0, tv_nsec: 10_000_000)
-                nanosleep(&pause, nil)
+        // Another keeper may serve this client (started at the same time, or about to end): the request is its
+        // once it listens, or this process's once it has gone.
+        var isKeeper = false
+        for _ in 0..<200 {
+            if flock(lock, LOCK_EX | LOCK_NB) == 0 {
+                isKeeper = true
+                break
             }
-            return
+            if let fd = try? UnixSocket.connect(control, waiting: false) {
+                _ = first.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                close(fd)
+                return
+            }
+            var pause = timespec(tv_sec: 0, tv_nsec: 10_000_000)
+            nanosleep(&pause, nil)
         }
-        guard let listener = try? UnixSocket.listen(control) else { return }
+        guard isKeeper, var listener = try? UnixSocket.listen(control) else { return }
         defer { close(listener) }
         handle(first)
         while !hosts.isEmpty {
@@ -121,9 +124,16 @@ public final class ConnectionKeeper {
                     if let request = Self.readAll(fd, timeout: 1000) { handle(request) }
                     close(fd)
                 }
+                // One of them gave it something to keep: it listens again.
+                if !hosts.isEmpty {
+                    close(listener)
+                    guard let again = try? UnixSocket.listen(control) else { break }
+                    listener = again
+                }
             }
         }
         unlink(control)
+        for (_, entry) in hosts { pthread_join(entry.thread, nil) }
     }
 
     private func handle(_ bytes: [UInt8]) {

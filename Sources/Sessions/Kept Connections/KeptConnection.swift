@@ -33,12 +33,13 @@ public struct KeptConnection {
     var controlPath: String { directory + "/keeper" }
 
     /// Marks a connection the keeper could not make: not asked for again for a minute (it would need a question,
-    /// a passphrase say, that only a command on a terminal can ask).
-    var failurePath: String { socketPath + ".failed" }
+    /// a passphrase say, that only a command on a terminal can ask). In `keep/`, whatever ControlPath says: only
+    /// this user may write there.
+    var failurePath: String { directory + "/" + SHA256.hex(Array(socketPath.utf8)).prefix(32) + ".failed" }
 
     var failedLately: Bool {
         var info = stat()
-        guard stat(failurePath, &info) == 0 else { return false }
+        guard lstat(failurePath, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return false }
         return time(nil) - info.st_mtim.tv_sec < Int(ConnectionKeeper.retryAfterFailure)
     }
 
@@ -56,16 +57,20 @@ public struct KeptConnection {
     public func link(logger: Logger) -> HostLink? {
         let fd: Int32
         do {
-            guard let connected = try UnixSocket.connect(socketPath) else { return nil }
+            guard let connected = try UnixSocket.connect(socketPath, waiting: false) else { return nil }
             fd = connected
         } catch {
             logger.debug("not using the kept connection: \(error)")
             return nil
         }
         var request = Request.link.rawValue
-        guard Glibc.write(fd, &request, 1) == 1, let answer = Self.readLine(fd, timeout: 30_000), answer == "ok \(WireProtocol.version)" else {
+        // The keeper says which client it serves: a ControlPath shared by two client directories is not a way to
+        // speak as the other one.
+        let expected = "ok \(WireProtocol.version) \((try? state.clientID()) ?? "")"
+        let answer = Glibc.write(fd, &request, 1) == 1 ? Self.readLine(fd, timeout: Self.answerTimeout) : nil
+        guard answer == expected else {
             close(fd)
-            logger.debug("the kept connection to \(host) was not used")
+            logger.debug("the kept connection to \(host) was not used (\((answer ?? "no answer").sanitizedForDisplay))")
             return nil
         }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -73,9 +78,13 @@ public struct KeptConnection {
         return HostLink(channel: KeeperSocket(descriptor: fd, host: host))
     }
 
+    /// How long a command waits for the keeper's answer (a link it has to open: a relay to start on the host)
+    /// before it connects on its own, in milliseconds.
+    static let answerTimeout: Int32 = 5000
+
     /// Tells the keeper to look whether this client still holds a session on the host; returns at once.
     public func nudge() {
-        guard let fd = try? UnixSocket.connect(socketPath) else { return }
+        guard let fd = try? UnixSocket.connect(socketPath, waiting: false) else { return }
         var request = Request.check.rawValue
         _ = Glibc.write(fd, &request, 1)
         close(fd)
@@ -87,7 +96,7 @@ public struct KeptConnection {
         do {
             try prepareDirectory()
             let request = encodedRequest()
-            if let fd = try UnixSocket.connect(controlPath) {
+            if let fd = try UnixSocket.connect(controlPath, waiting: false) {
                 defer { close(fd) }
                 _ = request.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
                 return
@@ -142,7 +151,9 @@ public struct KeptConnection {
         let deadline = Deadline.after(seconds: Double(timeout) / 1000)
         while line.count < limit {
             var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&descriptor, 1, deadline.pollTimeout) > 0 || errno == EINTR else { return nil }
+            let ready = poll(&descriptor, 1, deadline.pollTimeout)
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { return nil }
             var byte: UInt8 = 0
             let count = Glibc.read(fd, &byte, 1)
             if count < 0, errno == EINTR || errno == EAGAIN { continue }

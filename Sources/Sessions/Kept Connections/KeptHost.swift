@@ -46,26 +46,21 @@ final class KeptHost: @unchecked Sendable {
             connection = try context.connecting.run { try context.connect(kept) }
         } catch {
             logger.info("not kept: \(error)")
-            close(open(kept.failurePath, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600))
+            let marker = open(kept.failurePath, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600)
+            if marker >= 0 { close(marker) }
             return
         }
         unlink(kept.failurePath)
+        var loop: Loop
         do {
-            let listener = try UnixSocket.listen(kept.socketPath)
-            var identity = stat()
-            stat(kept.socketPath, &identity)
-            defer {
-                close(listener)
-                // Only its own socket: another may have taken the path since.
-                var now = stat()
-                if stat(kept.socketPath, &now) == 0, now.st_ino == identity.st_ino { unlink(kept.socketPath) }
-            }
-            logger.info("keeping the connection (linger \(kept.keeping.linger.map { "\($0) s" } ?? "forever"))")
-            var loop = Loop(host: self, connection: connection, listener: listener, logger: logger)
-            try loop.run()
+            loop = try Loop(host: self, connection: connection, logger: logger)
         } catch {
-            logger.info("ended: \(error)")
+            logger.info("not kept: \(error)")
+            return
         }
+        defer { loop.stopServing() }
+        logger.info("keeping the connection (linger \(kept.keeping.linger.map { "\($0) s" } ?? "forever"))")
+        do { try loop.run() } catch { logger.info("ended: \(error)") }
     }
 
     /// The thread's loop and what it holds.
@@ -78,22 +73,39 @@ final class KeptHost: @unchecked Sendable {
 
         let host: KeptHost
         let connection: SSHConnection
-        let listener: Int32
+        /// The connection's socket, while it takes commands; its inode, so that only it is removed.
+        var listener: Int32?
+        let socketIdentity: ino_t
         let logger: Logger
         var pumps: [(pump: ChannelPump, frames: LinkFrames)] = []
         /// Links ready for the next commands: released by the last ones, or opened while nothing ran.
         var idle: [IdleLink] = []
         static let idleLimit = 4
+        /// The last command's end, or the last time this client was seen holding a session on the host.
         var lastUse = Deadline.now
         /// When to ask the host whether this client still holds a session there; nil: never (linger forever).
         var nextCheck: Deadline?
+        /// Seconds a look at the host's sessions may wait for its answer, and every link opened.
+        var patience: Double { Double(connection.settings.connectTimeout) }
 
-        init(host: KeptHost, connection: SSHConnection, listener: Int32, logger: Logger) {
+        init(host: KeptHost, connection: SSHConnection, logger: Logger) throws {
             self.host = host
             self.connection = connection
-            self.listener = listener
             self.logger = logger
+            listener = try UnixSocket.listen(host.kept.socketPath)
+            var identity = stat()
+            stat(host.kept.socketPath, &identity)
+            socketIdentity = identity.st_ino
             nextCheck = host.kept.keeping.linger.map { .after(seconds: Double($0)) }
+        }
+
+        /// Takes no more commands: the socket goes (new commands connect on their own); those running go on.
+        mutating func stopServing() {
+            guard let fd = listener else { return }
+            close(fd)
+            listener = nil
+            var now = stat()
+            if stat(host.kept.socketPath, &now) == 0, now.st_ino == socketIdentity { unlink(host.kept.socketPath) }
         }
 
         mutating func run() throws {
@@ -102,10 +114,10 @@ final class KeptHost: @unchecked Sendable {
                 buffer.deallocate()
                 for (pump, _) in pumps { close(pump.descriptor) }
             }
-            while true {
+            while listener != nil || !pumps.isEmpty {
                 var moved = false
-                while let fd = UnixSocket.acceptOwn(listener) {
-                    guard try serve(fd) else { return }
+                while let fd = listener.flatMap(UnixSocket.acceptOwn) {
+                    try serve(fd)
                     moved = true
                 }
                 for (pump, _) in pumps { if try pump.step(buffer) { moved = true } }
@@ -119,14 +131,25 @@ final class KeptHost: @unchecked Sendable {
                 }
                 pumps.removeAll(where: \.pump.isFinished)
                 try dropEndedIdleLinks(buffer)
-                if pumps.isEmpty {
+                if pumps.isEmpty, listener != nil {
                     // Idle: the next command's link is made ready now, not while it waits.
-                    if idle.isEmpty { idle.append(try openLink()) }
+                    if idle.isEmpty {
+                        do { idle.append(try openLink()) } catch  where !connection.isBroken {
+                            logger.info("could not open a link ahead of time: \(error)")
+                        }
+                    }
                     if let check = nextCheck, check.hasPassed, !(try stillWanted()) { return }
                 }
                 if moved { continue }
                 let channels = pumps.map(\.pump.channel) + idle.map(\.channel)
-                let extra = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0)] + pumps.map(\.pump.pollDescriptor)
+                var extra = pumps.map(\.pump.pollDescriptor)
+                if let listener { extra.append(pollfd(fd: listener, events: Int16(POLLIN), revents: 0)) }
+                guard !channels.isEmpty else {
+                    // No link could be opened (nothing would read the connection's traffic): a second's pause,
+                    // then another try, unless a command comes first.
+                    _ = poll(&extra, nfds_t(extra.count), 1000)
+                    continue
+                }
                 _ = try connection.wait(for: channels, extra: extra, timeout: pumps.isEmpty ? nextCheck?.pollTimeout ?? -1 : -1)
             }
         }
@@ -141,75 +164,96 @@ final class KeptHost: @unchecked Sendable {
             idle = kept
         }
 
-        /// Answers one command on the socket; false when the connection must end.
-        mutating func serve(_ fd: Int32) throws -> Bool {
+        /// Answers one command on the socket. A link that cannot be had is refused to that command alone (it
+        /// connects on its own); only the connection's own failure ends everything.
+        mutating func serve(_ fd: Int32) throws {
+            defer { lastUse = .now }
             var request: UInt8 = 0
             var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&descriptor, 1, 1000) == 1, read(fd, &request, 1) == 1 else {
                 close(fd)
-                return true
+                return
             }
             switch KeptConnection.Request(rawValue: request) {
             case .check?:
                 close(fd)
                 nextCheck = .now
-                return true
             case .link?:
-                // A command is served only as a new connection would be: by a host whose key known_hosts trusts.
+                // A command is served only as a new connection would be: by a host whose key would be trusted.
                 guard KnownHostsTrust.stillTrusts(connection) else {
                     Self.answer(fd, "no the host key is no longer the one known_hosts trusts")
                     close(fd)
-                    logger.info("ended: the host key is no longer the one known_hosts trusts")
-                    return false
+                    logger.info("taking no more commands: the host key is no longer the one known_hosts trusts")
+                    stopServing()
+                    return
                 }
-                let link = idle.isEmpty ? try openLink() : idle.removeFirst()
-                Self.answer(fd, "ok \(WireProtocol.version)")
+                let link: IdleLink
+                do {
+                    link = idle.isEmpty ? try openLink() : idle.removeFirst()
+                } catch  where !connection.isBroken {
+                    Self.answer(fd, "no \(error)")
+                    close(fd)
+                    logger.info("a command was not served: \(error)")
+                    return
+                }
+                Self.answer(fd, "ok \(WireProtocol.version) \(host.context.clientID)")
                 _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
                 let pump = ChannelPump(channel: link.channel, descriptor: fd, initialOutput: link.unread)
                 let frames = LinkFrames()
                 pump.observer = frames
                 pumps.append((pump, frames))
-                lastUse = .now
-                return true
             case nil:
                 close(fd)
-                return true
             }
         }
 
         func openLink() throws -> IdleLink {
             let context = host.context
             let link = try HostLink.open(
-                connection, helper: context.helper, state: context.state, clientID: context.clientID, logger: logger)
+                connection, helper: context.helper, state: context.state, clientID: context.clientID, logger: logger,
+                deadline: .after(seconds: patience))
             let (channel, unread) = try link.handOver()
             return IdleLink(channel: channel, unread: unread)
         }
 
         /// Whether to keep the connection: while this client holds an Opened session on the host, and for the
-        /// linger after that and after the last command. Sets the next look.
+        /// linger after that and after the last command. Sets the next look. A look that fails (the daemon does
+        /// not answer in time) is tried again later; a failed connection throws.
         mutating func stillWanted() throws -> Bool {
             guard let linger = host.kept.keeping.linger else {
                 nextCheck = nil
                 return true
             }
-            let ready = idle.isEmpty ? try openLink() : idle.removeFirst()
-            let link = HostLink(channel: ready.channel, unread: ready.unread)
-            let answers = try link.requestList(.listSessions)
-            let (channel, unread) = try link.handOver()
-            idle.append(IdleLink(channel: channel, unread: unread))
             var held = false
-            for case let .sessions(records, _) in answers {
-                held = held || records.contains { $0.heldBy == host.context.clientID && $0.state == .opened && !$0.temporary }
+            do {
+                let ready = idle.isEmpty ? try openLink() : idle.removeFirst()
+                let link = HostLink(channel: ready.channel, unread: ready.unread)
+                link.deadline = .after(seconds: patience)
+                let answers = try link.requestList(.listSessions)
+                link.deadline = nil
+                let (channel, unread) = try link.handOver()
+                idle.append(IdleLink(channel: channel, unread: unread))
+                for case let .sessions(records, _) in answers {
+                    held = held || records.contains { $0.heldBy == host.context.clientID && $0.state == .opened && !$0.temporary }
+                }
+            } catch  where !connection.isBroken {
+                logger.info("could not look at the host's sessions (\(error)); looking again in a minute")
+                nextCheck = .after(seconds: Self.lookInterval)
+                return true
             }
+            if held { lastUse = .now }
             let lingerEnd = lastUse.adding(seconds: Double(linger))
             if !held && lingerEnd.hasPassed {
                 logger.info("ended: no session of this client is open on the host, and the linger passed")
                 return false
             }
-            // While sessions are held, look again now and then (a session may end on the host, idle).
-            nextCheck = held ? .after(seconds: Double(min(max(linger, 1), 60))) : lingerEnd
+            // While sessions are held, look again now and then (a session may end on the host, idle); commands
+            // that remove or disconnect one say so at once.
+            nextCheck = held ? .after(seconds: Self.lookInterval) : lingerEnd
             return true
         }
+
+        static let lookInterval = 60.0
 
         static func answer(_ fd: Int32, _ line: String) {
             let bytes = Array((line + "\n").utf8)

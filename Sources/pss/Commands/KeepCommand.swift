@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Glibc
 import Logging
 import Sessions
@@ -22,6 +23,19 @@ struct KeepCommand: ParsableCommand {
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { break }
             request += chunk[0..<count]
+        }
+        // Nothing of the command that started it: not its directory, not its descriptors (a pipe's end held for
+        // the linger would keep its reader waiting). Room for a descriptor per kept connection and link.
+        if let directory = ProcessInfo.processInfo.environment["PSS_CLIENT_DIR"], !directory.isEmpty, !directory.hasPrefix("/") {
+            setenv("PSS_CLIENT_DIR", FileManager.default.currentDirectoryPath + "/" + directory, 1)
+        }
+        chdir("/")
+        let inherited = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { Int32($0) }
+        for fd in inherited where fd > 2 { close(fd) }
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         }
         let state = ClientState()
         var logger = Logger(label: "pss-keeper")
