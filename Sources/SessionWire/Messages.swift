@@ -46,6 +46,12 @@ public enum ClientMessage: Equatable, Sendable {
 
     /// The type byte `release` frames start with (the connection keeper watches for it).
     public static let releaseType: UInt8 = 21
+    /// Installs `text` as session configuration `name` (root only), answered `configured`.
+    case registerConfiguration(name: String, text: [UInt8])
+    /// Removes every trace of configuration `name` (root only), answered `configured`.
+    case unregisterConfiguration(name: String)
+    /// The host's configurations, answered `configurations` pages.
+    case listConfigurations
 
     /// What `invoke` asks for.
     public struct Invocation: Equatable, Sendable {
@@ -117,6 +123,9 @@ public enum ClientMessage: Equatable, Sendable {
         case let .resize(size): w.u8(19); size.encode(into: &w)
         case .leave: w.u8(20)
         case .release: w.u8(Self.releaseType)
+        case let .registerConfiguration(name, text): w.u8(22); w.string(name); w.data(text)
+        case let .unregisterConfiguration(name): w.u8(23); w.string(name)
+        case .listConfigurations: w.u8(24)
         }
         return w.framed()
     }
@@ -166,6 +175,9 @@ public enum ClientMessage: Equatable, Sendable {
         case 19: self = .resize(try WindowSize.decode(from: &r))
         case 20: self = .leave
         case Self.releaseType: self = .release
+        case 22: self = .registerConfiguration(name: try r.string(), text: Array(try r.data()))
+        case 23: self = .unregisterConfiguration(name: try r.string())
+        case 24: self = .listConfigurations
         case let type: throw WireError.unknownMessage(type)
         }
     }
@@ -212,6 +224,10 @@ public enum HostMessage: Equatable, Sendable {
     case left(reason: String, closed: Bool)
     /// The answer to `release`: the link is as new (after hello) for whoever speaks on it next.
     case released
+    /// Configuration files on the host, a page at a time.
+    case configurations([ConfigurationEntry], more: Bool)
+    /// What registering or unregistering a configuration did, a line each.
+    case configured([String])
 
     /// The type byte `released` frames start with (the connection keeper watches for it).
     public static let releasedType: UInt8 = 117
@@ -238,6 +254,9 @@ public enum HostMessage: Equatable, Sendable {
         case let .terminalOutput(bytes): w.u8(115); w.data(bytes)
         case let .left(reason, closed): w.u8(116); w.string(reason); w.bool(closed)
         case .released: w.u8(Self.releasedType)
+        case let .configurations(entries, more):
+            w.u8(118); w.u32(UInt32(entries.count)); entries.forEach { $0.encode(into: &w) }; w.bool(more)
+        case let .configured(lines): w.u8(119); w.u32(UInt32(lines.count)); lines.forEach { w.string($0) }
         }
         return w.framed()
     }
@@ -272,6 +291,18 @@ public enum HostMessage: Equatable, Sendable {
         case 115: self = .terminalOutput(try r.data())
         case 116: self = .left(reason: try r.string(), closed: try r.bool())
         case Self.releasedType: self = .released
+        case 118:
+            let count = try r.u32()
+            guard count <= 100_000 else { throw WireError.truncated }
+            var entries: [ConfigurationEntry] = []
+            for _ in 0..<count { entries.append(try ConfigurationEntry.decode(from: &r)) }
+            self = .configurations(entries, more: try r.bool())
+        case 119:
+            let count = try r.u32()
+            guard count <= 1000 else { throw WireError.truncated }
+            var lines: [String] = []
+            for _ in 0..<count { lines.append(try r.string()) }
+            self = .configured(lines)
         case let type: throw WireError.unknownMessage(type)
         }
     }
@@ -308,6 +339,16 @@ extension HostMessage {
                 var w = WireWriter(); $0.encode(into: &w); return w.bytes.count
             }
         ) { .sessions($0, more: $1) }
+    }
+
+    /// `entries` as `configurations` frames of at most `pageSize` bytes each (a bigger entry alone in its own).
+    public static func pages(of entries: [ConfigurationEntry]) -> [HostMessage] {
+        paged(
+            entries,
+            size: {
+                var w = WireWriter(); $0.encode(into: &w); return w.bytes.count
+            }
+        ) { .configurations($0, more: $1) }
     }
 
     /// `jobs` as `jobs` frames of at most `pageSize` bytes each (always at least one).
@@ -355,5 +396,27 @@ public enum CommandText {
             cut.append(character)
         }
         return cut + "…"
+    }
+}
+
+/// A session configuration file as the host found it: its name, its text, and why it cannot be used (empty when
+/// it can).
+public struct ConfigurationEntry: Equatable, Sendable {
+    public var name: String
+    public var text: [UInt8]
+    public var problem: String
+
+    public init(name: String, text: [UInt8], problem: String) {
+        self.name = name
+        self.text = text
+        self.problem = problem
+    }
+
+    func encode(into writer: inout WireWriter) {
+        writer.string(name); writer.data(text); writer.string(problem)
+    }
+
+    static func decode(from reader: inout WireReader) throws -> ConfigurationEntry {
+        ConfigurationEntry(name: try reader.string(), text: Array(try reader.data()), problem: try reader.string())
     }
 }

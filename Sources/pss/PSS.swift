@@ -14,7 +14,7 @@ struct PSS: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            NewCommand.self, GetCommand.self, InvokeCommand.self, DisconnectCommand.self, ConnectCommand.self,
+            NewCommand.self, GetCommand.self, ConfigCommand.self, InvokeCommand.self, DisconnectCommand.self, ConnectCommand.self,
             ReceiveCommand.self, RemoveCommand.self, EnterCommand.self, JobCommand.self, DoctorCommand.self,
             ShowConfigCommand.self, KeepCommand.self,
         ]

@@ -114,6 +114,20 @@ final class AuthenticationTests: XCTestCase {
         XCTAssertFalse(result.stderrText.contains("not it"), "the password leaked into a message")
     }
 
+    /// A password file others may read is refused before anything is sent (the password is no secret there).
+    func testPasswordFileOthersCanReadIsRefused() {
+        let client = client(user: Self.passwordUser, identityFiles: [])
+        let logins = server.log.components(separatedBy: "password for").count
+        for mode in [0o644, 0o640, 0o604, 0o620] {
+            let file = client.scratch.write("password-\(mode)", Self.password + "\n", mode: mode)
+            let result = client.pss(["invoke", "--password-file", file, "--host", "h", "--", "whoami"])
+            XCTAssertEqual(result.status, 64, "\(String(mode, radix: 8)): \(result)")
+            XCTAssertTrue(result.stderrText.contains("may be read or written by others"), result.stderrText)
+            XCTAssertFalse(result.stderrText.contains(Self.password))
+        }
+        XCTAssertEqual(server.log.components(separatedBy: "password for").count, logins, "nothing was tried")
+    }
+
     func testNoPasswordWithoutTerminalFailsAtOnce() {
         let client = client(user: Self.passwordUser, identityFiles: [])
         let result = client.pss(["invoke", "--host", "h", "--", "whoami"], limit: 30)

@@ -37,6 +37,13 @@ public enum FileSafety {
         return info.st_mode & 0o777
     }
 
+    /// A file holding a secret (`--password-file`) that group or others may read or write: its mode, else nil.
+    public static func unprotectedSecretFileMode(_ path: String) -> mode_t? {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_mode & 0o077 != 0 else { return nil }
+        return info.st_mode & 0o777
+    }
+
     /// A directory pss keeps its own state in: a directory (symlinks are followed to it), owned by the user, not
     /// writable by group or others.
     public static func checkPrivateDirectory(_ path: String) throws {

@@ -56,6 +56,17 @@ extension HostDaemon {
             resize(size, from: link)
         case .leave:
             if let session = link.entered, session.enteredLink === link { leave(session, telling: nil) }
+        case let .registerConfiguration(name, text):
+            do { link.send(.configured(try ConfigurationRegistry().register(name: name, text: text, runningHelper: Self.executablePath))) } catch {
+                throw RequestFailure(kind: .denied, message: "\(error)")
+            }
+        case let .unregisterConfiguration(name):
+            do { link.send(.configured(try ConfigurationRegistry().unregister(name: name))) } catch {
+                throw RequestFailure(kind: .denied, message: "\(error)")
+            }
+        case .listConfigurations:
+            let entries = ConfigurationRegistry().list().map { ConfigurationEntry(name: $0.name, text: $0.text, problem: $0.problem ?? "") }
+            HostMessage.pages(of: entries).forEach(link.send)
         case .release:
             let bound =
                 link.attached != nil || link.entered != nil
@@ -165,6 +176,13 @@ extension HostDaemon {
 
     func refuse(_ link: ClientLink, _ kind: HostMessage.Failure, _ message: String) {
         link.send(.failure(kind, message))
+    }
+
+    /// This program's file (the helper), as the kernel has it.
+    static var executablePath: String {
+        var buffer = [CChar](repeating: 0, count: 4097)
+        let count = readlink("/proc/self/exe", &buffer, 4096)
+        return count > 0 ? String(cString: buffer) : "/proc/self/exe"
     }
 
     struct RequestFailure: Error {

@@ -72,6 +72,7 @@ enum Posix {
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode)
         try check(fd, "create \(temporary)")
+        fchmod(fd, mode)  // exactly `mode`, whatever the umask
         let ok = writeAll(fd, bytes)
         let code = errno
         close(fd)

@@ -203,17 +203,17 @@ public final class HostLink {
     /// A page of a list with more to come.
     private static func isPage(_ answer: HostMessage) -> Bool {
         switch answer {
-        case .sessions(_, more: true), .jobs(_, more: true): return true
+        case .sessions(_, more: true), .jobs(_, more: true), .configurations(_, more: true): return true
         default: return false
         }
     }
 
-    /// Sends a request whose answer is a list (`sessions`, `jobs`) and gathers its frames.
+    /// Sends a request whose answer is a list (`sessions`, `jobs`, `configurations`) and gathers its frames.
     public func requestList(_ message: ClientMessage) throws -> [HostMessage] {
         var answers = [try request(message)]
         while true {
             switch answers[answers.count - 1] {
-            case .sessions(_, more: true), .jobs(_, more: true):
+            case .sessions(_, more: true), .jobs(_, more: true), .configurations(_, more: true):
                 answers.append(try receive())
                 isAnswered = !Self.isPage(answers[answers.count - 1])
             default: return answers

@@ -96,8 +96,14 @@ struct ConnectionOptions: ParsableArguments {
         logger.logLevel = verbose ? .debug : .warning
         let resolver = try makeResolver()
         for note in resolver.notes { logger.debug("\(note)") }
-        if let passwordFile, Secret.firstLine(ofFile: passwordFile) == nil {
-            throw CommandFailure.usage("--password-file: cannot read \(passwordFile.sanitizedForDisplay)")
+        if let passwordFile {
+            if let mode = FileSafety.unprotectedSecretFileMode(passwordFile) {
+                throw CommandFailure.usage(
+                    "--password-file: \(passwordFile.sanitizedForDisplay) may be read or written by others (mode \(FileSafety.octal(mode))): chmod 600 it")
+            }
+            if Secret.firstLine(ofFile: passwordFile) == nil {
+                throw CommandFailure.usage("--password-file: cannot read \(passwordFile.sanitizedForDisplay)")
+            }
         }
         var connector = HostConnector(
             resolver: resolver, credentials: Credentials(passwordFile: passwordFile),

@@ -25,8 +25,8 @@ enum GlobalOptionPlacement {
             }
         }
         guard !leading.isEmpty, index < arguments.count else { return arguments }
-        // arguments[index] is the command name; `job` has its own subcommands.
-        let nameCount = arguments[index] == "job" && index + 1 < arguments.count ? 2 : 1
+        // arguments[index] is the command name; `job` and `config` have their own subcommands.
+        let nameCount = ["job", "config"].contains(arguments[index]) && index + 1 < arguments.count ? 2 : 1
         return Array(arguments[index..<(index + nameCount)]) + leading + arguments[(index + nameCount)...]
     }
 

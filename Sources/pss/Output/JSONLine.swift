@@ -12,6 +12,10 @@ struct JSONLine {
         fields.append((key, value.map(String.init) ?? "null"))
     }
 
+    mutating func add(_ key: String, _ values: [String]?) {
+        fields.append((key, values.map { "[" + $0.map(Self.quoted).joined(separator: ",") + "]" } ?? "null"))
+    }
+
     mutating func add(_ key: String, _ value: Bool) {
         fields.append((key, value ? "true" : "false"))
     }

@@ -1,0 +1,184 @@
+import Glibc
+import SessionWire
+
+/// The host's session configurations, where every user's daemon reads them: `/etc/pss/configurations/NAME.json`
+/// (root's, 0644), the helper they run installed system-wide in `/usr/local/lib/pss/` (root's, not writable by
+/// others), and for a runAs configuration a sudoers drop-in that lets exactly its allowed users and groups run
+/// exactly that helper, with fixed arguments naming the configuration, as the runAs user, without a password.
+/// Only root changes them; any user lists them.
+public struct ConfigurationRegistry {
+    public var directory = "/etc/pss/configurations"
+    public var helperDirectory = "/usr/local/lib/pss"
+    public var sudoersDirectory = "/etc/sudoers.d"
+    var accounts: SessionConfiguration.Accounts = SystemAccounts()
+
+    public init() {}
+
+    public var helperPath: String { helperDirectory + "/pss-host" }
+
+    public struct Refusal: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// One configuration file found: its name, its text, and why it cannot be used (nil when it can).
+    public struct Entry {
+        public var name: String
+        public var text: [UInt8]
+        public var problem: String?
+    }
+
+    /// The sudoers drop-in's name for a configuration: sudo skips files whose names hold a `.`, so `.` is written
+    /// `_d` and `_` doubled (one name, one file).
+    func sudoersPath(for name: String) -> String {
+        var encoded = ""
+        for character in name {
+            switch character {
+            case ".": encoded += "_d"
+            case "_": encoded += "__"
+            default: encoded.append(character)
+            }
+        }
+        return sudoersDirectory + "/pss-" + encoded
+    }
+
+    /// The drop-in's text: the allowed users and groups (every user when none is listed) may run the system-wide
+    /// helper as the runAs user with exactly `runas NAME`, and nothing else.
+    func sudoersText(for configuration: SessionConfiguration) -> String {
+        let who = configuration.allowUsers + configuration.allowGroups.map { "%" + $0 }
+        return """
+            # pss configuration \(configuration.name): written by `pss config register`, removed by `pss config unregister`.
+            \(who.isEmpty ? "ALL" : who.joined(separator: ", ")) ALL = (\(configuration.runAs ?? "root")) NOPASSWD: \(helperPath) runas \(configuration.name)
+
+            """
+    }
+
+    /// Validates and installs `text` as configuration `name`; returns what was done, a line each.
+    public func register(name: String, text: [UInt8], runningHelper: String) throws -> [String] {
+        guard geteuid() == 0 else { throw Refusal(description: "registering a configuration needs root on the host (log in as root)") }
+        let configuration: SessionConfiguration
+        do { configuration = try SessionConfiguration(name: name, parsing: text, accounts: accounts) } catch {
+            throw Refusal(description: "configuration \(name) refused: \(error)")
+        }
+        var done: [String] = []
+        try Self.rootDirectory("/etc/pss")
+        try Self.rootDirectory(directory)
+        try Self.rootDirectory("/usr/local/lib")
+        try Self.rootDirectory(helperDirectory)
+        guard let helper = Posix.readFile(runningHelper) else { throw Refusal(description: "cannot read the helper \(runningHelper)") }
+        if Posix.readFile(helperPath) != helper {
+            try Posix.writeFileAtomically(helperPath, helper, mode: 0o755)
+            done.append("installed the helper as \(helperPath)")
+        }
+        let sudoers = sudoersPath(for: name)
+        if configuration.runAs != nil {
+            try installSudoers(sudoersText(for: configuration), at: sudoers)
+            done.append("wrote \(sudoers) (checked with visudo)")
+        } else if unlink(sudoers) == 0 {
+            done.append("removed \(sudoers) (no runAs any more)")
+        }
+        try Posix.writeFileAtomically(directory + "/" + name + ".json", text, mode: 0o644)
+        done.append("wrote \(directory)/\(name).json")
+        return done
+    }
+
+    /// Removes every trace of configuration `name`; returns what was removed.
+    public func unregister(name: String) throws -> [String] {
+        guard geteuid() == 0 else { throw Refusal(description: "unregistering a configuration needs root on the host (log in as root)") }
+        if let problem = SessionConfiguration.problem(withName: name) { throw Refusal(description: problem) }
+        var removed: [String] = []
+        for path in [directory + "/" + name + ".json", sudoersPath(for: name)] where unlink(path) == 0 {
+            removed.append("removed \(path)")
+        }
+        guard !removed.isEmpty else { throw Refusal(description: "no configuration \(name) on this host") }
+        if list().isEmpty, unlink(helperPath) == 0 { removed.append("removed \(helperPath) (no configuration left)") }
+        return removed
+    }
+
+    /// Every configuration file, checked as a session would check it.
+    public func list() -> [Entry] {
+        guard let stream = opendir(directory) else { return [] }
+        defer { closedir(stream) }
+        var entries: [Entry] = []
+        while let entry = readdir(stream) {
+            let file = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            guard file.hasSuffix(".json"), !file.hasPrefix(".") else { continue }
+            let name = String(file.dropLast(5))
+            entries.append(load(name))
+        }
+        return entries.sorted { $0.name < $1.name }
+    }
+
+    /// One configuration, as sessions will use it: the file must be root's and writable by nobody else.
+    public func load(_ name: String) -> Entry {
+        if let problem = SessionConfiguration.problem(withName: name) { return Entry(name: name, text: [], problem: problem) }
+        let path = directory + "/" + name + ".json"
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return Entry(name: name, text: [], problem: "no configuration \(name) on this host") }
+        guard info.st_mode & S_IFMT == S_IFREG, info.st_uid == 0, info.st_mode & 0o022 == 0 else {
+            return Entry(name: name, text: [], problem: "\(path) must be a regular file owned by root and writable by nobody else")
+        }
+        guard let text = Posix.readFile(path, limit: JSONValue.maximumSize) else {
+            return Entry(name: name, text: [], problem: "cannot read \(path)")
+        }
+        do {
+            _ = try SessionConfiguration(name: name, parsing: text, accounts: accounts)
+            return Entry(name: name, text: text, problem: nil)
+        } catch {
+            return Entry(name: name, text: text, problem: error.description)
+        }
+    }
+
+    /// A directory root owns and nobody else may write (made 0755 when missing); a symlink is refused.
+    static func rootDirectory(_ path: String) throws {
+        if mkdir(path, 0o755) == 0 { chmod(path, 0o755) }
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == 0, info.st_mode & 0o022 == 0 else {
+            throw Refusal(description: "\(path) must be a directory owned by root and writable by nobody else")
+        }
+    }
+
+    /// Puts a sudoers drop-in in place only once `visudo -cf` accepts it (a broken drop-in would break sudo for
+    /// everyone).
+    func installSudoers(_ text: String, at path: String) throws {
+        let candidates: [String] = ["/usr/sbin/visudo", "/sbin/visudo", "/usr/bin/visudo"]
+        let visudo = candidates.first { access($0, X_OK) == 0 }
+        guard let visudo else { throw Refusal(description: "a runAs configuration needs sudo, and this host has no visudo") }
+        var info = stat()
+        guard lstat(sudoersDirectory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == 0 else {
+            throw Refusal(description: "\(sudoersDirectory) is missing or not root's: is sudo installed?")
+        }
+        let temporary = path + ".pss-new"  // a `.` in the name: sudo skips it while it is checked
+        try Posix.writeFileAtomically(temporary, Array(text.utf8), mode: 0o440)
+        let output = Self.run(visudo, ["-c", "-q", "-f", temporary])
+        guard output.status == 0 else {
+            unlink(temporary)
+            throw Refusal(description: "visudo refused the sudoers drop-in: \(output.text)")
+        }
+        guard rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw Refusal(description: "cannot put \(path) in place: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Runs a program to its end: its exit status and what it printed.
+    static func run(_ program: String, _ arguments: [String]) -> (status: Int32, text: String) {
+        var template = Array("/tmp/pss-output-XXXXXX".utf8CString)
+        let fd = mkstemp(&template)
+        guard fd >= 0 else { return (-1, "cannot make a temporary file") }
+        let path = String(cString: template)
+        defer {
+            close(fd)
+            unlink(path)
+        }
+        guard
+            let pid = try? Posix.spawnInNewSession(
+                program, arguments: [program] + arguments, descriptors: [.open("/dev/null", flags: O_RDONLY), .copy(fd), .copy(fd)])
+        else {
+            return (-1, "cannot start \(program)")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let text = String(decoding: Posix.readFile(path, limit: 1 << 16) ?? [], as: UTF8.self)
+        return ((status & 0x7f) == 0 ? (status >> 8) & 0xff : -1, text)
+    }
+}

@@ -1,0 +1,151 @@
+import Glibc
+import SessionWire
+
+/// A session configuration (PowerShell's endpoint): a named policy an admin puts on a host, as
+/// `/etc/pss/configurations/NAME.json`. Read the same way whether `pss config register` wrote it or an admin did
+/// by hand; anything doubtful is refused with the reason, never half-applied.
+public struct SessionConfiguration: Equatable {
+    public var name: String
+    public var runAs: String?
+    public var allowUsers: [String] = []
+    public var allowGroups: [String] = []
+    /// nil: any command (a shell); else only these (`CommandPattern`s, no shell at all).
+    public var allowedCommands: [String]?
+    public var idleTimeoutSeconds: UInt32?
+    public var maxSessionsPerUser: Int?
+    public var environment: [(name: String, value: String)] = []
+    public var startupScript: String?
+    public var transcriptDirectory: String?
+
+    public static func == (lhs: SessionConfiguration, rhs: SessionConfiguration) -> Bool {
+        lhs.name == rhs.name && lhs.runAs == rhs.runAs && lhs.allowUsers == rhs.allowUsers && lhs.allowGroups == rhs.allowGroups
+            && lhs.allowedCommands == rhs.allowedCommands && lhs.idleTimeoutSeconds == rhs.idleTimeoutSeconds
+            && lhs.maxSessionsPerUser == rhs.maxSessionsPerUser && lhs.environment.elementsEqual(rhs.environment, by: { $0 == $1 })
+            && lhs.startupScript == rhs.startupScript && lhs.transcriptDirectory == rhs.transcriptDirectory
+    }
+
+    /// Why a configuration is refused: every problem found, one a line.
+    public struct Refusal: Error, CustomStringConvertible, Equatable {
+        public var problems: [String]
+        public var description: String { problems.joined(separator: "; ") }
+    }
+
+    /// The accounts a configuration names, as the host knows them (a small protocol: the unit tests give their own).
+    public protocol Accounts {
+        func uid(ofUser name: String) -> uid_t?
+        func groupExists(_ name: String) -> Bool
+    }
+
+    static let fields: Set<String> = [
+        "runAs", "allowUsers", "allowGroups", "allowedCommands", "idleTimeoutSeconds", "maxSessionsPerUser", "environment",
+        "startupScript", "transcriptDirectory",
+    ]
+
+    /// A configuration's name: as a session's (letters, digits, `-`, `_`, `.`; not starting with `-` or `.`), so it
+    /// is a file name and nothing more.
+    public static func problem(withName name: String) -> String? {
+        SessionName.problem(with: name) == nil
+            ? nil
+            : "a configuration name has 1 to \(SessionName.maximumLength) letters, digits, '-', '_' or '.', and does not start with '-' or '.'"
+    }
+
+    public init(name: String, parsing bytes: [UInt8], accounts: Accounts) throws(Refusal) {
+        var problems: [String] = []
+        self.name = name
+        if let problem = Self.problem(withName: name) { problems.append(problem) }
+        let json: JSONValue
+        do { json = try JSONValue(parsing: bytes) } catch { throw Refusal(problems: problems + ["not valid JSON (\(error))"]) }
+        guard case let .object(members) = json else { throw Refusal(problems: problems + ["the file must hold one JSON object"]) }
+        if members.isEmpty { problems.append("the configuration sets nothing (at least one field)") }
+        for (key, value) in members {
+            guard Self.fields.contains(key) else {
+                problems.append("unknown field \"\(key)\" (known: \(Self.fields.sorted().joined(separator: ", ")))")
+                continue
+            }
+            switch (key, value) {
+            case let ("runAs", .string(user)):
+                runAs = user
+            case let ("allowUsers", .array(items)), let ("allowGroups", .array(items)), let ("allowedCommands", .array(items)):
+                var strings: [String] = []
+                for item in items {
+                    if case let .string(text) = item { strings.append(text) } else { problems.append("\(key) holds strings only") }
+                }
+                if key == "allowUsers" { allowUsers = strings } else if key == "allowGroups" { allowGroups = strings } else { allowedCommands = strings }
+            case let ("idleTimeoutSeconds", .integer(seconds)):
+                if seconds < Int64(SessionRecord.minimumIdleTimeout) || seconds > Int64(UInt32.max) {
+                    problems.append("idleTimeoutSeconds must be from \(SessionRecord.minimumIdleTimeout) to \(UInt32.max)")
+                } else {
+                    idleTimeoutSeconds = UInt32(seconds)
+                }
+            case let ("maxSessionsPerUser", .integer(count)):
+                if count < 1 || count > 10_000 { problems.append("maxSessionsPerUser must be from 1 to 10000") } else { maxSessionsPerUser = Int(count) }
+            case let ("environment", .object(pairs)):
+                for (variable, setting) in pairs {
+                    guard case let .string(text) = setting else {
+                        problems.append("environment: \(variable) must be a string")
+                        continue
+                    }
+                    if let problem = Self.problem(withVariable: variable, value: text) { problems.append("environment: \(problem)") }
+                    environment.append((variable, text))
+                }
+            case let ("startupScript", .string(path)), let ("transcriptDirectory", .string(path)):
+                if !path.hasPrefix("/") || path.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
+                    problems.append("\(key) must be an absolute path")
+                }
+                if key == "startupScript" { startupScript = path } else { transcriptDirectory = path }
+            default:
+                problems.append("\(key) has the wrong type")
+            }
+        }
+        for user in allowUsers where accounts.uid(ofUser: user) == nil { problems.append("allowUsers: no user \"\(user)\" on this host") }
+        for group in allowGroups where !accounts.groupExists(group) { problems.append("allowGroups: no group \"\(group)\" on this host") }
+        if let runAs {
+            if let uid = accounts.uid(ofUser: runAs) {
+                if uid == 0, allowedCommands == nil {
+                    problems.append("runAs root without allowedCommands would give every allowed user a root shell: list the commands")
+                }
+            } else {
+                problems.append("runAs: no user \"\(runAs)\" on this host")
+            }
+        }
+        for command in allowedCommands ?? [] {
+            do { _ = try CommandPattern(parsing: command) } catch { problems.append("allowedCommands: \"\(command)\": \(error)") }
+        }
+        if allowedCommands?.isEmpty == true { problems.append("allowedCommands is empty: no command could run (leave it out for a shell)") }
+        if !problems.isEmpty { throw Refusal(problems: problems) }
+    }
+
+    /// Variables a configuration may not set: they change what runs (the loader, the shell's start files) rather
+    /// than what a command sees.
+    static func problem(withVariable name: String, value: String) -> String? {
+        let bytes = Array(name.utf8)
+        guard let first = bytes.first, first == UInt8(ascii: "_") || (0x41...0x5A).contains(first) || (0x61...0x7A).contains(first),
+            bytes.allSatisfy({ $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) })
+        else { return "\"\(name)\" is not a variable name" }
+        if name.hasPrefix("LD_") || ["BASH_ENV", "ENV", "PATH", "IFS", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND"].contains(name) {
+            return "\(name) may not be set by a configuration (it changes what runs, not what a command sees)"
+        }
+        if value.utf8.contains(0) { return "\(name) holds a NUL" }
+        return nil
+    }
+
+    /// Whether `user` (with these groups) may use the configuration: listed, or in a listed group; anybody when
+    /// neither list is given.
+    public func allows(user: String, groups: [String]) -> Bool {
+        if allowUsers.isEmpty && allowGroups.isEmpty { return true }
+        return allowUsers.contains(user) || groups.contains(where: allowGroups.contains)
+    }
+}
+
+/// The host's own accounts, from the password and group databases.
+public struct SystemAccounts: SessionConfiguration.Accounts {
+    public init() {}
+
+    public func uid(ofUser name: String) -> uid_t? {
+        getpwnam(name).map { $0.pointee.pw_uid }
+    }
+
+    public func groupExists(_ name: String) -> Bool {
+        getgrnam(name) != nil
+    }
+}

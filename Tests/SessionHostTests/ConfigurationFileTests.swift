@@ -1,0 +1,149 @@
+import Foundation
+import Glibc
+import XCTest
+
+@testable import SessionHost
+
+/// Configuration files as hosts read them: strict JSON, and the configuration's own rules, table by table.
+final class ConfigurationFileTests: XCTestCase {
+    func testJSONIsReadStrictly() {
+        let accepted: [(String, JSONValue)] = [
+            (#"{}"#, .object([])),
+            (
+                #" { "a" : [1, -2, true, false, null, "x"] } "#,
+                .object([("a", .array([.integer(1), .integer(-2), .bool(true), .bool(false), .null, .string("x")]))])
+            ),
+            (#"{"e":"\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"}"#, .object([("e", .string("\"\\/\u{8}\u{c}\n\r\té😀"))])),
+            (#"{"nested":{"deeper":{"x":0}}}"#, .object([("nested", .object([("deeper", .object([("x", .integer(0))]))]))])),
+            ("[\"caf\u{e9}\"]", .array([.string("café")])),
+        ]
+        for (text, expected) in accepted {
+            XCTAssertEqual(try JSONValue(parsing: Array(text.utf8)), expected, text)
+        }
+        let refused: [(String, String)] = [
+            ("", "unexpected end"),
+            (#"{"a":1,"a":2}"#, "given twice"),
+            (#"{"a":1.5}"#, "whole numbers"),
+            (#"{"a":1e3}"#, "whole numbers"),
+            (#"{"a":01}"#, "may not start with 0"),
+            (#"{"a":99999999999999999999}"#, "too large"),
+            (#"{"a":1} x"#, "after the value"),
+            (#"{"a":1,}"#, "expected a key"),
+            (#"[1,]"#, "unexpected character"),
+            (#"{'a':1}"#, "expected a key"),
+            ("{\"a\":\"tab\there\"}", "control character"),
+            (#"{"a":"\ud800"}"#, "expected \\u"),
+            (#"{"a":"\udc00"}"#, "lone surrogate"),
+            (#"{"a":"\x"}"#, "unknown escape"),
+            (#"{"a":tru}"#, "expected true"),
+            (String(repeating: "[", count: 40) + String(repeating: "]", count: 40), "nested more than"),
+            ("{\"a\":\"\u{FF}\"}", "not valid UTF-8"),
+        ]
+        for (text, reason) in refused {
+            let bytes = text == "{\"a\":\"\u{FF}\"}" ? [0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xFF, 0x22, 0x7D] : Array(text.utf8)
+            XCTAssertThrowsError(try JSONValue(parsing: bytes), text) { error in
+                XCTAssertTrue("\(error)".contains(reason), "\(text): \(error)")
+            }
+        }
+        XCTAssertThrowsError(try JSONValue(parsing: Array(repeating: 0x20, count: 70_000)))
+    }
+
+    /// Accounts as the tests say: users root (0), alice and deploy; groups ops.
+    struct Accounts: SessionConfiguration.Accounts {
+        func uid(ofUser name: String) -> uid_t? { ["root": 0, "alice": 1000, "deploy": 1001][name] }
+        func groupExists(_ name: String) -> Bool { name == "ops" }
+    }
+
+    private func parse(_ text: String, name: String = "ops") throws -> SessionConfiguration {
+        try SessionConfiguration(name: name, parsing: Array(text.utf8), accounts: Accounts())
+    }
+
+    func testAConfigurationIsReadWhole() throws {
+        let configuration = try parse(
+            """
+            {"runAs": "deploy", "allowUsers": ["alice"], "allowGroups": ["ops"],
+             "allowedCommands": ["uptime", "systemctl status *"], "idleTimeoutSeconds": 3600, "maxSessionsPerUser": 5,
+             "environment": {"LANG": "C.UTF-8"}, "startupScript": "/etc/pss/ops.sh", "transcriptDirectory": "/var/log/pss/ops"}
+            """)
+        XCTAssertEqual(configuration.runAs, "deploy")
+        XCTAssertEqual(configuration.allowUsers, ["alice"])
+        XCTAssertEqual(configuration.allowGroups, ["ops"])
+        XCTAssertEqual(configuration.allowedCommands, ["uptime", "systemctl status *"])
+        XCTAssertEqual(configuration.idleTimeoutSeconds, 3600)
+        XCTAssertEqual(configuration.maxSessionsPerUser, 5)
+        XCTAssertEqual(configuration.environment.map(\.name), ["LANG"])
+        XCTAssertTrue(configuration.allows(user: "alice", groups: []))
+        XCTAssertTrue(configuration.allows(user: "bob", groups: ["ops"]))
+        XCTAssertFalse(configuration.allows(user: "bob", groups: ["users"]))
+        XCTAssertTrue(try parse(#"{"idleTimeoutSeconds": 600}"#).allows(user: "anyone", groups: []))
+        // root with a list of commands: allowed (the commands are the boundary).
+        XCTAssertEqual(try parse(#"{"runAs": "root", "allowedCommands": ["uptime"]}"#).runAs, "root")
+    }
+
+    func testEveryProblemIsRefusedWithItsReason() {
+        let cases: [(String, String, name: String)] = [
+            (#"{}"#, "sets nothing", "ops"),
+            (#"[]"#, "one JSON object", "ops"),
+            (#"{"runas": "deploy"}"#, "unknown field \"runas\"", "ops"),
+            (#"{"runAs": "nobody-here"}"#, "no user \"nobody-here\"", "ops"),
+            (#"{"allowUsers": ["ghost"]}"#, "no user \"ghost\"", "ops"),
+            (#"{"allowGroups": ["wheel"]}"#, "no group \"wheel\"", "ops"),
+            (#"{"runAs": "root"}"#, "root shell", "ops"),
+            (#"{"allowedCommands": []}"#, "is empty", "ops"),
+            (#"{"allowedCommands": ["ls; rm"]}"#, "allowedCommands", "ops"),
+            (#"{"allowedCommands": [1]}"#, "strings only", "ops"),
+            (#"{"idleTimeoutSeconds": 5}"#, "from 60", "ops"),
+            (#"{"idleTimeoutSeconds": "1h"}"#, "wrong type", "ops"),
+            (#"{"maxSessionsPerUser": 0}"#, "from 1", "ops"),
+            (#"{"environment": {"LD_PRELOAD": "/tmp/x.so"}}"#, "may not be set", "ops"),
+            (#"{"environment": {"BASH_ENV": "/tmp/x"}}"#, "may not be set", "ops"),
+            (#"{"environment": {"A B": "x"}}"#, "not a variable name", "ops"),
+            (#"{"environment": {"A": 1}}"#, "must be a string", "ops"),
+            (#"{"startupScript": "relative.sh"}"#, "absolute path", "ops"),
+            (#"{"transcriptDirectory": "/var/log/x\n"}"#, "absolute path", "ops"),
+            (#"{"idleTimeoutSeconds": 600}"#, "configuration name", "../etc"),
+            (#"{"idleTimeoutSeconds": 600}"#, "configuration name", ".hidden"),
+            (#"{"idleTimeoutSeconds": 600}"#, "configuration name", "-x"),
+            (#"{"idleTimeoutSeconds": 600}"#, "configuration name", "a/b"),
+            (#"{"idleTimeoutSeconds": 600}"#, "configuration name", ""),
+            (#"{"idleTimeoutSeconds": 600}"#, "configuration name", String(repeating: "a", count: 65)),
+            (#"{"idleTimeoutSeconds": 600}"#, "configuration name", "op\u{2024}s"),
+        ]
+        for (text, reason, name) in cases {
+            XCTAssertThrowsError(try parse(text, name: name), "\(name): \(text)") { error in
+                XCTAssertTrue("\(error)".contains(reason), "\(name): \(text): \(error)")
+            }
+        }
+        // Every problem at once, not only the first.
+        XCTAssertThrowsError(try parse(#"{"runAs": "ghost", "allowGroups": ["wheel"], "extra": 1}"#)) { error in
+            XCTAssertEqual((error as? SessionConfiguration.Refusal)?.problems.count, 3, "\(error)")
+        }
+    }
+
+    /// The examples under Config/configurations are valid (on a host that has their users and groups).
+    func testTheExamplesAreValid() throws {
+        struct ExampleAccounts: SessionConfiguration.Accounts {
+            func uid(ofUser name: String) -> uid_t? { ["deploy", "alice", "bob"].contains(name) ? 1000 : nil }
+            func groupExists(_ name: String) -> Bool { name == "ops" }
+        }
+        let directory = String(#filePath.prefix(upTo: #filePath.range(of: "/Tests/")!.lowerBound)) + "/Config/configurations"
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".json") }
+        XCTAssertGreaterThanOrEqual(files.count, 2)
+        for file in files {
+            let bytes = try XCTUnwrap(FileManager.default.contents(atPath: directory + "/" + file))
+            XCTAssertNoThrow(try SessionConfiguration(name: String(file.dropLast(5)), parsing: [UInt8](bytes), accounts: ExampleAccounts()), file)
+        }
+    }
+
+    func testSudoersDropInsAreNamedOneToOneAndGrantOnlyTheHelper() throws {
+        let registry = ConfigurationRegistry()
+        let names = ["ops", "web.ops", "web_ops", "web__ops", "web_dops"]
+        let paths = names.map(registry.sudoersPath(for:))
+        XCTAssertEqual(Set(paths).count, names.count, "\(paths)")
+        XCTAssertTrue(paths.allSatisfy { !$0.dropFirst("/etc/sudoers.d/".count).contains(".") }, "\(paths)")
+        let text = registry.sudoersText(for: try parse(#"{"runAs": "deploy", "allowUsers": ["alice"], "allowGroups": ["ops"]}"#))
+        XCTAssertTrue(text.contains("alice, %ops ALL = (deploy) NOPASSWD: /usr/local/lib/pss/pss-host runas ops\n"), text)
+        let everyone = registry.sudoersText(for: try parse(#"{"runAs": "deploy"}"#))
+        XCTAssertTrue(everyone.contains("\nALL ALL = (deploy) NOPASSWD: /usr/local/lib/pss/pss-host runas ops\n"), everyone)
+    }
+}
