@@ -58,21 +58,27 @@ final class ConfigurationTests: HostFixtureTestCase {
     }
 
     func testRunAsWritesASudoersDropInThatSudoAccepts() throws {
-        let runAs = "pss-test-runas", allowed = "pss-test-allowed"
-        for user in [runAs, allowed] {
+        let runAs = "pss-test-runas", allowed = "pss-test-allowed", member = "pss-test-member", group = "pss-test-grp"
+        for user in [runAs, allowed, member] {
             LocalAccount.ensure(user, password: "unused-\(user)")
             addTeardownBlock { LocalAccount.remove(user) }
         }
-        let registered = register("pss-test.ops", #"{"runAs": "\#(runAs)", "allowUsers": ["\#(allowed)"], "allowedCommands": ["uptime"]}"#)
+        shell("getent group \(group) >/dev/null || groupadd \(group); usermod -aG \(group) \(member)")
+        addTeardownBlock { _ = ProcessRunner.run("/usr/sbin/groupdel", [group]) }
+        let registered = register(
+            "pss-test.ops", #"{"runAs": "\#(runAs)", "allowUsers": ["\#(allowed)"], "allowGroups": ["\#(group)"], "allowedCommands": ["uptime"]}"#)
         XCTAssertEqual(registered.status, 0, "\(registered)")
         let dropIn = "/etc/sudoers.d/pss-pss-test_dops"
         XCTAssertEqual(mode(dropIn)?.mode, 0o440)
         let text = try String(contentsOfFile: dropIn, encoding: .utf8)
-        XCTAssertTrue(text.contains("\(allowed) ALL = (\(runAs)) NOPASSWD: \(helper) runas pss-test.ops"), text)
+        XCTAssertTrue(text.contains("\"\(allowed)\", \"%\(group)\" ALL = (\"\(runAs)\") NOPASSWD: \(helper) runas pss-test.ops"), text)
         XCTAssertEqual(ProcessRunner.run("/usr/sbin/visudo", ["-c", "-q"]).status, 0, "the whole sudoers still parses")
-        // sudo itself: the allowed user may run exactly that, as the runAs user, without a password.
-        let allowedList = ProcessRunner.run("/usr/bin/sudo", ["-n", "-l", "-U", allowed]).stdoutText
-        XCTAssertTrue(allowedList.contains("(\(runAs)) NOPASSWD: \(helper) runas pss-test.ops"), allowedList)
+        // sudo itself: the allowed user and the group's member may run exactly that, as the runAs user, without a
+        // password; nobody else.
+        for user in [allowed, member] {
+            let list = ProcessRunner.run("/usr/bin/sudo", ["-n", "-l", "-U", user]).stdoutText
+            XCTAssertTrue(list.contains("(\(runAs)) NOPASSWD: \(helper) runas pss-test.ops"), "\(user): \(list)")
+        }
         XCTAssertFalse(ProcessRunner.run("/usr/bin/sudo", ["-n", "-l", "-U", runAs]).stdoutText.contains(helper))
 
         XCTAssertEqual(client.pss(["config", "unregister", "--host", "h1", "pss-test.ops"]).status, 0)
@@ -85,7 +91,8 @@ final class ConfigurationTests: HostFixtureTestCase {
             (#"{"runas": "root"}"#, "unknown field \"runas\""),
             (#"{"runAs": "pss-test-nobody-at-all"}"#, "no user \"pss-test-nobody-at-all\""),
             (#"{"allowGroups": ["pss-test-no-group"]}"#, "no group \"pss-test-no-group\""),
-            (#"{"runAs": "root"}"#, "root shell"),
+            (#"{"runAs": "root", "allowUsers": ["root"]}"#, "root shell"),
+            (#"{"runAs": "root", "allowUsers": ["ALL"], "allowedCommands": ["uptime"]}"#, "not a plain account name"),
             (#"{"idleTimeoutSeconds": 1.5}"#, "whole numbers"),
             (#"{"environment": {"LD_PRELOAD": "/tmp/evil.so"}}"#, "may not be set"),
             (#"{"allowedCommands": ["uptime; sh"]}"#, "allowedCommands"),

@@ -35,6 +35,8 @@ final class ConfigurationFileTests: XCTestCase {
             (#"{"a":"\ud800"}"#, "expected \\u"),
             (#"{"a":"\udc00"}"#, "lone surrogate"),
             (#"{"a":"\x"}"#, "unknown escape"),
+            (#"{"a":"\u+041"}"#, "bad \\u escape"),
+            (#"{"a":"\u-000"}"#, "bad \\u escape"),
             (#"{"a":tru}"#, "expected true"),
             (String(repeating: "[", count: 40) + String(repeating: "]", count: 40), "nested more than"),
             ("{\"a\":\"\u{FF}\"}", "not valid UTF-8"),
@@ -48,10 +50,11 @@ final class ConfigurationFileTests: XCTestCase {
         XCTAssertThrowsError(try JSONValue(parsing: Array(repeating: 0x20, count: 70_000)))
     }
 
-    /// Accounts as the tests say: users root (0), alice and deploy; groups ops.
+    /// Accounts as the tests say: users root (0), alice, deploy, and wheelie (whose group is root's); groups ops.
     struct Accounts: SessionConfiguration.Accounts {
-        func uid(ofUser name: String) -> uid_t? { ["root": 0, "alice": 1000, "deploy": 1001][name] }
+        func uid(ofUser name: String) -> uid_t? { ["root": 0, "alice": 1000, "deploy": 1001, "wheelie": 1002][name] }
         func groupExists(_ name: String) -> Bool { name == "ops" }
+        func primaryGroup(ofUser name: String) -> gid_t? { ["root": 0, "alice": 1000, "deploy": 1001, "wheelie": 0][name] }
     }
 
     private func parse(_ text: String, name: String = "ops") throws -> SessionConfiguration {
@@ -77,7 +80,7 @@ final class ConfigurationFileTests: XCTestCase {
         XCTAssertFalse(configuration.allows(user: "bob", groups: ["users"]))
         XCTAssertTrue(try parse(#"{"idleTimeoutSeconds": 600}"#).allows(user: "anyone", groups: []))
         // root with a list of commands: allowed (the commands are the boundary).
-        XCTAssertEqual(try parse(#"{"runAs": "root", "allowedCommands": ["uptime"]}"#).runAs, "root")
+        XCTAssertEqual(try parse(#"{"runAs": "root", "allowUsers": ["alice"], "allowedCommands": ["uptime"]}"#).runAs, "root")
     }
 
     func testEveryProblemIsRefusedWithItsReason() {
@@ -88,7 +91,15 @@ final class ConfigurationFileTests: XCTestCase {
             (#"{"runAs": "nobody-here"}"#, "no user \"nobody-here\"", "ops"),
             (#"{"allowUsers": ["ghost"]}"#, "no user \"ghost\"", "ops"),
             (#"{"allowGroups": ["wheel"]}"#, "no group \"wheel\"", "ops"),
-            (#"{"runAs": "root"}"#, "root shell", "ops"),
+            (#"{"runAs": "root", "allowUsers": ["alice"]}"#, "root shell", "ops"),
+            (#"{"runAs": "wheelie", "allowUsers": ["alice"]}"#, "root shell", "ops"),
+            (#"{"runAs": "deploy"}"#, "needs allowUsers or allowGroups", "ops"),
+            (#"{"allowUsers": ["DBA"]}"#, "not a plain account name", "ops"),
+            (#"{"allowGroups": ["ALL"]}"#, "not a plain account name", "ops"),
+            (#"{"allowUsers": ["alice\u0000, ALL"]}"#, "not a plain account name", "ops"),
+            (#"{"runAs": "deploy\nALL", "allowUsers": ["alice"]}"#, "not a plain account name", "ops"),
+            (#"{"allowUsers": ["-alice"]}"#, "not a plain account name", "ops"),
+            (#"{"environment": {"A": "x\u001b[2J"}}"#, "control characters", "ops"),
             (#"{"allowedCommands": []}"#, "is empty", "ops"),
             (#"{"allowedCommands": ["ls; rm"]}"#, "allowedCommands", "ops"),
             (#"{"allowedCommands": [1]}"#, "strings only", "ops"),
@@ -115,7 +126,7 @@ final class ConfigurationFileTests: XCTestCase {
             }
         }
         // Every problem at once, not only the first.
-        XCTAssertThrowsError(try parse(#"{"runAs": "ghost", "allowGroups": ["wheel"], "extra": 1}"#)) { error in
+        XCTAssertThrowsError(try parse(#"{"runAs": "ghost", "allowGroups": ["wheel"], "allowUsers": ["alice"], "extra": 1}"#)) { error in
             XCTAssertEqual((error as? SessionConfiguration.Refusal)?.problems.count, 3, "\(error)")
         }
     }
@@ -125,6 +136,7 @@ final class ConfigurationFileTests: XCTestCase {
         struct ExampleAccounts: SessionConfiguration.Accounts {
             func uid(ofUser name: String) -> uid_t? { ["deploy", "alice", "bob"].contains(name) ? 1000 : nil }
             func groupExists(_ name: String) -> Bool { name == "ops" }
+            func primaryGroup(ofUser name: String) -> gid_t? { 1000 }
         }
         let directory = String(#filePath.prefix(upTo: #filePath.range(of: "/Tests/")!.lowerBound)) + "/Config/configurations"
         let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".json") }
@@ -142,8 +154,7 @@ final class ConfigurationFileTests: XCTestCase {
         XCTAssertEqual(Set(paths).count, names.count, "\(paths)")
         XCTAssertTrue(paths.allSatisfy { !$0.dropFirst("/etc/sudoers.d/".count).contains(".") }, "\(paths)")
         let text = registry.sudoersText(for: try parse(#"{"runAs": "deploy", "allowUsers": ["alice"], "allowGroups": ["ops"]}"#))
-        XCTAssertTrue(text.contains("alice, %ops ALL = (deploy) NOPASSWD: /usr/local/lib/pss/pss-host runas ops\n"), text)
-        let everyone = registry.sudoersText(for: try parse(#"{"runAs": "deploy"}"#))
-        XCTAssertTrue(everyone.contains("\nALL ALL = (deploy) NOPASSWD: /usr/local/lib/pss/pss-host runas ops\n"), everyone)
+        // Quoted: sudoers takes the names literally, never as aliases.
+        XCTAssertTrue(text.contains("\n\"alice\", \"%ops\" ALL = (\"deploy\") NOPASSWD: /usr/local/lib/pss/pss-host runas ops\n"), text)
     }
 }

@@ -44,16 +44,17 @@ public struct ConfigurationRegistry {
     /// The drop-in's text: the allowed users and groups (every user when none is listed) may run the system-wide
     /// helper as the runAs user with exactly `runas NAME`, and nothing else.
     func sudoersText(for configuration: SessionConfiguration) -> String {
-        let who = configuration.allowUsers + configuration.allowGroups.map { "%" + $0 }
+        // Names in double quotes: sudoers takes them literally (never as an alias); they are plain names already.
+        let who = configuration.allowUsers.map { "\"\($0)\"" } + configuration.allowGroups.map { "\"%\($0)\"" }
         return """
             # pss configuration \(configuration.name): written by `pss config register`, removed by `pss config unregister`.
-            \(who.isEmpty ? "ALL" : who.joined(separator: ", ")) ALL = (\(configuration.runAs ?? "root")) NOPASSWD: \(helperPath) runas \(configuration.name)
+            \(who.joined(separator: ", ")) ALL = ("\(configuration.runAs ?? "")") NOPASSWD: \(helperPath) runas \(configuration.name)
 
             """
     }
 
     /// Validates and installs `text` as configuration `name`; returns what was done, a line each.
-    public func register(name: String, text: [UInt8], runningHelper: String) throws -> [String] {
+    public func register(name: String, text: [UInt8]) throws -> [String] {
         guard geteuid() == 0 else { throw Refusal(description: "registering a configuration needs root on the host (log in as root)") }
         let configuration: SessionConfiguration
         do { configuration = try SessionConfiguration(name: name, parsing: text, accounts: accounts) } catch {
@@ -64,20 +65,26 @@ public struct ConfigurationRegistry {
         try Self.rootDirectory(directory)
         try Self.rootDirectory("/usr/local/lib")
         try Self.rootDirectory(helperDirectory)
-        guard let helper = Posix.readFile(runningHelper) else { throw Refusal(description: "cannot read the helper \(runningHelper)") }
+        guard let helper = Self.readRunningHelper() else { throw Refusal(description: "cannot read the running helper") }
         if Posix.readFile(helperPath) != helper {
             try Posix.writeFileAtomically(helperPath, helper, mode: 0o755)
             done.append("installed the helper as \(helperPath)")
         }
+        // The file first, then the grant: a failed grant takes the file back, so the two never disagree.
+        let file = directory + "/" + name + ".json"
+        let previous = Posix.readFile(file, limit: JSONValue.maximumSize)
+        try Posix.writeFileAtomically(file, text, mode: 0o644)
+        done.append("wrote \(file)")
         let sudoers = sudoersPath(for: name)
         if configuration.runAs != nil {
-            try installSudoers(sudoersText(for: configuration), at: sudoers)
+            do { try installSudoers(sudoersText(for: configuration), at: sudoers) } catch {
+                if let previous { try? Posix.writeFileAtomically(file, previous, mode: 0o644) } else { unlink(file) }
+                throw error
+            }
             done.append("wrote \(sudoers) (checked with visudo)")
         } else if unlink(sudoers) == 0 {
             done.append("removed \(sudoers) (no runAs any more)")
         }
-        try Posix.writeFileAtomically(directory + "/" + name + ".json", text, mode: 0o644)
-        done.append("wrote \(directory)/\(name).json")
         return done
     }
 
@@ -144,8 +151,8 @@ public struct ConfigurationRegistry {
         let visudo = candidates.first { access($0, X_OK) == 0 }
         guard let visudo else { throw Refusal(description: "a runAs configuration needs sudo, and this host has no visudo") }
         var info = stat()
-        guard lstat(sudoersDirectory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == 0 else {
-            throw Refusal(description: "\(sudoersDirectory) is missing or not root's: is sudo installed?")
+        guard lstat(sudoersDirectory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == 0, info.st_mode & 0o022 == 0 else {
+            throw Refusal(description: "\(sudoersDirectory) is missing, not root's, or writable by others: is sudo installed?")
         }
         let temporary = path + ".pss-new"  // a `.` in the name: sudo skips it while it is checked
         try Posix.writeFileAtomically(temporary, Array(text.utf8), mode: 0o440)
@@ -158,6 +165,24 @@ public struct ConfigurationRegistry {
             unlink(temporary)
             throw Refusal(description: "cannot put \(path) in place: \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// This program's own bytes, through /proc/self/exe (the file running, even if its path was replaced since).
+    static func readRunningHelper() -> [UInt8]? {
+        let fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        var offset = 0
+        while offset < bytes.count {
+            let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + offset, $0.count - offset, off_t(offset)) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return nil }
+            offset += count
+        }
+        return bytes
     }
 
     /// Runs a program to its end: its exit status and what it printed.

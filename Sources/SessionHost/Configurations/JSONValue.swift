@@ -74,6 +74,7 @@ public enum JSONValue: Equatable {
         mutating func object(depth: Int) throws(ParseError) -> JSONValue {
             index += 1
             var members: [(key: String, value: JSONValue)] = []
+            var keys: Set<[UInt8]> = []  // bytes, as Unix compares names (not canonical equivalence)
             skipSpace()
             if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
                 index += 1
@@ -84,7 +85,7 @@ public enum JSONValue: Equatable {
                 guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a key in quotes") }
                 let keyOffset = index
                 let key = try string()
-                if members.contains(where: { $0.key == key }) { throw ParseError(offset: keyOffset, reason: "the key \"\(key)\" is given twice") }
+                guard keys.insert(Array(key.utf8)).inserted else { throw ParseError(offset: keyOffset, reason: "the key \"\(key)\" is given twice") }
                 skipSpace()
                 try expect(":")
                 members.append((key, try value(depth: depth + 1)))
@@ -176,7 +177,10 @@ public enum JSONValue: Equatable {
         }
 
         mutating func hex4() throws(ParseError) -> UInt32 {
-            guard index + 4 <= bytes.count, let value = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16) else {
+            let isHex = { (byte: UInt8) in (0x30...0x39).contains(byte) || (0x41...0x46).contains(byte) || (0x61...0x66).contains(byte) }
+            guard index + 4 <= bytes.count, bytes[index..<index + 4].allSatisfy(isHex),
+                let value = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16)
+            else {
                 throw error("bad \\u escape")
             }
             index += 4

@@ -34,6 +34,7 @@ public struct SessionConfiguration: Equatable {
     public protocol Accounts {
         func uid(ofUser name: String) -> uid_t?
         func groupExists(_ name: String) -> Bool
+        func primaryGroup(ofUser name: String) -> gid_t?
     }
 
     static let fields: Set<String> = [
@@ -97,22 +98,63 @@ public struct SessionConfiguration: Equatable {
                 problems.append("\(key) has the wrong type")
             }
         }
-        for user in allowUsers where accounts.uid(ofUser: user) == nil { problems.append("allowUsers: no user \"\(user)\" on this host") }
-        for group in allowGroups where !accounts.groupExists(group) { problems.append("allowGroups: no group \"\(group)\" on this host") }
-        if let runAs {
+        // Account names go into sudoers and the account databases: plain names only (a NUL would cut a lookup
+        // short, capitals could name a sudoers alias, `ALL` is a wildcard there).
+        for (field, names) in [("allowUsers", allowUsers), ("allowGroups", allowGroups), ("runAs", runAs.map { [$0] } ?? [])] {
+            for name in names where !Self.isPlainAccountName(name) {
+                problems.append("\(field): \"\(Self.shown(name))\" is not a plain account name (letters, digits, '.', '_', '-')")
+            }
+        }
+        for user in allowUsers where Self.isPlainAccountName(user) && accounts.uid(ofUser: user) == nil {
+            problems.append("allowUsers: no user \"\(user)\" on this host")
+        }
+        for group in allowGroups where Self.isPlainAccountName(group) && !accounts.groupExists(group) {
+            problems.append("allowGroups: no group \"\(group)\" on this host")
+        }
+        if let runAs, Self.isPlainAccountName(runAs) {
             if let uid = accounts.uid(ofUser: runAs) {
-                if uid == 0, allowedCommands == nil {
-                    problems.append("runAs root without allowedCommands would give every allowed user a root shell: list the commands")
+                if (uid == 0 || accounts.primaryGroup(ofUser: runAs) == 0), allowedCommands == nil {
+                    problems.append(
+                        "runAs \(runAs) (root, or in group root) without allowedCommands would give every allowed user a root shell: list the commands")
                 }
             } else {
                 problems.append("runAs: no user \"\(runAs)\" on this host")
             }
+            if allowUsers.isEmpty && allowGroups.isEmpty {
+                problems.append("runAs needs allowUsers or allowGroups: who may act as \(runAs) is never everyone by default")
+            }
+        }
+        for (field, text) in [("startupScript", startupScript), ("transcriptDirectory", transcriptDirectory)] + environment.map({ ("environment", $0.value) })
+        where text.map(Self.hasControlBytes) == true {
+            problems.append("\(field): control characters are not allowed")
         }
         for command in allowedCommands ?? [] {
             do { _ = try CommandPattern(parsing: command) } catch { problems.append("allowedCommands: \"\(command)\": \(error)") }
         }
         if allowedCommands?.isEmpty == true { problems.append("allowedCommands is empty: no command could run (leave it out for a shell)") }
         if !problems.isEmpty { throw Refusal(problems: problems) }
+    }
+
+    /// A user or group name as sudoers and the account databases take it literally: ASCII letters, digits, `.`, `_`,
+    /// `-`, not starting with `-`, at most 32 bytes, and not all capitals (sudoers reads those as aliases).
+    static func isPlainAccountName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard !bytes.isEmpty, bytes.count <= 32, bytes[0] != UInt8(ascii: "-") else { return false }
+        let plain = bytes.allSatisfy {
+            (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) || $0 == UInt8(ascii: ".")
+                || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-")
+        }
+        let allCapitals = !bytes.contains { (0x61...0x7A).contains($0) }
+        return plain && !allCapitals
+    }
+
+    static func hasControlBytes(_ text: String) -> Bool {
+        text.utf8.contains { $0 < 0x20 || $0 == 0x7F }
+    }
+
+    /// A name as a message may show it: control bytes escaped.
+    static func shown(_ text: String) -> String {
+        String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "\\x" + String($0.value, radix: 16) : String($0) }.joined())
     }
 
     /// Variables a configuration may not set: they change what runs (the loader, the shell's start files) rather
@@ -133,7 +175,8 @@ public struct SessionConfiguration: Equatable {
     /// neither list is given.
     public func allows(user: String, groups: [String]) -> Bool {
         if allowUsers.isEmpty && allowGroups.isEmpty { return true }
-        return allowUsers.contains(user) || groups.contains(where: allowGroups.contains)
+        let same = { (a: String, b: String) in a.utf8.elementsEqual(b.utf8) }  // bytes, as Unix compares names
+        return allowUsers.contains { same($0, user) } || groups.contains { group in allowGroups.contains { same($0, group) } }
     }
 }
 
@@ -147,5 +190,9 @@ public struct SystemAccounts: SessionConfiguration.Accounts {
 
     public func groupExists(_ name: String) -> Bool {
         getgrnam(name) != nil
+    }
+
+    public func primaryGroup(ofUser name: String) -> gid_t? {
+        getpwnam(name).map { $0.pointee.pw_gid }
     }
 }

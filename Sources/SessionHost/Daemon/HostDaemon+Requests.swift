@@ -57,7 +57,7 @@ extension HostDaemon {
         case .leave:
             if let session = link.entered, session.enteredLink === link { leave(session, telling: nil) }
         case let .registerConfiguration(name, text):
-            do { link.send(.configured(try ConfigurationRegistry().register(name: name, text: text, runningHelper: Self.executablePath))) } catch {
+            do { link.send(.configured(try ConfigurationRegistry().register(name: name, text: text))) } catch {
                 throw RequestFailure(kind: .denied, message: "\(error)")
             }
         case let .unregisterConfiguration(name):
@@ -176,13 +176,6 @@ extension HostDaemon {
 
     func refuse(_ link: ClientLink, _ kind: HostMessage.Failure, _ message: String) {
         link.send(.failure(kind, message))
-    }
-
-    /// This program's file (the helper), as the kernel has it.
-    static var executablePath: String {
-        var buffer = [CChar](repeating: 0, count: 4097)
-        let count = readlink("/proc/self/exe", &buffer, 4096)
-        return count > 0 ? String(cString: buffer) : "/proc/self/exe"
     }
 
     struct RequestFailure: Error {

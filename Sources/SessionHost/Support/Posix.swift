@@ -70,7 +70,8 @@ enum Posix {
     /// Writes through a temporary file and rename, so a reader never sees half a file.
     static func writeFileAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws {
         let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode)
+        unlink(temporary)  // a new file of ours, never one planted there (a hard link would be written through)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
         try check(fd, "create \(temporary)")
         fchmod(fd, mode)  // exactly `mode`, whatever the umask
         let ok = writeAll(fd, bytes)

@@ -100,6 +100,6 @@ struct ConfigCommand: ParsableCommand {
         guard case let .configured(lines) = try client.withLink(host, { try $0.request(request) }) else {
             throw SessionError.helper("unexpected answer")
         }
-        Terminal.write(lines.map { "\(host): \($0)\n" }.joined())
+        Terminal.write(lines.map { "\(host): \($0.sanitizedForDisplay)\n" }.joined())
     }
 }
