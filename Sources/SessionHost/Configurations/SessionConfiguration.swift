@@ -115,7 +115,8 @@ public struct SessionConfiguration: Equatable {
             if let uid = accounts.uid(ofUser: runAs) {
                 if (uid == 0 || accounts.primaryGroup(ofUser: runAs) == 0), allowedCommands == nil {
                     problems.append(
-                        "runAs \(runAs) (root, or in group root) without allowedCommands would give every allowed user a root shell: list the commands")
+                        "runAs \(runAs) has root's powers (uid 0 or group root): without allowedCommands every allowed user would have a root shell; list the commands"
+                    )
                 }
             } else {
                 problems.append("runAs: no user \"\(runAs)\" on this host")
