@@ -65,20 +65,13 @@ public struct SessionClient {
     }
 
     private func keep(_ kept: KeptConnection) {
-        guard !kept.failedLately, let executable = Self.executable else { return }
-        kept.requestKeeping(executable: executable, logger: connector.logger)
+        guard !kept.failedLately else { return }
+        kept.requestKeeping(executable: HelperBinary.pssExecutable, logger: connector.logger)
     }
 
     private func holdsSession(on host: String) -> Bool {
         ((try? state.knownSessions()) ?? []).contains { $0.host == host }
     }
-
-    /// This program, which is also the connection keeper (`pss _keep`).
-    private static let executable: String? = {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        return count > 0 ? String(cString: buffer) : nil
-    }()
 
     /// Sends `request` (an invoke or a receive) to `host` and streams the command's output into `stream`. Once the
     /// host has said which command it is, a lost or stalled connection is retried once a second for up to

@@ -65,7 +65,10 @@ public struct ConfigurationRegistry {
         try Self.rootDirectory(directory)
         try Self.rootDirectory("/usr/local/lib")
         try Self.rootDirectory(helperDirectory)
-        guard let helper = Self.readRunningHelper() else { throw Refusal(description: "cannot read the running helper") }
+        // Through /proc/self/exe: the file running, even if its path was replaced since.
+        guard let helper = Posix.readFile("/proc/self/exe", followingLink: true) else {
+            throw Refusal(description: "cannot read the running helper")
+        }
         if Posix.readFile(helperPath) != helper {
             try Posix.writeFileAtomically(helperPath, helper, mode: 0o755)
             done.append("installed the helper as \(helperPath)")
@@ -165,24 +168,6 @@ public struct ConfigurationRegistry {
             unlink(temporary)
             throw Refusal(description: "cannot put \(path) in place: \(String(cString: strerror(errno)))")
         }
-    }
-
-    /// This program's own bytes, through /proc/self/exe (the file running, even if its path was replaced since).
-    static func readRunningHelper() -> [UInt8]? {
-        let fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
-        var offset = 0
-        while offset < bytes.count {
-            let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + offset, $0.count - offset, off_t(offset)) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return nil }
-            offset += count
-        }
-        return bytes
     }
 
     /// Runs a program to its end: its exit status and what it printed.

@@ -49,9 +49,10 @@ enum Posix {
         return true
     }
 
-    /// A regular file's contents (not through a symlink); nil when it cannot be read or holds more than `limit`.
-    static func readFile(_ path: String, limit: Int = .max) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+    /// A regular file's contents (not through a symlink, unless `followingLink`); nil when it cannot be read or
+    /// holds more than `limit`.
+    static func readFile(_ path: String, limit: Int = .max, followingLink: Bool = false) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | (followingLink ? 0 : O_NOFOLLOW) | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var info = stat()

@@ -25,13 +25,25 @@ public struct ClientState {
     }
 
     /// Creates the directory (0700) when missing, and refuses it when another user could write it.
-    func prepare() throws {
+    private func prepare() throws {
         if access(directory, F_OK) != 0 {
             try FileManager.default.createDirectory(
                 atPath: directory, withIntermediateDirectories: true,
                 attributes: [.posixPermissions: 0o700])
         }
         try FileSafety.checkPrivateDirectory(directory)
+    }
+
+    /// Where the connection keeper's sockets, lock and log are (`ConnectionKeeper`).
+    public var keeperDirectory: String { directory + "/keep" }
+
+    /// Creates the keeper's directory (0700) when missing, and refuses it when another user could write it.
+    func prepareKeeperDirectory() throws {
+        try prepare()
+        if mkdir(keeperDirectory, 0o700) != 0 && errno != EEXIST {
+            throw SessionError.local("cannot create \(keeperDirectory): \(String(cString: strerror(errno)))")
+        }
+        try FileSafety.checkPrivateDirectory(keeperDirectory)
     }
 
     /// A file's contents, after the directory's and the file's checks; nil when it does not exist.

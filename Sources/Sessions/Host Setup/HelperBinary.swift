@@ -55,12 +55,14 @@ public final class HelperBinary {
     /// The room the helper needs on a host: itself, and a session or two.
     var spaceNeededKiB: Int { size / 1024 + 1024 }
 
+    /// This pss program's file: the helper is looked for beside it, and the connection keeper is this program too.
+    static let pssExecutable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+
     /// Finds the helper: `$PSS_HELPER`, beside the `pss` executable (a build), in `../lib/pss/` from it (an install
     /// under a prefix, as scripts/install makes), or `/usr/local/lib/pss/pss-host`. Its hash is cached in the
     /// client directory under the file's identity, so it is computed once per build.
     public static func locate(state: ClientState, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> HelperBinary {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let directory = (executable as NSString).deletingLastPathComponent
+        let directory = (pssExecutable as NSString).deletingLastPathComponent
         let candidates = [
             environment["PSS_HELPER"], directory + "/pss-host",
             ((directory as NSString).deletingLastPathComponent as NSString).appendingPathComponent("lib/pss/pss-host"),

@@ -22,7 +22,7 @@ public final class ConnectionKeeper {
     static let retryAfterFailure = 60.0
 
     public init(state: ClientState, helper: HelperBinary, logger: Logger, connect: @escaping Connect) throws {
-        directory = state.directory + "/keep"
+        directory = state.keeperDirectory
         context = KeptHost.Context(
             state: state, helper: helper, clientID: try state.clientID(), logger: logger, connect: connect,
             connecting: ConnectingLimit(Self.connectingAtOnce))
@@ -155,7 +155,7 @@ public final class ConnectionKeeper {
     }
 
     /// Everything `fd` sends until its end, within `timeout` milliseconds (64 KiB at most).
-    static func readAll(_ fd: Int32, timeout: Int32) -> [UInt8]? {
+    public static func readAll(_ fd: Int32, timeout: Int32) -> [UInt8]? {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         let deadline = Deadline.after(seconds: Double(timeout) / 1000)

@@ -25,7 +25,7 @@ public struct KeptConnection {
         self.host = host
         self.arguments = arguments
         self.keeping = keeping
-        directory = state.directory + "/keep"
+        directory = state.keeperDirectory
         let key = SHA256.hex(Array(([host] + arguments).joined(separator: "\u{0}").utf8)).prefix(32)
         socketPath = keeping.path ?? directory + "/" + key
     }
@@ -94,7 +94,7 @@ public struct KeptConnection {
     /// keeper connects on its own, never asking anything: a connection that would need a question is not kept).
     public func requestKeeping(executable: String, logger: Logger) {
         do {
-            try prepareDirectory()
+            try state.prepareKeeperDirectory()
             let request = encodedRequest()
             if let fd = try UnixSocket.connect(controlPath, waiting: false) {
                 defer { close(fd) }
@@ -106,16 +106,6 @@ public struct KeptConnection {
         } catch {
             logger.debug("cannot keep the connection to \(host): \(error)")
         }
-    }
-
-    func prepareDirectory() throws {
-        try state.prepare()
-        if access(directory, F_OK) != 0 {
-            guard mkdir(directory, 0o700) == 0 || errno == EEXIST else {
-                throw SessionError.local("cannot create \(directory): \(String(cString: strerror(errno)))")
-            }
-        }
-        try FileSafety.checkPrivateDirectory(directory)
     }
 
     /// The request as the keeper's control socket takes it: NUL-separated fields, ended by the end of the stream.
@@ -140,7 +130,7 @@ public struct KeptConnection {
         arguments = Array(fields[4...])
         self.keeping = keeping
         self.state = state
-        directory = state.directory + "/keep"
+        directory = state.keeperDirectory
         socketPath = fields[2]
     }
 

@@ -189,7 +189,7 @@ final class KeptHost: @unchecked Sendable {
                 }
                 let link: IdleLink
                 do {
-                    link = idle.isEmpty ? try openLink() : idle.removeFirst()
+                    link = try takeLink()
                 } catch  where !connection.isBroken {
                     Self.answer(fd, "no \(error)")
                     close(fd)
@@ -205,6 +205,11 @@ final class KeptHost: @unchecked Sendable {
             case nil:
                 close(fd)
             }
+        }
+
+        /// A ready link if there is one, else one opened now.
+        mutating func takeLink() throws -> IdleLink {
+            idle.isEmpty ? try openLink() : idle.removeFirst()
         }
 
         func openLink() throws -> IdleLink {
@@ -226,7 +231,7 @@ final class KeptHost: @unchecked Sendable {
             }
             var held = false
             do {
-                let ready = idle.isEmpty ? try openLink() : idle.removeFirst()
+                let ready = try takeLink()
                 let link = HostLink(channel: ready.channel, unread: ready.unread)
                 link.deadline = .after(seconds: patience)
                 let answers = try link.requestList(.listSessions)

@@ -16,14 +16,8 @@ struct KeepCommand: ParsableCommand {
 
     func run() throws {
         ConnectionKeeper.detach()
-        var request: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while request.count <= 64 * 1024 {
-            let count = read(0, &chunk, chunk.count)
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { break }
-            request += chunk[0..<count]
-        }
+        // Written before this process started: there at once, as a control socket's request.
+        let request = ConnectionKeeper.readAll(0, timeout: 5000) ?? []
         // Nothing of the command that started it: not its directory, not its descriptors (a pipe's end held for
         // the linger would keep its reader waiting). Room for a descriptor per kept connection and link.
         if let directory = ProcessInfo.processInfo.environment["PSS_CLIENT_DIR"], !directory.isEmpty, !directory.hasPrefix("/") {
@@ -41,7 +35,7 @@ struct KeepCommand: ParsableCommand {
         var logger = Logger(label: "pss-keeper")
         logger.logLevel = .info
         // What the keeper has to say goes to a log beside its sockets (its stderr is /dev/null).
-        let logPath = state.directory + "/keep/log"
+        let logPath = state.keeperDirectory + "/log"
         var info = stat()
         let restart = stat(logPath, &info) == 0 && info.st_size > 1 << 20 ? O_TRUNC : 0
         let log = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | restart, 0o600)
