@@ -27,11 +27,18 @@ public struct SessionRecord: Equatable, Sendable {
     /// The running command, or empty.
     public var command: String
     public var temporary: Bool
+    /// The session configuration it was made in (`--configuration`), or empty.
+    public var configuration: String
+    /// The user its shell runs as, when the configuration has runAs (`owner` is then who made it); or empty.
+    public var runAs: String
+    /// Its configuration has allowedCommands: no shell, each command line checked and run directly.
+    public var restricted: Bool
 
     public init(
         id: String, name: String, owner: String, state: State = .opened, heldBy: String, createdAt: Int64,
         idleTimeoutSeconds: UInt32, expiresAt: Int64 = 0, outputBuffering: OutputBuffering = .block,
-        maxBuffer: UInt64 = SessionRecord.defaultMaxBuffer, command: String = "", temporary: Bool = false
+        maxBuffer: UInt64 = SessionRecord.defaultMaxBuffer, command: String = "", temporary: Bool = false,
+        configuration: String = "", runAs: String = "", restricted: Bool = false
     ) {
         self.id = id
         self.name = name
@@ -45,6 +52,9 @@ public struct SessionRecord: Equatable, Sendable {
         self.maxBuffer = maxBuffer
         self.command = command
         self.temporary = temporary
+        self.configuration = configuration
+        self.runAs = runAs
+        self.restricted = restricted
     }
 
     public static let defaultIdleTimeout: UInt32 = 2 * 3600
@@ -63,6 +73,7 @@ public struct SessionRecord: Equatable, Sendable {
         writer.string(id); writer.string(name); writer.string(owner); writer.string(state.rawValue)
         writer.string(heldBy); writer.i64(createdAt); writer.u32(idleTimeoutSeconds); writer.i64(expiresAt)
         writer.string(outputBuffering.rawValue); writer.u64(maxBuffer); writer.string(command); writer.bool(temporary)
+        writer.string(configuration); writer.string(runAs); writer.bool(restricted)
     }
 
     static func decode(from reader: inout WireReader) throws -> SessionRecord {
@@ -73,7 +84,8 @@ public struct SessionRecord: Equatable, Sendable {
         return SessionRecord(
             id: id, name: name, owner: owner, state: state, heldBy: heldBy, createdAt: createdAt,
             idleTimeoutSeconds: idle, expiresAt: expires, outputBuffering: buffering,
-            maxBuffer: try reader.u64(), command: try reader.string(), temporary: try reader.bool())
+            maxBuffer: try reader.u64(), command: try reader.string(), temporary: try reader.bool(),
+            configuration: try reader.string(), runAs: try reader.string(), restricted: try reader.bool())
     }
 }
 

@@ -9,6 +9,9 @@ public struct SessionClient {
     /// The helper, found and checked once for every target of a fan-out (the checks read the account databases
     /// through getpwent, which threads cannot share); nil: found for each connection.
     private var helper: HelperBinary?
+    /// The session configuration whose daemon this client talks to on each host (`--configuration`); nil: the
+    /// user's own daemon.
+    public var configuration: String?
 
     public init(connector: HostConnector, state: ClientState = ClientState()) {
         self.connector = connector
@@ -31,7 +34,9 @@ public struct SessionClient {
     /// hands the link to `body`.
     public func withLink<T>(_ host: String, connectTimeout: Double? = nil, _ body: (HostLink) throws -> T) throws -> T {
         let spec = try HostSpec(parsing: host)
-        if let kept = connector.keptConnection(to: host, state: state) {
+        // A configuration's links go through the system-wide helper, on a connection of their own (the keeper's
+        // links reach the user's own daemon).
+        if configuration == nil, let kept = connector.keptConnection(to: host, state: state) {
             if let link = kept.link(logger: connector.logger) {
                 defer { link.close() }
                 return try body(link)
@@ -45,12 +50,26 @@ public struct SessionClient {
             connector.connectTimeoutLimit = max(1, Int(connectTimeout.rounded(.up)))
         }
         let connection = try connector.connect(spec)
-        let link = try HostLink.open(
-            connection, helper: try helperBinary(), state: state,
-            clientID: try state.clientID(), logger: connector.logger,
-            notify: { connector.prompter.inform("pss: \(host): \($0)") })
+        let link =
+            try configuration.map { try HostLink.open(connection, configuration: $0, clientID: try state.clientID()) }
+            ?? HostLink.open(
+                connection, helper: try helperBinary(), state: state,
+                clientID: try state.clientID(), logger: connector.logger,
+                notify: { connector.prompter.inform("pss: \(host): \($0)") })
         defer { link.close() }
         return try body(link)
+    }
+
+    /// This client, for commands on `reference`: unless a configuration was given, the one this client knows the
+    /// session to be of.
+    public func forSession(_ reference: SessionReference) -> SessionClient {
+        guard configuration == nil else { return self }
+        var client = self
+        client.configuration =
+            ((try? state.knownSessions()) ?? []).first {
+                $0.host == reference.host && ($0.name == reference.session || $0.id == reference.session)
+            }?.configuration
+        return client
     }
 
     /// Asks for the connection to `host` to be kept (a session was made or taken there); returns at once.
@@ -77,6 +96,18 @@ public struct SessionClient {
     /// host has said which command it is, a lost or stalled connection is retried once a second for up to
     /// `reconnectTimeout` seconds and resumed at the offsets received. `notify` hears what happens meanwhile.
     public func stream(
+        _ request: ClientMessage, on host: String, into stream: CommandStream, stdin: Int32?,
+        reconnectTimeout: Double, notify: (String) -> Void
+    ) throws -> CommandStream.End {
+        // A session this client knows to be of a configuration is reached through it.
+        if configuration == nil, let session = request.sessionReference, !session.isEmpty {
+            return try forSession(SessionReference(host: host, session: session)).streamResuming(
+                request, on: host, into: stream, stdin: stdin, reconnectTimeout: reconnectTimeout, notify: notify)
+        }
+        return try streamResuming(request, on: host, into: stream, stdin: stdin, reconnectTimeout: reconnectTimeout, notify: notify)
+    }
+
+    private func streamResuming(
         _ request: ClientMessage, on host: String, into stream: CommandStream, stdin: Int32?,
         reconnectTimeout: Double, notify: (String) -> Void
     ) throws -> CommandStream.End {
@@ -133,6 +164,17 @@ public struct SessionClient {
             }
         case is HostLink.HelperEnded, is SSHChannel.ChannelClosed: return true
         default: return false
+        }
+    }
+}
+
+extension ClientMessage {
+    /// The session an invoke or a receive names (empty: a temporary one); nil for other requests.
+    var sessionReference: String? {
+        switch self {
+        case let .invoke(invocation): return invocation.session
+        case let .receive(session, _, _, _, _): return session
+        default: return nil
         }
     }
 }

@@ -9,6 +9,8 @@ import SessionWire
 //   pss-host daemon    the per-user daemon (started by relay)
 //   pss-host status    whether the daemon runs, and what it holds (for pss doctor; starts nothing)
 //   pss-host version   print the protocol version
+//   pss-host session NAME, runas NAME    the way into a session configuration's sessions (ConfigurationGate)
+//   pss-host daemon --configuration NAME the daemon of a configuration's sessions
 
 let arguments = CommandLine.arguments
 let paths = HostPaths()
@@ -32,15 +34,22 @@ case "relay":
     do { exit(try Relay.run(paths: paths, helperPath: helperPath)) } catch { fail("\(error)") }
 case "daemon":
     do {
-        try HostDaemon(paths: paths, helperIdentity: helperPath).run()
+        if arguments.count == 4, arguments[2] == "--configuration" {
+            let configuration = try ConfigurationGate.load(arguments[3])
+            try HostDaemon(paths: ConfigurationGate.paths(for: configuration), helperIdentity: helperPath, configuration: configuration).run()
+        } else {
+            try HostDaemon(paths: paths, helperIdentity: helperPath).run()
+        }
         exit(0)
     } catch {
         fail("\(error)")
     }
+case "session" where arguments.count == 3, "runas" where arguments.count == 3:
+    exit(ConfigurationGate.run(arguments[2], underSudo: arguments[1] == "runas"))
 case "status":
     exit(DaemonStatus.run(paths: paths))
 case "version":
     print("pss-host protocol \(WireProtocol.version)")
 default:
-    fail("usage: pss-host relay|daemon|status|version")
+    fail("usage: pss-host relay|daemon|status|version|session NAME")
 }

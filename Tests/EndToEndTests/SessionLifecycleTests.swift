@@ -29,7 +29,8 @@ final class SessionLifecycleTests: HostFixtureTestCase {
         let table = client.pss(["get", "--host", "h1"])
         XCTAssertEqual(table.status, 0, "\(table)")
         let header = table.stdoutText.split(separator: "\n").first.map(String.init) ?? ""
-        XCTAssertEqual(header.split(separator: " ").map(String.init), ["Id", "Name", "ComputerName", "State", "ConfigurationName", "Availability"])
+        XCTAssertEqual(
+            header.split(separator: " ").map(String.init), ["Id", "Name", "ComputerName", "State", "ConfigurationName", "Owner", "RunAs", "Availability"])
         XCTAssertTrue(table.stdoutText.contains(id), table.stdoutText)
 
         // A bare name works once this client knows the session.

@@ -126,4 +126,53 @@ final class RestrictedCommandTests: XCTestCase {
             XCTAssertNil(DangerousOptions.refused(in: try CommandLineWords.split(Array(line.utf8))), line)
         }
     }
+
+    /// The whole check a restricted session applies to a line: split, matched, cleared of dangerous options.
+    func testAllowedCommandsCheckWholeLines() {
+        let rules = AllowedCommands(["uptime", "systemctl status *", "cat /var/log/app/*.log", "journalctl -u *"])
+        let cases: [(String, [String]?)] = [
+            ("uptime", ["uptime"]),
+            ("uptime now", nil),  // no final `*`: no more words
+            ("/usr/bin/uptime", nil),  // byte for byte
+            ("systemctl status nginx cron", ["systemctl", "status", "nginx", "cron"]),
+            ("systemctl status -H evil nginx", nil),  // a remote client, even where `*` matches
+            ("systemctl status --host=evil", nil),
+            ("cat /var/log/app/a.log", ["cat", "/var/log/app/a.log"]),
+            ("cat /var/log/app/../../../etc/shadow.log", nil),
+            ("cat /var/log/app/a.log /etc/shadow", nil),
+            ("journalctl -u nginx --file=/etc/shadow", nil),
+            ("journalctl -u nginx; sh", nil),
+            ("uptime\u{037E} sh", nil),  // a look-alike ';' is an ordinary byte: the word is not `uptime`
+            ("journalctl -u '$(id)'", nil),
+            ("journalctl -u " + String(repeating: "a", count: 70_000), ["journalctl", "-u", String(repeating: "a", count: 70_000)]),
+            ("journalctl -u " + String(repeating: "a", count: 70_000) + "\n sh", nil),
+        ]
+        for (line, expected) in cases {
+            let words = try? rules.check(line).map { String(decoding: $0, as: UTF8.self) }
+            XCTAssertEqual(words, expected, String(line.prefix(80)))
+        }
+        XCTAssertThrowsError(try rules.check("id")) { error in
+            XCTAssertTrue("\(error)".contains("matches none of the allowed commands"), "\(error)")
+        }
+    }
+
+    func testProgramsAreFoundOnTheFixedPathOnly() {
+        XCTAssertEqual(AllowedCommands.program(Array("sh".utf8)).map { $0.hasSuffix("/sh") }, true)
+        XCTAssertNil(AllowedCommands.program(Array("pss-test-no-such-program".utf8)))
+        XCTAssertEqual(AllowedCommands.program(Array("/bin/sh".utf8)), "/bin/sh")
+        XCTAssertNil(AllowedCommands.program(Array("/etc/passwd".utf8)), "not executable")
+    }
+
+    func testTheEnvironmentIsBuiltFromScratch() {
+        let environment = AllowedCommands.environment(
+            account: ["HOME": "/home/ops", "USER": "ops", "LOGNAME": "ops"],
+            locale: ["LANG=C.UTF-8", "LC_TIME=C", "LD_PRELOAD=/tmp/x.so", "BASH_ENV=/tmp/x", "EDITOR=vi"],
+            configured: [("PAGER", "less"), ("TEAM", "blue")])
+        XCTAssertEqual(
+            environment,
+            [
+                "PATH=\(AllowedCommands.searchPath)", "TERM=dumb", "HOME=/home/ops", "USER=ops", "LOGNAME=ops", "LANG=C.UTF-8",
+                "LC_TIME=C", "TEAM=blue", "PAGER=cat", "SYSTEMD_PAGER=cat", "SYSTEMD_PAGERSECURE=1", "LESSSECURE=1", "GIT_PAGER=cat",
+            ])
+    }
 }

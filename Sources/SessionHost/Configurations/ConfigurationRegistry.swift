@@ -100,8 +100,23 @@ public struct ConfigurationRegistry {
             removed.append("removed \(path)")
         }
         guard !removed.isEmpty else { throw Refusal(description: "no configuration \(name) on this host") }
+        let daemons = stopDaemons(of: name)
+        if daemons > 0 { removed.append("closed the sessions of \(daemons) daemon\(daemons == 1 ? "" : "s") of \(name)") }
         if list().isEmpty, unlink(helperPath) == 0 { removed.append("removed \(helperPath) (no configuration left)") }
         return removed
+    }
+
+    /// Sends SIGTERM to every daemon of configuration `name` (`pss-host daemon --configuration NAME`, run from the
+    /// system-wide helper): each closes its sessions once it sees the configuration gone. Returns how many.
+    func stopDaemons(of name: String) -> Int {
+        let wanted = [helperPath, "daemon", "--configuration", name]
+        var count = 0
+        for entry in Posix.directoryEntries("/proc") {
+            guard let pid = pid_t(entry), let command = Posix.readFile("/proc/\(entry)/cmdline", limit: 4096) else { continue }
+            let arguments = command.split(separator: 0, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
+            if arguments == wanted, kill(pid, SIGTERM) == 0 { count += 1 }
+        }
+        return count
     }
 
     /// Every configuration file, checked as a session would check it.

@@ -13,6 +13,9 @@ final class ClientLink {
     private var outboundStart = 0
     /// Set by the client's hello.
     var clientID: String?
+    /// Who acts through this link, as its relay says: the daemon's own user, or for a runAs configuration, the user
+    /// sudo let in (empty until the descriptors have come).
+    private(set) var user = ""
     /// The command whose output this link streams, if any.
     weak var attached: CommandRun?
     /// The session whose terminal this link is entered in (`pss enter`), if any.
@@ -28,10 +31,11 @@ final class ClientLink {
 
     /// Takes the channel's descriptors from the relay; false until they have arrived.
     func adoptDescriptors() -> Bool {
-        guard let passed = DescriptorPassing.receive(from: control) else { return false }
+        guard let (passed, words) = DescriptorPassing.receive(from: control) else { return false }
         guard passed.count == 2 else { passed.forEach { Glibc.close($0) }; isClosed = true; return false }
         input = passed[0]
         output = passed[1]
+        user = words.isEmpty ? Posix.userName : String(decoding: words, as: UTF8.self)
         Posix.setNonBlocking(input)
         Posix.setNonBlocking(output)
         // sshd's pipes hold 64 KiB; a larger pipe takes whole output frames in one write.

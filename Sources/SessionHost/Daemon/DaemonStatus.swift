@@ -13,7 +13,7 @@ public enum DaemonStatus {
         defer { close(socket) }
         var pair: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0,
-            DescriptorPassing.send([pair[1], pair[1]], over: socket)
+            DescriptorPassing.send([pair[1], pair[1]], words: [], over: socket)
         else {
             print("daemon=unreachable")
             return 0

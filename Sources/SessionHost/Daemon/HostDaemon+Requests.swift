@@ -37,7 +37,7 @@ extension HostDaemon {
         case let .newSession(name, idle, buffering, maxBuffer, loadsProfile):
             let session = try createSession(
                 name: name, idleTimeout: idle, buffering: buffering, maxBuffer: maxBuffer,
-                heldBy: client, temporary: false, loadsProfile: loadsProfile)
+                heldBy: client, temporary: false, loadsProfile: loadsProfile, owner: link.user)
             link.send(.session(session.snapshot))
         case .listSessions:
             let records = sessions.values.map(\.snapshot).sorted { ($0.createdAt, $0.name) < ($1.createdAt, $1.name) }
@@ -217,16 +217,28 @@ extension HostDaemon {
     }
 
     func createSession(
-        name requested: String, idleTimeout: UInt32, buffering: SessionRecord.OutputBuffering,
-        maxBuffer: UInt64, heldBy: String, temporary: Bool, loadsProfile: Bool = false
+        name requested: String, idleTimeout requestedIdle: UInt32, buffering: SessionRecord.OutputBuffering,
+        maxBuffer: UInt64, heldBy: String, temporary: Bool, loadsProfile: Bool = false, owner: String
     ) throws -> HostedSession {
         let name = requested.isEmpty ? nextFreeName(temporary ? "temp" : "session") : requested
         if let problem = SessionName.problem(with: name) { throw RequestFailure(kind: .invalidRequest, message: problem) }
         if let existing = sessions.values.first(where: { $0.record.name == name }) {
             throw RequestFailure(kind: .duplicateName, message: "a session named '\(name)' already exists (\(existing.record.id))")
         }
-        guard idleTimeout >= SessionRecord.minimumIdleTimeout else {
+        guard requestedIdle >= SessionRecord.minimumIdleTimeout else {
             throw RequestFailure(kind: .invalidRequest, message: "the idle timeout must be at least \(SessionRecord.minimumIdleTimeout) seconds")
+        }
+        // A configuration's idleTimeoutSeconds is the longest its sessions may wait; a shorter one asked is kept.
+        let idleTimeout = min(requestedIdle, configuration?.idleTimeoutSeconds ?? .max)
+        if let configuration, let limit = configuration.maxSessionsPerUser {
+            let held = sessions.values.filter { $0.record.owner == owner && $0.record.state != .closed }.count
+            if held >= limit {
+                throw RequestFailure(
+                    kind: .denied,
+                    message:
+                        "configuration \(configuration.name) allows \(limit) session\(limit == 1 ? "" : "s") per user, and \(owner) has \(held); remove one first"
+                )
+            }
         }
         let id = try Posix.uuid()
         let directory = paths.session(id)
@@ -235,19 +247,25 @@ extension HostDaemon {
             let record = SessionRecord(
                 id: id, name: name, owner: owner, heldBy: heldBy, createdAt: Posix.now,
                 idleTimeoutSeconds: idleTimeout, outputBuffering: buffering, maxBuffer: maxBuffer,
-                temporary: temporary)
+                temporary: temporary, configuration: configuration?.name ?? "",
+                runAs: configuration?.runAs ?? "", restricted: allowedCommands != nil)
             try store.save(record)
             let session = HostedSession(record: record, directory: directory)
             session.loadsProfile = loadsProfile
-            session.shell = try SessionShell(
-                environment: shellEnvironment + ["PSS_SESSION_ID=\(id)", "PSS_SESSION_NAME=\(name)"],
-                loadsProfile: loadsProfile)
+            if allowedCommands == nil { session.shell = try newShell(for: session) }
             sessions[id] = session
             return session
         } catch {
             Posix.removeTree(directory)
             throw RequestFailure(kind: .hostFailure, message: "cannot create the session in \(paths.base): \(error)")
         }
+    }
+
+    /// A shell for `session`: at its start, and when a command ended the last one.
+    func newShell(for session: HostedSession) throws -> SessionShell {
+        try SessionShell(
+            environment: shellEnvironment + ["PSS_SESSION_ID=\(session.record.id)", "PSS_SESSION_NAME=\(session.record.name)"],
+            loadsProfile: session.loadsProfile, startupScript: configuration?.startupScript)
     }
 
     func nextFreeName(_ prefix: String) -> String {
@@ -283,7 +301,7 @@ extension HostDaemon {
         if invocation.session.isEmpty {
             session = try createSession(
                 name: "", idleTimeout: SessionRecord.defaultIdleTimeout, buffering: .block,
-                maxBuffer: SessionRecord.defaultMaxBuffer, heldBy: link.clientID!, temporary: true)
+                maxBuffer: SessionRecord.defaultMaxBuffer, heldBy: link.clientID!, temporary: true, owner: link.user)
         } else {
             session = try find(invocation.session)
         }
@@ -315,7 +333,17 @@ extension HostDaemon {
 
     func start(_ invocation: ClientMessage.Invocation, in session: HostedSession, link: ClientLink) {
         if let failure = lockFailure(invocation.lock) { return refuse(link, failure.kind, failure.message) }
-        guard let shell = session.shell else {
+        var words: [[UInt8]] = []
+        if let allowedCommands, let configuration {
+            do {
+                words = try allowedCommands.check(invocation.command)
+            } catch {
+                transcribe(session, link.user, "refused (\(error))", invocation.command)
+                return refuse(link, .denied, "configuration \(configuration.name) does not allow this command: \(error)")
+            }
+        }
+        let shell = session.shell
+        guard shell != nil || session.record.restricted else {
             return refuse(link, .hostFailure, "session '\(session.record.name)' has no shell")
         }
         let number = session.nextCommand
@@ -363,6 +391,12 @@ extension HostDaemon {
                 run.hasTerminal = invocation.terminal
             }
             link.send(.started(session.snapshot, run.record(in: session.record), from: StreamOffsets()))
+            run.user = link.user
+            transcribe(session, link.user, "started \(run.name)", invocation.command)
+            guard let shell else {
+                return try startDirectly(
+                    run, words: words, in: session, stdin: input?.read, stdout: out.write, stderr: err.write)
+            }
             // The shell reaches the daemon's pipe ends through /proc: they are opened there, then the daemon
             // lets go of its copies (on the "started" notice).
             let line = shell.commandLine(
@@ -386,5 +420,27 @@ extension HostDaemon {
             session.record.command = ""
             refuse(link, .hostFailure, "cannot start the command in \(directory): \(error)")
         }
+    }
+
+    /// A restricted configuration's command: exactly its checked words, executed without a shell, in a process
+    /// group of its own (so that a stop or Ctrl-C reaches all of it), with the environment built from scratch.
+    func startDirectly(_ run: CommandRun, words: [[UInt8]], in session: HostedSession, stdin: Int32?, stdout: Int32, stderr: Int32) throws {
+        defer { run.releaseShellEnds() }
+        guard let program = AllowedCommands.program(words[0]) else {
+            let message = Array("pss: \(String(decoding: words[0], as: UTF8.self)): no such program in \(AllowedCommands.searchPath)\n".utf8)
+            _ = message.withUnsafeBytes { Posix.writeAll(stderr, $0) }
+            run.releaseShellEnds()
+            return finish(run, in: session, with: .exited(status: 127, signal: "", shellEnded: false))
+        }
+        run.pid = try Posix.spawnInNewSession(
+            program, arguments: words.map { String(decoding: $0, as: UTF8.self) }, environment: restrictedEnvironment,
+            descriptors: [stdin.map { .copy($0) } ?? .open("/dev/null", flags: O_RDONLY), .copy(stdout), .copy(stderr)])
+    }
+
+    /// A line of the configuration's transcript, if it keeps one.
+    func transcribe(_ session: HostedSession, _ user: String, _ event: String, _ line: String) {
+        transcript?.record(
+            session: session.record.name, id: session.record.id, user: user,
+            runAs: session.record.runAs.isEmpty ? owner : session.record.runAs, event: event, line: line)
     }
 }

@@ -15,11 +15,19 @@ extension HostDaemon {
             session = try createSession(
                 name: "", idleTimeout: SessionRecord.defaultIdleTimeout, buffering: .block,
                 maxBuffer: SessionRecord.defaultMaxBuffer, heldBy: client, temporary: true,
-                loadsProfile: true)
+                loadsProfile: true, owner: link.user)
         } else {
             session = try find(reference)
         }
         guard session.record.state != .broken else { throw brokenFailure(session) }
+        // A restricted session has no terminal: the client gives a line prompt, each line an invoke checked here.
+        if session.record.restricted {
+            if !force && session.record.state == .opened && session.record.heldBy != client {
+                throw RequestFailure(kind: .busy, message: "session '\(session.record.name)' is held by another client; take it over with pss enter --force")
+            }
+            hold(session, for: client)
+            return link.send(.entered(session.snapshot, keysTaken: 0))
+        }
         guard let shell = session.shell else { throw RequestFailure(kind: .hostFailure, message: "session '\(session.record.name)' has no shell") }
         if let other = session.enteredLink, other !== link, !other.isClosed {
             guard force else {

@@ -3,6 +3,8 @@ import SessionWire
 
 /// The write end of the pipe that turns signals into poll() input.
 nonisolated(unsafe) private var signalPipeWrite: Int32 = -1
+/// SIGTERM reached a configuration's daemon (`pss config unregister` stops them).
+nonisolated(unsafe) private var terminationRequested = false
 
 /// The per-user daemon, as tmux's server: one process holds all of a user's sessions, so an added session costs
 /// only its buffers. One thread, one poll() loop; started on demand by a relay, detached from every SSH connection;
@@ -24,6 +26,14 @@ public final class HostDaemon {
     private let startedAt = Posix.now
     var buffer = [UInt8](repeating: 0, count: WireProtocol.outputChunk)
     let shellEnvironment: [String]
+    /// The configuration whose sessions this daemon holds (`pss-host daemon --configuration NAME`), or nil for the
+    /// user's own sessions.
+    let configuration: SessionConfiguration?
+    /// Its allowedCommands, when it has them: no session of this daemon has a shell.
+    let allowedCommands: AllowedCommands?
+    let transcript: Transcript?
+    /// What a restricted command's environment is: nothing from the client or the user's files.
+    let restrictedEnvironment: [String]
 
     /// Unsent output a link may queue before the daemon stops reading spools for it.
     static let linkHighWater = 1 << 20
@@ -33,11 +43,20 @@ public final class HostDaemon {
     /// queues, which stops at `linkHighWater`).
     static let answerHighWater = 2 << 20
 
-    public init(paths: HostPaths, helperIdentity: String) {
+    public init(paths: HostPaths, helperIdentity: String, configuration: SessionConfiguration? = nil) {
         self.paths = paths
         self.store = SessionStore(paths: paths)
         self.helperIdentity = helperIdentity
-        shellEnvironment = Self.environmentForShells()
+        self.configuration = configuration
+        allowedCommands = configuration?.allowedCommands.map(AllowedCommands.init)
+        transcript = configuration?.transcriptDirectory.map(Transcript.init)
+        shellEnvironment = Self.environmentForShells() + (configuration?.environment.map { "\($0.name)=\($0.value)" } ?? [])
+        let account = getpwuid(getuid()).map { entry -> [String: String] in
+            let name = String(cString: entry.pointee.pw_name)
+            return ["HOME": String(cString: entry.pointee.pw_dir), "USER": name, "LOGNAME": name]
+        }
+        restrictedEnvironment = AllowedCommands.environment(
+            account: account ?? [:], locale: shellEnvironment, configured: configuration?.environment ?? [])
     }
 
     // MARK: Start
@@ -47,6 +66,7 @@ public final class HostDaemon {
         // Sessions' shells start where a login would; the daemon must not hold the directory it was started in.
         chdir(Posix.environment("HOME") ?? "/")
         try paths.prepare()
+        try transcript?.prepare()
         let lock = open(paths.lock, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         try Posix.check(lock, "open \(paths.lock)")
         guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { return }  // another daemon is running or starting
@@ -62,8 +82,9 @@ public final class HostDaemon {
         }
         for record in store.loadAll() {
             // A record whose shell died with a previous daemon: Broken, its spools kept.
+            // (A restricted session has no shell to lose: it waits, Disconnected, for its users.)
             var broken = record
-            broken.state = .broken
+            broken.state = record.restricted ? .disconnected : .broken
             broken.command = ""
             let session = HostedSession(record: broken, directory: paths.session(record.id))
             sessions[record.id] = session
@@ -96,6 +117,13 @@ public final class HostDaemon {
         signal(SIGCHLD) { _ in
             var byte: UInt8 = 1
             _ = Glibc.write(signalPipeWrite, &byte, 1)
+        }
+        if configuration != nil {
+            signal(SIGTERM) { _ in
+                terminationRequested = true
+                var byte: UInt8 = 1
+                _ = Glibc.write(signalPipeWrite, &byte, 1)
+            }
         }
     }
 
@@ -198,8 +226,21 @@ public final class HostDaemon {
                 handlers[index](descriptor.revents)
             }
             progress()
+            if terminationRequested { return endConfiguration() }
             if shouldExit() { return }
         }
+    }
+
+    /// A configuration's daemon told to end: when its configuration is gone (unregistered), its sessions are closed
+    /// and every trace of them removed; otherwise it ends as a lost daemon does (its sessions Broken for the next).
+    private func endConfiguration() {
+        guard let configuration, ConfigurationRegistry().load(configuration.name).problem != nil else { return }
+        Self.log("configuration \(configuration.name) is gone: closing its \(sessions.count) sessions")
+        for session in Array(sessions.values) { remove(session) }
+        for link in links { link.flushBeforeClose(); link.close() }
+        links = []
+        unlink(paths.socket)
+        Posix.removeTree(paths.base)
     }
 
     /// Moves a command's output into its spool, straight on to the client streaming it when it keeps up.
@@ -397,7 +438,7 @@ public final class HostDaemon {
 
     /// Records how a command ended. Its end is published (and its session freed for the next command) only once
     /// everything it wrote is in the spool: with a full disk, the job stays Running until the output is stored.
-    private func finish(_ run: CommandRun, in session: HostedSession, with result: HostMessage) {
+    func finish(_ run: CommandRun, in session: HostedSession, with result: HostMessage) {
         guard run.result == nil, run.pendingEnd == nil else { return }
         run.releaseShellEnds()
         if run.timedOut, case let .exited(_, _, shellEnded) = result {
@@ -425,7 +466,11 @@ public final class HostDaemon {
         run.pendingEnd = nil
         run.result = end
         run.endedAt = Posix.now
+        run.pid = 0
         run.save()
+        if case let .exited(status, signal, _) = end {
+            transcribe(session, run.user, "ended \(run.name) status \(status)\(signal.isEmpty ? "" : " (SIG\(signal))")", run.command)
+        }
         for stopper in run.stoppers where !stopper.isClosed { stopper.send(.job(run.record(in: session.record))) }
         run.stoppers = []
         if session.run === run {
@@ -443,22 +488,23 @@ public final class HostDaemon {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, WNOHANG)
             guard pid > 0 else { return }
-            guard let session = sessions.values.first(where: { $0.shell?.pid == pid }) else { continue }
             let signalled = status & 0x7f != 0
             let result = HostMessage.exited(
                 status: signalled ? 128 + (status & 0x7f) : (status >> 8) & 0xff,
-                signal: signalled ? Self.signalName(status & 0x7f) : "", shellEnded: true)
+                signal: signalled ? Self.signalName(status & 0x7f) : "", shellEnded: false)
+            if let session = sessions.values.first(where: { $0.run?.pid == pid }), let run = session.run {
+                finish(run, in: session, with: result)
+                continue
+            }
+            guard let session = sessions.values.first(where: { $0.shell?.pid == pid }) else { continue }
             session.drainTerminal(using: &buffer)
-            if let run = session.run { finish(run, in: session, with: result) }
+            if let run = session.run, case let .exited(status, signal, _) = result {
+                finish(run, in: session, with: .exited(status: status, signal: signal, shellEnded: true))
+            }
             // The command ended the shell (exit, exec): the session goes on with a fresh one; its variables,
             // functions and working directory are gone, and the command's result says so.
             session.shell?.release()
-            session.shell = try? SessionShell(
-                environment: shellEnvironment + [
-                    "PSS_SESSION_ID=\(session.record.id)",
-                    "PSS_SESSION_NAME=\(session.record.name)",
-                ],
-                loadsProfile: session.loadsProfile)
+            session.shell = try? newShell(for: session)
             if let link = session.enteredLink, let shell = session.shell {
                 link.send(.terminalOutput(Array("\r\n[pss: the session's shell ended; a new one took its place]\r\n".utf8)[...]))
                 shell.enterInteractive(term: session.enteredTerm)
@@ -493,12 +539,24 @@ public final class HostDaemon {
     /// Sends a pending signal once the command's process group is in the terminal's foreground. A command that
     /// runs in the shell itself (a loop of builtins) has none: at KILL time, its shell goes, and a new one comes.
     private func deliverSignals(_ session: HostedSession) {
-        guard let run = session.run, let shell = session.shell else { return }
+        guard let run = session.run else { return }
         let now = Posix.now
         if let deadline = run.deadline, deadline <= now, !run.timedOut {
             run.timedOut = true
             terminate(run, SIGTERM)
         }
+        // A restricted session's command has its own process group, and no shell to tell.
+        if run.pid > 0 {
+            if let killAt = run.killAt, killAt <= now {
+                run.killAt = nil
+                kill(-run.pid, SIGKILL)
+            }
+            if let number = run.pendingSignal { kill(-run.pid, number) }
+            run.pendingSignal = nil
+            run.interruptFollowUp = .none
+            return
+        }
+        guard let shell = session.shell else { return }
         if let killAt = run.killAt, killAt <= now {
             run.killAt = nil
             if let group = shell.foregroundGroup { kill(-group, SIGKILL) } else { kill(shell.pid, SIGKILL) }

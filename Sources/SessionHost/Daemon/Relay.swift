@@ -4,20 +4,25 @@ import SessionWire
 /// What an SSH exec channel runs on the host: connects the channel (stdin/stdout) to the user's daemon, starting
 /// the daemon first if none runs, and moves bytes both ways until either side ends.
 public enum Relay {
-    public static func run(paths: HostPaths, helperPath: String) throws -> Int32 {
+    /// The client skips whatever the login shell's rc files printed before this line, and sends nothing before it
+    /// (the shell that read the script from stdin may have read ahead). The daemon's frames follow it.
+    static let readyLine = "pss-host relay ready v\(WireProtocol.version)\n"
+
+    /// `daemonArguments`: how the helper starts the daemon when none runs; `user`: who acts through this link
+    /// (empty: this process's user).
+    public static func run(
+        paths: HostPaths, helperPath: String, daemonArguments: [String] = ["daemon"], user: String = ""
+    ) throws -> Int32 {
         try paths.prepare()
-        let socket = try connectOrStartDaemon(paths: paths, helperPath: helperPath)
+        let socket = try connectOrStartDaemon(paths: paths, helperPath: helperPath, daemonArguments: daemonArguments)
         defer { close(socket) }
-        // The client skips whatever the login shell's rc files printed before this line, and sends nothing before
-        // it (the shell that read the script from stdin may have read ahead). The daemon's frames follow it.
-        let ready = "pss-host relay ready v\(WireProtocol.version)\n"
-        guard ready.withCString({ Posix.writeAll(STDOUT_FILENO, UnsafeRawBufferPointer(start: $0, count: strlen($0))) }) else {
+        guard Array(readyLine.utf8).withUnsafeBytes({ Posix.writeAll(STDOUT_FILENO, $0) }) else {
             throw HostError.daemon("cannot write to the channel")
         }
         // Hand the channel's pipes to the daemon and step aside: bytes then go between sshd and the daemon
         // directly. The relay stays until the daemon is done with them (it closes this socket), so that sshd
         // keeps the channel open as long as the conversation lasts.
-        guard DescriptorPassing.send([STDIN_FILENO, STDOUT_FILENO], over: socket) else {
+        guard DescriptorPassing.send([STDIN_FILENO, STDOUT_FILENO], words: Array(user.utf8), over: socket) else {
             throw HostError.daemon("cannot hand the connection to the host daemon")
         }
         close(STDIN_FILENO)
@@ -27,9 +32,9 @@ public enum Relay {
         return 0
     }
 
-    static func connectOrStartDaemon(paths: HostPaths, helperPath: String) throws -> Int32 {
+    static func connectOrStartDaemon(paths: HostPaths, helperPath: String, daemonArguments: [String]) throws -> Int32 {
         if let socket = try connect(paths.socket) { return socket }
-        try startDaemon(paths: paths, helperPath: helperPath)
+        try startDaemon(paths: paths, helperPath: helperPath, arguments: daemonArguments)
         for _ in 0..<500 {  // up to 5 s for the daemon to listen
             try HostPaths.secureDirectory(paths.runtime)
             if let socket = try connect(paths.socket) { return socket }
@@ -44,9 +49,9 @@ public enum Relay {
 
     /// Starts `pss-host daemon` detached from this SSH connection: its own session (setsid), stdio on /dev/null
     /// and its log, so that neither logout nor the channel's end reaches it.
-    static func startDaemon(paths: HostPaths, helperPath: String) throws {
+    static func startDaemon(paths: HostPaths, helperPath: String, arguments: [String]) throws {
         _ = try Posix.spawnInNewSession(
-            helperPath, arguments: [helperPath, "daemon"],
+            helperPath, arguments: [helperPath] + arguments,
             descriptors: [
                 .open("/dev/null", flags: O_RDONLY), .open("/dev/null", flags: O_WRONLY),
                 .open(paths.runtime + "/daemon.log", flags: O_WRONLY | O_CREAT | O_APPEND, mode: 0o600),

@@ -24,6 +24,10 @@ final class CommandRun {
     var stdinEnded = false
     /// The shell's ends of the pipes, held until the shell has opened them (its "started" notice).
     var shellEnds: [Int32] = []
+    /// A restricted session's command, run directly: its process (and process group); 0 otherwise.
+    var pid: pid_t = 0
+    /// Who started it (the real user, for a runAs configuration).
+    var user = ""
 
     /// How it ended (`HostMessage.exited`); nil while it runs, and for ever when its daemon died while it ran.
     var result: HostMessage?

@@ -140,6 +140,7 @@ final class HostedSession {
 
     func close() {
         shell?.terminate()
+        for run in runs where run.pid > 0 { kill(-run.pid, SIGKILL) }  // a restricted session's command (reaped by the daemon)
         shell = nil
         runs.forEach { $0.close() }
         runs = []

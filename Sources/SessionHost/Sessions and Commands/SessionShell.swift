@@ -26,7 +26,8 @@ final class SessionShell {
         access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh"
     }
 
-    init(environment: [String], loadsProfile: Bool = false) throws {
+    /// `startupScript`: a file the shell reads once it has started (a configuration's), after the login files.
+    init(environment: [String], loadsProfile: Bool = false, startupScript: String? = nil) throws {
         let token = Hex.string(try Posix.randomBytes(8))
         let (master, slavePath) = try Self.openTerminal()
         // The daemon keeps the slave open too, so the master never reads EIO between shells.
@@ -62,6 +63,7 @@ final class SessionShell {
         self.notices = notices.read
         self.token = token
         if loadsProfile { _ = type(profileLine) }
+        if let startupScript { _ = type(". \(ShellQuoting.quote(startupScript)) </dev/null") }
         _ = type(setupLine)
     }
 

@@ -14,6 +14,7 @@ struct SessionStore {
             ("heldBy", record.heldBy), ("createdAt", String(record.createdAt)),
             ("idleTimeoutSeconds", String(record.idleTimeoutSeconds)), ("outputBuffering", record.outputBuffering.rawValue),
             ("maxBuffer", String(record.maxBuffer)), ("command", record.command), ("temporary", record.temporary ? "1" : "0"),
+            ("configuration", record.configuration), ("runAs", record.runAs), ("restricted", record.restricted ? "1" : "0"),
         ]
         try KeyValueFile.write(paths.session(record.id) + "/record", fields)
     }
@@ -49,7 +50,8 @@ struct SessionStore {
         return SessionRecord(
             id: id, name: name, owner: owner, state: state, heldBy: fields["heldBy"] ?? "",
             createdAt: createdAt, idleTimeoutSeconds: idle, outputBuffering: buffering,
-            maxBuffer: maxBuffer, command: fields["command"] ?? "", temporary: fields["temporary"] == "1")
+            maxBuffer: maxBuffer, command: fields["command"] ?? "", temporary: fields["temporary"] == "1",
+            configuration: fields["configuration"] ?? "", runAs: fields["runAs"] ?? "", restricted: fields["restricted"] == "1")
     }
 
     func loadAll() -> [SessionRecord] {

@@ -15,6 +15,10 @@ public struct HostPaths {
         self.init(environment: { getenv($0).map { String(cString: $0) } })
     }
 
+    public init(base: String) {
+        self.base = base
+    }
+
     init(environment: (String) -> String?) {
         if let explicit = environment("PSS_HOST_DIR"), !explicit.isEmpty {
             base = explicit

@@ -106,16 +106,21 @@ public struct ClientState {
         public var host: String
         public var id: String
         public var name: String
+        /// The session configuration whose daemon holds it (`--configuration`); nil for the user's own sessions.
+        public var configuration: String?
 
-        public init(host: String, id: String, name: String) {
+        public init(host: String, id: String, name: String, configuration: String? = nil) {
             self.host = host
             self.id = id
             self.name = name
+            self.configuration = configuration
         }
 
-        /// A host pss can parse, a session id, a session name: anything else in the file is dropped.
+        /// A host pss can parse, a session id, a session name, a configuration name: anything else in the file is
+        /// dropped.
         var isValid: Bool {
             (try? HostSpec(parsing: host)) != nil && SessionName.isID(id) && SessionName.problem(with: name) == nil
+                && (configuration.map { SessionName.problem(with: $0) == nil } ?? true)
         }
     }
 
@@ -126,15 +131,16 @@ public struct ClientState {
         return ((try? JSONDecoder().decode([KnownSession].self, from: Data(bytes))) ?? []).filter(\.isValid)
     }
 
-    /// Replaces what is known of `host` with `records` (all of its sessions), or adds `records` when `complete`
-    /// is false.
-    public func remember(host: String, records: [SessionRecord], complete: Bool) {
+    /// Replaces what is known of `host` (of one configuration's daemon there: nil, the user's own) with `records`
+    /// (all of its sessions), or adds `records` when `complete` is false.
+    public func remember(host: String, configuration: String? = nil, records: [SessionRecord], complete: Bool) {
         updating {
             guard var known = try? knownSessions() else { return }
-            if complete { known.removeAll { $0.host == host } }
+            if complete { known.removeAll { $0.host == host && $0.configuration == configuration } }
             for record in records {
                 known.removeAll { $0.host == host && $0.id == record.id }
-                known.append(KnownSession(host: host, id: record.id, name: record.name))
+                known.append(
+                    KnownSession(host: host, id: record.id, name: record.name, configuration: record.configuration.isEmpty ? nil : record.configuration))
             }
             save(known.filter(\.isValid))
         }

@@ -77,6 +77,29 @@ public final class HostLink {
         throw SessionError.helper("the helper does not answer after reinstalling it (\(lastProblem))")
     }
 
+    /// A link to the daemon of session configuration `name`, through the system-wide helper the administrator's
+    /// `pss config register` installed (never installed from here). The helper lets in the users the configuration
+    /// allows, as its runAs user through sudo when it has one; a refusal is a `denied` answer to hello.
+    public static func open(_ connection: SSHConnection, configuration name: String, clientID: String) throws -> HostLink {
+        let link = HostLink(channel: try connection.openExec(HostScripts.command))
+        do {
+            try link.channel.writeAll(Array(HostScripts.configurationRelay(name).utf8))
+            let version = try link.readReadyMarker()
+            guard version == WireProtocol.version else {
+                link.close()
+                throw SessionError.helper(
+                    "the host's system-wide helper (\(HostScripts.systemHelper)) speaks protocol \(version), this client \(WireProtocol.version): an administrator updates it with pss config register"
+                )
+            }
+            try link.send(.hello(version: WireProtocol.version, clientID: clientID))
+            link.awaitingHello = true
+            return link
+        } catch let error as HelperEnded {
+            if error.status == .exited(HostScripts.refusedStatus) { throw SessionError.refused(.denied, error.message) }
+            throw SessionError.helper("configuration \(name): \(error)")
+        }
+    }
+
     /// Reads the channel up to the relay's ready line and returns the protocol version it names; what came before
     /// it is dropped, what came after goes to the frame decoder.
     private func readReadyMarker() throws -> UInt32 {
@@ -138,7 +161,9 @@ public final class HostLink {
             if let body = try decoder.nextFrame() {
                 switch try HostMessage(decoding: body) {
                 case .hello: return
-                case let .failure(_, message): throw SessionError.helper(message)
+                case let .failure(kind, message):
+                    // A configuration's gate says no as a refusal (254); anything else is the helper's failure.
+                    throw kind == .denied ? SessionError.refused(kind, message) : SessionError.helper(message)
                 default: throw SessionError.helper("unexpected answer to hello")
                 }
             }

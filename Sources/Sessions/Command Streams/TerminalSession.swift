@@ -11,6 +11,8 @@ public struct TerminalSession {
         case left(reason: String, closed: Bool)
         /// SIGTERM or SIGHUP: pss left (the host was asked to let go, and given a second to answer).
         case signalled(Int32)
+        /// The session is a restricted configuration's: it has no terminal, and takes command lines (`LinePrompt`).
+        case takesLines
     }
 
     /// The local terminal: keys are read from `input`, the session's output written to `output`.
@@ -67,6 +69,7 @@ public struct TerminalSession {
         let answer = try link.request(.enter(session: session, force: force, size: windowSize(), term: term, keys: keyStream.id))
         guard case let .entered(record, taken) = answer else { throw SessionError.helper("unexpected answer to enter") }
         entered(record)
+        if record.restricted { return (record, .takesLines) }
         // Keys the host did not get before the connection broke go again, once.
         let resend = keyStream.unconfirmed(after: taken)
         if !resend.bytes.isEmpty { try link.send(.terminalInput(offset: resend.offset, resend.bytes)) }

@@ -99,6 +99,20 @@ enum HostScripts {
         return lines.joined(separator: "; ") + "\n"
     }
 
+    /// Where `pss config register` installs the helper for session configurations (root's).
+    static let systemHelper = "/usr/local/lib/pss/pss-host"
+
+    /// The script that reaches configuration `name`'s sessions through the system-wide helper, which checks who
+    /// may (the name is checked by the client and the helper, and quoted here).
+    static func configurationRelay(_ name: String) -> String {
+        let lines = [
+            "h=\(systemHelper)",
+            #"[ -f "$h" ] && [ -x "$h" ] && [ "$(stat -c %u -- "$h" 2>/dev/null)" = 0 ] || { echo "pss-host: this host has no session configurations ($h is missing or not root's; an administrator runs pss config register)" >&2; exit 70; }"#,
+            #"exec "$h" session \#(ShellQuoting.quote(name))"#,
+        ]
+        return lines.joined(separator: "; ") + "\n"
+    }
+
     /// Installer, step 1: checks what exists above the host directory, makes the directory and bin/ (0700) when
     /// missing, checks them as `relay` does, and reports `key=value` facts: arch, glibc, the canonical directory,
     /// free KiB, or `error=`.

@@ -46,7 +46,7 @@ struct EnterCommand: ParsableCommand {
         var shown = target
         var status: Int32 = 0
         do {
-            let client = try SessionClient(connector: connection.makeConnector())
+            let client = try connection.makeClient()
             let (host, session) = try resolve(client)
             let raw = try RawTerminal(STDIN_FILENO)
             raw.resetsModes = true
@@ -67,7 +67,7 @@ struct EnterCommand: ParsableCommand {
                         // Coming back after a lost connection: this client's own stale attachment is taken over.
                         try terminal.run(on: link, session: entered?.id ?? session, force: force || entered != nil) { record in
                             client.state.remember(host: host, records: [record], complete: false)
-                            if entered == nil { raw.enable() }
+                            if entered == nil && !record.restricted { raw.enable() }
                             if giveUpAt != nil { RawTerminal.say("reconnected") }
                             entered = record
                             giveUpAt = nil
@@ -93,6 +93,10 @@ struct EnterCommand: ParsableCommand {
             let (record, end) = result!
             raw.restore()
             shown = "\(host)/\(record.name)"
+            if end == .takesLines {
+                signals.disarm()
+                return try LinePrompt(client: client, host: host, session: record).run()
+            }
             Terminal.write("\r\n", to: STDERR_FILENO)  // the remote prompt's line is not pss's
             switch end {
             case let .left(_, closed: true):
@@ -106,6 +110,8 @@ struct EnterCommand: ParsableCommand {
             case let .signalled(signal):
                 Diagnostics.print("detached from \(shown) (signal \(signal)); it stays open: pss enter \(shown)")
                 status = 128 + signal
+            case .takesLines:
+                break  // handled above
             }
         } catch {
             let failure = CommandFailure.from(error)

@@ -21,7 +21,9 @@ struct FanOutStreaming {
         let console = FanOutConsole(total: targets.count)
         var connector = try connection.makeConnector(prompting: false)
         connector.prompter = ConsolePrompter(console: console)
-        let client = try SessionClient(connector: connector).locatingHelper()
+        var client = SessionClient(connector: connector)
+        client.configuration = connection.configuration
+        client = try client.locatingHelper()
         let gathers = groups || connection.json
         var outcomes = [CommandOutcome?](repeating: nil, count: targets.count)
         let lock = Lock()

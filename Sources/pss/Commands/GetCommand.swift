@@ -30,15 +30,31 @@ struct GetCommand: ParsableCommand {
         let state = ClientState()
         let targets = given.isEmpty ? Array(Set(try state.knownSessions().map(\.host))).sorted() : given
         if fanOut.dryRun { return FanOutOptions.printTargets(targets) }
-        let client = try SessionClient(connector: connection.makeConnector(prompting: targets.count == 1), state: state).locatingHelper()
+        let client = try connection.makeClient(prompting: targets.count == 1, state: state).locatingHelper()
         let clientID = try client.state.clientID()
+        let known = try state.knownSessions()
         let (found, worst) = Diagnostics.forEachTarget(targets, throttle: fanOut.throttle) { host in
-            let answers = try client.withLink(host) { try $0.requestList(.listSessions) }
-            let records = try answers.flatMap { answer -> [SessionRecord] in
-                guard case let .sessions(page, _) = answer else { throw SessionError.helper("unexpected answer") }
-                return page
+            // The user's own daemon, and the daemons of the configurations this client knows sessions of there
+            // (or only the one given).
+            let configurations: [String?] =
+                client.configuration.map { [$0] } ?? [nil] + Set(known.filter { $0.host == host }.compactMap(\.configuration)).sorted()
+            var records: [SessionRecord] = []
+            for configuration in configurations {
+                var endpoint = client
+                endpoint.configuration = configuration
+                let answers: [HostMessage]
+                do {
+                    answers = try endpoint.withLink(host) { try $0.requestList(.listSessions) }
+                } catch SessionError.refused where client.configuration == nil && configuration != nil {
+                    answers = []  // a configuration gone (or closed to this user) since: its sessions with it
+                }
+                let found = try answers.flatMap { answer -> [SessionRecord] in
+                    guard case let .sessions(page, _) = answer else { throw SessionError.helper("unexpected answer") }
+                    return page
+                }
+                client.state.remember(host: host, configuration: configuration, records: found, complete: true)
+                records += found
             }
-            client.state.remember(host: host, records: records, complete: true)
             return records.filter { name == nil || HostPattern.wildcardMatch($0.name, name!) }
                 .map { SessionOutput.Row(host: host, record: $0) }
         }

@@ -154,7 +154,7 @@ struct InvokeCommand: ParsableCommand {
 
     /// --as-job: starts the command on each target and shows the jobs, without waiting for them.
     private func startJobs(_ targets: [String], _ resolve: (SessionClient, Int) throws -> (host: String, request: ClientMessage)) throws {
-        let client = try SessionClient(connector: connection.makeConnector(prompting: targets.count == 1)).locatingHelper()
+        let client = try connection.makeClient(prompting: targets.count == 1).locatingHelper()
         let (rows, worst) = Diagnostics.forEachTarget(
             targets, throttle: fanOut.throttle,
             indexed: { index in

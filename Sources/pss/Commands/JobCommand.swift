@@ -34,9 +34,9 @@ struct JobCommand: ParsableCommand {
             let hostTargets = try fanOut.targets(hosts)
             let sessionTargets = try HostList.expand(sessions)
             if fanOut.dryRun { return FanOutOptions.printTargets(hostTargets + sessionTargets) }
-            let client = try SessionClient(connector: connection.makeConnector(prompting: hostTargets.count + sessionTargets.count == 1)).locatingHelper()
+            let client = try connection.makeClient(prompting: hostTargets.count + sessionTargets.count == 1).locatingHelper()
             func list(_ reference: SessionReference) throws -> [JobOutput.Row] {
-                let answers = try client.withLink(reference.host) { try $0.requestList(.listJobs(session: reference.session)) }
+                let answers = try client.forSession(reference).withLink(reference.host) { try $0.requestList(.listJobs(session: reference.session)) }
                 let jobs = try answers.flatMap { answer -> [JobRecord] in
                     guard case let .jobs(page, _) = answer else { throw SessionError.helper("unexpected answer") }
                     return page
@@ -130,10 +130,10 @@ struct JobCommand: ParsableCommand {
     }
 
     static func request(_ connection: ConnectionOptions, _ target: Target, _ message: (String, String) -> ClientMessage) throws {
-        let client = try SessionClient(connector: connection.makeConnector())
+        let client = try connection.makeClient()
         let worst = Diagnostics.forEachTarget([target.session]) { text in
             let reference = try SessionReference(parsing: text, known: try client.state.knownSessions())
-            let answer = try client.withLink(reference.host) { try $0.request(message(reference.session, target.job)) }
+            let answer = try client.forSession(reference).withLink(reference.host) { try $0.request(message(reference.session, target.job)) }
             if case let .job(job) = answer { JobOutput.print([.init(host: reference.host, job: job)], json: connection.json) }
         }.worst
         if worst != 0 { throw ExitCode(worst) }

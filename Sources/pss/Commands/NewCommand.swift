@@ -54,7 +54,7 @@ struct NewCommand: ParsableCommand {
     func run() throws {
         let targets = try fanOut.targets(hosts)
         if fanOut.dryRun { return FanOutOptions.printTargets(targets) }
-        let client = try SessionClient(connector: connection.makeConnector(prompting: targets.count == 1)).locatingHelper()
+        let client = try connection.makeClient(prompting: targets.count == 1).locatingHelper()
         let clientID = try client.state.clientID()
         let (rows, worst) = Diagnostics.forEachTarget(targets, throttle: fanOut.throttle) { host in
             let answer = try client.withLink(host) { link in

@@ -43,7 +43,7 @@ struct OutputStreaming {
         var outcome: Result<CommandStream.End, CommandFailure>
         var detachedBy: Int32?
         do {
-            let client = try SessionClient(connector: connection.makeConnector())
+            let client = try connection.makeClient()
             let (resolvedHost, request) = try resolve(client)
             host = resolvedHost
             outcome = .success(

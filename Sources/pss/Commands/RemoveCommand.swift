@@ -36,20 +36,20 @@ struct RemoveCommand: ParsableCommand {
     func run() throws {
         let targets = try fanOut.targets(all ? hosts : sessions)
         if fanOut.dryRun { return FanOutOptions.printTargets(targets) }
-        let client = try SessionClient(connector: connection.makeConnector(prompting: targets.count == 1)).locatingHelper()
+        let client = try connection.makeClient(prompting: targets.count == 1).locatingHelper()
         let worst: Int32
         if all {
             worst =
                 Diagnostics.forEachTarget(targets, throttle: fanOut.throttle) { host in
                     try client.withLink(host) { link in _ = try link.request(.removeAllSessions) }
-                    client.state.remember(host: host, records: [], complete: true)
+                    client.state.remember(host: host, configuration: client.configuration, records: [], complete: true)
                     client.sessionsChanged(on: host)
                 }.worst
         } else {
             worst =
                 Diagnostics.forEachTarget(targets, throttle: fanOut.throttle) { text in
                     let reference = try SessionReference(parsing: text, known: try client.state.knownSessions())
-                    try client.withLink(reference.host) { link in _ = try link.request(.removeSession(reference.session)) }
+                    try client.forSession(reference).withLink(reference.host) { link in _ = try link.request(.removeSession(reference.session)) }
                     let known = try client.state.knownSessions().filter {
                         $0.host == reference.host && ($0.id == reference.session || $0.name == reference.session)
                     }

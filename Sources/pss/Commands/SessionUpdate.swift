@@ -8,11 +8,11 @@ enum SessionUpdate {
     static func run(_ given: [String], connection: ConnectionOptions, fanOut: FanOutOptions, _ request: (String) -> ClientMessage) throws {
         let sessions = try fanOut.targets(given)
         if fanOut.dryRun { return FanOutOptions.printTargets(sessions) }
-        let client = try SessionClient(connector: connection.makeConnector(prompting: sessions.count == 1)).locatingHelper()
+        let client = try connection.makeClient(prompting: sessions.count == 1).locatingHelper()
         let clientID = try client.state.clientID()
         let (rows, worst) = Diagnostics.forEachTarget(sessions, throttle: fanOut.throttle) { text in
             let reference = try SessionReference(parsing: text, known: try client.state.knownSessions())
-            let answer = try client.withLink(reference.host) { try $0.request(request(reference.session)) }
+            let answer = try client.forSession(reference).withLink(reference.host) { try $0.request(request(reference.session)) }
             guard case let .session(record) = answer else { throw SessionError.helper("unexpected answer") }
             client.state.remember(host: reference.host, records: [record], complete: false)
             if record.state == .opened && record.heldBy == clientID {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Sessions
+import SessionWire
 import SSHClient
 
 /// The connection options every command takes, as ssh's.
@@ -31,6 +32,12 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Read the password for password or keyboard-interactive authentication from this file (its first line).", valueName: "file"))
     var passwordFile: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Use the sessions of this session configuration on the host (pss config register); a session this client knows is found in its own.",
+            valueName: "name"))
+    var configuration: String?
+
     @Flag(help: "Print machine-readable JSON, one object per line.")
     var json = false
 
@@ -47,6 +54,9 @@ struct ConnectionOptions: ParsableArguments {
             if parsed.keyword == .user, !HostSpec.isValidRemoteUser(parsed.arguments[0]) {
                 throw ValidationError("-o User: the user name holds characters a shell would read, or starts with '-'")
             }
+        }
+        if let configuration, let problem = SessionName.problem(with: configuration) {
+            throw ValidationError("--configuration: \(problem.replacingOccurrences(of: "session name", with: "configuration name"))")
         }
         if let loginName, !HostSpec.isValidRemoteUser(loginName) {
             throw ValidationError("-l: the user name holds characters a shell would read (' ` \" ; & < > | ( ) { }), or starts with '-'")
@@ -87,6 +97,13 @@ struct ConnectionOptions: ParsableArguments {
     /// ssh_config as ssh reads it: -F or the usual files, the command line first.
     func makeResolver() throws -> SSHConfigResolver {
         try SSHConfigResolver.load(configFile: configFile, commandLine: commandLineOptions())
+    }
+
+    /// A client for this command's sessions: its connections, in the configuration given (if any).
+    func makeClient(prompting: Bool = true, state: ClientState = ClientState()) throws -> SessionClient {
+        var client = SessionClient(connector: try makeConnector(prompting: prompting), state: state)
+        client.configuration = configuration
+        return client
     }
 
     /// `prompting` false: nothing is asked (several targets run at once): an unknown host key under `ask`, a

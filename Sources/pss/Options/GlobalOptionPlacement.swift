@@ -2,7 +2,7 @@
 /// they are moved behind the command name, where each command declares them.
 enum GlobalOptionPlacement {
     /// Options that take a value, and flags, that every command accepts.
-    static let valued: Set<String> = ["-F", "-o", "-i", "-l", "-p", "-J", "--password-file"]
+    static let valued: Set<String> = ["-F", "-o", "-i", "-l", "-p", "-J", "--password-file", "--configuration"]
     static let flags: Set<String> = ["--json", "-v", "--verbose"]
 
     static func movingConnectionOptions(_ arguments: [String]) -> [String] {
@@ -32,7 +32,7 @@ enum GlobalOptionPlacement {
 
     /// `-oKey=Value`, `-p2222`, `--password-file=FILE`.
     private static func isAttachedValue(_ argument: String) -> Bool {
-        if argument.hasPrefix("--password-file=") { return true }
+        if argument.hasPrefix("--password-file=") || argument.hasPrefix("--configuration=") { return true }
         return ["-F", "-o", "-i", "-l", "-p", "-J"].contains { argument.hasPrefix($0) && argument.count > 2 }
     }
 }

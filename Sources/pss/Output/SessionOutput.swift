@@ -17,11 +17,11 @@ enum SessionOutput {
     }
 
     static func table(_ rows: [Row], clientID: String) {
-        let header = ["Id", "Name", "ComputerName", "State", "ConfigurationName", "Availability"]
+        let header = ["Id", "Name", "ComputerName", "State", "ConfigurationName", "Owner", "RunAs", "Availability"]
         let lines = rows.map { row in
             [
-                row.record.id, row.record.name, row.host, row.record.state.rawValue, "",
-                row.record.availability(for: clientID).rawValue,
+                row.record.id, row.record.name, row.host, row.record.state.rawValue, row.record.configuration,
+                row.record.owner, row.record.runAs, row.record.availability(for: clientID).rawValue,
             ]
         }
         Terminal.write(Table.format(header: header, rows: lines))
@@ -35,9 +35,9 @@ enum SessionOutput {
         line.add("host", row.host)
         line.add("state", record.state.rawValue)
         line.add("availability", record.availability(for: clientID).rawValue)
-        line.add("configuration", nil as String?)
+        line.add("configuration", record.configuration.isEmpty ? nil : record.configuration)
         line.add("owner", record.owner)
-        line.add("runAs", nil as String?)
+        line.add("runAs", record.runAs.isEmpty ? nil : record.runAs)
         line.add("createdAt", timestamp(record.createdAt))
         line.add("idleTimeoutSeconds", Int(record.idleTimeoutSeconds))
         line.add("expiresAt", record.expiresAt > 0 ? timestamp(record.expiresAt) : nil)

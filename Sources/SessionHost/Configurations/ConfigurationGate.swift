@@ -1,0 +1,129 @@
+import Glibc
+import SessionWire
+
+/// The way into a configuration's sessions, run by the system-wide helper (root's, in /usr/local/lib/pss):
+///
+///     pss-host session NAME   what the client runs: checks that the configuration exists and lets this user in,
+///                             then relays to the configuration's daemon, or, for runAs, becomes the runAs user
+///                             through sudo (`runas NAME`, the only command the sudoers drop-in allows)
+///     pss-host runas NAME     the same, as the runAs user under sudo: the real user is the one sudo names
+///
+/// Each configuration has its own daemon, in `configurations/NAME/` under the host directory of the user its
+/// sessions run as, so that nothing of the user's own sessions mixes with them. A refusal is spoken as the daemon
+/// would speak it (a `denied` answer to the client's hello), so that the client reports it as a refusal (254).
+public enum ConfigurationGate {
+    public static func run(_ name: String, underSudo: Bool) -> Int32 {
+        let registry = ConfigurationRegistry()
+        let configuration: SessionConfiguration
+        do {
+            configuration = try load(name, registry: registry)
+        } catch {
+            return refuse(error.description)
+        }
+        let caller = Posix.userName
+        if let runAs = configuration.runAs, !underSudo, getpwnam(runAs).map({ $0.pointee.pw_uid }) != getuid() {
+            guard configuration.allows(user: caller, groups: groups(of: caller)) else { return refuse(notAllowed(caller, name)) }
+            return becomeRunAs(runAs, name: name, helper: registry.helperPath)
+        }
+        let user: String
+        do { user = try realUser(configuration, underSudo: underSudo) } catch { return refuse(error.description) }
+        guard configuration.allows(user: user, groups: groups(of: user)) || user == caller && configuration.runAs == caller else {
+            return refuse(notAllowed(user, name))
+        }
+        do {
+            return try Relay.run(
+                paths: paths(for: configuration), helperPath: registry.helperPath,
+                daemonArguments: ["daemon", "--configuration", name], user: user)
+        } catch {
+            return refuse("\(error)")
+        }
+    }
+
+    /// The configuration as sessions use it: registered (or written by hand) under /etc/pss, root's, valid.
+    public static func load(
+        _ name: String, registry: ConfigurationRegistry = ConfigurationRegistry()
+    ) throws(ConfigurationRegistry.Refusal) -> SessionConfiguration {
+        let entry = registry.load(name)
+        if let problem = entry.problem { throw ConfigurationRegistry.Refusal(description: "configuration \(name): \(problem)") }
+        do {
+            return try SessionConfiguration(name: name, parsing: entry.text, accounts: SystemAccounts())
+        } catch {
+            throw ConfigurationRegistry.Refusal(description: "configuration \(name): \(error)")
+        }
+    }
+
+    /// Where a configuration's daemon keeps its sessions: below the host directory of the user they run as (for
+    /// runAs, that user's home from the password database: sudo's environment is not the user's).
+    public static func paths(for configuration: SessionConfiguration) -> HostPaths {
+        let base: String
+        if configuration.runAs != nil, let account = getpwuid(getuid()) {
+            base = String(cString: account.pointee.pw_dir) + "/.local/state/pss-host"
+        } else {
+            base = HostPaths().base
+        }
+        return HostPaths(base: base + "/configurations/" + configuration.name)
+    }
+
+    static func notAllowed(_ user: String, _ name: String) -> String {
+        "configuration \(name) does not allow user \(user)"
+    }
+
+    /// Who is acting: under sudo, the user sudo names (sudo sets SUDO_USER and SUDO_UID itself, whatever the
+    /// caller's environment held; only the runAs user could run this command without sudo, and it acts as itself
+    /// then). Otherwise this process's user.
+    static func realUser(_ configuration: SessionConfiguration, underSudo: Bool) throws(ConfigurationRegistry.Refusal) -> String {
+        guard underSudo else { return Posix.userName }
+        guard let runAs = configuration.runAs, getpwnam(runAs).map({ $0.pointee.pw_uid }) == getuid() else {
+            throw ConfigurationRegistry.Refusal(description: "configuration \(configuration.name): runas is run by sudo, as the configuration's runAs user")
+        }
+        guard let name = Posix.environment("SUDO_USER"), let uid = Posix.environment("SUDO_UID").flatMap({ uid_t($0) }) else {
+            return Posix.userName
+        }
+        guard let account = getpwuid(uid), String(cString: account.pointee.pw_name) == name else {
+            throw ConfigurationRegistry.Refusal(description: "configuration \(configuration.name): sudo's SUDO_USER and SUDO_UID do not agree")
+        }
+        return name
+    }
+
+    /// The names of the groups `user` is in (primary and supplementary), as sudo's %group matches them.
+    static func groups(of user: String) -> [String] {
+        guard let account = getpwnam(user) else { return [] }
+        let primary = account.pointee.pw_gid
+        var count: Int32 = 64
+        var ids = [gid_t](repeating: 0, count: Int(count))
+        if getgrouplist(user, primary, &ids, &count) < 0 {
+            ids = [gid_t](repeating: 0, count: Int(count))
+            guard getgrouplist(user, primary, &ids, &count) >= 0 else { return [] }
+        }
+        return ids.prefix(Int(count)).compactMap { getgrgid($0).map { String(cString: $0.pointee.gr_name) } }
+    }
+
+    /// Runs this helper again as the runAs user, through sudo, which never prompts (-n): the drop-in lets the
+    /// allowed users run exactly `pss-host runas NAME` as that user without a password.
+    static func becomeRunAs(_ runAs: String, name: String, helper: String) -> Int32 {
+        let candidates: [String] = ["/usr/bin/sudo", "/bin/sudo"]
+        guard let sudo = candidates.first(where: { access($0, X_OK) == 0 }) else {
+            return refuse("configuration \(name) runs as \(runAs), and this host has no sudo")
+        }
+        let arguments = [sudo, "-n", "-u", runAs, "--", helper, "runas", name]
+        var pointers: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        execv(sudo, &pointers)
+        return refuse("cannot run sudo: \(String(cString: strerror(errno)))")
+    }
+
+    /// Says no the way the daemon would: the ready line, then a `denied` answer to the client's hello.
+    static func refuse(_ message: String) -> Int32 {
+        let ready = Array(Relay.readyLine.utf8)
+        guard ready.withUnsafeBytes({ Posix.writeAll(STDOUT_FILENO, $0) }) else { return 70 }
+        var decoder = FrameDecoder()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while (try? decoder.nextFrame() == nil) ?? false {
+            let count = read(STDIN_FILENO, &buffer, buffer.count)
+            guard count > 0 else { return 0 }
+            decoder.append(buffer[0..<count])
+        }
+        let frame = HostMessage.failure(.denied, message).encoded()
+        _ = frame.withUnsafeBytes { Posix.writeAll(STDOUT_FILENO, $0) }
+        return 0
+    }
+}

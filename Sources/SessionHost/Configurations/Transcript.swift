@@ -1,0 +1,46 @@
+import Glibc
+
+/// A configuration's transcript (`transcriptDirectory`, as JEA's TranscriptDirectory): every line given to its
+/// sessions, accepted or refused, with the time, the real user, the runAs user, the session and how it ended; one
+/// file per session (`<session id>.log`). The directory is the daemon's user's (the runAs user's), 0700, so the
+/// users who act through sudo can neither read nor write it.
+struct Transcript {
+    let directory: String
+
+    /// Makes the directory when missing (0700) and checks it as the host directory is checked.
+    func prepare() throws {
+        try HostPaths.secureDirectory(directory)
+    }
+
+    /// One line: `TIME user=U runAs=R session=NAME (ID) EVENT line="…"`, the line escaped so that one entry is one
+    /// line whatever it held.
+    func record(session: String, id: String, user: String, runAs: String, event: String, line: String) {
+        var now = time(nil)
+        var parts = tm()
+        gmtime_r(&now, &parts)
+        var stamp = [CChar](repeating: 0, count: 32)
+        strftime(&stamp, stamp.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
+        let entry = "\(String(cString: stamp)) user=\(user) runAs=\(runAs) session=\(session) (\(id)) \(event) line=\(Self.quoted(line))\n"
+        guard (try? prepare()) != nil else { return HostDaemon.log("transcript \(directory): cannot be used") }
+        let fd = open(directory + "/" + id + ".log", O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return HostDaemon.log("transcript \(directory): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        if !Array(entry.utf8).withUnsafeBytes({ Posix.writeAll(fd, $0) }) {
+            HostDaemon.log("transcript \(directory): cannot write: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// `"…"` with `"`, `\` and control bytes escaped.
+    static func quoted(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F: result += "\\x" + (scalar.value < 16 ? "0" : "") + String(scalar.value, radix: 16)
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result + "\""
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// Sessions of session configurations, end to end: real local users logging in with their own keys to a real sshd,
+/// the configuration registered by root with `pss config register` (the real /etc/pss, /usr/local/lib/pss and
+/// sudoers drop-in), sudo taking allowed users to the runAs user, and the restricted rules applied by the host.
+final class ConfigurationSessionTests: XCTestCase {
+    let deploy = "pss-test-deploy", alice = "pss-test-alice", bob = "pss-test-bob", eve = "pss-test-eve"
+    let group = "pss-test-opsgrp"
+
+    private func records(_ result: ProcessResult) -> [[String: Any]] {
+        result.stdoutText.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+    }
+
+    private func register(_ admin: ClientMachine, _ name: String, _ text: String) {
+        let file = admin.scratch.file("\(name).json")
+        try! text.write(toFile: file, atomically: true, encoding: .utf8)
+        let registered = admin.pss(["config", "register", "--host", "h", name, "--file", file])
+        XCTAssertEqual(registered.status, 0, "\(registered)")
+        addTeardownBlock { _ = admin.pss(["config", "unregister", "--host", "h", name]) }
+    }
+
+    private func daemons(of name: String) -> [String] {
+        ProcessRunner.run("/usr/bin/pgrep", ["-f", "pss-host daemon --configuration \(name)$"]).stdoutText.split(separator: "\n").map(String.init)
+    }
+
+    func testRestrictedRunAsSessionsAreSharedByAllowedUsersOnly() throws {
+        for user in [deploy, alice, bob, eve] {
+            LocalAccount.ensure(user, password: "unused-\(user)", shell: "/bin/bash")
+            addTeardownBlock { LocalAccount.remove(user) }
+        }
+        shell("getent group \(group) >/dev/null || groupadd \(group); usermod -aG \(group) \(bob)")
+        addTeardownBlock { _ = ProcessRunner.run("/usr/sbin/groupdel", [self.group]) }
+        let server = SSHServer()
+        let admin = ClientMachine(servers: ["h": server])
+        let transcripts = "/home/\(deploy)/transcripts"
+        let name = "pss-test-ops"
+        register(
+            admin, name,
+            #"""
+            {"runAs": "\#(deploy)", "allowUsers": ["\#(alice)"], "allowGroups": ["\#(group)"],
+             "allowedCommands": ["id -un", "echo *", "printenv", "cat /etc/hostname"],
+             "environment": {"OPS_TEAM": "blue"}, "transcriptDirectory": "\#(transcripts)"}
+            """#)
+        let aliceClient = ClientMachine(loggingInAs: alice, to: server)
+        let bobClient = ClientMachine(loggingInAs: bob, to: server)
+        let eveClient = ClientMachine(loggingInAs: eve, to: server)
+
+        let made = aliceClient.pss(["new", "h", "--configuration", name, "--name", "ops1"])
+        XCTAssertEqual(made.status, 0, "\(made)")
+        // Known to alice's client as a session of the configuration: no --configuration needed after.
+        let identity = aliceClient.pss(["invoke", "--session", "h/ops1", "--", "id -un"])
+        XCTAssertEqual(identity.stdoutText, "\(deploy)\n", "the command runs as the runAs user: \(identity)")
+
+        // Rule 1-3: shell syntax is refused, by the host, naming the configuration.
+        for line in ["id -un; sh", "echo a | sh", "echo $(id)", "echo `id`", "echo a > /tmp/x", "/usr/bin/id -un", "sh -c id", "echo \"$HOME\""] {
+            let refused = aliceClient.pss(["invoke", "--session", "h/ops1", "--", line])
+            XCTAssertEqual(refused.status, 254, "\(line): \(refused)")
+            XCTAssertTrue(refused.stderrText.contains("configuration \(name) does not allow this command"), "\(line): \(refused.stderrText)")
+        }
+        // Rule 4: glob characters, ~ and ; inside quotes are passed literally.
+        let literal = aliceClient.pss(["invoke", "--session", "h/ops1", "--", #"echo * ~ '{a,b}' "x;y""#])
+        XCTAssertEqual(literal.stdoutText, "* ~ {a,b} x;y\n", "\(literal)")
+        // Rule 7: an environment built from scratch.
+        let environment = aliceClient.pss(["invoke", "--session", "h/ops1", "--", "printenv"]).stdoutText
+        XCTAssertTrue(environment.contains("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"), environment)
+        XCTAssertTrue(environment.contains("PAGER=cat\n") && environment.contains("SYSTEMD_PAGERSECURE=1\n"), environment)
+        XCTAssertTrue(environment.contains("OPS_TEAM=blue\n") && environment.contains("HOME=/home/\(deploy)\n"), environment)
+        for leaked in ["SSH_", "SUDO_", "PSS_", "LD_", "MAIL="] { XCTAssertFalse(environment.contains(leaked), "\(leaked) in \(environment)") }
+
+        // Bob (by his group) sees the session, with who made it and as whom it runs, and can take it over.
+        let listed = records(bobClient.pss(["--json", "get", "--host", "h", "--configuration", name]))
+        let entry = try XCTUnwrap(listed.first { $0["name"] as? String == "ops1" }, "\(listed)")
+        XCTAssertEqual(entry["owner"] as? String, alice)
+        XCTAssertEqual(entry["runAs"] as? String, deploy)
+        XCTAssertEqual(entry["configuration"] as? String, name)
+        XCTAssertEqual(bobClient.pss(["connect", "--force", "--configuration", name, "h/ops1"]).status, 0)
+        XCTAssertEqual(bobClient.pss(["invoke", "--session", "h/ops1", "--", "echo from bob"]).stdoutText, "from bob\n")
+
+        // Eve is not allowed: refused before anything of the configuration is shown.
+        for command in [["get", "--host", "h"], ["invoke", "--session", "h/ops1", "--", "id -un"], ["new", "h", "--name", "mine"]] {
+            let refused = eveClient.pss(["--configuration", name] + command)
+            XCTAssertEqual(refused.status, 254, "\(command): \(refused)")
+            XCTAssertTrue(refused.stderrText.contains("does not allow user \(eve)"), refused.stderrText)
+        }
+        // Nor does her own sudo reach the runAs user.
+        XCTAssertNotEqual(
+            ProcessRunner.run("/usr/sbin/runuser", ["-u", eve, "--", "sudo", "-n", "-u", deploy, "/usr/local/lib/pss/pss-host", "runas", name]).status, 0)
+
+        // The transcript: every line, accepted or refused, with the real user; the users can neither read nor write it.
+        let id = try XCTUnwrap(entry["id"] as? String)
+        let log = try String(contentsOfFile: "\(transcripts)/\(id).log", encoding: .utf8)
+        XCTAssertTrue(log.contains("user=\(alice) runAs=\(deploy) session=ops1 (\(id)) started"), log)
+        XCTAssertTrue(log.contains("user=\(alice) runAs=\(deploy) session=ops1 (\(id)) refused") && log.contains(#"line="id -un; sh""#), log)
+        XCTAssertTrue(log.contains("user=\(bob) runAs=\(deploy)") && log.contains("status 0"), log)
+        for user in [alice, bob] {
+            XCTAssertNotEqual(ProcessRunner.run("/usr/sbin/runuser", ["-u", user, "--", "cat", "\(transcripts)/\(id).log"]).status, 0)
+            XCTAssertNotEqual(ProcessRunner.run("/usr/sbin/runuser", ["-u", user, "--", "touch", "\(transcripts)/forged.log"]).status, 0)
+        }
+
+        // Unregistering closes its sessions and leaves nothing of them.
+        XCTAssertFalse(daemons(of: name).isEmpty)
+        XCTAssertEqual(admin.pss(["config", "unregister", "--host", "h", name]).status, 0)
+        XCTAssertTrue(Processes.waitUntil(limit: 10) { self.daemons(of: name).isEmpty }, "the configuration's daemon ended")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/home/\(deploy)/.local/state/pss-host/configurations/\(name)"))
+        let gone = aliceClient.pss(["invoke", "--session", "h/ops1", "--", "id -un"])
+        XCTAssertEqual(gone.status, 254, "\(gone)")
+    }
+
+    func testAShellConfigurationAppliesItsSettings() throws {
+        let server = SSHServer()
+        let admin = ClientMachine(servers: ["h": server])
+        let name = "pss-test-shellcfg"
+        let script = "/etc/pss/\(name)-startup.sh"
+        try "PSS_TEST_STARTED=yes\n".write(toFile: script, atomically: true, encoding: .utf8)
+        addTeardownBlock { unlink(script) }
+        register(
+            admin, name,
+            #"{"environment": {"PSS_TEST_GREETING": "hello"}, "maxSessionsPerUser": 1, "idleTimeoutSeconds": 600, "startupScript": "\#(script)"}"#)
+
+        let made = records(admin.pss(["--json", "new", "h", "--configuration", name, "--name", "cfg", "--idle-timeout", "2h"]))
+        let record = try XCTUnwrap(made.first, "\(made)")
+        XCTAssertEqual(record["configuration"] as? String, name)
+        XCTAssertEqual(record["idleTimeoutSeconds"] as? Int, 600, "the configuration's idle timeout is the longest")
+        XCTAssertTrue(record["runAs"] is NSNull)
+        let said = admin.pss(["invoke", "--session", "h/cfg", "--", "echo $PSS_TEST_GREETING $PSS_TEST_STARTED"])
+        XCTAssertEqual(said.stdoutText, "hello yes\n", "\(said)")
+        let second = admin.pss(["new", "h", "--configuration", name, "--name", "cfg2"])
+        XCTAssertEqual(second.status, 254, "\(second)")
+        XCTAssertTrue(second.stderrText.contains("allows 1 session per user"), second.stderrText)
+
+        // Plain `get` shows the user's own sessions and those of the configurations this client knows.
+        XCTAssertEqual(admin.pss(["new", "h", "--name", "plain"]).status, 0)
+        let table = admin.pss(["get"])
+        let lines = table.stdoutText.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        XCTAssertTrue(lines.contains { $0.contains("cfg") && $0.contains(name) }, table.stdoutText)
+        XCTAssertTrue(lines.contains { $0.contains("plain") && !$0.contains(name) }, table.stdoutText)
+        XCTAssertEqual(admin.pss(["remove", "h/plain"]).status, 0)
+        XCTAssertEqual(admin.pss(["remove", "h/cfg"]).status, 0)
+        XCTAssertEqual(admin.pss(["invoke", "--host", "h", "--configuration", "pss-test-nosuch", "--", "true"]).status, 254)
+    }
+}
