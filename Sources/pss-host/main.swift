@@ -10,6 +10,7 @@ import SessionWire
 //   pss-host status    whether the daemon runs, and what it holds (for pss doctor; starts nothing)
 //   pss-host version   print the protocol version
 //   pss-host session NAME, runas NAME    the way into a session configuration's sessions (ConfigurationGate)
+//   pss-host locked NAME                 sshd's ForceCommand for a user locked to NAME (ConfigurationGate)
 //   pss-host daemon --configuration NAME the daemon of a configuration's sessions
 
 let arguments = CommandLine.arguments
@@ -46,6 +47,8 @@ case "daemon":
     }
 case "session" where arguments.count == 3, "runas" where arguments.count == 3:
     exit(ConfigurationGate.run(arguments[2], underSudo: arguments[1] == "runas"))
+case "locked" where arguments.count == 3:
+    exit(ConfigurationGate.runLocked(arguments[2]))
 case "status":
     exit(DaemonStatus.run(paths: paths))
 case "version":

@@ -99,6 +99,18 @@ final class ConfigurationSessionTests: XCTestCase {
             XCTAssertNotEqual(ProcessRunner.run("/usr/sbin/runuser", ["-u", user, "--", "touch", "\(transcripts)/forged.log"]).status, 0)
         }
 
+        // pss enter in a restricted session: a line prompt, each line checked by the host as an invoke.
+        let terminal = TmuxTerminal(
+            command: "'\(PSSBinary.path)' -F '\(aliceClient.configPath)' enter --force h/ops1", environment: aliceClient.baseEnvironment)
+        XCTAssertTrue(terminal.waitFor("\(name)> "), terminal.screen)
+        terminal.typeLine("echo entered-$((1+1))")
+        XCTAssertTrue(terminal.waitFor("does not allow this command"), terminal.screen)
+        terminal.typeLine("echo entered and allowed")
+        XCTAssertTrue(terminal.waitFor("entered and allowed\n"), terminal.screen)
+        terminal.typeLine("exit")
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        XCTAssertTrue(terminal.screen.contains("it stays open"), terminal.screen)
+
         // Unregistering closes its sessions and leaves nothing of them.
         XCTAssertFalse(daemons(of: name).isEmpty)
         XCTAssertEqual(admin.pss(["config", "unregister", "--host", "h", name]).status, 0)
@@ -139,5 +151,46 @@ final class ConfigurationSessionTests: XCTestCase {
         XCTAssertEqual(admin.pss(["remove", "h/plain"]).status, 0)
         XCTAssertEqual(admin.pss(["remove", "h/cfg"]).status, 0)
         XCTAssertEqual(admin.pss(["invoke", "--host", "h", "--configuration", "pss-test-nosuch", "--", "true"]).status, 254)
+    }
+
+    /// lockUsers: the user's SSH logins run only the helper (sshd's ForceCommand), which answers pss alone, in the
+    /// configuration, and never gives the original command to a shell.
+    func testALockedUserHasNoShellOnlyPss() throws {
+        LocalAccount.ensure(alice, password: "unused-\(alice)")
+        addTeardownBlock { LocalAccount.remove(self.alice) }
+        let server = SSHServer()
+        let admin = ClientMachine(servers: ["h": server])
+        let name = "pss-test-locked"
+        register(admin, name, #"{"allowUsers": ["\#(alice)"], "lockUsers": ["\#(alice)"], "allowedCommands": ["id -un", "echo *"]}"#)
+        let dropIn = "/etc/ssh/sshd_config.d/pss-pss-test-locked.conf"
+        let text = try String(contentsOfFile: dropIn, encoding: .utf8)
+        XCTAssertTrue(text.contains("Match User \(alice)\n    ForceCommand /usr/local/lib/pss/pss-host locked \(name)"), text)
+        // An sshd that reads the drop-in, as Debian's reads sshd_config.d/*.conf.
+        var options = SSHServer.Options()
+        options.extraConfig = ["Include \(dropIn)"]
+        let lockedServer = SSHServer(options)
+        let aliceClient = ClientMachine(loggingInAs: alice, to: lockedServer)
+
+        for command in [["id"], ["sh", "-c", "id"], ["sh", "-s"], []] {
+            let tried = ProcessRunner.run(
+                "/usr/bin/ssh", ["-F", aliceClient.configPath, "-o", "BatchMode=yes", "h"] + command, stdin: Data("id\n".utf8))
+            XCTAssertFalse(tried.stdoutText.contains("uid="), "\(command): \(tried)")
+            if command == ["sh", "-s"] {
+                // pss's own request: the line on stdin is dropped, and only pss's protocol answers.
+                XCTAssertTrue(tried.stdoutText.hasPrefix("pss-host relay ready"), "\(tried)")
+            } else {
+                XCTAssertNotEqual(tried.status, 0, "\(command): \(tried)")
+                XCTAssertTrue(tried.stderrText.contains("may use only pss"), "\(command): \(tried)")
+            }
+        }
+        // pss works, in the configuration whatever the client asked for, by its rules.
+        let allowed = aliceClient.pss(["invoke", "--host", "h", "--", "id -un"])
+        XCTAssertEqual(allowed.stdoutText, "\(alice)\n", "\(allowed)")
+        let refused = aliceClient.pss(["invoke", "--host", "h", "--", "sh"])
+        XCTAssertEqual(refused.status, 254, "\(refused)")
+        XCTAssertTrue(refused.stderrText.contains("configuration \(name) does not allow"), refused.stderrText)
+
+        XCTAssertEqual(admin.pss(["config", "unregister", "--host", "h", name]).status, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dropIn), "the drop-in goes with the configuration")
     }
 }

@@ -66,8 +66,9 @@ final class ConfigurationFileTests: XCTestCase {
             """
             {"runAs": "deploy", "allowUsers": ["alice"], "allowGroups": ["ops"],
              "allowedCommands": ["uptime", "systemctl status *"], "idleTimeoutSeconds": 3600, "maxSessionsPerUser": 5,
-             "environment": {"LANG": "C.UTF-8"}, "startupScript": "/etc/pss/ops.sh", "transcriptDirectory": "/var/log/pss/ops"}
+             "environment": {"LANG": "C.UTF-8"}, "transcriptDirectory": "/var/log/pss/ops", "lockUsers": ["alice"]}
             """)
+        XCTAssertEqual(configuration.lockUsers, ["alice"])
         XCTAssertEqual(configuration.runAs, "deploy")
         XCTAssertEqual(configuration.allowUsers, ["alice"])
         XCTAssertEqual(configuration.allowGroups, ["ops"])
@@ -112,6 +113,12 @@ final class ConfigurationFileTests: XCTestCase {
             (#"{"environment": {"A": 1}}"#, "must be a string", "ops"),
             (#"{"startupScript": "relative.sh"}"#, "absolute path", "ops"),
             (#"{"transcriptDirectory": "/var/log/x\n"}"#, "absolute path", "ops"),
+            (#"{"transcriptDirectory": "/var/log/pss/x"}"#, "transcriptDirectory needs runAs", "ops"),
+            (#"{"allowedCommands": ["uptime"], "startupScript": "/etc/pss/x.sh"}"#, "startupScript needs a shell", "ops"),
+            (#"{"allowUsers": ["alice"], "lockUsers": ["root"]}"#, "lock the administrator out", "ops"),
+            (#"{"allowUsers": ["alice"], "lockUsers": ["deploy"]}"#, "not in allowUsers", "ops"),
+            (#"{"lockUsers": ["ghost"]}"#, "no user \"ghost\"", "ops"),
+            (#"{"lockUsers": ["ALL"]}"#, "not a plain account name", "ops"),
             (#"{"idleTimeoutSeconds": 600}"#, "configuration name", "../etc"),
             (#"{"idleTimeoutSeconds": 600}"#, "configuration name", ".hidden"),
             (#"{"idleTimeoutSeconds": 600}"#, "configuration name", "-x"),

@@ -39,6 +39,22 @@ public enum ConfigurationGate {
         }
     }
 
+    /// `pss-host locked NAME`: what sshd runs, whatever was asked, for a user the configuration locks (`lockUsers`,
+    /// its ForceCommand). Only pss's own request is answered, and as a way into NAME alone: the script pss sends on
+    /// stdin (one line) is read and dropped, never given to a shell. Anything else (a shell, `ssh host cmd`, scp) is
+    /// told no.
+    public static func runLocked(_ name: String) -> Int32 {
+        guard Posix.environment("SSH_ORIGINAL_COMMAND") == "sh -s" else {
+            let message = "pss-host: this account may use only pss on this host, in the session configuration \(name)\n"
+            _ = Array(message.utf8).withUnsafeBytes { Posix.writeAll(STDERR_FILENO, $0) }
+            return 1
+        }
+        var byte: UInt8 = 0
+        var skipped = 0
+        while skipped < 1 << 20, read(STDIN_FILENO, &byte, 1) == 1, byte != 0x0A { skipped += 1 }
+        return run(name, underSudo: false)
+    }
+
     /// The configuration as sessions use it: registered (or written by hand) under /etc/pss, root's, valid.
     public static func load(
         _ name: String, registry: ConfigurationRegistry = ConfigurationRegistry()

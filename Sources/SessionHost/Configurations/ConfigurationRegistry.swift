@@ -10,6 +10,7 @@ public struct ConfigurationRegistry {
     public var directory = "/etc/pss/configurations"
     public var helperDirectory = "/usr/local/lib/pss"
     public var sudoersDirectory = "/etc/sudoers.d"
+    public var sshdDirectory = "/etc/ssh/sshd_config.d"
     var accounts: SessionConfiguration.Accounts = SystemAccounts()
 
     public init() {}
@@ -30,6 +31,10 @@ public struct ConfigurationRegistry {
     /// The sudoers drop-in's name for a configuration: sudo skips files whose names hold a `.`, so `.` is written
     /// `_d` and `_` doubled (one name, one file).
     func sudoersPath(for name: String) -> String {
+        sudoersDirectory + "/pss-" + Self.encoded(name)
+    }
+
+    private static func encoded(_ name: String) -> String {
         var encoded = ""
         for character in name {
             switch character {
@@ -38,7 +43,29 @@ public struct ConfigurationRegistry {
             default: encoded.append(character)
             }
         }
-        return sudoersDirectory + "/pss-" + encoded
+        return encoded
+    }
+
+    /// The sshd drop-in that locks `lockUsers` to the helper (sshd reads `*.conf` there when its main file includes
+    /// them, as Debian's does).
+    public func sshdPath(for name: String) -> String {
+        sshdDirectory + "/pss-" + Self.encoded(name) + ".conf"
+    }
+
+    /// For each locked user: every login runs the helper in `locked` mode (through the user's login shell, as sshd
+    /// runs any command), with no terminal, no forwarding and no ~/.ssh/rc.
+    func sshdText(for configuration: SessionConfiguration) -> String {
+        let blocks = configuration.lockUsers.map { user in
+            """
+            Match User \(user)
+                ForceCommand \(helperPath) locked \(configuration.name)
+                PermitTTY no
+                DisableForwarding yes
+                PermitUserRC no
+            """
+        }
+        return "# pss configuration \(configuration.name): written by `pss config register`, removed by `pss config unregister`.\n"
+            + blocks.joined(separator: "\n") + "\nMatch all\n"
     }
 
     /// The drop-in's text: the allowed users and groups (every user when none is listed) may run the system-wide
@@ -88,6 +115,19 @@ public struct ConfigurationRegistry {
         } else if unlink(sudoers) == 0 {
             done.append("removed \(sudoers) (no runAs any more)")
         }
+        if let directory = configuration.transcriptDirectory, let runAs = configuration.runAs {
+            try prepareTranscriptDirectory(directory, for: runAs)
+            done.append("made \(directory) the transcripts' directory (\(runAs)'s, 0700)")
+        }
+        let sshd = sshdPath(for: name)
+        if !configuration.lockUsers.isEmpty {
+            try Self.rootDirectory(sshdDirectory)
+            try Posix.writeFileAtomically(sshd, Array(sshdText(for: configuration).utf8), mode: 0o644)
+            done.append(
+                "wrote \(sshd): \(configuration.lockUsers.joined(separator: ", ")) may use only pss in \(name) over SSH once sshd is reloaded (systemctl reload ssh)")
+        } else if unlink(sshd) == 0 {
+            done.append("removed \(sshd) (no lockUsers any more)")
+        }
         return done
     }
 
@@ -96,7 +136,7 @@ public struct ConfigurationRegistry {
         guard geteuid() == 0 else { throw Refusal(description: "unregistering a configuration needs root on the host (log in as root)") }
         if let problem = SessionConfiguration.problem(withName: name) { throw Refusal(description: problem) }
         var removed: [String] = []
-        for path in [directory + "/" + name + ".json", sudoersPath(for: name)] where unlink(path) == 0 {
+        for path in [directory + "/" + name + ".json", sudoersPath(for: name), sshdPath(for: name)] where unlink(path) == 0 {
             removed.append("removed \(path)")
         }
         guard !removed.isEmpty else { throw Refusal(description: "no configuration \(name) on this host") }
@@ -104,6 +144,30 @@ public struct ConfigurationRegistry {
         if daemons > 0 { removed.append("closed the sessions of \(daemons) daemon\(daemons == 1 ? "" : "s") of \(name)") }
         if list().isEmpty, unlink(helperPath) == 0 { removed.append("removed \(helperPath) (no configuration left)") }
         return removed
+    }
+
+    /// The transcripts' directory belongs to the runAs user, whose daemon writes it, and to nobody else: made with
+    /// its parents (root's, 0755) when missing; an existing one must be a real directory of root's or that user's.
+    func prepareTranscriptDirectory(_ path: String, for user: String) throws {
+        guard let account = getpwnam(user) else { throw Refusal(description: "no user \(user)") }
+        let (uid, gid) = (account.pointee.pw_uid, account.pointee.pw_gid)
+        var prefix = ""
+        for component in path.split(separator: "/").dropLast() {
+            prefix += "/" + component
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                throw Refusal(description: "cannot make \(prefix): \(String(cString: strerror(errno)))")
+            }
+        }
+        if mkdir(path, 0o700) != 0 && errno != EEXIST {
+            throw Refusal(description: "cannot make \(path): \(String(cString: strerror(errno)))")
+        }
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == 0 || info.st_uid == uid else {
+            throw Refusal(description: "\(path) must be a directory of root's or \(user)'s (not a symlink)")
+        }
+        guard chown(path, uid, gid) == 0, chmod(path, 0o700) == 0 else {
+            throw Refusal(description: "cannot give \(path) to \(user): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Sends SIGTERM to every daemon of configuration `name` (`pss-host daemon --configuration NAME`, run from the

@@ -16,12 +16,15 @@ public struct SessionConfiguration: Equatable {
     public var environment: [(name: String, value: String)] = []
     public var startupScript: String?
     public var transcriptDirectory: String?
+    /// Users whose SSH logins are locked to the helper in this configuration (an sshd drop-in `register` writes).
+    public var lockUsers: [String] = []
 
     public static func == (lhs: SessionConfiguration, rhs: SessionConfiguration) -> Bool {
         lhs.name == rhs.name && lhs.runAs == rhs.runAs && lhs.allowUsers == rhs.allowUsers && lhs.allowGroups == rhs.allowGroups
             && lhs.allowedCommands == rhs.allowedCommands && lhs.idleTimeoutSeconds == rhs.idleTimeoutSeconds
             && lhs.maxSessionsPerUser == rhs.maxSessionsPerUser && lhs.environment.elementsEqual(rhs.environment, by: { $0 == $1 })
             && lhs.startupScript == rhs.startupScript && lhs.transcriptDirectory == rhs.transcriptDirectory
+            && lhs.lockUsers == rhs.lockUsers
     }
 
     /// Why a configuration is refused: every problem found, one a line.
@@ -39,7 +42,7 @@ public struct SessionConfiguration: Equatable {
 
     static let fields: Set<String> = [
         "runAs", "allowUsers", "allowGroups", "allowedCommands", "idleTimeoutSeconds", "maxSessionsPerUser", "environment",
-        "startupScript", "transcriptDirectory",
+        "startupScript", "transcriptDirectory", "lockUsers",
     ]
 
     /// A configuration's name: as a session's (letters, digits, `-`, `_`, `.`; not starting with `-` or `.`), so it
@@ -66,12 +69,18 @@ public struct SessionConfiguration: Equatable {
             switch (key, value) {
             case let ("runAs", .string(user)):
                 runAs = user
-            case let ("allowUsers", .array(items)), let ("allowGroups", .array(items)), let ("allowedCommands", .array(items)):
+            case let ("allowUsers", .array(items)), let ("allowGroups", .array(items)), let ("allowedCommands", .array(items)),
+                let ("lockUsers", .array(items)):
                 var strings: [String] = []
                 for item in items {
                     if case let .string(text) = item { strings.append(text) } else { problems.append("\(key) holds strings only") }
                 }
-                if key == "allowUsers" { allowUsers = strings } else if key == "allowGroups" { allowGroups = strings } else { allowedCommands = strings }
+                switch key {
+                case "allowUsers": allowUsers = strings
+                case "allowGroups": allowGroups = strings
+                case "lockUsers": lockUsers = strings
+                default: allowedCommands = strings
+                }
             case let ("idleTimeoutSeconds", .integer(seconds)):
                 if seconds < Int64(SessionRecord.minimumIdleTimeout) || seconds > Int64(UInt32.max) {
                     problems.append("idleTimeoutSeconds must be from \(SessionRecord.minimumIdleTimeout) to \(UInt32.max)")
@@ -100,13 +109,23 @@ public struct SessionConfiguration: Equatable {
         }
         // Account names go into sudoers and the account databases: plain names only (a NUL would cut a lookup
         // short, capitals could name a sudoers alias, `ALL` is a wildcard there).
-        for (field, names) in [("allowUsers", allowUsers), ("allowGroups", allowGroups), ("runAs", runAs.map { [$0] } ?? [])] {
+        for (field, names) in [("allowUsers", allowUsers), ("allowGroups", allowGroups), ("runAs", runAs.map { [$0] } ?? []), ("lockUsers", lockUsers)] {
             for name in names where !Self.isPlainAccountName(name) {
                 problems.append("\(field): \"\(Self.shown(name))\" is not a plain account name (letters, digits, '.', '_', '-')")
             }
         }
         for user in allowUsers where Self.isPlainAccountName(user) && accounts.uid(ofUser: user) == nil {
             problems.append("allowUsers: no user \"\(user)\" on this host")
+        }
+        for user in lockUsers where Self.isPlainAccountName(user) {
+            if let uid = accounts.uid(ofUser: user) {
+                if uid == 0 { problems.append("lockUsers: \(user) is root: locking root's logins to the helper would lock the administrator out") }
+            } else {
+                problems.append("lockUsers: no user \"\(user)\" on this host")
+            }
+            if !allowUsers.isEmpty || !allowGroups.isEmpty, !allowUsers.contains(user) {
+                problems.append("lockUsers: \(user) is not in allowUsers (a locked user must be allowed by name)")
+            }
         }
         for group in allowGroups where Self.isPlainAccountName(group) && !accounts.groupExists(group) {
             problems.append("allowGroups: no group \"\(group)\" on this host")
@@ -131,6 +150,13 @@ public struct SessionConfiguration: Equatable {
         }
         for command in allowedCommands ?? [] {
             do { _ = try CommandPattern(parsing: command) } catch { problems.append("allowedCommands: \"\(command)\": \(error)") }
+        }
+        if transcriptDirectory != nil && runAs == nil {
+            problems.append(
+                "transcriptDirectory needs runAs: sessions that run as their own user could read and rewrite anything that user may write")
+        }
+        if startupScript != nil && allowedCommands != nil {
+            problems.append("startupScript needs a shell, and a configuration with allowedCommands has none")
         }
         if allowedCommands?.isEmpty == true { problems.append("allowedCommands is empty: no command could run (leave it out for a shell)") }
         if !problems.isEmpty { throw Refusal(problems: problems) }

@@ -46,8 +46,9 @@ struct EnterCommand: ParsableCommand {
         var shown = target
         var status: Int32 = 0
         do {
-            let client = try connection.makeClient()
-            let (host, session) = try resolve(client)
+            let base = try connection.makeClient()
+            let (host, session) = try resolve(base)
+            let client = session.isEmpty ? base : base.forSession(SessionReference(host: host, session: session))
             let raw = try RawTerminal(STDIN_FILENO)
             raw.resetsModes = true
             defer { raw.restore() }
