@@ -13,12 +13,16 @@ final class ConfigurationSessionTests: XCTestCase {
         result.stdoutText.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
     }
 
-    private func register(_ admin: ClientMachine, _ name: String, _ text: String) {
+    /// Registers `name` on `server` as root; unregistered when the test ends (the server kept until then).
+    private func register(_ admin: ClientMachine, on server: SSHServer, _ name: String, _ text: String) {
         let file = admin.scratch.file("\(name).json")
         try! text.write(toFile: file, atomically: true, encoding: .utf8)
         let registered = admin.pss(["config", "register", "--host", "h", name, "--file", file])
         XCTAssertEqual(registered.status, 0, "\(registered)")
-        addTeardownBlock { _ = admin.pss(["config", "unregister", "--host", "h", name]) }
+        addTeardownBlock {
+            withExtendedLifetime(server) { _ = admin.pss(["config", "unregister", "--host", "h", name]) }
+            XCTAssertFalse(FileManager.default.fileExists(atPath: "/etc/pss/configurations/\(name).json"), "left behind")
+        }
     }
 
     private func daemons(of name: String) -> [String] {
@@ -37,7 +41,7 @@ final class ConfigurationSessionTests: XCTestCase {
         let transcripts = "/home/\(deploy)/transcripts"
         let name = "pss-test-ops"
         register(
-            admin, name,
+            admin, on: server, name,
             #"""
             {"runAs": "\#(deploy)", "allowUsers": ["\#(alice)"], "allowGroups": ["\#(group)"],
              "allowedCommands": ["id -un", "echo *", "printenv", "cat /etc/hostname"],
@@ -128,7 +132,7 @@ final class ConfigurationSessionTests: XCTestCase {
         try "PSS_TEST_STARTED=yes\n".write(toFile: script, atomically: true, encoding: .utf8)
         addTeardownBlock { unlink(script) }
         register(
-            admin, name,
+            admin, on: server, name,
             #"{"environment": {"PSS_TEST_GREETING": "hello"}, "maxSessionsPerUser": 1, "idleTimeoutSeconds": 600, "startupScript": "\#(script)"}"#)
 
         let made = records(admin.pss(["--json", "new", "h", "--configuration", name, "--name", "cfg", "--idle-timeout", "2h"]))
@@ -161,7 +165,7 @@ final class ConfigurationSessionTests: XCTestCase {
         let server = SSHServer()
         let admin = ClientMachine(servers: ["h": server])
         let name = "pss-test-locked"
-        register(admin, name, #"{"allowUsers": ["\#(alice)"], "lockUsers": ["\#(alice)"], "allowedCommands": ["id -un", "echo *"]}"#)
+        register(admin, on: server, name, #"{"allowUsers": ["\#(alice)"], "lockUsers": ["\#(alice)"], "allowedCommands": ["id -un", "echo *"]}"#)
         let dropIn = "/etc/ssh/sshd_config.d/pss-pss-test-locked.conf"
         let text = try String(contentsOfFile: dropIn, encoding: .utf8)
         XCTAssertTrue(text.contains("Match User \(alice)\n    ForceCommand /usr/local/lib/pss/pss-host locked \(name)"), text)

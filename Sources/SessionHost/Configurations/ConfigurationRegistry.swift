@@ -124,7 +124,8 @@ public struct ConfigurationRegistry {
             try Self.rootDirectory(sshdDirectory)
             try Posix.writeFileAtomically(sshd, Array(sshdText(for: configuration).utf8), mode: 0o644)
             done.append(
-                "wrote \(sshd): \(configuration.lockUsers.joined(separator: ", ")) may use only pss in \(name) over SSH once sshd is reloaded (systemctl reload ssh)")
+                "wrote \(sshd): \(configuration.lockUsers.joined(separator: ", ")) may use only pss in \(name) over SSH once sshd is reloaded (systemctl reload ssh)"
+            )
         } else if unlink(sshd) == 0 {
             done.append("removed \(sshd) (no lockUsers any more)")
         }
