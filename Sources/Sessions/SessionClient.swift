@@ -61,14 +61,22 @@ public struct SessionClient {
     }
 
     /// This client, for commands on `reference`: unless a configuration was given, the one this client knows the
-    /// session to be of.
-    public func forSession(_ reference: SessionReference) -> SessionClient {
+    /// session to be of. A name this client knows in several daemons of the host (the user's own and a
+    /// configuration's, where other users make sessions too) is refused rather than guessed.
+    public func forSession(_ reference: SessionReference) throws -> SessionClient {
         guard configuration == nil else { return self }
+        let matches = ((try? state.knownSessions()) ?? []).filter {
+            $0.host == reference.host && ($0.name == reference.session || $0.id == reference.session)
+        }
+        let configurations = Set(matches.map { $0.configuration ?? "" })
+        guard configurations.count <= 1 else {
+            let places = configurations.sorted().map { $0.isEmpty ? "your own" : "configuration \($0)" }
+            throw SessionError.usage(
+                "\(reference.host)/\(reference.session) names sessions in several places (\(places.joined(separator: ", "))): give --configuration NAME, or the session's id"
+            )
+        }
         var client = self
-        client.configuration =
-            ((try? state.knownSessions()) ?? []).first {
-                $0.host == reference.host && ($0.name == reference.session || $0.id == reference.session)
-            }?.configuration
+        client.configuration = matches.first?.configuration
         return client
     }
 

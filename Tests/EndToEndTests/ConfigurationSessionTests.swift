@@ -19,8 +19,11 @@ final class ConfigurationSessionTests: XCTestCase {
         try! text.write(toFile: file, atomically: true, encoding: .utf8)
         let registered = admin.pss(["config", "register", "--host", "h", name, "--file", file])
         XCTAssertEqual(registered.status, 0, "\(registered)")
+        var kept: SSHServer? = server  // until unregistered, then let go (its sshd ends with it)
         addTeardownBlock {
-            withExtendedLifetime(server) { _ = admin.pss(["config", "unregister", "--host", "h", name]) }
+            _ = admin.pss(["config", "unregister", "--host", "h", name])
+            kept?.stop()
+            kept = nil
             XCTAssertFalse(FileManager.default.fileExists(atPath: "/etc/pss/configurations/\(name).json"), "left behind")
         }
     }
@@ -114,6 +117,27 @@ final class ConfigurationSessionTests: XCTestCase {
         terminal.typeLine("exit")
         XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
         XCTAssertTrue(terminal.screen.contains("it stays open"), terminal.screen)
+
+        // A configuration's daemon never changes configurations, whoever asks through it.
+        let file = aliceClient.scratch.file("mine.json")
+        try #"{"runAs": "root", "allowUsers": ["\#(alice)"]}"#.write(toFile: file, atomically: true, encoding: .utf8)
+        let through = aliceClient.pss(["--configuration", name, "config", "register", "--host", "h", "pss-test-mine", "--file", file])
+        XCTAssertEqual(through.status, 254, "\(through)")
+        XCTAssertTrue(through.stderrText.contains("not through a configuration"), through.stderrText)
+        // A runAs account serves one configuration.
+        let adminFile = admin.scratch.file("second.json")
+        try #"{"runAs": "\#(deploy)", "allowUsers": ["\#(alice)"], "allowedCommands": ["id"]}"#.write(toFile: adminFile, atomically: true, encoding: .utf8)
+        let second = admin.pss(["config", "register", "--host", "h", "pss-test-second", "--file", adminFile])
+        XCTAssertEqual(second.status, 254, "\(second)")
+        XCTAssertTrue(second.stderrText.contains("already serves configuration \(name)"), second.stderrText)
+        // A change of the file reaches the running daemon at the next connection: `echo *` is no longer allowed.
+        register(
+            admin, on: server, name,
+            #"{"runAs": "\#(deploy)", "allowUsers": ["\#(alice)"], "allowGroups": ["\#(group)"], "allowedCommands": ["id -un"], "transcriptDirectory": "\#(transcripts)"}"#
+        )
+        let narrowed = aliceClient.pss(["invoke", "--session", "h/ops1", "--", "echo still"])
+        XCTAssertEqual(narrowed.status, 254, "\(narrowed)")
+        XCTAssertTrue(narrowed.stderrText.contains("does not allow this command"), narrowed.stderrText)
 
         // Unregistering closes its sessions and leaves nothing of them.
         XCTAssertFalse(daemons(of: name).isEmpty)

@@ -164,4 +164,19 @@ final class ConfigurationFileTests: XCTestCase {
         // Quoted: sudoers takes the names literally, never as aliases.
         XCTAssertTrue(text.contains("\n\"alice\", \"%ops\" ALL = (\"deploy\") NOPASSWD: /usr/local/lib/pss/pss-host runas ops\n"), text)
     }
+
+    /// A transcript line is one line whatever the command line held, and shows an auditor what was given.
+    func testTranscriptLinesEscapeWhatATerminalWouldInterpret() {
+        let cases: [(String, String)] = [
+            ("uptime", #""uptime""#),
+            ("a\nb\tc\u{1B}[2J", #""a\x0ab\x09c\x1b[2J""#),
+            ("say \"hi\" \\ bye", #""say \"hi\" \\ bye""#),
+            ("x\u{9B}31m", #""x\x9b31m""#),  // C1 CSI
+            ("abc\u{202E}gpj.exe", #""abc\u{202e}gpj.exe""#),  // right-to-left override
+            ("caf\u{E9}", "\"caf\u{E9}\""),
+        ]
+        for (line, shown) in cases {
+            XCTAssertEqual(Transcript.quoted(line), shown, line)
+        }
+    }
 }

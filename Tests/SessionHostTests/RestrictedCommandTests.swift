@@ -113,6 +113,10 @@ final class RestrictedCommandTests: XCTestCase {
             "systemctl --host=\u{301}u@evil", "journalctl --directory=\u{200D}/x", "systemctl --ho=\u{FE0F}x",  // a mark after =
             "journalctl --=x", "journalctl/ --file=x", "systemctl --root=/mnt", "systemctl -C x", "loginctl -H h",
             "machinectl --machine=m", "coredumpctl -o /tmp/x", "busctl --host h",
+            // Subcommands and options that start a shell, an editor, a debugger or any program.
+            "systemctl edit nginx", "machinectl shell .host", "machinectl login x", "coredumpctl debug", "coredumpctl gdb 1",
+            "coredumpctl --debugger=/bin/sh", "coredumpctl -A x debug", "busctl --address=unixexec:path=/bin/sh status",
+            "busctl --addr=unixexec:path=/bin/sh",
         ]
         for line in refused {
             XCTAssertNotNil(DangerousOptions.refused(in: try CommandLineWords.split(Array(line.utf8))), line)
@@ -120,7 +124,7 @@ final class RestrictedCommandTests: XCTestCase {
         let allowed = [
             "systemctl status nginx", "systemctl --no-pager status", "journalctl -u nginx --since today", "journalctl -f",
             "journalctl --system -n 50", "journalctl --fields", "journalctl --identifier=sshd", "journalctl --reverse",
-            "journalctl --verify", "cat --file=x", "uptime -H",
+            "journalctl --verify", "cat --file=x", "uptime -H", "coredumpctl list", "machinectl list", "busctl status",
         ]
         for line in allowed {
             XCTAssertNil(DangerousOptions.refused(in: try CommandLineWords.split(Array(line.utf8))), line)

@@ -30,6 +30,16 @@ public enum ConfigurationGate {
         guard configuration.allows(user: user, groups: groups(of: user)) || user == caller && configuration.runAs == caller else {
             return refuse(notAllowed(user, name))
         }
+        // The daemon this may start takes its account from the password database, not from the environment sudo
+        // or the login left (a HOME kept by sudo would be the first caller's).
+        if let account = getpwuid(getuid()) {
+            let name = String(cString: account.pointee.pw_name)
+            for (variable, value) in [
+                ("HOME", String(cString: account.pointee.pw_dir)), ("USER", name), ("LOGNAME", name), ("SHELL", String(cString: account.pointee.pw_shell)),
+            ] {
+                setenv(variable, value, 1)
+            }
+        }
         do {
             return try Relay.run(
                 paths: paths(for: configuration), helperPath: registry.helperPath,

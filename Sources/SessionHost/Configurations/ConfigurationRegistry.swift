@@ -87,6 +87,16 @@ public struct ConfigurationRegistry {
         do { configuration = try SessionConfiguration(name: name, parsing: text, accounts: accounts) } catch {
             throw Refusal(description: "configuration \(name) refused: \(error)")
         }
+        // A runAs account serves one configuration: sessions of two configurations under one account could reach
+        // each other's sockets, spools and transcripts.
+        if let runAs = configuration.runAs {
+            for entry in list() where entry.name != name && entry.problem == nil {
+                if let other = try? SessionConfiguration(name: entry.name, parsing: entry.text, accounts: accounts), other.runAs == runAs {
+                    throw Refusal(
+                        description: "configuration \(name) refused: runAs \(runAs) already serves configuration \(entry.name); give each its own account")
+                }
+            }
+        }
         var done: [String] = []
         try Self.rootDirectory("/etc/pss")
         try Self.rootDirectory(directory)
@@ -126,6 +136,16 @@ public struct ConfigurationRegistry {
             done.append(
                 "wrote \(sshd): \(configuration.lockUsers.joined(separator: ", ")) may use only pss in \(name) over SSH once sshd is reloaded (systemctl reload ssh)"
             )
+            let main = String(decoding: Posix.readFile("/etc/ssh/sshd_config", limit: 1 << 20) ?? [], as: UTF8.self)
+            let includes = main.split(separator: "\n").contains { line in
+                let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+                return words.first?.lowercased() == "include" && words.dropFirst().contains { $0.hasPrefix(sshdDirectory) || $0.hasPrefix("sshd_config.d/") }
+            }
+            if !includes {
+                done.append(
+                    "WARNING: /etc/ssh/sshd_config does not include \(sshdDirectory)/*.conf: sshd will not read \(sshd) until it does (Include \(sshdDirectory)/*.conf, before any Match)"
+                )
+            }
         } else if unlink(sshd) == 0 {
             done.append("removed \(sshd) (no lockUsers any more)")
         }
@@ -162,11 +182,15 @@ public struct ConfigurationRegistry {
         if mkdir(path, 0o700) != 0 && errno != EEXIST {
             throw Refusal(description: "cannot make \(path): \(String(cString: strerror(errno)))")
         }
+        // Changed through the opened directory itself: a symlink swapped in is never followed.
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         var info = stat()
-        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == 0 || info.st_uid == uid else {
+        guard fd >= 0, fstat(fd, &info) == 0, info.st_uid == 0 || info.st_uid == uid else {
+            if fd >= 0 { close(fd) }
             throw Refusal(description: "\(path) must be a directory of root's or \(user)'s (not a symlink)")
         }
-        guard chown(path, uid, gid) == 0, chmod(path, 0o700) == 0 else {
+        defer { close(fd) }
+        guard fchown(fd, uid, gid) == 0, fchmod(fd, 0o700) == 0 else {
             throw Refusal(description: "cannot give \(path) to \(user): \(String(cString: strerror(errno)))")
         }
     }

@@ -14,20 +14,28 @@ struct Transcript {
 
     /// One line: `TIME user=U runAs=R session=NAME (ID) EVENT line="…"`, the line escaped so that one entry is one
     /// line whatever it held.
-    func record(session: String, id: String, user: String, runAs: String, event: String, line: String) {
+    func record(session: String, id: String, user: String, runAs: String, event: String, line: String) -> Bool {
         var now = time(nil)
         var parts = tm()
         gmtime_r(&now, &parts)
         var stamp = [CChar](repeating: 0, count: 32)
         strftime(&stamp, stamp.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
         let entry = "\(String(cString: stamp)) user=\(user) runAs=\(runAs) session=\(session) (\(id)) \(event) line=\(Self.quoted(line))\n"
-        guard (try? prepare()) != nil else { return HostDaemon.log("transcript \(directory): cannot be used") }
-        let fd = open(directory + "/" + id + ".log", O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return HostDaemon.log("transcript \(directory): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        if !Array(entry.utf8).withUnsafeBytes({ Posix.writeAll(fd, $0) }) {
-            HostDaemon.log("transcript \(directory): cannot write: \(String(cString: strerror(errno)))")
+        guard (try? prepare()) != nil else {
+            HostDaemon.log("transcript \(directory): cannot be used")
+            return false
         }
+        let fd = open(directory + "/" + id + ".log", O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            HostDaemon.log("transcript \(directory): \(String(cString: strerror(errno)))")
+            return false
+        }
+        defer { close(fd) }
+        guard Array(entry.utf8).withUnsafeBytes({ Posix.writeAll(fd, $0) }) else {
+            HostDaemon.log("transcript \(directory): cannot write: \(String(cString: strerror(errno)))")
+            return false
+        }
+        return true
     }
 
     /// `"…"` with `"`, `\` and control bytes escaped.
@@ -37,7 +45,13 @@ struct Transcript {
             switch scalar {
             case "\"": result += "\\\""
             case "\\": result += "\\\\"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F: result += "\\x" + (scalar.value < 16 ? "0" : "") + String(scalar.value, radix: 16)
+            // C0 and C1 controls, and the marks that reorder what a reader sees (bidi overrides and isolates).
+            case _ where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value):
+                result += "\\x" + (scalar.value < 16 ? "0" : "") + String(scalar.value, radix: 16)
+            case _
+            where (0x202A...0x202E).contains(scalar.value) || (0x2066...0x2069).contains(scalar.value) || scalar.value == 0x200E
+                || scalar.value == 0x200F:
+                result += "\\u{" + String(scalar.value, radix: 16) + "}"
             default: result.unicodeScalars.append(scalar)
             }
         }

@@ -16,6 +16,12 @@ extension HostDaemon {
                 link.isClosed = true
                 return
             }
+            if let problem = refreshConfiguration(for: link.user) {
+                link.send(.failure(.denied, problem))
+                link.flushBeforeClose()
+                link.isClosed = true
+                return
+            }
             link.clientID = clientID
             link.send(.hello(version: WireProtocol.version, helper: helperIdentity))
             return
@@ -56,6 +62,10 @@ extension HostDaemon {
             resize(size, from: link)
         case .leave:
             if let session = link.entered, session.enteredLink === link { leave(session, telling: nil) }
+        case .registerConfiguration where configuration != nil, .unregisterConfiguration where configuration != nil:
+            // A configuration's daemon runs as its runAs user (root, for some) on behalf of others: only the user's
+            // own daemon, reached by logging in as root, changes configurations.
+            throw RequestFailure(kind: .denied, message: "configurations are registered by logging in as root, not through a configuration")
         case let .registerConfiguration(name, text):
             do { link.send(.configured(try ConfigurationRegistry().register(name: name, text: text))) } catch {
                 throw RequestFailure(kind: .denied, message: "\(error)")
@@ -176,6 +186,22 @@ extension HostDaemon {
 
     func refuse(_ link: ClientLink, _ kind: HostMessage.Failure, _ message: String) {
         link.send(.failure(kind, message))
+    }
+
+    /// A configuration's daemon reads its file again for each link, so that a change reaches sessions that live
+    /// on (and a configuration gone or closed to `user` refuses it); returns why the link is refused, or nil.
+    func refreshConfiguration(for user: String) -> String? {
+        guard let name = configuration?.name else { return nil }
+        let current: SessionConfiguration
+        do { current = try ConfigurationGate.load(name) } catch { return error.description }
+        if current != configuration {
+            Self.log("configuration \(name) changed: applying it")
+            apply(current)
+        }
+        guard current.allows(user: user, groups: ConfigurationGate.groups(of: user)) || user == owner else {
+            return ConfigurationGate.notAllowed(user, name)
+        }
+        return nil
     }
 
     struct RequestFailure: Error {
@@ -333,6 +359,13 @@ extension HostDaemon {
 
     func start(_ invocation: ClientMessage.Invocation, in session: HostedSession, link: ClientLink) {
         if let failure = lockFailure(invocation.lock) { return refuse(link, failure.kind, failure.message) }
+        // A session made before its configuration became restricted (or stopped being so) runs nothing more.
+        if session.record.restricted != (allowedCommands != nil), let configuration {
+            return refuse(
+                link, .denied,
+                "session '\(session.record.name)' was made when configuration \(configuration.name) \(session.record.restricted ? "was" : "was not") restricted, and it has changed since: remove the session and make a new one"
+            )
+        }
         var words: [[UInt8]] = []
         if let allowedCommands, let configuration {
             do {
@@ -392,7 +425,10 @@ extension HostDaemon {
             }
             link.send(.started(session.snapshot, run.record(in: session.record), from: StreamOffsets()))
             run.user = link.user
-            transcribe(session, link.user, "started \(run.name)", invocation.command)
+            // A configuration that keeps a transcript runs nothing it could not record.
+            guard transcribe(session, link.user, "started \(run.name)", invocation.command) else {
+                throw HostError.daemon("its transcript cannot be written (\(transcript?.directory ?? ""))")
+            }
             guard let shell else {
                 return try startDirectly(
                     run, words: words, in: session, stdin: input?.read, stdout: out.write, stderr: err.write)
@@ -426,8 +462,8 @@ extension HostDaemon {
     /// group of its own (so that a stop or Ctrl-C reaches all of it), with the environment built from scratch.
     func startDirectly(_ run: CommandRun, words: [[UInt8]], in session: HostedSession, stdin: Int32?, stdout: Int32, stderr: Int32) throws {
         defer { run.releaseShellEnds() }
-        guard let program = AllowedCommands.program(words[0]) else {
-            let message = Array("pss: \(String(decoding: words[0], as: UTF8.self)): no such program in \(AllowedCommands.searchPath)\n".utf8)
+        guard let first = words.first, let program = AllowedCommands.program(first) else {
+            let message = Array("pss: \(String(decoding: words.first ?? [], as: UTF8.self)): no such program in \(AllowedCommands.searchPath)\n".utf8)
             _ = message.withUnsafeBytes { Posix.writeAll(stderr, $0) }
             run.releaseShellEnds()
             return finish(run, in: session, with: .exited(status: 127, signal: "", shellEnded: false))
@@ -437,9 +473,11 @@ extension HostDaemon {
             descriptors: [stdin.map { .copy($0) } ?? .open("/dev/null", flags: O_RDONLY), .copy(stdout), .copy(stderr)])
     }
 
-    /// A line of the configuration's transcript, if it keeps one.
-    func transcribe(_ session: HostedSession, _ user: String, _ event: String, _ line: String) {
-        transcript?.record(
+    /// A line of the configuration's transcript, if it keeps one; false when it could not be written.
+    @discardableResult
+    func transcribe(_ session: HostedSession, _ user: String, _ event: String, _ line: String) -> Bool {
+        guard let transcript else { return true }
+        return transcript.record(
             session: session.record.name, id: session.record.id, user: user,
             runAs: session.record.runAs.isEmpty ? owner : session.record.runAs, event: event, line: line)
     }

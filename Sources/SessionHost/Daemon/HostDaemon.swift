@@ -25,15 +25,15 @@ public final class HostDaemon {
     private var listenerPausedUntil: Int64 = 0
     private let startedAt = Posix.now
     var buffer = [UInt8](repeating: 0, count: WireProtocol.outputChunk)
-    let shellEnvironment: [String]
+    private(set) var shellEnvironment: [String] = []
     /// The configuration whose sessions this daemon holds (`pss-host daemon --configuration NAME`), or nil for the
     /// user's own sessions.
-    let configuration: SessionConfiguration?
+    private(set) var configuration: SessionConfiguration?
     /// Its allowedCommands, when it has them: no session of this daemon has a shell.
-    let allowedCommands: AllowedCommands?
-    let transcript: Transcript?
+    private(set) var allowedCommands: AllowedCommands?
+    private(set) var transcript: Transcript?
     /// What a restricted command's environment is: nothing from the client or the user's files.
-    let restrictedEnvironment: [String]
+    private(set) var restrictedEnvironment: [String] = []
 
     /// Unsent output a link may queue before the daemon stops reading spools for it.
     static let linkHighWater = 1 << 20
@@ -47,6 +47,11 @@ public final class HostDaemon {
         self.paths = paths
         self.store = SessionStore(paths: paths)
         self.helperIdentity = helperIdentity
+        apply(configuration)
+    }
+
+    /// Takes `configuration` (at start, and when its file changed) and what follows from it.
+    func apply(_ configuration: SessionConfiguration?) {
         self.configuration = configuration
         allowedCommands = configuration?.allowedCommands.map(AllowedCommands.init)
         transcript = configuration?.transcriptDirectory.map(Transcript.init)
@@ -234,7 +239,10 @@ public final class HostDaemon {
     /// A configuration's daemon told to end: when its configuration is gone (unregistered), its sessions are closed
     /// and every trace of them removed; otherwise it ends as a lost daemon does (its sessions Broken for the next).
     private func endConfiguration() {
-        guard let configuration, ConfigurationRegistry().load(configuration.name).problem != nil else { return }
+        // Only a file that is gone: a configuration an admin is editing, or one naming an account removed since,
+        // keeps its sessions.
+        guard let configuration, access(ConfigurationRegistry().directory + "/" + configuration.name + ".json", F_OK) != 0, errno == ENOENT
+        else { return }
         Self.log("configuration \(configuration.name) is gone: closing its \(sessions.count) sessions")
         for session in Array(sessions.values) { remove(session) }
         for link in links { link.flushBeforeClose(); link.close() }
@@ -493,6 +501,7 @@ public final class HostDaemon {
                 status: signalled ? 128 + (status & 0x7f) : (status >> 8) & 0xff,
                 signal: signalled ? Self.signalName(status & 0x7f) : "", shellEnded: false)
             if let session = sessions.values.first(where: { $0.run?.pid == pid }), let run = session.run {
+                run.pid = 0  // reaped: its number may be another process's from now on
                 finish(run, in: session, with: result)
                 continue
             }

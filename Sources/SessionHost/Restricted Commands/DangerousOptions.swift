@@ -3,12 +3,14 @@
 /// (`--direc=X`), `--=X` (an empty name abbreviates every option), `-XV`, and a short option anywhere in a bundle
 /// (`-aH`; refused even where an earlier letter takes the rest as its argument: pss does not know each program's
 /// option table, so it refuses rather than guess). Everything is compared as bytes, as getopt reads them: a
-/// combining mark after `=` does not hide the `=`.
+/// combining mark after `=` does not hide the `=`. Subcommands that start a shell, an editor or a debugger
+/// (`systemctl edit`, `machinectl shell`, `coredumpctl debug`) are refused as words anywhere after the program.
 public enum DangerousOptions {
     struct Rule {
         var short: Set<UInt8>
         /// Long names; one ending in `*` is a prefix (`vacuum-*`).
         var long: [String]
+        var subcommands: Set<String> = []
     }
 
     /// systemd's tools that reach other machines or containers with -H/--host and -M/--machine.
@@ -16,15 +18,21 @@ public enum DangerousOptions {
 
     static let rules: [String: Rule] = [
         "systemctl": Rule(
-            short: [UInt8(ascii: "H"), UInt8(ascii: "M"), UInt8(ascii: "C")], long: ["host", "machine", "capsule", "root", "image"]),
+            short: [UInt8(ascii: "H"), UInt8(ascii: "M"), UInt8(ascii: "C")], long: ["host", "machine", "capsule", "root", "image"],
+            subcommands: ["edit"]),
         "journalctl": Rule(
             short: [UInt8(ascii: "D"), UInt8(ascii: "M"), UInt8(ascii: "i")],
             long: [
                 "directory", "file", "root", "image", "machine", "cursor-file", "vacuum-*", "rotate", "flush", "sync",
                 "relinquish-var", "smart-relinquish-var", "setup-keys", "update-catalog",
             ]),
-        "coredumpctl": Rule(short: [UInt8(ascii: "D"), UInt8(ascii: "o")], long: ["directory", "file", "root", "image", "output"]),
-        "loginctl": remote, "busctl": remote, "machinectl": remote, "hostnamectl": remote, "timedatectl": remote,
+        "coredumpctl": Rule(
+            short: [UInt8(ascii: "D"), UInt8(ascii: "o"), UInt8(ascii: "A")],
+            long: ["directory", "file", "root", "image", "output", "debugger", "debugger-arguments"], subcommands: ["debug", "gdb"]),
+        // busctl --address=unixexec:path=... starts any program.
+        "busctl": Rule(short: [UInt8(ascii: "H"), UInt8(ascii: "M")], long: ["host", "machine", "address"]),
+        "machinectl": Rule(short: [UInt8(ascii: "H"), UInt8(ascii: "M")], long: ["host", "machine"], subcommands: ["shell", "login"]),
+        "loginctl": remote, "hostnamectl": remote, "timedatectl": remote,
         "localectl": remote, "resolvectl": remote, "networkctl": remote, "systemd-analyze": remote,
     ]
 
@@ -49,6 +57,8 @@ public enum DangerousOptions {
                 if let letter = word.dropFirst().first(where: rule.short.contains) {
                     return "\(name) -\(Character(Unicode.Scalar(letter)))"
                 }
+            } else if rule.subcommands.contains(String(decoding: word, as: UTF8.self)) {
+                return "\(name) \(String(decoding: word, as: UTF8.self))"
             }
         }
         return nil

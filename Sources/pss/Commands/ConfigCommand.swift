@@ -85,7 +85,7 @@ struct ConfigCommand: ParsableCommand {
         }
 
         func run() throws {
-            let client = try SessionClient(connector: connection.makeConnector())
+            let client = try connection.makeClient()
             let entries = try client.withLink(host) { try $0.requestList(.listConfigurations) }.flatMap { answer -> [ConfigurationEntry] in
                 guard case let .configurations(page, _) = answer else { throw SessionError.helper("unexpected answer") }
                 return page
@@ -96,7 +96,7 @@ struct ConfigCommand: ParsableCommand {
 
     /// Sends a register or unregister request and prints what the host did.
     static func change(_ host: String, connection: ConnectionOptions, _ request: ClientMessage) throws {
-        let client = try SessionClient(connector: connection.makeConnector())
+        let client = try connection.makeClient()
         guard case let .configured(lines) = try client.withLink(host, { try $0.request(request) }) else {
             throw SessionError.helper("unexpected answer")
         }

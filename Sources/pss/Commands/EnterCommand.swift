@@ -48,7 +48,7 @@ struct EnterCommand: ParsableCommand {
         do {
             let base = try connection.makeClient()
             let (host, session) = try resolve(base)
-            let client = session.isEmpty ? base : base.forSession(SessionReference(host: host, session: session))
+            let client = session.isEmpty ? base : try base.forSession(SessionReference(host: host, session: session))
             let raw = try RawTerminal(STDIN_FILENO)
             raw.resetsModes = true
             defer { raw.restore() }
