@@ -181,6 +181,41 @@ final class ConfigurationSessionTests: XCTestCase {
         XCTAssertEqual(admin.pss(["invoke", "--host", "h", "--configuration", "pss-test-nosuch", "--", "true"]).status, 254)
     }
 
+    /// A runAs configuration with a shell: what an entered user types is transcribed line by line, except what a
+    /// program reads without echo (a password).
+    func testEnteredLinesAreTranscribedButNotPasswords() throws {
+        for user in [deploy, alice] {
+            LocalAccount.ensure(user, password: "unused-\(user)", shell: "/bin/bash")
+            addTeardownBlock { LocalAccount.remove(user) }
+        }
+        let server = SSHServer()
+        let admin = ClientMachine(servers: ["h": server])
+        let transcripts = "/home/\(deploy)/transcripts", name = "pss-test-shellops"
+        register(admin, on: server, name, #"{"runAs": "\#(deploy)", "allowUsers": ["\#(alice)"], "transcriptDirectory": "\#(transcripts)"}"#)
+        let aliceClient = ClientMachine(loggingInAs: alice, to: server)
+        let made = records(aliceClient.pss(["--json", "new", "h", "--configuration", name, "--name", "sh1"]))
+        let id = try XCTUnwrap(made.first?["id"] as? String, "\(made)")
+        XCTAssertEqual(aliceClient.pss(["invoke", "--session", "h/sh1", "--", "id -un"]).stdoutText, "\(deploy)\n")
+
+        let terminal = TmuxTerminal(
+            command: "'\(PSSBinary.path)' -F '\(aliceClient.configPath)' enter h/sh1", environment: aliceClient.baseEnvironment)
+        XCTAssertTrue(terminal.waitFor("\(deploy)@"), "the session's prompt: \(terminal.screen)")
+        terminal.typeLine("echo typed-$((6*7))")
+        XCTAssertTrue(terminal.waitFor("typed-42"), terminal.screen)
+        terminal.typeLine("read -s -p Secret: secret; echo got-${#secret}")
+        XCTAssertTrue(terminal.waitFor("Secret:"), terminal.screen)
+        terminal.typeLine("hunter2-secret")
+        XCTAssertTrue(terminal.waitFor("got-14"), terminal.screen)
+        terminal.press("C-\\")
+        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+
+        let log = try String(contentsOfFile: "\(transcripts)/\(id).log", encoding: .utf8)
+        XCTAssertTrue(log.contains(#"user=\#(alice) runAs=\#(deploy) session=sh1 (\#(id)) typed line="echo typed-$((6*7))""#), log)
+        XCTAssertTrue(log.contains("typed with echo off (not recorded)"), log)
+        XCTAssertFalse(log.contains("hunter2"), log)
+        XCTAssertTrue(log.contains(#"started Job1 line="id -un""#), log)
+    }
+
     /// lockUsers: the user's SSH logins run only the helper (sshd's ForceCommand), which answers pss alone, in the
     /// configuration, and never gives the original command to a shell.
     func testALockedUserHasNoShellOnlyPss() throws {

@@ -24,7 +24,8 @@ final class OwnershipTests: XCTestCase {
         XCTAssertEqual(other.pss(["get", "--host", "h"]).stdoutText.split(separator: "\n").count, 2, "only the table's header")
         for (existing, missing) in [("h/mine", "h/nosuch"), ("h/\(id)", "h/00000000-0000-4000-8000-000000000000")] {
             for command in [
-                ["invoke", "--session", existing, "--", "id"], ["receive", existing], ["connect", existing], ["disconnect", existing], ["remove", existing],
+                ["invoke", "--session", existing, "--", "id"], ["receive", existing], ["connect", existing],
+                ["connect", "--force", existing], ["disconnect", existing], ["remove", existing],
             ] {
                 let tried = other.pss(command)
                 let control = other.pss(command.map { $0 == existing ? missing : $0 })

@@ -133,8 +133,17 @@ final class RestrictedCommandTests: XCTestCase {
 
     /// The whole check a restricted session applies to a line: split, matched, cleared of dangerous options.
     func testAllowedCommandsCheckWholeLines() {
-        let rules = AllowedCommands(["uptime", "systemctl status *", "cat /var/log/app/*.log", "journalctl -u *"])
+        let rules = AllowedCommands(["uptime", "systemctl status *", "cat /var/log/app/*.log", "journalctl -u *", "echo *"])
         let cases: [(String, [String]?)] = [
+            // lshell's escapes: CVE-2016-6902 (a function defined after &&) and CVE-2016-6903 (a newline typed
+            // with Ctrl-V Ctrl-J, operators inside what lshell took for a quoted string).
+            ("echo FREEDOM! && help () sh && help", nil),
+            ("echo\u{16}\nsh", nil),
+            ("echo 'a' && sh", nil),
+            ("echo \"&& sh\"", ["echo", "&& sh"]),  // quoted: one word, given to echo, never to a shell
+            ("echo \"'\"&&sh", nil),
+            ("echo $(sh)", nil),
+            ("echo ${IFS}sh", nil),
             ("uptime", ["uptime"]),
             ("uptime now", nil),  // no final `*`: no more words
             ("/usr/bin/uptime", nil),  // byte for byte

@@ -81,6 +81,7 @@ extension HostDaemon {
         let bytes = Array(sent[skip...])
         session.keysTaken = max(session.keysTaken, offset) + UInt64(bytes.count)
         guard !bytes.isEmpty else { return }
+        if transcript != nil { transcribeTyped(bytes, in: session, shell: shell, user: link.user) }
         guard session.run == nil, shell.isAtPrompt else { shell.write(bytes); return }
         let canonical = shell.readsLines  // else readline edits the line (bash while entered)
         // At the shell's own prompt: Ctrl-D on an empty line leaves, as `exit` does (the shell ignores EOF).
@@ -133,5 +134,27 @@ extension HostDaemon {
         }
         session.typedOnLine = 0
         session.idleSince = Posix.now
+    }
+
+    /// The lines an entered user types, for the configuration's transcript: each line as typed (editing keys
+    /// escaped), when it ends. A line read in canonical mode without echo (what sudo, ssh and `read -s` do for a
+    /// password) is recorded as such, without its text; keys read one by one (readline at the prompt, which echoes
+    /// them itself) are recorded.
+    func transcribeTyped(_ bytes: [UInt8], in session: HostedSession, shell: SessionShell, user: String) {
+        let shows = shell.echoes || !shell.readsLines
+        for byte in bytes {
+            if byte == 0x0A || byte == 0x0D {
+                if let line = session.transcriptLine {
+                    if !line.isEmpty { transcribe(session, user, "typed", String(decoding: line, as: UTF8.self)) }
+                } else {
+                    transcribe(session, user, "typed with echo off (not recorded)", "")
+                }
+                session.transcriptLine = []
+            } else if !shows {
+                session.transcriptLine = nil
+            } else if session.transcriptLine != nil, session.transcriptLine!.count < 1 << 16 {
+                session.transcriptLine!.append(byte)
+            }
+        }
     }
 }

@@ -30,6 +30,9 @@ final class HostedSession {
     /// What the entered user has typed on the line at the shell's own prompt (a count; 0: an empty line, where
     /// Ctrl-D leaves the session, as `exit` does).
     var typedOnLine = 0
+    /// What the entered user typed since the last line's end, for the transcript; nil once part of it was typed
+    /// with echo off (a password: never recorded).
+    var transcriptLine: [UInt8]? = []
     /// The entered client's stream of keys (its id), and how many bytes of it were typed into the terminal.
     var keyStream = ""
     var keysTaken: UInt64 = 0

@@ -192,6 +192,13 @@ final class SessionShell {
         return attributes.c_lflag & tcflag_t(ICANON) != 0
     }
 
+    /// Whether what is typed shows: false while a program reads a password (sudo, ssh, `read -s` turn ECHO off).
+    var echoes: Bool {
+        var attributes = termios()
+        tcgetattr(slave, &attributes)
+        return attributes.c_lflag & tcflag_t(ECHO) != 0
+    }
+
     /// The terminal's control characters (VEOF, VERASE, ...).
     func controlCharacter(_ index: Int32) -> UInt8 {
         var attributes = termios()
