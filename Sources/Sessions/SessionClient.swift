@@ -34,10 +34,8 @@ public struct SessionClient {
     /// hands the link to `body`.
     public func withLink<T>(_ host: String, connectTimeout: Double? = nil, _ body: (HostLink) throws -> T) throws -> T {
         let spec = try HostSpec(parsing: host)
-        // A configuration's links go through the system-wide helper, on a connection of their own (the keeper's
-        // links reach the user's own daemon).
-        if configuration == nil, let kept = connector.keptConnection(to: host, state: state) {
-            if let link = kept.link(logger: connector.logger) {
+        if let kept = connector.keptConnection(to: host, state: state) {
+            if let link = kept.link(logger: connector.logger, configuration: configuration) {
                 defer { link.close() }
                 return try body(link)
             }

@@ -181,6 +181,31 @@ final class ConfigurationSessionTests: XCTestCase {
         XCTAssertEqual(admin.pss(["invoke", "--host", "h", "--configuration", "pss-test-nosuch", "--", "true"]).status, 254)
     }
 
+    /// A configuration's commands go through the kept connection too (a link to its daemon, through the system-wide
+    /// helper, opened by the keeper): one login serves them, and the host's refusals come through it unchanged.
+    func testAConfigurationsCommandsUseTheKeptConnection() throws {
+        let server = SSHServer()
+        let admin = ClientMachine(servers: ["h": server])
+        let name = "pss-test-keptcfg"
+        register(admin, on: server, name, #"{"allowedCommands": ["echo *"]}"#)
+        let kept = { (arguments: [String]) in admin.pss(["-o", "ControlMaster=auto", "-o", "ControlPersist=2"] + arguments) }
+        XCTAssertEqual(kept(["new", "h", "--configuration", name, "--name", "k"]).status, 0)
+        XCTAssertTrue(
+            Processes.waitUntil(limit: 10) {
+                kept(["-v", "invoke", "--session", "h/k", "--", "echo ready"]).stderrText.contains("using the kept connection to h")
+            }, "the keeper serves the configuration's session")
+        let logins = server.log.components(separatedBy: "Accepted publickey").count
+        for number in 0..<5 {
+            let said = kept(["invoke", "--session", "h/k", "--", "echo \(number)"])
+            XCTAssertEqual(said.stdoutText, "\(number)\n", "\(said)")
+        }
+        let refused = kept(["invoke", "--session", "h/k", "--", "echo $HOME"])
+        XCTAssertEqual(refused.status, 254, "\(refused)")
+        XCTAssertTrue(refused.stderrText.contains("configuration \(name) does not allow"), refused.stderrText)
+        XCTAssertEqual(server.log.components(separatedBy: "Accepted publickey").count, logins, "no new login: \(server.log)")
+        XCTAssertEqual(kept(["remove", "h/k"]).status, 0)
+    }
+
     /// A runAs configuration with a shell: what an entered user types is transcribed line by line, except what a
     /// program reads without echo (a password).
     func testEnteredLinesAreTranscribedButNotPasswords() throws {

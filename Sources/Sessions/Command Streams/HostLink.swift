@@ -80,8 +80,11 @@ public final class HostLink {
     /// A link to the daemon of session configuration `name`, through the system-wide helper the administrator's
     /// `pss config register` installed (never installed from here). The helper lets in the users the configuration
     /// allows, as its runAs user through sudo when it has one; a refusal is a `denied` answer to hello.
-    public static func open(_ connection: SSHConnection, configuration name: String, clientID: String) throws -> HostLink {
+    public static func open(
+        _ connection: SSHConnection, configuration name: String, clientID: String, deadline: Deadline? = nil
+    ) throws -> HostLink {
         let link = HostLink(channel: try connection.openExec(HostScripts.command))
+        link.deadline = deadline
         do {
             try link.channel.writeAll(Array(HostScripts.configurationRelay(name).utf8))
             let version = try link.readReadyMarker()

@@ -49,12 +49,14 @@ public struct KeptConnection {
         case link = 0x4C
         /// Look now whether this client still holds a session there (one was just removed or disconnected).
         case check = 0x43
+        /// A link to a session configuration's daemon: its name follows on a line; answered as `link`.
+        case configurationLink = 0x47
     }
 
     /// A link to the host's daemon through the kept connection, or nil when there is none to use (no keeper, a
     /// keeper that refuses: its connection went, the host key is no longer the one known). Never waits for a
     /// connection to be made.
-    public func link(logger: Logger) -> HostLink? {
+    public func link(logger: Logger, configuration: String? = nil) -> HostLink? {
         let fd: Int32
         do {
             guard let connected = try UnixSocket.connect(socketPath, waiting: false) else { return nil }
@@ -63,11 +65,12 @@ public struct KeptConnection {
             logger.debug("not using the kept connection: \(error)")
             return nil
         }
-        var request = Request.link.rawValue
+        let request = configuration.map { [Request.configurationLink.rawValue] + Array(($0 + "\n").utf8) } ?? [Request.link.rawValue]
         // The keeper says which client it serves: a ControlPath shared by two client directories is not a way to
         // speak as the other one.
         let expected = "ok \(WireProtocol.version) \((try? state.clientID()) ?? "")"
-        let answer = Glibc.write(fd, &request, 1) == 1 ? Self.readLine(fd, timeout: Self.answerTimeout) : nil
+        let sent = request.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == request.count
+        let answer = sent ? Self.readLine(fd, timeout: Self.answerTimeout) : nil
         guard answer == expected else {
             close(fd)
             logger.debug("the kept connection to \(host) was not used (\((answer ?? "no answer").sanitizedForDisplay))")

@@ -69,6 +69,8 @@ final class KeptHost: @unchecked Sendable {
         struct IdleLink {
             let channel: SSHChannel
             let unread: [UInt8]
+            /// The session configuration whose daemon it reaches (its own relay), or nil: the user's own daemon.
+            var configuration: String? = nil
         }
 
         let host: KeptHost
@@ -77,7 +79,7 @@ final class KeptHost: @unchecked Sendable {
         var listener: Int32?
         let socketIdentity: ino_t
         let logger: Logger
-        var pumps: [(pump: ChannelPump, frames: LinkFrames)] = []
+        var pumps: [(pump: ChannelPump, frames: LinkFrames, configuration: String?)] = []
         /// Links ready for the next commands: released by the last ones, or opened while nothing ran.
         var idle: [IdleLink] = []
         static let idleLimit = 4
@@ -112,7 +114,7 @@ final class KeptHost: @unchecked Sendable {
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: SSHConnection.readSize, alignment: 16)
             defer {
                 buffer.deallocate()
-                for (pump, _) in pumps { close(pump.descriptor) }
+                for (pump, _, _) in pumps { close(pump.descriptor) }
             }
             while listener != nil || !pumps.isEmpty {
                 var moved = false
@@ -120,20 +122,20 @@ final class KeptHost: @unchecked Sendable {
                     try serve(fd)
                     moved = true
                 }
-                for (pump, _) in pumps { if try pump.step(buffer) { moved = true } }
-                for (pump, _) in pumps where pump.isFinished {
+                for (pump, _, _) in pumps { if try pump.step(buffer) { moved = true } }
+                for (pump, _, configuration) in pumps where pump.isFinished {
                     close(pump.descriptor)
                     lastUse = .now
                     if host.kept.keeping.linger == 0 { nextCheck = .now }
-                    if pump.leftChannelReusable && idle.count < Self.idleLimit {
-                        idle.append(IdleLink(channel: pump.channel, unread: []))
+                    if pump.leftChannelReusable && idle.filter({ $0.configuration == configuration }).count < Self.idleLimit {
+                        idle.append(IdleLink(channel: pump.channel, unread: [], configuration: configuration))
                     }
                 }
                 pumps.removeAll(where: \.pump.isFinished)
                 try dropEndedIdleLinks(buffer)
                 if pumps.isEmpty, listener != nil {
-                    // Idle: the next command's link is made ready now, not while it waits.
-                    if idle.isEmpty {
+                    // Idle: the next command's link (to the user's own daemon) is made ready now, not while it waits.
+                    if !idle.contains(where: { $0.configuration == nil }) {
                         do { idle.append(try openLink()) } catch  where !connection.isBroken {
                             logger.info("could not open a link ahead of time: \(error)")
                         }
@@ -178,7 +180,16 @@ final class KeptHost: @unchecked Sendable {
             case .check?:
                 close(fd)
                 nextCheck = .now
-            case .link?:
+            case .link?, .configurationLink?:
+                // A configuration's name follows its request, on a line of its own (checked again by the host).
+                var configuration: String?
+                if request == KeptConnection.Request.configurationLink.rawValue {
+                    guard let name = KeptConnection.readLine(fd, timeout: 1000, limit: 128), SessionName.problem(with: name) == nil else {
+                        close(fd)
+                        return
+                    }
+                    configuration = name
+                }
                 // A command is served only as a new connection would be: by a host whose key would be trusted.
                 guard KnownHostsTrust.stillTrusts(connection) else {
                     Self.answer(fd, "no the host key is no longer the one known_hosts trusts")
@@ -189,7 +200,7 @@ final class KeptHost: @unchecked Sendable {
                 }
                 let link: IdleLink
                 do {
-                    link = try takeLink()
+                    link = try takeLink(configuration: configuration)
                 } catch  where !connection.isBroken {
                     Self.answer(fd, "no \(error)")
                     close(fd)
@@ -201,24 +212,29 @@ final class KeptHost: @unchecked Sendable {
                 let pump = ChannelPump(channel: link.channel, descriptor: fd, initialOutput: link.unread)
                 let frames = LinkFrames()
                 pump.observer = frames
-                pumps.append((pump, frames))
+                pumps.append((pump, frames, configuration))
             case nil:
                 close(fd)
             }
         }
 
-        /// A ready link if there is one, else one opened now.
-        mutating func takeLink() throws -> IdleLink {
-            idle.isEmpty ? try openLink() : idle.removeFirst()
+        /// A ready link to that daemon if there is one, else one opened now.
+        mutating func takeLink(configuration: String? = nil) throws -> IdleLink {
+            if let index = idle.firstIndex(where: { $0.configuration == configuration }) { return idle.remove(at: index) }
+            return try openLink(configuration: configuration)
         }
 
-        func openLink() throws -> IdleLink {
+        func openLink(configuration: String? = nil) throws -> IdleLink {
             let context = host.context
-            let link = try HostLink.open(
-                connection, helper: context.helper, state: context.state, clientID: context.clientID, logger: logger,
-                deadline: .after(seconds: patience))
+            let link =
+                try configuration.map {
+                    try HostLink.open(connection, configuration: $0, clientID: context.clientID, deadline: .after(seconds: patience))
+                }
+                ?? HostLink.open(
+                    connection, helper: context.helper, state: context.state, clientID: context.clientID, logger: logger,
+                    deadline: .after(seconds: patience))
             let (channel, unread) = try link.handOver()
-            return IdleLink(channel: channel, unread: unread)
+            return IdleLink(channel: channel, unread: unread, configuration: configuration)
         }
 
         /// Whether to keep the connection: while this client holds an Opened session on the host, and for the
