@@ -202,7 +202,13 @@ final class ConfigurationSessionTests: XCTestCase {
         let refused = kept(["invoke", "--session", "h/k", "--", "echo $HOME"])
         XCTAssertEqual(refused.status, 254, "\(refused)")
         XCTAssertTrue(refused.stderrText.contains("configuration \(name) does not allow"), refused.stderrText)
-        XCTAssertEqual(server.log.components(separatedBy: "Accepted publickey").count, logins, "no new login: \(server.log)")
+        // A change of the file reaches the daemon through links it handed out long ago: checked before each request.
+        register(admin, on: server, name, #"{"allowedCommands": ["echo only-this"]}"#)
+        let narrowed = kept(["-v", "invoke", "--session", "h/k", "--", "echo 7"])
+        XCTAssertEqual(narrowed.status, 254, "\(narrowed)")
+        XCTAssertTrue(narrowed.stderrText.contains("using the kept connection"), narrowed.stderrText)
+        XCTAssertEqual(kept(["invoke", "--session", "h/k", "--", "echo only-this"]).stdoutText, "only-this\n")
+        XCTAssertEqual(server.log.components(separatedBy: "Accepted publickey").count, logins + 1, "one login: the admin's register")
         XCTAssertEqual(kept(["remove", "h/k"]).status, 0)
     }
 

@@ -116,7 +116,7 @@ final class RestrictedCommandTests: XCTestCase {
             // Subcommands and options that start a shell, an editor, a debugger or any program.
             "systemctl edit nginx", "machinectl shell .host", "machinectl login x", "coredumpctl debug", "coredumpctl gdb 1",
             "coredumpctl --debugger=/bin/sh", "coredumpctl -A x debug", "busctl --address=unixexec:path=/bin/sh status",
-            "busctl --addr=unixexec:path=/bin/sh",
+            "busctl --addr=unixexec:path=/bin/sh", "networkctl edit eth0", "machinectl edit x",
         ]
         for line in refused {
             XCTAssertNotNil(DangerousOptions.refused(in: try CommandLineWords.split(Array(line.utf8))), line)

@@ -20,6 +20,10 @@ public enum ConfigurationGate {
         } catch {
             return refuse(error.description)
         }
+        // One account, one configuration (register refuses a second; a file written by hand is refused here).
+        if let runAs = configuration.runAs, let other = registry.configuration(otherThan: name, runningAs: runAs) {
+            return refuse("configuration \(name): its runAs \(runAs) also serves configuration \(other); an administrator gives each its own account")
+        }
         let caller = Posix.userName
         if let runAs = configuration.runAs, !underSudo, getpwnam(runAs).map({ $0.pointee.pw_uid }) != getuid() {
             guard configuration.allows(user: caller, groups: groups(of: caller)) else { return refuse(notAllowed(caller, name)) }

@@ -89,13 +89,8 @@ public struct ConfigurationRegistry {
         }
         // A runAs account serves one configuration: sessions of two configurations under one account could reach
         // each other's sockets, spools and transcripts.
-        if let runAs = configuration.runAs {
-            for entry in list() where entry.name != name && entry.problem == nil {
-                if let other = try? SessionConfiguration(name: entry.name, parsing: entry.text, accounts: accounts), other.runAs == runAs {
-                    throw Refusal(
-                        description: "configuration \(name) refused: runAs \(runAs) already serves configuration \(entry.name); give each its own account")
-                }
-            }
+        if let runAs = configuration.runAs, let other = self.configuration(otherThan: name, runningAs: runAs) {
+            throw Refusal(description: "configuration \(name) refused: runAs \(runAs) already serves configuration \(other); give each its own account")
         }
         var done: [String] = []
         try Self.rootDirectory("/etc/pss")
@@ -172,25 +167,27 @@ public struct ConfigurationRegistry {
     func prepareTranscriptDirectory(_ path: String, for user: String) throws {
         guard let account = getpwnam(user) else { throw Refusal(description: "no user \(user)") }
         let (uid, gid) = (account.pointee.pw_uid, account.pointee.pw_gid)
-        var prefix = ""
-        for component in path.split(separator: "/").dropLast() {
-            prefix += "/" + component
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-                throw Refusal(description: "cannot make \(prefix): \(String(cString: strerror(errno)))")
+        // Walked one directory at a time from `/`, each opened without following a symlink (openat, O_NOFOLLOW):
+        // whoever owns a directory on the way cannot swap a part of the path for a link to somewhere of root's.
+        var current = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard current >= 0 else { throw Refusal(description: "cannot open /") }
+        defer { close(current) }
+        let components = path.split(separator: "/").map(String.init)
+        for (index, component) in components.enumerated() {
+            let last = index == components.count - 1
+            if mkdirat(current, component, last ? 0o700 : 0o755) != 0 && errno != EEXIST {
+                throw Refusal(description: "cannot make \(component) in \(path): \(String(cString: strerror(errno)))")
             }
+            let next = openat(current, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard next >= 0 else { throw Refusal(description: "transcriptDirectory: \(component) in \(path) is not a directory (or is a symlink)") }
+            close(current)
+            current = next
         }
-        if mkdir(path, 0o700) != 0 && errno != EEXIST {
-            throw Refusal(description: "cannot make \(path): \(String(cString: strerror(errno)))")
-        }
-        // Changed through the opened directory itself: a symlink swapped in is never followed.
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         var info = stat()
-        guard fd >= 0, fstat(fd, &info) == 0, info.st_uid == 0 || info.st_uid == uid else {
-            if fd >= 0 { close(fd) }
-            throw Refusal(description: "\(path) must be a directory of root's or \(user)'s (not a symlink)")
+        guard fstat(current, &info) == 0, info.st_uid == 0 || info.st_uid == uid else {
+            throw Refusal(description: "\(path) must be a directory of root's or \(user)'s")
         }
-        defer { close(fd) }
-        guard fchown(fd, uid, gid) == 0, fchmod(fd, 0o700) == 0 else {
+        guard fchown(current, uid, gid) == 0, fchmod(current, 0o700) == 0 else {
             throw Refusal(description: "cannot give \(path) to \(user): \(String(cString: strerror(errno)))")
         }
     }
@@ -206,6 +203,15 @@ public struct ConfigurationRegistry {
             if arguments == wanted, kill(pid, SIGTERM) == 0 { count += 1 }
         }
         return count
+    }
+
+    /// Another configuration whose sessions run as `runAs`, if any (a file with problems counts: it may be fixed).
+    public func configuration(otherThan name: String, runningAs runAs: String) -> String? {
+        for entry in list() where entry.name != name && !entry.text.isEmpty {
+            guard case let .object(members)? = try? JSONValue(parsing: entry.text) else { continue }
+            if members.contains(where: { $0.0 == "runAs" && $0.1 == .string(runAs) }) { return entry.name }
+        }
+        return nil
     }
 
     /// Every configuration file, checked as a session would check it.

@@ -20,7 +20,9 @@ struct Transcript {
         gmtime_r(&now, &parts)
         var stamp = [CChar](repeating: 0, count: 32)
         strftime(&stamp, stamp.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
-        let entry = "\(String(cString: stamp)) user=\(user) runAs=\(runAs) session=\(session) (\(id)) \(event) line=\(Self.quoted(line))\n"
+        // The event may carry text from the line (a refusal's reason): escaped as the line is, without quotes.
+        let shownEvent = String(Self.quoted(event).dropFirst().dropLast())
+        let entry = "\(String(cString: stamp)) user=\(user) runAs=\(runAs) session=\(session) (\(id)) \(shownEvent) line=\(Self.quoted(line))\n"
         guard (try? prepare()) != nil else {
             HostDaemon.log("transcript \(directory): cannot be used")
             return false

@@ -37,6 +37,12 @@ extension HostDaemon {
 
     func handleRequest(_ message: ClientMessage, from link: ClientLink) throws {
         let client = link.clientID!
+        if let problem = refreshConfiguration(for: link.user, onlyIfChanged: true) {
+            link.send(.failure(.denied, problem))
+            link.flushBeforeClose()
+            link.isClosed = true
+            return
+        }
         switch message {
         case .hello:
             throw RequestFailure(kind: .invalidRequest, message: "hello sent twice")
@@ -188,15 +194,27 @@ extension HostDaemon {
         link.send(.failure(kind, message))
     }
 
-    /// A configuration's daemon reads its file again for each link, so that a change reaches sessions that live
-    /// on (and a configuration gone or closed to `user` refuses it); returns why the link is refused, or nil.
-    func refreshConfiguration(for user: String) -> String? {
+    /// A configuration's daemon reads its file again for each link, and whenever it changed (a `stat` before each
+    /// request), so that a change reaches sessions and links that live on: a user no longer allowed is turned away
+    /// at their next request, and sessions whose restricted flag no longer matches are closed. Returns why `user`
+    /// is refused, or nil.
+    func refreshConfiguration(for user: String, onlyIfChanged: Bool = false) -> String? {
         guard let name = configuration?.name else { return nil }
+        var info = stat()
+        let stamp =
+            stat(ConfigurationRegistry().directory + "/" + name + ".json", &info) == 0
+            ? [Int(info.st_ino), info.st_mtim.tv_sec, info.st_mtim.tv_nsec, info.st_ctim.tv_sec, info.st_ctim.tv_nsec, Int(info.st_size)] : []
+        if onlyIfChanged && stamp == configurationStamp && !stamp.isEmpty { return nil }
         let current: SessionConfiguration
         do { current = try ConfigurationGate.load(name) } catch { return error.description }
+        configurationStamp = stamp
         if current != configuration {
             Self.log("configuration \(name) changed: applying it")
             apply(current)
+            for session in Array(sessions.values) where session.record.restricted != (allowedCommands != nil) {
+                Self.log("closing session \(session.record.id): made when the configuration was \(session.record.restricted ? "" : "not ")restricted")
+                remove(session)
+            }
         }
         guard current.allows(user: user, groups: ConfigurationGate.groups(of: user)) || user == owner else {
             return ConfigurationGate.notAllowed(user, name)
@@ -316,6 +334,12 @@ extension HostDaemon {
     }
 
     func invoke(_ invocation: ClientMessage.Invocation, link: ClientLink) throws {
+        // Names that become part of records and transcripts: as the client checks them, checked again here.
+        for (what, name) in [("job name", invocation.jobName), ("lock name", invocation.lock)] where !name.isEmpty {
+            if SessionName.problem(with: name) != nil {
+                throw RequestFailure(kind: .invalidRequest, message: "a \(what) holds only letters, digits, '-', '_' and '.'")
+            }
+        }
         guard invocation.command.utf8.count <= CommandText.maximumLength else {
             throw RequestFailure(
                 kind: .invalidRequest, message: "the command is \(invocation.command.utf8.count) bytes; at most \(CommandText.maximumLength) are accepted")

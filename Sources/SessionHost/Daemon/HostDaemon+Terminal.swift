@@ -20,6 +20,11 @@ extension HostDaemon {
             session = try find(reference)
         }
         guard session.record.state != .broken else { throw brokenFailure(session) }
+        // A session made when the configuration was (or was not) restricted, which it no longer is, runs nothing.
+        if session.record.restricted != (allowedCommands != nil), let configuration {
+            throw RequestFailure(
+                kind: .denied, message: "session '\(session.record.name)' no longer matches configuration \(configuration.name): make a new one")
+        }
         // A restricted session has no terminal: the client gives a line prompt, each line an invoke checked here.
         if session.record.restricted {
             if !force && session.record.state == .opened && session.record.heldBy != client {
@@ -51,6 +56,7 @@ extension HostDaemon {
         session.enteredTerm = term
         link.entered = session
         session.typedOnLine = 0
+        session.transcriptLine = []
         // The same stream of keys coming back (a lost connection): typing resumes where the host has it.
         if keys.isEmpty || keys != session.keyStream {
             session.keyStream = keys
@@ -64,7 +70,7 @@ extension HostDaemon {
         link.send(.terminalOutput(replay[...]))
         shell.resize(size, redraw: true)
         // At the prompt: the user's terminal type, a prompt, echo (its prompt comes under the replay).
-        if atPrompt { shell.enterInteractive(term: term) }
+        if atPrompt { shell.enterInteractive(term: term, lineEditing: transcript == nil) }
     }
 
     func typeIn(_ sent: [UInt8], at offset: UInt64, from link: ClientLink) {
@@ -81,7 +87,11 @@ extension HostDaemon {
         let bytes = Array(sent[skip...])
         session.keysTaken = max(session.keysTaken, offset) + UInt64(bytes.count)
         guard !bytes.isEmpty else { return }
-        if transcript != nil { transcribeTyped(bytes, in: session, shell: shell, user: link.user) }
+        // A configuration that keeps a transcript lets nothing through that it could not record.
+        if transcript != nil, !transcribeTyped(bytes, in: session, shell: shell, user: link.user) {
+            link.send(.failure(.hostFailure, "the configuration's transcript cannot be written: nothing typed reaches the session"))
+            return
+        }
         guard session.run == nil, shell.isAtPrompt else { shell.write(bytes); return }
         let canonical = shell.readsLines  // else readline edits the line (bash while entered)
         // At the shell's own prompt: Ctrl-D on an empty line leaves, as `exit` does (the shell ignores EOF).
@@ -137,24 +147,31 @@ extension HostDaemon {
     }
 
     /// The lines an entered user types, for the configuration's transcript: each line as typed (editing keys
-    /// escaped), when it ends. A line read in canonical mode without echo (what sudo, ssh and `read -s` do for a
-    /// password) is recorded as such, without its text; keys read one by one (readline at the prompt, which echoes
-    /// them itself) are recorded.
-    func transcribeTyped(_ bytes: [UInt8], in session: HostedSession, shell: SessionShell, user: String) {
-        let shows = shell.echoes || !shell.readsLines
+    /// escaped), when it ends. Sessions of such a configuration read lines in the terminal's canonical mode with
+    /// echo (no readline: `enterInteractive(lineEditing: false)`), so a line that does not echo is one a program
+    /// reads as a secret (sudo, ssh, `read -s`): it is recorded as such, without its text, as are keys typed
+    /// before the prompt shows. Ctrl-C and Ctrl-U abandon the line. Returns false when the transcript cannot be
+    /// written.
+    func transcribeTyped(_ bytes: [UInt8], in session: HostedSession, shell: SessionShell, user: String) -> Bool {
+        let shows = shell.echoes
+        let interrupt = shell.controlCharacter(VINTR), kill = shell.controlCharacter(VKILL)
         for byte in bytes {
-            if byte == 0x0A || byte == 0x0D {
+            switch byte {
+            case 0x0A, 0x0D:
                 if let line = session.transcriptLine {
-                    if !line.isEmpty { transcribe(session, user, "typed", String(decoding: line, as: UTF8.self)) }
-                } else {
-                    transcribe(session, user, "typed with echo off (not recorded)", "")
+                    if !line.isEmpty, !transcribe(session, user, "typed", String(decoding: line, as: UTF8.self)) { return false }
+                } else if !transcribe(session, user, "typed with echo off (not recorded)", "") {
+                    return false
                 }
                 session.transcriptLine = []
-            } else if !shows {
+            case interrupt, kill:
+                session.transcriptLine = []
+            case _ where !shows:
                 session.transcriptLine = nil
-            } else if session.transcriptLine != nil, session.transcriptLine!.count < 1 << 16 {
-                session.transcriptLine!.append(byte)
+            default:
+                if session.transcriptLine != nil, session.transcriptLine!.count < 1 << 16 { session.transcriptLine!.append(byte) }
             }
         }
+        return true
     }
 }

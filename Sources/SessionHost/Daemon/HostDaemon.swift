@@ -32,6 +32,8 @@ public final class HostDaemon {
     /// Its allowedCommands, when it has them: no session of this daemon has a shell.
     private(set) var allowedCommands: AllowedCommands?
     private(set) var transcript: Transcript?
+    /// The configuration file's inode, times and size when last read (`refreshConfiguration`).
+    var configurationStamp: [Int] = []
     /// What a restricted command's environment is: nothing from the client or the user's files.
     private(set) var restrictedEnvironment: [String] = []
 
@@ -437,7 +439,7 @@ public final class HostDaemon {
             case let .done(number, status) where number == run.number:
                 finish(run, in: session, with: .exited(status: status, signal: "", shellEnded: false))
                 // A user entered while it ran gets the shell's prompt now.
-                if session.enteredLink != nil { shell.enterInteractive(term: session.enteredTerm) }
+                if session.enteredLink != nil { shell.enterInteractive(term: session.enteredTerm, lineEditing: transcript == nil) }
             default:
                 break
             }
@@ -516,7 +518,7 @@ public final class HostDaemon {
             session.shell = try? newShell(for: session)
             if let link = session.enteredLink, let shell = session.shell {
                 link.send(.terminalOutput(Array("\r\n[pss: the session's shell ended; a new one took its place]\r\n".utf8)[...]))
-                shell.enterInteractive(term: session.enteredTerm)
+                shell.enterInteractive(term: session.enteredTerm, lineEditing: transcript == nil)
             }
         }
     }

@@ -31,9 +31,10 @@ public enum DangerousOptions {
             long: ["directory", "file", "root", "image", "output", "debugger", "debugger-arguments"], subcommands: ["debug", "gdb"]),
         // busctl --address=unixexec:path=... starts any program.
         "busctl": Rule(short: [UInt8(ascii: "H"), UInt8(ascii: "M")], long: ["host", "machine", "address"]),
-        "machinectl": Rule(short: [UInt8(ascii: "H"), UInt8(ascii: "M")], long: ["host", "machine"], subcommands: ["shell", "login"]),
+        "machinectl": Rule(short: [UInt8(ascii: "H"), UInt8(ascii: "M")], long: ["host", "machine"], subcommands: ["shell", "login", "edit"]),
+        "networkctl": Rule(short: [UInt8(ascii: "H"), UInt8(ascii: "M")], long: ["host", "machine"], subcommands: ["edit"]),
         "loginctl": remote, "hostnamectl": remote, "timedatectl": remote,
-        "localectl": remote, "resolvectl": remote, "networkctl": remote, "systemd-analyze": remote,
+        "localectl": remote, "resolvectl": remote, "systemd-analyze": remote,
     ]
 
     /// The first refused option in `words` (the command's words, the program first), or nil.

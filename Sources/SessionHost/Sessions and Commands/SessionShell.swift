@@ -129,7 +129,9 @@ final class SessionShell {
     private(set) var isInteractive = false
 
     /// For a user entering: their terminal type, a prompt, echo.
-    func enterInteractive(term: String) {
+    /// `lineEditing`: bash's readline (history, arrows, completion); without it the terminal's canonical mode reads
+    /// lines, with echo, so that what is typed is what the shell reads (for a transcript).
+    func enterInteractive(term: String, lineEditing: Bool = true) {
         let safeTerm =
             !term.isEmpty && term.utf8.count <= 64
             && term.utf8.allSatisfy {
@@ -138,7 +140,7 @@ final class SessionShell {
         // Echo is turned on by the line itself, once read: set now, it could reach the line before the shell did.
         // The prompt is the one the login files set, else a default.
         // bash edits the line with readline while a user is entered (history, arrows, completion).
-        let editing = Self.shellPath.hasSuffix("bash") ? "; set -o emacs" : ""
+        let editing = Self.shellPath.hasSuffix("bash") && lineEditing ? "; set -o emacs" : ""
         _ = type("stty echo echoe echok; export TERM=\(safeTerm ? term : "xterm"); PS1=${__pss_ps1:-'\(Self.defaultPrompt)'}" + editing)
         isInteractive = true
     }
