@@ -209,7 +209,13 @@ final class ConfigurationSessionTests: XCTestCase {
         XCTAssertTrue(narrowed.stderrText.contains("using the kept connection"), narrowed.stderrText)
         XCTAssertEqual(kept(["invoke", "--session", "h/k", "--", "echo only-this"]).stdoutText, "only-this\n")
         XCTAssertEqual(server.log.components(separatedBy: "Accepted publickey").count, logins + 1, "one login: the admin's register")
+        // Kept past its linger (2 s) while this client holds the configuration's session (nothing else can show
+        // that a keeper did not end: two lingers pass), and ended once it holds none.
+        let keep = admin.baseEnvironment["PSS_CLIENT_DIR"]! + "/keep"
+        let keptSockets = { ((try? FileManager.default.contentsOfDirectory(atPath: keep)) ?? []).filter { $0.count == 32 } }
+        XCTAssertFalse(Processes.waitUntil(limit: 5) { keptSockets().isEmpty }, "the keeper ended while a session was held")
         XCTAssertEqual(kept(["remove", "h/k"]).status, 0)
+        XCTAssertTrue(Processes.waitUntil(limit: 15) { keptSockets().isEmpty }, "the keeper outlived its linger")
     }
 
     /// A runAs configuration with a shell: what an entered user types is transcribed line by line, except what a

@@ -237,25 +237,32 @@ final class KeptHost: @unchecked Sendable {
             return IdleLink(channel: channel, unread: unread, configuration: configuration)
         }
 
-        /// Whether to keep the connection: while this client holds an Opened session on the host, and for the
-        /// linger after that and after the last command. Sets the next look. A look that fails (the daemon does
-        /// not answer in time) is tried again later; a failed connection throws.
+        /// Whether to keep the connection: while this client holds an Opened session on the host (in the user's
+        /// own daemon or a configuration's it knows of), and for the linger after that and after the last command.
+        /// Sets the next look. A look that fails (the daemon does not answer in time) is tried again later; a
+        /// configuration that refuses counts as holding nothing; a failed connection throws.
         mutating func stillWanted() throws -> Bool {
             guard let linger = host.kept.keeping.linger else {
                 nextCheck = nil
                 return true
             }
             var held = false
+            // The user's own daemon, then the daemons of the configurations this client knows sessions of there.
+            let known = (try? host.context.state.knownSessions()) ?? []
+            let configurations = Set(known.filter { $0.host == host.kept.host }.compactMap(\.configuration)).sorted()
             do {
-                let ready = try takeLink()
-                let link = HostLink(channel: ready.channel, unread: ready.unread)
-                link.deadline = .after(seconds: patience)
-                let answers = try link.requestList(.listSessions)
-                link.deadline = nil
-                let (channel, unread) = try link.handOver()
-                idle.append(IdleLink(channel: channel, unread: unread))
-                for case let .sessions(records, _) in answers {
-                    held = held || records.contains { $0.heldBy == host.context.clientID && $0.state == .opened && !$0.temporary }
+                for configuration in [nil] + configurations where !held {
+                    let ready: IdleLink
+                    do { ready = try takeLink(configuration: configuration) } catch SessionError.refused where configuration != nil { continue }
+                    let link = HostLink(channel: ready.channel, unread: ready.unread)
+                    link.deadline = .after(seconds: patience)
+                    let answers = try link.requestList(.listSessions)
+                    link.deadline = nil
+                    let (channel, unread) = try link.handOver()
+                    idle.append(IdleLink(channel: channel, unread: unread, configuration: configuration))
+                    for case let .sessions(records, _) in answers {
+                        held = held || records.contains { $0.heldBy == host.context.clientID && $0.state == .opened && !$0.temporary }
+                    }
                 }
             } catch  where !connection.isBroken {
                 logger.info("could not look at the host's sessions (\(error)); looking again in a minute")
