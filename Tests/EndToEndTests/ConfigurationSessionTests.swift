@@ -28,6 +28,12 @@ final class ConfigurationSessionTests: XCTestCase {
         }
     }
 
+    /// Types `line` in `terminal` and waits for `shows` on its screen.
+    private func type(_ line: String, in terminal: TmuxTerminal, shows: String, file: StaticString = #filePath, line number: UInt = #line) {
+        terminal.typeLine(line)
+        XCTAssertTrue(terminal.waitFor(shows), terminal.screen, file: file, line: number)
+    }
+
     private func daemons(of name: String) -> [String] {
         ProcessRunner.run("/usr/bin/pgrep", ["-f", "pss-host daemon --configuration \(name)$"]).stdoutText.split(separator: "\n").map(String.init)
     }
@@ -110,12 +116,9 @@ final class ConfigurationSessionTests: XCTestCase {
         let terminal = TmuxTerminal(
             command: "'\(PSSBinary.path)' -F '\(aliceClient.configPath)' enter --force h/ops1", environment: aliceClient.baseEnvironment)
         XCTAssertTrue(terminal.waitFor("\(name)> "), terminal.screen)
-        terminal.typeLine("echo entered-$((1+1))")
-        XCTAssertTrue(terminal.waitFor("does not allow this command"), terminal.screen)
-        terminal.typeLine("echo entered and allowed")
-        XCTAssertTrue(terminal.waitFor("entered and allowed\n"), terminal.screen)
-        terminal.typeLine("exit")
-        XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
+        type("echo entered-$((1+1))", in: terminal, shows: "does not allow this command")
+        type("echo entered and allowed", in: terminal, shows: "entered and allowed\n")
+        type("exit", in: terminal, shows: "[exit 0]")
         XCTAssertTrue(terminal.screen.contains("it stays open"), terminal.screen)
 
         // A configuration's daemon never changes configurations, whoever asks through it.
@@ -237,12 +240,9 @@ final class ConfigurationSessionTests: XCTestCase {
         let terminal = TmuxTerminal(
             command: "'\(PSSBinary.path)' -F '\(aliceClient.configPath)' enter h/sh1", environment: aliceClient.baseEnvironment)
         XCTAssertTrue(terminal.waitFor("\(deploy)@"), "the session's prompt: \(terminal.screen)")
-        terminal.typeLine("echo typed-$((6*7))")
-        XCTAssertTrue(terminal.waitFor("typed-42"), terminal.screen)
-        terminal.typeLine("read -s -p Secret: secret; echo got-${#secret}")
-        XCTAssertTrue(terminal.waitFor("Secret:"), terminal.screen)
-        terminal.typeLine("hunter2-secret")
-        XCTAssertTrue(terminal.waitFor("got-14"), terminal.screen)
+        type("echo typed-$((6*7))", in: terminal, shows: "typed-42")
+        type("read -s -p Secret: secret; echo got-${#secret}", in: terminal, shows: "Secret:")
+        type("hunter2-secret", in: terminal, shows: "got-14")
         terminal.press("C-\\")
         XCTAssertTrue(terminal.waitFor("[exit 0]"), terminal.screen)
 

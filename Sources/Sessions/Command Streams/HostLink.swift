@@ -58,15 +58,10 @@ public final class HostLink {
             let link = HostLink(channel: try connection.openExec(HostScripts.command))
             link.deadline = deadline
             do {
-                try link.channel.writeAll(Array(HostScripts.relay(helper).utf8))
-                let version = try link.readReadyMarker()
-                guard version == WireProtocol.version else {
+                if let version = try link.start(HostScripts.relay(helper), clientID: clientID) {
                     lastProblem = "the helper speaks protocol \(version), this client \(WireProtocol.version)"
-                    link.close()
                     continue
                 }
-                try link.send(.hello(version: WireProtocol.version, clientID: clientID))
-                link.awaitingHello = true
                 return link
             } catch let error as HelperEnded {
                 lastProblem = error.description
@@ -86,21 +81,30 @@ public final class HostLink {
         let link = HostLink(channel: try connection.openExec(HostScripts.command))
         link.deadline = deadline
         do {
-            try link.channel.writeAll(Array(HostScripts.configurationRelay(name).utf8))
-            let version = try link.readReadyMarker()
-            guard version == WireProtocol.version else {
-                link.close()
+            if let version = try link.start(HostScripts.configurationRelay(name), clientID: clientID) {
                 throw SessionError.helper(
                     "the host's system-wide helper (\(HostScripts.systemHelper)) speaks protocol \(version), this client \(WireProtocol.version): an administrator updates it with pss config register"
                 )
             }
-            try link.send(.hello(version: WireProtocol.version, clientID: clientID))
-            link.awaitingHello = true
             return link
         } catch let error as HelperEnded {
             if error.status == .exited(HostScripts.refusedStatus) { throw SessionError.refused(.denied, error.message) }
             throw SessionError.helper("configuration \(name): \(error)")
         }
+    }
+
+    /// Sends `script` (which ends by starting a relay), waits for the relay's ready line and says hello; returns
+    /// the protocol version the helper speaks when it is not this client's (the link is closed then).
+    private func start(_ script: String, clientID: String) throws -> UInt32? {
+        try channel.writeAll(Array(script.utf8))
+        let version = try readReadyMarker()
+        guard version == WireProtocol.version else {
+            close()
+            return version
+        }
+        try send(.hello(version: WireProtocol.version, clientID: clientID))
+        awaitingHello = true
+        return nil
     }
 
     /// Reads the channel up to the relay's ready line and returns the protocol version it names; what came before
