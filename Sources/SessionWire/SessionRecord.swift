@@ -89,6 +89,18 @@ public struct SessionRecord: Equatable, Sendable {
     }
 }
 
+/// Configuration names: as session names (letters, digits, `-`, `_`, `.`; not starting with `-` or `.`), so that
+/// a name is a file name and nothing more. Shared so that the client refuses a bad name before connecting, and the
+/// host, the system-wide helper and the keeper refuse it again.
+public enum ConfigurationName {
+    /// Why `name` is not acceptable, or nil when it is.
+    public static func problem(with name: String) -> String? {
+        SessionName.problem(with: name) == nil
+            ? nil
+            : "a configuration name has 1 to \(SessionName.maximumLength) letters, digits, '-', '_' or '.', and does not start with '-' or '.'"
+    }
+}
+
 /// Session names: what users type, and what becomes part of no path. Shared so that the client refuses a bad
 /// name before connecting and the host refuses it again.
 public enum SessionName {

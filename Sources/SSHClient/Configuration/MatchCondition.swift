@@ -97,17 +97,13 @@ struct MatchCondition: Sendable {
         let fail = { (message: String) in SSHConfigError(file: file, line: line, message: message) }
         let shell = LocalUser.shell
         guard access(shell, X_OK) == 0 else { throw fail("Match exec: the shell \(shell) is not executable") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        let words: [String] = [shell, "-c", command]
-        let argv = words.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let status = posix_spawn(&pid, shell, &actions, nil, argv, environ)
-        guard status == 0 else { throw fail("Match exec '\(command.sanitizedForDisplay)': \(String(cString: strerror(status)))") }
+        let pid: pid_t
+        do {
+            pid = try ChildProcess.spawn(
+                shell, arguments: [shell, "-c", command], descriptors: [.open("/dev/null", flags: O_RDONLY), .open("/dev/null", flags: O_WRONLY)])
+        } catch {
+            throw fail("Match exec '\(command.sanitizedForDisplay)': \(error)")
+        }
         var wait: Int32 = 0
         while waitpid(pid, &wait, 0) < 0 && errno == EINTR {}
         guard wait & 0x7F == 0 else { throw fail("Match exec '\(command.sanitizedForDisplay)' was killed by signal \(wait & 0x7F)") }

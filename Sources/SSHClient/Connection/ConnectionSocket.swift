@@ -40,30 +40,16 @@ public final class ConnectionSocket {
             throw SSHError.connect(host: host, port: 0, reason: "socketpair: \(String(cString: strerror(errno)))")
         }
         defer { close(ends[1]) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, ends[1], 0)
-        posix_spawn_file_actions_adddup2(&actions, ends[1], 1)
         // A process group of its own, so that Ctrl-C on the terminal is pss's to handle (an interrupt sent to the
         // remote command), not the end of the connection; SIGPIPE back to its default (pss ignores it).
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF))
-        posix_spawnattr_setpgroup(&attributes, 0)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        sigaddset(&defaults, SIGPIPE)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        let words: [String] = [shell, "-c", "exec \(command)"]
-        let argv = words.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let status = posix_spawn(&pid, shell, &actions, &attributes, argv, environ)
-        guard status == 0 else {
+        let pid: pid_t
+        do {
+            pid = try ChildProcess.spawn(
+                shell, arguments: [shell, "-c", "exec \(command)"], descriptors: [.copy(ends[1]), .copy(ends[1])],
+                defaultSignals: [SIGPIPE], ownProcessGroup: true)
+        } catch {
             close(ends[0])
-            throw SSHError.connect(host: host, port: 0, reason: "ProxyCommand could not start: \(String(cString: strerror(status)))")
+            throw SSHError.connect(host: host, port: 0, reason: "ProxyCommand could not start: \(error)")
         }
         _ = fcntl(ends[0], F_SETFL, fcntl(ends[0], F_GETFL) | O_NONBLOCK)
         return ConnectionSocket(descriptor: ends[0], process: pid)

@@ -17,6 +17,9 @@ public struct ConfigurationRegistry {
 
     public var helperPath: String { helperDirectory + "/pss-host" }
 
+    /// Configuration `name`'s file (a checked name: never a path of its own).
+    public func file(for name: String) -> String { directory + "/" + name + ".json" }
+
     public struct Refusal: Error, CustomStringConvertible {
         public var description: String
     }
@@ -106,7 +109,7 @@ public struct ConfigurationRegistry {
             done.append("installed the helper as \(helperPath)")
         }
         // The file first, then the grant: a failed grant takes the file back, so the two never disagree.
-        let file = directory + "/" + name + ".json"
+        let file = file(for: name)
         let previous = Posix.readFile(file, limit: JSONValue.maximumSize)
         try Posix.writeFileAtomically(file, text, mode: 0o644)
         done.append("wrote \(file)")
@@ -150,9 +153,9 @@ public struct ConfigurationRegistry {
     /// Removes every trace of configuration `name`; returns what was removed.
     public func unregister(name: String) throws -> [String] {
         guard geteuid() == 0 else { throw Refusal(description: "unregistering a configuration needs root on the host (log in as root)") }
-        if let problem = SessionConfiguration.problem(withName: name) { throw Refusal(description: problem) }
+        if let problem = ConfigurationName.problem(with: name) { throw Refusal(description: problem) }
         var removed: [String] = []
-        for path in [directory + "/" + name + ".json", sudoersPath(for: name), sshdPath(for: name)] where unlink(path) == 0 {
+        for path in [file(for: name), sudoersPath(for: name), sshdPath(for: name)] where unlink(path) == 0 {
             removed.append("removed \(path)")
         }
         guard !removed.isEmpty else { throw Refusal(description: "no configuration \(name) on this host") }
@@ -230,8 +233,8 @@ public struct ConfigurationRegistry {
 
     /// One configuration, as sessions will use it: the file must be root's and writable by nobody else.
     public func load(_ name: String) -> Entry {
-        if let problem = SessionConfiguration.problem(withName: name) { return Entry(name: name, text: [], problem: problem) }
-        let path = directory + "/" + name + ".json"
+        if let problem = ConfigurationName.problem(with: name) { return Entry(name: name, text: [], problem: problem) }
+        let path = file(for: name)
         var info = stat()
         guard lstat(path, &info) == 0 else { return Entry(name: name, text: [], problem: "no configuration \(name) on this host") }
         guard info.st_mode & S_IFMT == S_IFREG, info.st_uid == 0, info.st_mode & 0o022 == 0 else {

@@ -45,18 +45,10 @@ public struct SessionConfiguration: Equatable {
         "startupScript", "transcriptDirectory", "lockUsers",
     ]
 
-    /// A configuration's name: as a session's (letters, digits, `-`, `_`, `.`; not starting with `-` or `.`), so it
-    /// is a file name and nothing more.
-    public static func problem(withName name: String) -> String? {
-        SessionName.problem(with: name) == nil
-            ? nil
-            : "a configuration name has 1 to \(SessionName.maximumLength) letters, digits, '-', '_' or '.', and does not start with '-' or '.'"
-    }
-
     public init(name: String, parsing bytes: [UInt8], accounts: Accounts) throws(Refusal) {
         var problems: [String] = []
         self.name = name
-        if let problem = Self.problem(withName: name) { problems.append(problem) }
+        if let problem = ConfigurationName.problem(with: name) { problems.append(problem) }
         let json: JSONValue
         do { json = try JSONValue(parsing: bytes) } catch { throw Refusal(problems: problems + ["not valid JSON (\(error))"]) }
         guard case let .object(members) = json else { throw Refusal(problems: problems + ["the file must hold one JSON object"]) }

@@ -15,14 +15,9 @@ struct Transcript {
     /// One line: `TIME user=U runAs=R session=NAME (ID) EVENT line="…"`, the line escaped so that one entry is one
     /// line whatever it held.
     func record(session: String, id: String, user: String, runAs: String, event: String, line: String) -> Bool {
-        var now = time(nil)
-        var parts = tm()
-        gmtime_r(&now, &parts)
-        var stamp = [CChar](repeating: 0, count: 32)
-        strftime(&stamp, stamp.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
         // The event may carry text from the line (a refusal's reason): escaped as the line is, without quotes.
         let shownEvent = String(Self.quoted(event).dropFirst().dropLast())
-        let entry = "\(String(cString: stamp)) user=\(user) runAs=\(runAs) session=\(session) (\(id)) \(shownEvent) line=\(Self.quoted(line))\n"
+        let entry = "\(Posix.timestamp) user=\(user) runAs=\(runAs) session=\(session) (\(id)) \(shownEvent) line=\(Self.quoted(line))\n"
         guard (try? prepare()) != nil else {
             HostDaemon.log("transcript \(directory): cannot be used")
             return false

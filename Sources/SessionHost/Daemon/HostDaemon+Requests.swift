@@ -202,7 +202,7 @@ extension HostDaemon {
         guard let name = configuration?.name else { return nil }
         var info = stat()
         let stamp =
-            stat(ConfigurationRegistry().directory + "/" + name + ".json", &info) == 0
+            stat(ConfigurationRegistry().file(for: name), &info) == 0
             ? [Int(info.st_ino), info.st_mtim.tv_sec, info.st_mtim.tv_nsec, info.st_ctim.tv_sec, info.st_ctim.tv_nsec, Int(info.st_size)] : []
         if onlyIfChanged && stamp == configurationStamp && !stamp.isEmpty { return nil }
         let current: SessionConfiguration

@@ -166,13 +166,7 @@ public final class HostDaemon {
 
     /// A line in the daemon's log (run/daemon.log, its stderr).
     static func log(_ message: String) {
-        var now = time(nil)
-        var parts = tm()
-        gmtime_r(&now, &parts)
-        var text = [CChar](repeating: 0, count: 32)
-        strftime(&text, text.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
-        let stamp = String(cString: text)
-        let line = "\(stamp) pss-host daemon \(getpid()): \(message)\n"
+        let line = "\(Posix.timestamp) pss-host daemon \(getpid()): \(message)\n"
         _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
     }
 
@@ -243,7 +237,7 @@ public final class HostDaemon {
     private func endConfiguration() {
         // Only a file that is gone: a configuration an admin is editing, or one naming an account removed since,
         // keeps its sessions.
-        guard let configuration, access(ConfigurationRegistry().directory + "/" + configuration.name + ".json", F_OK) != 0, errno == ENOENT
+        guard let configuration, access(ConfigurationRegistry().file(for: configuration.name), F_OK) != 0, errno == ENOENT
         else { return }
         Self.log("configuration \(configuration.name) is gone: closing its \(sessions.count) sessions")
         for session in Array(sessions.values) { remove(session) }

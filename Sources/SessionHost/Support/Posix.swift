@@ -193,6 +193,16 @@ enum Posix {
 
     static var now: Int64 { Int64(time(nil)) }
 
+    /// Now, as the daemon's log and the transcripts write it: `2026-11-26T12:00:00Z`.
+    static var timestamp: String {
+        var now = time(nil)
+        var parts = tm()
+        gmtime_r(&now, &parts)
+        var text = [CChar](repeating: 0, count: 32)
+        let count = strftime(&text, text.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
+        return String(decoding: text.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// The fields of /proc/PID/stat after the command name (which may hold spaces or parentheses): the state
     /// first, then the parent, the process group, the session...; nil when the process is gone.
     static func processStat(_ pid: pid_t) -> [Substring]? {

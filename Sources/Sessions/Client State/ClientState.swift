@@ -120,7 +120,7 @@ public struct ClientState {
         /// dropped.
         var isValid: Bool {
             (try? HostSpec(parsing: host)) != nil && SessionName.isID(id) && SessionName.problem(with: name) == nil
-                && (configuration.map { SessionName.problem(with: $0) == nil } ?? true)
+                && (configuration.map { ConfigurationName.problem(with: $0) == nil } ?? true)
         }
     }
 
@@ -144,6 +144,11 @@ public struct ClientState {
             }
             save(known.filter(\.isValid))
         }
+    }
+
+    /// The configurations this client knows sessions of on `host`, by name.
+    public func knownConfigurations(on host: String) -> [String] {
+        Set(((try? knownSessions()) ?? []).filter { $0.host == host }.compactMap(\.configuration)).sorted()
     }
 
     public func forget(host: String, ids: [String]) {

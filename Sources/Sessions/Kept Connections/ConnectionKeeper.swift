@@ -40,31 +40,15 @@ public final class ConnectionKeeper {
         guard pipe(&ends) == 0 else { throw SessionError.local("pipe: \(String(cString: strerror(errno)))") }
         _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
         defer { close(ends[0]) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, ends[0], 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        let words: [String] = [executable, "_keep"]
-        let argv = words.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let status = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
-        guard status == 0 else {
+        let pid: pid_t
+        do {
+            pid = try ChildProcess.spawn(
+                executable, arguments: [executable, "_keep"],
+                descriptors: [.copy(ends[0]), .open("/dev/null", flags: O_WRONLY), .open("/dev/null", flags: O_WRONLY)],
+                defaultSignals: [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP], emptySignalMask: true)
+        } catch {
             close(ends[1])
-            throw SessionError.local("cannot start the connection keeper: \(String(cString: strerror(status)))")
+            throw SessionError.local("cannot start the connection keeper: \(error)")
         }
         _ = request.withUnsafeBytes { Glibc.write(ends[1], $0.baseAddress, $0.count) }
         close(ends[1])

@@ -184,7 +184,7 @@ final class KeptHost: @unchecked Sendable {
                 // A configuration's name follows its request, on a line of its own (checked again by the host).
                 var configuration: String?
                 if request == KeptConnection.Request.configurationLink.rawValue {
-                    guard let name = KeptConnection.readLine(fd, timeout: 1000, limit: 128), SessionName.problem(with: name) == nil else {
+                    guard let name = KeptConnection.readLine(fd, timeout: 1000, limit: 128), ConfigurationName.problem(with: name) == nil else {
                         close(fd)
                         return
                     }
@@ -248,8 +248,7 @@ final class KeptHost: @unchecked Sendable {
             }
             var held = false
             // The user's own daemon, then the daemons of the configurations this client knows sessions of there.
-            let known = (try? host.context.state.knownSessions()) ?? []
-            let configurations = Set(known.filter { $0.host == host.kept.host }.compactMap(\.configuration)).sorted()
+            let configurations = host.context.state.knownConfigurations(on: host.kept.host)
             do {
                 for configuration in [nil] + configurations where !held {
                     let ready: IdleLink

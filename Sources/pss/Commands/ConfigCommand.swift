@@ -19,11 +19,7 @@ struct ConfigCommand: ParsableCommand {
 
     /// A configuration name: checked here as the host checks it, so a bad one costs no connection.
     static func check(name: String) throws {
-        if SessionName.problem(with: name) != nil {
-            throw ValidationError(
-                "'\(name.sanitizedForDisplay)': a configuration name has 1 to \(SessionName.maximumLength) letters, digits, '-', '_' or '.', and does not start with '-' or '.'"
-            )
-        }
+        if let problem = ConfigurationName.problem(with: name) { throw ValidationError("'\(name.sanitizedForDisplay)': \(problem)") }
     }
 
     struct Register: ParsableCommand {

@@ -100,7 +100,7 @@ struct EnterCommand: ParsableCommand {
             }
             Terminal.write("\r\n", to: STDERR_FILENO)  // the remote prompt's line is not pss's
             switch end {
-            case let .left(_, closed: true):
+            case .left(_, closed: true):
                 Diagnostics.print("left \(shown); the temporary session is closed")
             case let .left(reason, closed: false) where reason == "detached":
                 Diagnostics.print("detached from \(shown)\(record.temporary ? " (a temporary session, kept)" : ""); it stays open: pss enter \(shown)")

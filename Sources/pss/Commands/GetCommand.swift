@@ -32,12 +32,13 @@ struct GetCommand: ParsableCommand {
         if fanOut.dryRun { return FanOutOptions.printTargets(targets) }
         let client = try connection.makeClient(prompting: targets.count == 1, state: state).locatingHelper()
         let clientID = try client.state.clientID()
-        let known = try state.knownSessions()
+        // Read once, before any answer changes what this client knows.
+        let knownConfigurations = Dictionary(targets.map { ($0, state.knownConfigurations(on: $0)) }, uniquingKeysWith: { first, _ in first })
         let (found, worst) = Diagnostics.forEachTarget(targets, throttle: fanOut.throttle) { host in
             // The user's own daemon, and the daemons of the configurations this client knows sessions of there
             // (or only the one given).
             let configurations: [String?] =
-                client.configuration.map { [$0] } ?? [nil] + Set(known.filter { $0.host == host }.compactMap(\.configuration)).sorted()
+                client.configuration.map { [$0] } ?? [nil] + (knownConfigurations[host] ?? [])
             var records: [SessionRecord] = []
             for configuration in configurations {
                 var endpoint = client

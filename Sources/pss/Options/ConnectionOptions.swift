@@ -55,8 +55,8 @@ struct ConnectionOptions: ParsableArguments {
                 throw ValidationError("-o User: the user name holds characters a shell would read, or starts with '-'")
             }
         }
-        if let configuration, let problem = SessionName.problem(with: configuration) {
-            throw ValidationError("--configuration: \(problem.replacingOccurrences(of: "session name", with: "configuration name"))")
+        if let configuration, let problem = ConfigurationName.problem(with: configuration) {
+            throw ValidationError("--configuration: \(problem)")
         }
         if let loginName, !HostSpec.isValidRemoteUser(loginName) {
             throw ValidationError("-l: the user name holds characters a shell would read (' ` \" ; & < > | ( ) { }), or starts with '-'")
