@@ -232,6 +232,14 @@ public enum HostMessage: Equatable, Sendable {
     /// The type byte `released` frames start with (the connection keeper watches for it).
     public static let releasedType: UInt8 = 117
 
+    /// The start of `.output(stream, offset, bytes)`'s frame, up to its bytes: written just before them, so output
+    /// reaches the client without being copied into a frame.
+    public static func outputFrameHeader(_ stream: Stream, offset: UInt64, count: Int) -> [UInt8] {
+        var w = WireWriter.frame()
+        w.u8(106); w.u8(stream.rawValue); w.u64(offset); w.u32(UInt32(count))
+        return w.framed(following: count)
+    }
+
     public func encoded() -> [UInt8] {
         var w = WireWriter.frame()
         switch self {
@@ -242,7 +250,7 @@ public enum HostMessage: Equatable, Sendable {
             w.u8(104); w.u32(UInt32(records.count)); records.forEach { $0.encode(into: &w) }; w.bool(more)
         case let .started(record, job, from):
             w.u8(105); record.encode(into: &w); job.encode(into: &w); w.u64(from.stdout); w.u64(from.stderr)
-        case let .output(stream, offset, bytes): w.u8(106); w.u8(stream.rawValue); w.u64(offset); w.data(bytes)
+        case let .output(stream, offset, bytes): return Self.outputFrameHeader(stream, offset: offset, count: bytes.count) + bytes
         case let .exited(status, signal, shellEnded): w.u8(107); w.i32(status); w.string(signal); w.bool(shellEnded)
         case let .removed(count): w.u8(108); w.u32(count)
         case let .dropped(stream, from, to): w.u8(109); w.u8(stream.rawValue); w.u64(from); w.u64(to)

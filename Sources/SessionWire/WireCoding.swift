@@ -12,11 +12,12 @@ public struct WireWriter {
         return writer
     }
 
-    /// The frame: the reserved length set to what follows it. The writer hands its bytes over (no copy).
-    consuming func framed() -> [UInt8] {
+    /// The frame: the reserved length set to what follows it (and to `following` bytes sent after it, for a frame
+    /// whose payload goes out separately). The writer hands its bytes over (no copy).
+    consuming func framed(following: Int = 0) -> [UInt8] {
         var result: [UInt8] = []
         swap(&result, &bytes)
-        let length = UInt32(result.count - 4)
+        let length = UInt32(result.count - 4 + following)
         for index in 0..<4 { result[index] = UInt8(truncatingIfNeeded: length >> UInt32(24 - 8 * index)) }
         return result
     }

@@ -9,8 +9,11 @@ final class ClientLink {
     private(set) var input: Int32 = -1
     private(set) var output: Int32 = -1
     var decoder = FrameDecoder()
-    private var outbound: [UInt8] = []
-    private var outboundStart = 0
+    /// What waits for the pipe, in order (usually nothing, or one frame's rest).
+    private var queue: [Pending] = []
+    private(set) var pendingOutput = 0
+    /// The channel's pipe can be spliced into (sshd's is a pipe; another server's may be a socket).
+    private var splices = true
     /// Set by the client's hello.
     var clientID: String?
     /// Who acts through this link, as its relay says: the daemon's own user, or for a runAs configuration, the user
@@ -45,37 +48,129 @@ final class ClientLink {
 
     func close() {
         [input, output, control].filter { $0 >= 0 }.forEach { Glibc.close($0) }
+        for case let .spooled(file, _, _, _) in queue { Glibc.close(file) }
+        queue = []
     }
 
-    /// Queues a message, written at once when nothing waits before it (the frame is kept, not copied, if the
-    /// pipe takes only part of it).
+    /// Output waiting for the pipe: bytes, or a range of a spool file, spliced from the page cache into the pipe
+    /// without passing through the daemon's memory (the spool keeps the file at stream offsets, and frees its
+    /// blocks so that a pipe still holding them keeps their bytes: `OutputSpool.freeingUnit`).
+    private enum Pending {
+        case bytes([UInt8], from: Int)
+        /// A descriptor of its own (dup): the spool may close or remove its file before the frame is out.
+        case spooled(file: Int32, from: UInt64, count: Int, spool: ObjectIdentifier)
+    }
+
+    /// Queues a message, written at once when nothing waits before it.
     func send(_ message: HostMessage) {
-        let frame = message.encoded()
-        guard pendingOutput == 0, isReady, !isClosed else { outbound.append(contentsOf: frame); return }
-        outbound = frame
-        outboundStart = 0
-        flush()
+        queueBytes(message.encoded())
     }
 
-    var pendingOutput: Int { outbound.count - outboundStart }
+    /// Queues `count` bytes of a command's output from its spool file, where they already are (file position is
+    /// stream offset): the frame's header is written, and the bytes are spliced from the file into the pipe.
+    func sendOutput(from spool: OutputSpool, offset: UInt64, count: Int) {
+        queueBytes(HostMessage.outputFrameHeader(spool.stream, offset: offset, count: count))
+        guard !isClosed else { return }
+        let moved = queue.isEmpty ? splice(spool.file, from: offset, count: count) : 0
+        guard moved < count, !isClosed else { return }
+        let copy = dup(spool.file)
+        guard copy >= 0 else { isClosed = true; return }  // a frame cut short: the link cannot go on
+        queue.append(.spooled(file: copy, from: offset + UInt64(moved), count: count - moved, spool: ObjectIdentifier(spool)))
+        pendingOutput += count - moved
+    }
 
-    /// Writes what the socket takes now.
+    /// Reads into memory the output of `spool` below `end` that waits here to be spliced: the spool is about to
+    /// free those blocks (acknowledged by another client, or dropped), and this link's client has not had them.
+    func keepInMemory(outputOf spool: OutputSpool, below end: UInt64) {
+        for index in queue.indices {
+            guard case let .spooled(file, from, count, source) = queue[index], source == ObjectIdentifier(spool), from < end else { continue }
+            var bytes = [UInt8](repeating: 0, count: count)
+            let got = bytes.withUnsafeMutableBytes { pread(file, $0.baseAddress!, count, off_t(from)) }
+            Glibc.close(file)
+            queue[index] = .bytes(bytes, from: 0)
+            if got != count { isClosed = true }  // the frame cannot be completed
+        }
+    }
+
+    private func queueBytes(_ frame: [UInt8]) {
+        guard isReady, !isClosed else {
+            queue.append(.bytes(frame, from: 0))
+            pendingOutput += frame.count
+            return
+        }
+        let written = queue.isEmpty ? write(frame[...]) : 0
+        guard written < frame.count else { return }
+        queue.append(.bytes(frame, from: written))
+        pendingOutput += frame.count - written
+    }
+
+    /// Writes what the pipe takes now.
     func flush() {
-        while outboundStart < outbound.count {
-            let written = outbound[outboundStart...].withUnsafeBytes { write(output, $0.baseAddress!, $0.count) }
-            if written > 0 {
-                outboundStart += written
-            } else if written < 0 && errno == EINTR {
-                continue
-            } else {
-                if written < 0 && errno != EAGAIN { isClosed = true }
-                break
+        while !queue.isEmpty && !isClosed {
+            switch queue[0] {
+            case let .bytes(bytes, from):
+                let written = write(bytes[from...])
+                pendingOutput -= written
+                guard from + written == bytes.count else {
+                    queue[0] = .bytes(bytes, from: from + written)
+                    return
+                }
+            case let .spooled(file, from, count, spool):
+                let moved = splice(file, from: from, count: count)
+                pendingOutput -= moved
+                guard moved == count else {
+                    queue[0] = .spooled(file: file, from: from + UInt64(moved), count: count - moved, spool: spool)
+                    return
+                }
+                Glibc.close(file)
             }
+            queue.removeFirst()
         }
-        if outboundStart == outbound.count {
-            outbound.removeAll(keepingCapacity: outbound.count < 1 << 20)
-            outboundStart = 0
+    }
+
+    /// Writes what the pipe takes of `bytes` now.
+    private func write(_ bytes: ArraySlice<UInt8>) -> Int {
+        var total = 0
+        while total < bytes.count {
+            let written = bytes[(bytes.startIndex + total)...].withUnsafeBytes { Glibc.write(output, $0.baseAddress!, $0.count) }
+            if written > 0 { total += written; continue }
+            if written < 0 && errno == EINTR { continue }
+            if written < 0 && errno != EAGAIN { isClosed = true }
+            break
         }
+        return total
+    }
+
+    /// Moves what the pipe takes now of `count` bytes of `file` from `offset`; copies them through memory where
+    /// the pipe is not one (splice refuses). A file that ends before them closes the link: the frame announced
+    /// them, and the stream cannot go on.
+    private func splice(_ file: Int32, from offset: UInt64, count: Int) -> Int {
+        var total = 0
+        while total < count {
+            var position = Int64(offset) + Int64(total)
+            let moved: Int
+            if splices {
+                moved = glibcSplice(file, &position, output, nil, count - total, spliceNonBlocking)
+                if moved < 0 && (errno == EINVAL || errno == ENOSYS) { splices = false; continue }
+            } else {
+                moved = copyThroughMemory(file, from: position, count: count - total)
+            }
+            if moved > 0 { total += moved; continue }
+            if moved < 0 && errno == EINTR { continue }
+            if moved == 0 || errno != EAGAIN { isClosed = true }
+            break
+        }
+        return total
+    }
+
+    /// As splice returns: the bytes written, 0 at the file's end, -1 with errno (EAGAIN: the pipe is full).
+    private func copyThroughMemory(_ file: Int32, from position: Int64, count: Int) -> Int {
+        var chunk = [UInt8](repeating: 0, count: min(count, 64 * 1024))
+        let got = chunk.withUnsafeMutableBytes { pread(file, $0.baseAddress!, $0.count, off_t(position)) }
+        guard got > 0 else { return got }
+        let written = write(chunk[0..<got])
+        if written == 0 { errno = isClosed ? EPIPE : EAGAIN; return -1 }
+        return written
     }
 
     /// Reads what the socket has; returns false at its end.

@@ -138,9 +138,11 @@ extension HostDaemon {
                 run.delivered = true
                 if session.record.temporary { return remove(session) }
             }
-            // Saved first: a daemon that starts after a crash starts receivers at the saved mark, never in a hole.
+            // Blocks are freed below the saved mark only: a daemon that starts after a crash starts receivers there,
+            // never in a hole (having perhaps to send again a few MiB that had come).
+            guard complete || run.acknowledgementsWorthSaving else { return }
             run.save()
-            for spool in run.outputs { spool.releaseAcknowledged() }
+            for spool in run.outputs { spool.releaseAcknowledged(beforeFreeing: sparingLinks(spool)) }
         case let .disconnect(reference, idle, buffering):
             let session = try find(reference)
             try checkNotHeldByAnother(session, client)

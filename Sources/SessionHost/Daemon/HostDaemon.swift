@@ -256,11 +256,16 @@ public final class HostDaemon {
             using: &buffer, limit: room,
             deliver: { stream, offset, bytes in
                 guard let link = run.link, run.sendsOutput, !link.isClosed, link.pendingOutput < Self.linkHighWater else { return false }
-                link.send(.output(stream, offset: offset, bytes))
+                link.sendOutput(from: spool, offset: offset, count: bytes.count)
                 return true
             },
             watch: enteredWatch(of: run, in: session))
-        if record.outputBuffering == .drop { spool.dropOldest(keeping: record.maxBuffer) }
+        if record.outputBuffering == .drop { spool.dropOldest(keeping: record.maxBuffer, beforeFreeing: sparingLinks(spool)) }
+    }
+
+    /// Before a spool frees blocks: output of those blocks that links still have to splice is read into memory.
+    func sparingLinks(_ spool: OutputSpool) -> (UInt64) -> Void {
+        { [links] end in links.forEach { $0.keepInMemory(outputOf: spool, below: end) } }
     }
 
     /// A user entered in the session sees the running command's output too, as a terminal would show it.
@@ -464,7 +469,7 @@ public final class HostDaemon {
         let watch = enteredWatch(of: run, in: session)
         for spool in run.outputs {
             spool.drain(using: &buffer, limit: .max, watch: watch)
-            if session.record.outputBuffering == .drop { spool.dropOldest(keeping: session.record.maxBuffer) }
+            if session.record.outputBuffering == .drop { spool.dropOldest(keeping: session.record.maxBuffer, beforeFreeing: sparingLinks(spool)) }
         }
         guard !run.outputs.contains(where: \.isHolding) else { return }
         run.pendingEnd = nil
@@ -692,8 +697,8 @@ public final class HostDaemon {
                     link.send(.dropped(spool.stream, from: from, to: to))
                     sentSomething = true
                 }
-                if let (offset, bytes) = spool.nextChunk(into: &buffer) {
-                    link.send(.output(spool.stream, offset: offset, bytes))
+                if let (offset, count) = spool.nextRange(limit: buffer.count) {
+                    link.sendOutput(from: spool, offset: offset, count: count)
                     sentSomething = true
                 }
             }

@@ -126,7 +126,18 @@ final class CommandRun {
             let key = spool.stream == .stdout ? "stdout" : "stderr"
             fields += [("acked.\(key)", String(spool.acked)), ("dropped.\(key)", String(spool.droppedUntil))]
         }
-        try? KeyValueFile.write(directory + "/job", fields)
+        guard (try? KeyValueFile.write(directory + "/job", fields)) != nil else { return }
+        for spool in outputs { spool.savedAcked = spool.acked }
+        savedAt = Posix.now
+    }
+
+    /// When `save` last wrote the record.
+    private(set) var savedAt: Int64 = 0
+
+    /// Acknowledgements arrive every MiB; the record is rewritten only every few MiB, or seconds, of them (at
+    /// each one, it was a seventh of the daemon's work on a fast download).
+    var acknowledgementsWorthSaving: Bool {
+        outputs.contains { $0.acked - $0.savedAcked >= 8 << 20 } || (Posix.now - savedAt >= 2 && outputs.contains { $0.acked > $0.savedAcked })
     }
 
     func record(in session: SessionRecord) -> JobRecord {

@@ -13,15 +13,19 @@ import SessionWire
 final class OutputSpool {
     let stream: HostMessage.Stream
     let path: String
-    /// Opened while needed: a finished command kept as a job holds no descriptor.
-    private var file: Int32 = -1
+    /// Opened while needed: a finished command kept as a job holds no descriptor. Output just spooled is sent
+    /// from it (`ClientLink.sendOutput(from:)`).
+    private(set) var file: Int32 = -1
     var pipe: Int32
     private(set) var written: UInt64 = 0
     var sent: UInt64 = 0
     var acked: UInt64 = 0
+    /// `acked` as the job's record on disk has it. Blocks are freed only below it, so that a daemon started after
+    /// a crash never starts a receiver in a hole.
+    var savedAcked: UInt64 = 0
     private(set) var droppedUntil: UInt64 = 0
-    /// Acknowledged output whose disk blocks were freed: a receiver never starts before `acked`, so it is never read.
-    private var releasedUntil: UInt64 = 0
+    /// Output whose disk blocks were freed (acknowledged, or dropped): never read again.
+    private var freedUntil: UInt64 = 0
     /// Read from the pipe, not yet taken by the file (at most one read's worth).
     private var held: [UInt8] = []
     /// Why the file last refused output (`No space left on device`), while output is held.
@@ -50,6 +54,7 @@ final class OutputSpool {
             if info.st_mode & S_IFMT == S_IFREG { written = UInt64(info.st_size) } else { damage = "\(path) is not a regular file" }
         }
         self.acked = min(acked, written)
+        savedAcked = self.acked
         self.droppedUntil = min(droppedUntil, written)
         sent = self.acked
     }
@@ -128,46 +133,57 @@ final class OutputSpool {
     }
 
     /// Drop buffering: lets go of the oldest output beyond `keep` bytes (the disk blocks are freed; offsets stay).
-    func dropOldest(keeping keep: UInt64) {
+    /// `beforeFreeing` is told where the blocks are about to be freed up to.
+    func dropOldest(keeping keep: UInt64, beforeFreeing: (UInt64) -> Void) {
         guard written > keep, written - keep > droppedUntil else { return }
-        let until = written - keep
-        punchHole(from: droppedUntil, to: until)
-        droppedUntil = until
+        droppedUntil = written - keep
+        free(below: droppedUntil, beforeFreeing: beforeFreeing)
     }
 
-    /// Frees the blocks of output acknowledged and already sent, in whole pages, so a long stream a client keeps up
-    /// with occupies a few MiB of page cache, not its length, and never has to be written back to the disk.
-    func releaseAcknowledged() {
-        let until = min(acked, sent) & ~4095
-        guard until > releasedUntil else { return }
-        punchHole(from: releasedUntil, to: until)
-        releasedUntil = until
+    /// Frees the blocks of output acknowledged and already sent, so a long stream a client keeps up with occupies
+    /// a few MiB of page cache, not its length, and never has to be written back to the disk.
+    func releaseAcknowledged(beforeFreeing: (UInt64) -> Void) {
+        free(below: min(savedAcked, sent), beforeFreeing: beforeFreeing)
     }
 
-    /// Frees the disk blocks of a range; the file keeps its size, and reading the range gives zeros.
-    private func punchHole(from start: UInt64, to end: UInt64) {
+    /// Blocks are freed in whole 2 MiB units, the largest page-cache folio on x86-64. Output goes out spliced from
+    /// the page cache (`ClientLink.sendOutput`), and may still sit in sshd's pipe as references to its folios when
+    /// it is freed (a client taking over from one whose connection stalls): a punch through part of a folio zeroes
+    /// that part, which the pipe would then deliver, while whole folios only leave the cache, their bytes intact.
+    /// What is still queued to be spliced is read into memory first (`beforeFreeing`).
+    static let freeingUnit: UInt64 = 2 << 20
+
+    private func free(below end: UInt64, beforeFreeing: (UInt64) -> Void) {
+        let until = end & ~(Self.freeingUnit - 1)
+        guard until > freedUntil else { return }
+        beforeFreeing(until)
         _ = glibcFallocate(
             openFile(), 0x01 | 0x02 /* FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE */,
-            off_t(start), off_t(end - start))
+            off_t(freedUntil), off_t(until - freedUntil))
+        freedUntil = until
     }
 
-    /// The next chunk not yet sent, read back from the spool into `buffer` (reused: no allocation per chunk). A
-    /// cursor in dropped output must first be moved past it (`skipDropped`). A file that ends before `written`
-    /// marks the spool damaged.
-    func nextChunk(into buffer: inout [UInt8]) -> (offset: UInt64, bytes: ArraySlice<UInt8>)? {
+    /// The next range not yet sent, at most `limit` bytes, to be sent from the file itself (no read back into
+    /// memory); it counts as sent. A cursor in dropped output must first be moved past it (`skipDropped`). The
+    /// file's size is checked first, so that no frame announces bytes the spool does not have: a file that ends
+    /// before `written` marks the spool damaged.
+    func nextRange(limit: Int) -> (offset: UInt64, count: Int)? {
         guard sent < written, sent >= droppedUntil, damage == nil else { return nil }
-        let count = Int(min(UInt64(buffer.count), written - sent))
         let fd = openFile()
         guard fd >= 0 else { return nil }
-        let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, count, off_t(sent)) }
-        guard got > 0 else {
-            damage =
-                "the \(stream == .stdout ? "stdout" : "stderr") spool \(path) ends at byte \(sent) of \(written) recorded"
-                + (got < 0 ? " (\(String(cString: strerror(errno))))" : "")
-            return nil
-        }
-        defer { sent += UInt64(got) }
-        return (sent, buffer[0..<got])
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return markShort(at: sent, errno) }
+        guard UInt64(info.st_size) >= written else { return markShort(at: UInt64(info.st_size), 0) }
+        let count = Int(min(UInt64(limit), written - sent))
+        defer { sent += UInt64(count) }
+        return (sent, count)
+    }
+
+    private func markShort<T>(at end: UInt64, _ code: Int32) -> T? {
+        damage =
+            "the \(stream == .stdout ? "stdout" : "stderr") spool \(path) ends at byte \(end) of \(written) recorded"
+            + (code != 0 ? " (\(String(cString: strerror(code))))" : "")
+        return nil
     }
 
     /// Moves the cursor past dropped output; returns the range skipped, if any.

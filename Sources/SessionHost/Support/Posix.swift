@@ -229,7 +229,13 @@ enum Posix {
     }
 }
 
-// A glibc function that its Swift module hides behind _GNU_SOURCE (a plain C call, declared by symbol).
+// Glibc functions that its Swift module hides behind _GNU_SOURCE (plain C calls, declared by symbol).
+@_silgen_name("splice")
+func glibcSplice(
+    _ input: Int32, _ inputOffset: UnsafeMutablePointer<Int64>?, _ output: Int32, _ outputOffset: UnsafeMutablePointer<Int64>?, _ count: Int, _ flags: UInt32
+) -> Int
+/// splice(2)'s flag: the pipe is not waited on.
+let spliceNonBlocking: UInt32 = 2
 @_silgen_name("fallocate")
 func glibcFallocate(_ fd: Int32, _ mode: Int32, _ offset: off_t, _ length: off_t) -> Int32
 @_silgen_name("getrandom")
