@@ -116,7 +116,6 @@ final class ClientLinkTests: XCTestCase {
         defer { close(ends[0]) }
         check(outputWritingTo: ends[1], readingFrom: ends[0]) { link, spool in
             spool.acked = spool.written
-            spool.savedAcked = spool.written
             spool.sent = spool.written
             spool.releaseAcknowledged(beforeFreeing: { link.keepInMemory(outputOf: spool, below: $0) })
             var info = stat()

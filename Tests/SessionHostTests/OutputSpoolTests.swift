@@ -73,15 +73,16 @@ final class OutputSpoolTests: XCTestCase {
         spool.sent = 3 << 20 + 100
         spool.acked = 3 << 20 + 10
         spool.releaseAcknowledged(beforeFreeing: { _ in })
-        XCTAssertGreaterThanOrEqual(allocated(), 4 << 20, "nothing is released past what the job's record has saved")
-        spool.savedAcked = spool.acked
-        spool.releaseAcknowledged(beforeFreeing: { _ in })
         XCTAssertLessThanOrEqual(allocated(), (2 << 20) + 8192, "the acknowledged 3 MiB were released, in whole 2 MiB")
+        // A daemon started after a crash, from a record saved before that release, starts receivers at the first
+        // byte still there, not in the hole.
+        let reloaded = OutputSpool(loading: .stdout, path: path, acked: 100, droppedUntil: 0)
+        XCTAssertEqual(reloaded.acked, 2 << 20)
+        XCTAssertEqual(nextChunk(of: reloaded, limit: 10)?.bytes, Array(bytes[(2 << 20)..<((2 << 20) + 10)]))
         XCTAssertEqual(spool.written, 4 << 20, "offsets stay")
         // Not past what was sent: a cursor behind the acknowledgement (another receiver's) keeps its bytes.
         spool.sent = 3 << 20 + 100
         spool.acked = 4 << 20
-        spool.savedAcked = spool.acked
         spool.releaseAcknowledged(beforeFreeing: { _ in })
         XCTAssertGreaterThanOrEqual(allocated(), (1 << 20) - 8192)
         XCTAssertEqual(nextChunk(of: spool, limit: 1 << 20)?.bytes, Array(bytes[(3 << 20 + 100)...]))

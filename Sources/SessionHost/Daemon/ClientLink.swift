@@ -13,7 +13,7 @@ final class ClientLink {
     private var queue: [Pending] = []
     private(set) var pendingOutput = 0
     /// The channel's pipe can be spliced into (sshd's is a pipe; another server's may be a socket).
-    private var splices = true
+    private var splices = OutputSpool.splicesOutput
     /// Set by the client's hello.
     var clientID: String?
     /// Who acts through this link, as its relay says: the daemon's own user, or for a runAs configuration, the user

@@ -138,10 +138,9 @@ extension HostDaemon {
                 run.delivered = true
                 if session.record.temporary { return remove(session) }
             }
-            // Blocks are freed below the saved mark only: a daemon that starts after a crash starts receivers there,
-            // never in a hole (having perhaps to send again a few MiB that had come).
-            guard complete || run.acknowledgementsWorthSaving else { return }
-            run.save()
+            // A daemon started after a crash starts receivers at the saved mark, or at the first byte not freed
+            // since (perhaps sending again a few MiB that had come).
+            if complete || run.acknowledgementsWorthSaving { run.save() }
             for spool in run.outputs { spool.releaseAcknowledged(beforeFreeing: sparingLinks(spool)) }
         case let .disconnect(reference, idle, buffering):
             let session = try find(reference)

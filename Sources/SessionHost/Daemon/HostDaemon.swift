@@ -305,6 +305,7 @@ public final class HostDaemon {
                 if run.isRunning && session.run === run { nextMilliseconds = 500 }
                 // Output held by a full disk, or an end waiting for it: retried every second.
                 if run.pendingEnd != nil || run.outputs.contains(where: \.isHolding) { next = min(next, now + 1) }
+                if let due = run.acknowledgementsDueAt { next = min(next, due) }
                 if let deadline = run.deadline, run.isRunning { next = min(next, deadline) }
                 if let killAt = run.killAt, run.isRunning { next = min(next, killAt) }
             }
@@ -652,6 +653,7 @@ public final class HostDaemon {
             for run in session.runs {
                 if run.outputs.contains(where: \.isHolding) { run.outputs.forEach { $0.retryHeld() } }
                 if run.pendingEnd != nil { publishEndIfSpooled(run, in: session) }
+                if run.acknowledgementsWorthSaving { run.save() }
                 reportWriteFailure(of: run)
                 pump(run, in: session)
                 // A finished command that nobody streams holds no descriptor.

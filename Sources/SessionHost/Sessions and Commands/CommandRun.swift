@@ -126,18 +126,27 @@ final class CommandRun {
             let key = spool.stream == .stdout ? "stdout" : "stderr"
             fields += [("acked.\(key)", String(spool.acked)), ("dropped.\(key)", String(spool.droppedUntil))]
         }
-        guard (try? KeyValueFile.write(directory + "/job", fields)) != nil else { return }
-        for spool in outputs { spool.savedAcked = spool.acked }
         savedAt = Posix.now
+        lastSaveFailed = (try? KeyValueFile.write(directory + "/job", fields)) == nil
+        guard !lastSaveFailed else { return }
+        for spool in outputs { spool.savedAcked = spool.acked }
     }
 
-    /// When `save` last wrote the record.
-    private(set) var savedAt: Int64 = 0
+    /// When `save` last tried to write the record, and whether it could not (a full disk: tried again 2 seconds
+    /// later, not at each turn of the loop).
+    private var savedAt: Int64 = 0
+    private var lastSaveFailed = false
 
-    /// Acknowledgements arrive every MiB; the record is rewritten only every few MiB, or seconds, of them (at
-    /// each one, it was a seventh of the daemon's work on a fast download).
+    /// Acknowledgements arrive every MiB; the record is rewritten only every 8 MiB of them, or 2 seconds after
+    /// the last save (rewriting it at each one was a seventh of the daemon's work on a fast download).
     var acknowledgementsWorthSaving: Bool {
-        outputs.contains { $0.acked - $0.savedAcked >= 8 << 20 } || (Posix.now - savedAt >= 2 && outputs.contains { $0.acked > $0.savedAcked })
+        guard let due = acknowledgementsDueAt else { return false }
+        return Posix.now >= due || (!lastSaveFailed && outputs.contains { $0.acked - $0.savedAcked >= 8 << 20 })
+    }
+
+    /// When acknowledgements not saved yet are to be saved, if there are any.
+    var acknowledgementsDueAt: Int64? {
+        outputs.contains { $0.acked > $0.savedAcked } ? savedAt + 2 : nil
     }
 
     func record(in session: SessionRecord) -> JobRecord {

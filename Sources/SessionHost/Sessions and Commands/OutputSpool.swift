@@ -20,8 +20,7 @@ final class OutputSpool {
     private(set) var written: UInt64 = 0
     var sent: UInt64 = 0
     var acked: UInt64 = 0
-    /// `acked` as the job's record on disk has it. Blocks are freed only below it, so that a daemon started after
-    /// a crash never starts a receiver in a hole.
+    /// `acked` as the job's record on disk has it (saved every few MiB: `CommandRun.acknowledgementsWorthSaving`).
     var savedAcked: UInt64 = 0
     private(set) var droppedUntil: UInt64 = 0
     /// Output whose disk blocks were freed (acknowledged, or dropped): never read again.
@@ -53,10 +52,25 @@ final class OutputSpool {
         if lstat(path, &info) == 0 {
             if info.st_mode & S_IFMT == S_IFREG { written = UInt64(info.st_size) } else { damage = "\(path) is not a regular file" }
         }
-        self.acked = min(acked, written)
+        // Blocks freed after the record was last saved (acknowledged or dropped since) are holes: a receiver
+        // starts at the first byte still there, never in a hole.
+        let firstByte = min(Self.firstByte(of: path), written)
+        self.acked = min(max(acked, firstByte), written)
         savedAcked = self.acked
         self.droppedUntil = min(droppedUntil, written)
         sent = self.acked
+    }
+
+    /// The offset of the file's first byte that is not in a hole (its size when it is all hole); 0 where the
+    /// file system cannot tell.
+    private static func firstByte(of path: String) -> UInt64 {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        let offset = lseek(fd, 0, 3 /* SEEK_DATA */)
+        if offset >= 0 { return UInt64(offset) }
+        var info = stat()
+        return errno == ENXIO && fstat(fd, &info) == 0 ? UInt64(info.st_size) : 0
     }
 
     var isOpen: Bool { pipe >= 0 }
@@ -143,15 +157,24 @@ final class OutputSpool {
     /// Frees the blocks of output acknowledged and already sent, so a long stream a client keeps up with occupies
     /// a few MiB of page cache, not its length, and never has to be written back to the disk.
     func releaseAcknowledged(beforeFreeing: (UInt64) -> Void) {
-        free(below: min(savedAcked, sent), beforeFreeing: beforeFreeing)
+        free(below: min(acked, sent), beforeFreeing: beforeFreeing)
     }
 
-    /// Blocks are freed in whole 2 MiB units, the largest page-cache folio on x86-64. Output goes out spliced from
-    /// the page cache (`ClientLink.sendOutput`), and may still sit in sshd's pipe as references to its folios when
-    /// it is freed (a client taking over from one whose connection stalls): a punch through part of a folio zeroes
-    /// that part, which the pipe would then deliver, while whole folios only leave the cache, their bytes intact.
-    /// What is still queued to be spliced is read into memory first (`beforeFreeing`).
-    static let freeingUnit: UInt64 = 2 << 20
+    /// Blocks are freed in whole units of the largest page-cache folio (the PMD size: 2 MiB on x86-64; without
+    /// transparent huge pages, folios are single pages). Output
+    /// goes out spliced from the page cache (`ClientLink.sendOutput`), and may still sit in sshd's pipe as
+    /// references to its folios when it is freed (a client taking over from one whose connection stalls): a punch
+    /// through part of a folio zeroes that part, which the pipe would then deliver, while whole folios only leave
+    /// the cache, their bytes intact. What is still queued to be spliced is read into memory first (`beforeFreeing`).
+    static let freeingUnit: UInt64 = {
+        let text = Posix.readFile("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", limit: 4096).map { String(decoding: $0, as: UTF8.self) }
+        let size = text.flatMap { UInt64($0.split(separator: "\n").first ?? "") } ?? 0
+        return size >= 4096 && size & (size - 1) == 0 ? size : 2 << 20
+    }()
+
+    /// Splicing needs units small enough to free output as it is acknowledged (arm64 with 64 KiB pages has
+    /// 512 MiB ones): larger, output is copied through memory instead.
+    static var splicesOutput: Bool { freeingUnit <= 32 << 20 }
 
     private func free(below end: UInt64, beforeFreeing: (UInt64) -> Void) {
         let until = end & ~(Self.freeingUnit - 1)
