@@ -31,20 +31,8 @@ final class ClientLinkTests: XCTestCase {
         return link
     }
 
-    /// A spool holding `bytes`, fed through a real pipe as a command's output is.
     private func spool(with bytes: [UInt8]) -> OutputSpool {
-        var ends: [Int32] = [0, 0]
-        XCTAssertEqual(pipe(&ends), 0)
-        let spool = try! OutputSpool(stream: .stdout, path: directory + "/stdout", pipe: ends[0])
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        for start in stride(from: 0, to: bytes.count, by: 65536) {
-            let count = min(65536, bytes.count - start)
-            XCTAssertEqual(bytes[start..<(start + count)].withUnsafeBytes { write(ends[1], $0.baseAddress!, count) }, count)
-            spool.drain(using: &buffer)
-        }
-        close(ends[1])
-        spool.drain(using: &buffer)
-        return spool
+        try! SessionHostTests.spool(with: bytes, at: directory + "/stdout")
     }
 
     /// Reads `reader` until the link has nothing pending and the reader has nothing more, flushing as it goes.

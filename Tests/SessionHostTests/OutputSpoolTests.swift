@@ -17,23 +17,8 @@ final class OutputSpoolTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    /// A spool fed through a real pipe with `bytes`, then the pipe's end.
     private func spool(with bytes: [UInt8]) throws -> OutputSpool {
-        var ends: [Int32] = [0, 0]
-        XCTAssertEqual(pipe(&ends), 0)
-        let spool = try OutputSpool(stream: .stdout, path: directory + "/stdout", pipe: ends[0])
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        var offset = 0
-        while offset < bytes.count {
-            let count = min(4096, bytes.count - offset)
-            XCTAssertEqual(bytes[offset..<(offset + count)].withUnsafeBytes { write(ends[1], $0.baseAddress!, count) }, count)
-            offset += count
-            spool.drain(using: &buffer)
-        }
-        close(ends[1])
-        spool.drain(using: &buffer)
-        XCTAssertFalse(spool.isOpen)
-        return spool
+        try SessionHostTests.spool(with: bytes, at: directory + "/stdout")
     }
 
     /// The next range not yet sent, read from the file as the daemon's splice takes it.
@@ -144,8 +129,8 @@ final class OutputSpoolTests: XCTestCase {
         var delivered = 0
         spool.drain(
             using: &buffer,
-            deliver: { _, _, chunk in
-                delivered += chunk.count; return true
+            deliver: { _, count in
+                delivered += count; return true
             })
         XCTAssertTrue(spool.isHolding)
         XCTAssertEqual(spool.written, 0)

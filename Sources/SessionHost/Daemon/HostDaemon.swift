@@ -254,9 +254,9 @@ public final class HostDaemon {
         let room = record.outputBuffering == .block ? Int(clamping: record.maxBuffer - min(record.maxBuffer, spool.unacknowledged)) : 1 << 20
         spool.drain(
             using: &buffer, limit: room,
-            deliver: { stream, offset, bytes in
+            deliver: { offset, count in
                 guard let link = run.link, run.sendsOutput, !link.isClosed, link.pendingOutput < Self.linkHighWater else { return false }
-                link.sendOutput(from: spool, offset: offset, count: bytes.count)
+                link.sendOutput(from: spool, offset: offset, count: count)
                 return true
             },
             watch: enteredWatch(of: run, in: session))
@@ -699,7 +699,7 @@ public final class HostDaemon {
                     link.send(.dropped(spool.stream, from: from, to: to))
                     sentSomething = true
                 }
-                if let (offset, count) = spool.nextRange(limit: buffer.count) {
+                if let (offset, count) = spool.nextRange(limit: WireProtocol.outputChunk) {
                     link.sendOutput(from: spool, offset: offset, count: count)
                     sentSomething = true
                 }

@@ -114,12 +114,12 @@ final class OutputSpool {
     }
 
     /// Moves what the pipe holds into the spool, up to `limit` bytes; closes the pipe at its end. When `deliver`
-    /// is given and every earlier byte has been sent, each chunk is also handed to it once spooled, and counts as
-    /// sent if it returns true: a client that keeps up gets output without a read back from the spool.
+    /// is given and every earlier byte has been sent, each chunk's range (offset, count) is also handed to it once
+    /// spooled, and counts as sent if it returns true: a client that keeps up gets it from the file at once.
     @discardableResult
     func drain(
         using buffer: inout [UInt8], limit: Int = 1 << 20,
-        deliver: ((HostMessage.Stream, UInt64, ArraySlice<UInt8>) -> Bool)? = nil,
+        deliver: ((UInt64, Int) -> Bool)? = nil,
         watch: ((ArraySlice<UInt8>) -> Void)? = nil
     ) -> Int {
         guard retryHeld() else { return 0 }
@@ -130,7 +130,7 @@ final class OutputSpool {
                 let start = written
                 let stored = append(buffer[0..<count])
                 if stored > 0 { watch?(buffer[0..<stored]) }
-                if stored > 0, let deliver, sent == start, deliver(stream, start, buffer[0..<stored]) { sent += UInt64(stored) }
+                if stored > 0, let deliver, sent == start, deliver(start, stored) { sent += UInt64(stored) }
                 moved += count
                 if stored < count {
                     held = Array(buffer[stored..<count])
