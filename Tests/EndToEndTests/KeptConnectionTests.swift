@@ -1,4 +1,5 @@
 import Foundation
+import SessionWire
 import TestSupport
 import XCTest
 
@@ -30,9 +31,9 @@ final class KeptConnectionTests: XCTestCase {
     }
 
     /// pss with connections kept: the test machines' config turns keeping off for everything else.
-    private func kept(_ client: ClientMachine, _ arguments: [String], persist: String? = nil, limit: Double = 60) -> ProcessResult {
+    private func kept(_ client: ClientMachine, _ arguments: [String], persist: String? = nil, stdin: Data? = nil, limit: Double = 60) -> ProcessResult {
         let persistOption = persist.map { ["-o", "ControlPersist=\($0)"] } ?? []
-        return client.pss(["-o", "ControlMaster=auto"] + persistOption + arguments, limit: limit)
+        return client.pss(["-o", "ControlMaster=auto"] + persistOption + arguments, stdin: stdin, limit: limit)
     }
 
     private func keepers(of client: ClientMachine) -> [Int32] {
@@ -88,6 +89,51 @@ final class KeptConnectionTests: XCTestCase {
         XCTAssertEqual(output.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines), "187500", "\(output)")
         XCTAssertEqual(logins(), before, "the commands logged in again:\n\(server.log)")
         XCTAssertEqual(keepers(of: client).count, 1)
+    }
+
+    /// Input through the kept connection arrives whole and ends: a short write to the keeper's socket used to
+    /// wait for the host to speak, which a command reading its stdin never does (5 MB hung after 196 KiB, 1 MiB
+    /// never reached end of file). Into a session and a temporary one, from a pipe, 20 times each size.
+    func testInputArrivesWholeThroughTheKeptConnection() {
+        let client = makeClient()
+        startSession(client, "input")
+        let before = logins()
+        for size in [5_000_000, 50_000_000] {
+            let input = randomBytes(size)
+            let expected = SHA256.hex(input) + "  -\n"
+            for round in 1...20 {
+                // sha256sum answers only at end of file: a hang is the limit, a lost byte a wrong sum.
+                let target = round % 2 == 0 ? ["--session", "h1/input"] : ["--host", "h1"]
+                let result = kept(client, ["invoke"] + target + ["--", "sha256sum"], stdin: input, limit: 60)
+                XCTAssertEqual(result.status, 0, "\(size) bytes, round \(round), \(target): \(result)")
+                XCTAssertEqual(result.stdoutText, expected, "\(size) bytes, round \(round), \(target)")
+                if result.status != 0 { return }
+            }
+        }
+        XCTAssertEqual(logins(), before, "every command went through the kept connection")
+    }
+
+    /// A command whose client went away while it forwarded stdin reads end of file: nobody can send the rest, and a
+    /// receive would otherwise wait forever with it.
+    func testInputEndsWhenItsClientGoesAway() throws {
+        let client = makeClient()
+        startSession(client, "cut")
+        // stdin stays open (a pipe nobody writes to): the command waits in cat until its client is killed.
+        let scratch = Scratch("cut")
+        XCTAssertEqual(mkfifo(scratch.file("stdin"), 0o600), 0)
+        let writer = open(scratch.file("stdin"), O_RDWR)
+        defer { close(writer) }
+        XCTAssertEqual(write(writer, "first line\n", 11), 11)
+        let process = try ProcessRunner.start(
+            PSSBinary.path,
+            ["-F", client.configPath, "-o", "ControlMaster=auto", "invoke", "--session", "h1/cut", "--", "cat; echo after-eof"],
+            environment: client.baseEnvironment, stdinFile: scratch.file("stdin"), stdoutFile: scratch.file("stdout"))
+        XCTAssertTrue(Processes.waitUntil { scratch.read("stdout").contains("first line") }, "the command did not start")
+        process.signal(SIGKILL)
+        _ = process.wait(limit: 10)
+        let received = kept(client, ["receive", "h1/cut"], limit: 30)
+        XCTAssertEqual(received.status, 0, "\(received)")
+        XCTAssertTrue(received.stdoutText.hasSuffix("after-eof\n"), "\(received)")
     }
 
     func testOneKeeperKeepsAFleet() {

@@ -1,4 +1,5 @@
 import Foundation
+import SessionWire
 import TestSupport
 import XCTest
 
@@ -143,6 +144,17 @@ final class ProxyJumpTests: XCTestCase {
             })
         let result = client.pss(kept + ["invoke", "--session", "target/keptbehind", "--", "echo behind the bastion"])
         XCTAssertEqual(result.stdoutText, "behind the bastion\n", result.description)
+        // Input through the keeper and the bastion's tunnel arrives whole, end of file included; through the tunnel
+        // alone (its own connection) too.
+        for (size, rounds) in [(5_000_000, 20), (50_000_000, 5)] {
+            let input = randomBytes(size)
+            for round in 1...rounds {
+                let own = round % 2 == 0 ? ["-o", "ControlMaster=no"] : []
+                let summed = client.pss(kept + own + ["invoke", "--session", "target/keptbehind", "--", "sha256sum"], stdin: input)
+                XCTAssertEqual(summed.stdoutText, SHA256.hex(input) + "  -\n", "\(size) bytes, round \(round) \(own): \(summed)")
+                if summed.status != 0 { break }
+            }
+        }
         XCTAssertEqual(client.pss(kept + ["remove", "target/keptbehind"]).status, 0)
         let keepDirectory = client.baseEnvironment["PSS_CLIENT_DIR"]! + "/keep"
         XCTAssertTrue(

@@ -115,3 +115,10 @@ public enum UnixSocket {
         return fd
     }
 }
+
+/// `count` random bytes: input that no mix-up of offsets or frames can pass for itself.
+public func randomBytes(_ count: Int) -> Data {
+    let handle = FileHandle(forReadingAtPath: "/dev/urandom")!
+    defer { handle.closeFile() }
+    return handle.readData(ofLength: count)
+}

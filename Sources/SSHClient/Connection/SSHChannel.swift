@@ -11,6 +11,13 @@ public final class SSHChannel {
     /// input does not end a wait, so input no read takes (an extended data type other than stderr, from a hostile
     /// server) cannot make the caller spin.
     fileprivate var skipBufferedCheckUntilRead = false
+    /// Why the last write took less than it was given, for the next `wait`; nil when it took everything.
+    fileprivate var writeBlocked: WriteBlock?
+
+    /// A window that was full may open while the caller reads (any libssh2 call on the connection takes in the
+    /// peer's window adjustments), and then nothing more arrives on the socket to wake a wait: the writer would
+    /// wait forever for a window it already has. A full socket needs POLLOUT, which a read in between forgets.
+    fileprivate enum WriteBlock { case window, socket }
 
     init(connection: SSHConnection, pointer: OpaquePointer) {
         self.connection = connection
@@ -43,15 +50,27 @@ public final class SSHChannel {
     /// calling until it takes nothing, so that a caller who waits after a short write waits for a real reason.
     public func write(_ bytes: UnsafeRawBufferPointer) throws -> Int {
         var total = 0
+        writeBlocked = nil
         while total < bytes.count {
             let written = libssh2_channel_write_ex(pointer, 0, bytes.baseAddress! + total, bytes.count - total)
             if written > 0 { total += written; continue }
-            if written == 0 || written == LIBSSH2_ERROR_EAGAIN { break }
+            if written == 0 || written == LIBSSH2_ERROR_EAGAIN {
+                let outbound = libssh2_session_block_directions(connection.session) & LIBSSH2_SESSION_BLOCK_OUTBOUND != 0
+                // A full socket, or a full window; neither (a key re-exchange under way): an ordinary wait.
+                writeBlocked = outbound ? .socket : writeWindow == 0 ? .window : nil
+                break
+            }
             if total > 0 { break }  // report what went; the error comes back on the next call
             if written == LIBSSH2_ERROR_CHANNEL_EOF_SENT || written == LIBSSH2_ERROR_CHANNEL_CLOSED { throw ChannelClosed() }
             throw connection.lost(Int32(written))
         }
         return total
+    }
+
+    /// Bytes the peer's window takes now.
+    fileprivate var writeWindow: UInt {
+        var initial: UInt = 0
+        return UInt(libssh2_channel_window_write_ex(pointer, &initial))
     }
 
     public struct ChannelClosed: Error {}
@@ -132,16 +151,27 @@ extension SSHConnection {
     public func wait(for channels: [SSHChannel], extra: [pollfd] = [], timeout: Int32 = -1) throws -> [pollfd] {
         // A keepalive sent now may take in packets too (during a key re-exchange): before the look at the buffers.
         let keepAliveLimit = try keepAlive()
-        var buffered = false
-        for channel in channels where channel.hasBufferedInput && !channel.skipBufferedCheckUntilRead {
-            channel.skipBufferedCheckUntilRead = true
-            buffered = true
+        var ready = false
+        var writable = false
+        for channel in channels {
+            if channel.hasBufferedInput && !channel.skipBufferedCheckUntilRead {
+                channel.skipBufferedCheckUntilRead = true
+                ready = true
+            }
+            // A short write counts for the next wait only: a caller with more to write writes before each wait.
+            switch channel.writeBlocked {
+            case .window? where channel.writeWindow > 0: ready = true
+            case .socket?: writable = true
+            default: break
+            }
+            channel.writeBlocked = nil
         }
-        return try waitOnSocket(extra: extra, timeout: buffered ? 0 : timeout, keepAliveLimit: keepAliveLimit)
+        return try waitOnSocket(extra: extra, timeout: ready ? 0 : timeout, keepAliveLimit: keepAliveLimit, writable: writable)
     }
 
-    fileprivate func waitOnSocket(extra: [pollfd], timeout: Int32, keepAliveLimit: Int32?) throws -> [pollfd] {
-        var descriptors = [pollfd(fd: socket.descriptor, events: socketEvents, revents: 0)] + extra
+    fileprivate func waitOnSocket(extra: [pollfd], timeout: Int32, keepAliveLimit: Int32?, writable: Bool = false) throws -> [pollfd] {
+        let events = socketEvents | (writable ? Int16(POLLOUT) : 0)
+        var descriptors = [pollfd(fd: socket.descriptor, events: events, revents: 0)] + extra
         var limit = try keepAliveLimit ?? keepAlive()
         if timeout >= 0 { limit = limit < 0 ? timeout : min(limit, timeout) }
         var ready: Int32

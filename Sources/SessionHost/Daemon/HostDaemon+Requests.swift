@@ -96,10 +96,7 @@ extension HostDaemon {
         case .interrupt:
             if let run = link.attached, run.link === link, run.isRunning { interrupt(run) }
         case .stdinEnd:
-            if let run = link.attached, run.link === link {
-                run.stdinEnded = true
-                run.flushStdin()
-            }
+            if let run = link.attached, run.link === link { run.endStdin() }
         case let .removeSession(reference):
             remove(try find(reference))
             link.send(.removed(count: 1))

@@ -406,6 +406,7 @@ public final class HostDaemon {
                 }
                 for run in session.runs where run.link === link {
                     run.link = nil
+                    run.endStdin()
                     session.idleSince = Posix.now
                     // The client went away before the command's end reached it: the command runs on, its output
                     // keeps spooling, and the session waits, Disconnected, for a client to receive it.
@@ -425,6 +426,7 @@ public final class HostDaemon {
         if let reason, !link.isClosed { link.send(.failure(.denied, reason)) }
         if link.attached === run { link.attached = nil }
         run.link = nil
+        run.endStdin()
     }
     // MARK: Shell notices and children
 

@@ -184,6 +184,14 @@ final class CommandRun {
         flushStdin()
     }
 
+    /// The client's stdin ends: what it sent is still written, then the command reads end of file. Also when the
+    /// link that forwarded it goes away (a detach, a lost connection): nobody can send the rest, and a command
+    /// that waited for it would wait forever, its output never ending.
+    func endStdin() {
+        stdinEnded = true
+        flushStdin()
+    }
+
     /// Writes pending stdin; closes the pipe once stdin has ended and all of it is written.
     func flushStdin() {
         guard stdinPipe >= 0 else { stdinBuffer = []; stdinStart = 0; return }

@@ -9,7 +9,8 @@ final class KeeperSocket: LinkTransport {
     private let host: String
     private(set) var isAtEnd = false
     private var isClosed = false
-    /// The last write found the socket full: the next wait waits for room too.
+    /// The last write found the socket full (took nothing, or less than it was given): the next wait waits for
+    /// room too.
     private var waitsToWrite = false
 
     init(descriptor: Int32, host: String) {
@@ -33,7 +34,12 @@ final class KeeperSocket: LinkTransport {
     func write(_ bytes: UnsafeRawBufferPointer) throws -> Int {
         guard !bytes.isEmpty else { return 0 }
         let count = send(descriptor, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
-        if count >= 0 { return count }
+        // A short count is a full socket too: without POLLOUT the next wait would wait for the host to speak,
+        // which a command reading its stdin never does.
+        if count >= 0 {
+            if count < bytes.count { waitsToWrite = true }
+            return count
+        }
         if errno == EAGAIN || errno == EINTR {
             waitsToWrite = true
             return 0
