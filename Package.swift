@@ -1,9 +1,8 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// The layering of shared/DESIGN.md: transport (CLibSSH2, SSHClient) → client operations (Sessions) → CLI (pss).
+// The layering of docs/DESIGN.md: transport (CLibSSH2, SSHClient) → client operations (Sessions) → CLI (pss).
 // Fixtures share state across a test class (one sshd per class); Swift 5 mode keeps XCTest's class setUp simple.
-let packageDirectory = String(#filePath.dropLast("/Package.swift".count))
 let testSettings: [SwiftSetting] = [.swiftLanguageMode(.v5)]
 
 let package = Package(
@@ -37,11 +36,9 @@ let package = Package(
         .executableTarget(
             name: "pss-host",
             dependencies: ["SessionHost", "SessionWire"],
-            exclude: ["link"],
-            // Uploaded to servers that have no Swift: the Swift runtime and libstdc++ are linked in, so the helper
-            // needs only glibc 2.34+. The driver's static runtime asks for -lstdc++; link/libstdc++.so is a linker
-            // script that answers it with the static archive (found first because its -L comes first).
-            linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xclang-linker", "-static-libgcc", "-L" + packageDirectory + "/Sources/pss-host/link"])]
+            // Uploaded to servers that have no Swift and any libc (glibc of any age, musl, none at all): one static
+            // program, needing only the kernel. Nothing in it may use glibc's NSS (AccountDatabase reads accounts).
+            linkerSettings: [.unsafeFlags(["-static-executable", "-Xlinker", "--gc-sections"])]
         ),
         .target(
             name: "Sessions",

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import Logging
+import Sessions
 
 @main
 struct PSS: ParsableCommand {
@@ -12,7 +13,7 @@ struct PSS: ParsableCommand {
             name, as ssh's; ssh_config is honoured. pss -G HOST prints the configuration pss resolved for HOST, as \
             ssh -G does, and connects to nothing.
             """,
-        version: "0.1.0",
+        version: PSS.version,
         subcommands: [
             NewCommand.self, GetCommand.self, ConfigCommand.self, InvokeCommand.self, DisconnectCommand.self, ConnectCommand.self,
             ReceiveCommand.self, RemoveCommand.self, EnterCommand.self, JobCommand.self, DoctorCommand.self,
@@ -20,9 +21,12 @@ struct PSS: ParsableCommand {
         ]
     )
 
+    static let version = "0.2.0"
+
     static func main() {
         signal(SIGPIPE, SIG_IGN)
         LoggingSystem.bootstrap(DisplaySafeLogHandler.init)
+        if CommandLine.arguments.dropFirst() == ["--version"] { printVersion() }
         let arguments = GlobalOptionPlacement.movingConnectionOptions(Array(CommandLine.arguments.dropFirst()))
         do {
             var command = try parseAsRoot(arguments)
@@ -35,5 +39,20 @@ struct PSS: ParsableCommand {
         } catch {
             exit(withError: error)
         }
+    }
+}
+
+extension PSS {
+    /// `pss --version`: this program's version and the helper it carries to hosts (what it runs on, its hash: the
+    /// name hosts keep it under).
+    static func printVersion() -> Never {
+        print("pss \(version)")
+        do {
+            let helper = try HelperBinary.locate(state: ClientState())
+            print("helper \(HelperBinary.architecture), libc needed: \(HelperBinary.libcNeeded), sha256 \(helper.sha256), \(helper.path)")
+        } catch {
+            print("helper: \(error)")
+        }
+        Glibc.exit(0)
     }
 }

@@ -64,7 +64,11 @@ final class HelperInstallTests: XCTestCase {
         XCTAssertEqual(result.stdoutText, "hi\n")
         XCTAssertTrue(result.stderrText.contains("(xz)"), result.stderrText)
         let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: helper)[.size] as? Int)
-        XCTAssertLessThan(proxy.bytesForwarded, 2_500_000, "first contact, both ways (the helper is \(size) bytes)")
+        let compressed = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: helper + ".xz")[.size] as? Int)
+        // The .xz and the conversation, nothing more. (This is the debug build's helper, 2.5 MB as it travels; the
+        // release one, 2.2 MB, is what the 2.5 MB goal of scripts/bench --only first measures.)
+        XCTAssertLessThan(proxy.bytesForwarded, compressed + 100_000, "first contact, both ways (the helper is \(size) bytes)")
+        XCTAssertLessThan(proxy.bytesForwarded, 2_700_000, "first contact, both ways (the helper is \(size) bytes)")
         let installed = installedHelpers(server)
         XCTAssertEqual(installed.count, 1)
         XCTAssertEqual(FileManager.default.contents(atPath: server.hostDirectory + "/bin/" + installed[0]), FileManager.default.contents(atPath: helper))
@@ -153,23 +157,48 @@ final class HelperInstallTests: XCTestCase {
         XCTAssertEqual(FileManager.default.contents(atPath: path), localHelper)
     }
 
-    /// A server with nothing but glibc (no Swift, no libstdc++, no libgcc_s): a root holding only the C library, its
-    /// loader and /proc runs the helper, every symbol bound at load.
-    func testHelperNeedsOnlyGlibc() throws {
-        let root = NSTemporaryDirectory() + "glibc-only-\(getpid())"
-        let libraries = "/lib/x86_64-linux-gnu"
-        shell(
-            "mkdir -p '\(root)/lib64' '\(root)\(libraries)' '\(root)/proc' && cp /lib64/ld-linux-x86-64.so.2 '\(root)/lib64/' && "
-                + "cp \(libraries)/libc.so.6 \(libraries)/libm.so.6 '\(root)\(libraries)/' && mount -t proc proc '\(root)/proc'")
+    /// A server with no C library at all (Alpine's musl, a busybox system, or no libc in sight): a root holding
+    /// only /proc runs the helper. It is one static program: no interpreter, no shared library, no glibc symbol.
+    func testHelperNeedsNoLibc() throws {
+        let root = NSTemporaryDirectory() + "no-libc-\(getpid())"
+        shell("mkdir -p '\(root)/proc' && mount -t proc proc '\(root)/proc'")
         defer {
             _ = ProcessRunner.run("/bin/umount", ["-l", root + "/proc"])
             try? FileManager.default.removeItem(atPath: root)
         }
         try localHelper.write(to: URL(fileURLWithPath: root + "/pss-host"))
         XCTAssertEqual(chmod(root + "/pss-host", 0o755), 0)
-        let result = ProcessRunner.run("/usr/sbin/chroot", [root, "/pss-host", "version"], environment: ["LD_BIND_NOW": "1"])
+        let result = ProcessRunner.run("/usr/sbin/chroot", [root, "/pss-host", "version"])
         XCTAssertEqual(result.status, 0, "\(result)")
         XCTAssertTrue(result.stdoutText.hasPrefix("pss-host protocol "), "\(result)")
+        // The floor the README claims (any libc): nothing is loaded, so no GLIBC_ version is asked for either.
+        let headers = ProcessRunner.run("/usr/bin/readelf", ["--program-headers", "--dyn-syms", root + "/pss-host"])
+        XCTAssertEqual(headers.status, 0, "\(headers)")
+        XCTAssertFalse(headers.stdoutText.contains("INTERP"), "the helper asks for a program interpreter:\n\(headers.stdoutText)")
+        XCTAssertFalse(headers.stdoutText.contains("DYNAMIC"), "the helper has a dynamic section")
+        XCTAssertFalse(headers.stdoutText.contains("GLIBC_"), "the helper binds versioned glibc symbols")
+    }
+
+    /// A server of another CPU (an aarch64 `uname -m`): refused before anything is uploaded, saying which helper
+    /// it would need and how one is built; doctor says the same.
+    func testAHostOfAnotherArchitectureIsRefusedBeforeTheUpload() {
+        let scratch = Scratch("arch")
+        try! "#!/bin/sh\necho aarch64\n".write(toFile: scratch.file("uname"), atomically: true, encoding: .utf8)
+        chmod(scratch.file("uname"), 0o755)
+        var options = SSHServer.Options()
+        options.replacedPrograms = ["/usr/bin/uname": scratch.file("uname")]
+        let server = SSHServer(options)
+        let client = ClientMachine(servers: ["h": server])
+        let result = client.pss(["invoke", "--host", "h", "--", "true"])
+        XCTAssertEqual(result.status, 255, "\(result)")
+        let message =
+            "the host is aarch64 and this pss carries a helper for x86_64 only; "
+            + "a helper for aarch64 is built by scripts/install on an aarch64 machine"
+        XCTAssertTrue(result.stderrText.contains(message), result.stderrText)
+        let installed = (try? FileManager.default.contentsOfDirectory(atPath: server.hostDirectory + "/bin")) ?? []
+        XCTAssertFalse(installed.contains { $0.hasPrefix("pss-host") }, "uploaded: \(installed)")
+        let doctor = client.pss(["doctor", "h"])
+        XCTAssertTrue(doctor.stdoutText.contains("platform") && doctor.stdoutText.contains("the host is aarch64"), "\(doctor)")
     }
 
     /// What pss runs on a host passes through the user's login shell: a tcsh user (csh expands `!` even inside

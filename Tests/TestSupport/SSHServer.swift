@@ -18,6 +18,9 @@ public final class SSHServer {
         /// Programs made unusable for this sshd and everything it starts (a /dev/null bind-mounted over each, in a
         /// mount namespace of its own), as on a host that lacks them.
         public var hiddenPrograms: [String] = []
+        /// Programs replaced for this sshd and everything it starts (a file bind-mounted over each: path → file), as
+        /// on a host where they answer otherwise (`uname` on another CPU).
+        public var replacedPrograms: [String: String] = [:]
         /// A PAM stack of the test's own for keyboard-interactive (sshd takes its PAM service name from its program
         /// name: it is started through a link of that name, and /etc/pam.d/NAME is removed with the server).
         public var pamStack: [String]?
@@ -90,11 +93,12 @@ public final class SSHServer {
             precondition(namespace.waitForListener(port: port), "sshd did not start in \(namespace.name):\n\(scratch.read("sshd.log"))")
             return
         }
-        if options.hiddenPrograms.isEmpty {
+        let overlays = options.hiddenPrograms.map { ($0, "/dev/null") } + options.replacedPrograms.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        if overlays.isEmpty {
             process = try! ProcessRunner.start(sshd[0], Array(sshd.dropFirst()))
         } else {
             // unshare execs the shell, which execs sshd: one process, in a mount namespace where the programs are gone.
-            let mounts = options.hiddenPrograms.map { "mount --bind /dev/null '\($0)' && " }.joined()
+            let mounts = overlays.map { "mount --bind '\($0.1)' '\($0.0)' && " }.joined()
             process = try! ProcessRunner.start(
                 "/usr/bin/unshare",
                 [

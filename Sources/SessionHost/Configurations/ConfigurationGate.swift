@@ -25,7 +25,7 @@ public enum ConfigurationGate {
             return refuse("configuration \(name): its runAs \(runAs) also serves configuration \(other); an administrator gives each its own account")
         }
         let caller = Posix.userName
-        if let runAs = configuration.runAs, !underSudo, getpwnam(runAs).map({ $0.pointee.pw_uid }) != getuid() {
+        if let runAs = configuration.runAs, !underSudo, AccountDatabase.user(named: runAs)?.uid != getuid() {
             guard configuration.allows(user: caller, groups: groups(of: caller)) else { return refuse(notAllowed(caller, name)) }
             return becomeRunAs(runAs, name: name, helper: registry.helperPath)
         }
@@ -36,11 +36,8 @@ public enum ConfigurationGate {
         }
         // The daemon this may start takes its account from the password database, not from the environment sudo
         // or the login left (a HOME kept by sudo would be the first caller's).
-        if let account = getpwuid(getuid()) {
-            let name = String(cString: account.pointee.pw_name)
-            for (variable, value) in [
-                ("HOME", String(cString: account.pointee.pw_dir)), ("USER", name), ("LOGNAME", name), ("SHELL", String(cString: account.pointee.pw_shell)),
-            ] {
+        if let account = AccountDatabase.current {
+            for (variable, value) in [("HOME", account.home), ("USER", account.name), ("LOGNAME", account.name), ("SHELL", account.shell)] {
                 setenv(variable, value, 1)
             }
         }
@@ -86,8 +83,8 @@ public enum ConfigurationGate {
     /// runAs, that user's home from the password database: sudo's environment is not the user's).
     public static func paths(for configuration: SessionConfiguration) -> HostPaths {
         let base: String
-        if configuration.runAs != nil, let account = getpwuid(getuid()) {
-            base = String(cString: account.pointee.pw_dir) + "/.local/state/pss-host"
+        if configuration.runAs != nil, let account = AccountDatabase.current {
+            base = account.home + "/.local/state/pss-host"
         } else {
             base = HostPaths().base
         }
@@ -103,13 +100,13 @@ public enum ConfigurationGate {
     /// then). Otherwise this process's user.
     static func realUser(_ configuration: SessionConfiguration, underSudo: Bool) throws(ConfigurationRegistry.Refusal) -> String {
         guard underSudo else { return Posix.userName }
-        guard let runAs = configuration.runAs, getpwnam(runAs).map({ $0.pointee.pw_uid }) == getuid() else {
+        guard let runAs = configuration.runAs, AccountDatabase.user(named: runAs)?.uid == getuid() else {
             throw ConfigurationRegistry.Refusal(description: "configuration \(configuration.name): runas is run by sudo, as the configuration's runAs user")
         }
         guard let name = Posix.environment("SUDO_USER"), let uid = Posix.environment("SUDO_UID").flatMap({ uid_t($0) }) else {
             return Posix.userName
         }
-        guard let account = getpwuid(uid), String(cString: account.pointee.pw_name) == name else {
+        guard AccountDatabase.user(id: uid)?.name == name else {
             throw ConfigurationRegistry.Refusal(description: "configuration \(configuration.name): sudo's SUDO_USER and SUDO_UID do not agree")
         }
         return name
@@ -117,15 +114,7 @@ public enum ConfigurationGate {
 
     /// The names of the groups `user` is in (primary and supplementary), as sudo's %group matches them.
     static func groups(of user: String) -> [String] {
-        guard let account = getpwnam(user) else { return [] }
-        let primary = account.pointee.pw_gid
-        var count: Int32 = 64
-        var ids = [gid_t](repeating: 0, count: Int(count))
-        if getgrouplist(user, primary, &ids, &count) < 0 {
-            ids = [gid_t](repeating: 0, count: Int(count))
-            guard getgrouplist(user, primary, &ids, &count) >= 0 else { return [] }
-        }
-        return ids.prefix(Int(count)).compactMap { getgrgid($0).map { String(cString: $0.pointee.gr_name) } }
+        AccountDatabase.user(named: user).map { AccountDatabase.groups(of: $0).map(\.name) } ?? []
     }
 
     /// Runs this helper again as the runAs user, through sudo, which never prompts (-n): the drop-in lets the

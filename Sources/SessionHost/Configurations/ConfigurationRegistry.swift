@@ -168,8 +168,8 @@ public struct ConfigurationRegistry {
     /// The transcripts' directory belongs to the runAs user, whose daemon writes it, and to nobody else: made with
     /// its parents (root's, 0755) when missing; an existing one must be a real directory of root's or that user's.
     func prepareTranscriptDirectory(_ path: String, for user: String) throws {
-        guard let account = getpwnam(user) else { throw Refusal(description: "no user \(user)") }
-        let (uid, gid) = (account.pointee.pw_uid, account.pointee.pw_gid)
+        guard let account = AccountDatabase.user(named: user) else { throw Refusal(description: "no user \(user)") }
+        let (uid, gid) = (account.uid, account.gid)
         // Walked one directory at a time from `/`, each opened without following a symlink (openat, O_NOFOLLOW):
         // whoever owns a directory on the way cannot swap a part of the path for a link to somewhere of root's.
         var current = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)

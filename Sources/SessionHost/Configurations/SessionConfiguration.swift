@@ -204,14 +204,14 @@ public struct SystemAccounts: SessionConfiguration.Accounts {
     public init() {}
 
     public func uid(ofUser name: String) -> uid_t? {
-        getpwnam(name).map { $0.pointee.pw_uid }
+        AccountDatabase.user(named: name)?.uid
     }
 
     public func groupExists(_ name: String) -> Bool {
-        getgrnam(name) != nil
+        AccountDatabase.group(named: name) != nil
     }
 
     public func primaryGroup(ofUser name: String) -> gid_t? {
-        getpwnam(name).map { $0.pointee.pw_gid }
+        AccountDatabase.user(named: name)?.gid
     }
 }

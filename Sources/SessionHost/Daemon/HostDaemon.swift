@@ -58,10 +58,7 @@ public final class HostDaemon {
         allowedCommands = configuration?.allowedCommands.map(AllowedCommands.init)
         transcript = configuration?.transcriptDirectory.map(Transcript.init)
         shellEnvironment = Self.environmentForShells() + (configuration?.environment.map { "\($0.name)=\($0.value)" } ?? [])
-        let account = getpwuid(getuid()).map { entry -> [String: String] in
-            let name = String(cString: entry.pointee.pw_name)
-            return ["HOME": String(cString: entry.pointee.pw_dir), "USER": name, "LOGNAME": name]
-        }
+        let account = AccountDatabase.current.map { ["HOME": $0.home, "USER": $0.name, "LOGNAME": $0.name] }
         restrictedEnvironment = AllowedCommands.environment(
             account: account ?? [:], locale: shellEnvironment, configured: configuration?.environment ?? [])
     }
@@ -147,11 +144,8 @@ public final class HostDaemon {
             if isPassedToShells(name), seen.insert(name).inserted { result.append(text) }
             cursor += 1
         }
-        if let account = getpwuid(getuid()) {
-            let fallback = [
-                "HOME": String(cString: account.pointee.pw_dir), "USER": String(cString: account.pointee.pw_name),
-                "LOGNAME": String(cString: account.pointee.pw_name), "SHELL": String(cString: account.pointee.pw_shell),
-            ]
+        if let account = AccountDatabase.current {
+            let fallback = ["HOME": account.home, "USER": account.name, "LOGNAME": account.name, "SHELL": account.shell]
             for (name, value) in fallback.sorted(by: { $0.key < $1.key }) where !seen.contains(name) { result.append("\(name)=\(value)") }
         }
         if !seen.contains("PATH") { result.append("PATH=/usr/local/bin:/usr/bin:/bin") }

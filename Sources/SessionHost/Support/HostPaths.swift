@@ -102,7 +102,7 @@ public struct HostPaths {
                 if info.st_mode & 0o002 != 0 {
                     throw HostError.directory(path, "\(ancestor), above it, is writable by others and not sticky")
                 }
-                if info.st_mode & 0o020 != 0 && !UnixAccount.isPrivateGroup(info.st_gid) {
+                if info.st_mode & 0o020 != 0 && !AccountDatabase.isPrivateGroup(info.st_gid) {
                     throw HostError.directory(path, "\(ancestor), above it, is writable by its group, which has members other than you, and not sticky")
                 }
             }

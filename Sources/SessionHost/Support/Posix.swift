@@ -220,8 +220,7 @@ enum Posix {
     }
 
     static var userName: String {
-        guard let entry = getpwuid(getuid()) else { return String(getuid()) }
-        return String(cString: entry.pointee.pw_name)
+        AccountDatabase.current?.name ?? String(getuid())
     }
 
     static func environment(_ name: String) -> String? {

@@ -36,20 +36,24 @@ public final class HelperBinary {
         #endif
     }
 
-    /// The oldest glibc the helper runs on: the newest symbol version it binds (arc4random, GLIBC_2.36, as Debian
-    /// 12's glibc gives it; `objdump -T pss-host`).
-    public static let minimumGlibc = (2, 36)
+    /// What the helper needs of a host's C library: nothing. It is one static program (the Swift runtime,
+    /// libstdc++ and glibc linked in, accounts read without NSS), so it runs with any glibc, with musl, or with no
+    /// libc at all; only the CPU must match.
+    public static let libcNeeded = "none (static: any glibc, musl, or no libc)"
 
-    /// Why a host with this CPU (`uname -m`) and glibc (`getconf GNU_LIBC_VERSION`) cannot run the helper; nil
-    /// when it can.
-    static func platformProblem(arch: String, glibc: String) -> String? {
-        guard arch == architecture else { return "the host is \(arch); this pss carries a \(architecture) helper" }
-        let version = glibc.split(separator: " ").last.map(String.init) ?? ""
-        let parts = version.split(separator: ".").compactMap { Int($0) }
-        guard parts.count >= 2, (parts[0], parts[1]) >= minimumGlibc else {
-            return "the host has \(version.isEmpty ? "no glibc" : "glibc \(version)"); the pss helper needs glibc \(minimumGlibc.0).\(minimumGlibc.1) or later"
+    /// Why a host with this CPU (`uname -m`) cannot run the helper; nil when it can.
+    static func platformProblem(arch: String) -> String? {
+        guard arch == architecture else {
+            return "the host is \(arch) and this pss carries a helper for \(architecture) only; "
+                + "a helper for \(arch) is built by scripts/install on an \(arch) machine"
         }
         return nil
+    }
+
+    /// The host's C library as its facts name it (`libc=`): `glibc 2.31`, `musl 1.2.4`, or none found.
+    static func describeLibc(_ fact: String?) -> String {
+        guard let fact, !fact.isEmpty else { return "no libc found" }
+        return fact
     }
 
     /// The room the helper needs on a host: itself, and a session or two.

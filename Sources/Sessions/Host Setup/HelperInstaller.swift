@@ -3,7 +3,7 @@ import Logging
 import SessionWire
 import SSHClient
 
-/// Puts this client's helper on a host: checks that the host can run it (CPU, glibc), prepares the host directory
+/// Puts this client's helper on a host: checks that the host can run it (its CPU), prepares the host directory
 /// (0700, owned by the user, not writable by others), uploads it compressed (`HelperPackage`) through `sh -s` under
 /// a temporary name, unpacks it and verifies size and SHA-256 there, and moves it into place atomically.
 struct HelperInstaller {
@@ -17,7 +17,7 @@ struct HelperInstaller {
         let facts = try run(HostScripts.prepare)
         if let error = facts["error"] { throw SessionError.hostUnsupported("host directory: \(error)") }
         if let warning = facts["warn"] { notify(warning) }
-        if let problem = HelperBinary.platformProblem(arch: facts["arch"] ?? "?", glibc: facts["glibc"] ?? "") {
+        if let problem = HelperBinary.platformProblem(arch: facts["arch"] ?? "?") {
             throw SessionError.hostUnsupported(problem)
         }
         guard let directory = facts["dir"], directory.hasPrefix("/") else {

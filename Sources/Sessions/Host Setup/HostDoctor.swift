@@ -100,12 +100,11 @@ public struct HostDoctor {
     /// Platform, host directory, helper, daemon, logout, keepalive, from the host's facts.
     private func hostChecks(_ facts: [String: String], helper: HelperBinary, server: String) -> [Check] {
         var checks: [Check] = []
-        let arch = facts["arch"] ?? "?", glibc = facts["glibc"] ?? ""
-        if let problem = HelperBinary.platformProblem(arch: arch, glibc: glibc) {
-            checks.append(
-                Check("platform", .fail, problem, fix: arch == HelperBinary.architecture ? "a host with a newer glibc" : "use a pss built for \(arch)"))
+        let arch = facts["arch"] ?? "?", libc = HelperBinary.describeLibc(facts["libc"])
+        if let problem = HelperBinary.platformProblem(arch: arch) {
+            checks.append(Check("platform", .fail, "\(libc); \(problem)", fix: "install a helper built for \(arch) beside pss"))
         } else {
-            checks.append(Check("platform", .ok, "\(arch), \(glibc.split(separator: " ").last.map { "glibc \($0)" } ?? "")"))
+            checks.append(Check("platform", .ok, "\(arch), \(libc); the static \(HelperBinary.architecture) helper fits"))
         }
 
         let directory = facts["dir"] ?? "?"

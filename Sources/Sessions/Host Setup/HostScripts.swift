@@ -99,6 +99,11 @@ enum HostScripts {
         return lines.joined(separator: "; ") + "\n"
     }
 
+    /// The host's C library, for doctor and messages (the static helper needs none): glibc's own word, else musl's
+    /// loader's (`ldd` is musl's loader on Alpine and prints its version on stderr), else nothing.
+    static let libcLine =
+        #"l=$(getconf GNU_LIBC_VERSION 2>/dev/null) || l=; [ -n "$l" ] || l=$(ldd 2>&1 | sed -n 's/^Version \(.*\)/musl \1/p' | head -n 1); echo "libc=$l""#
+
     /// Where `pss config register` installs the helper for session configurations (root's).
     static let systemHelper = "/usr/local/lib/pss/pss-host"
 
@@ -114,7 +119,7 @@ enum HostScripts {
     }
 
     /// Installer, step 1: checks what exists above the host directory, makes the directory and bin/ (0700) when
-    /// missing, checks them as `relay` does, and reports `key=value` facts: arch, glibc, the canonical directory,
+    /// missing, checks them as `relay` does, and reports `key=value` facts: arch, the canonical directory,
     /// free KiB, or `error=`.
     static let prepare =
         (["umask 077", "echo \(factsMarker)"] + hostDirectoryLines + [
@@ -144,7 +149,6 @@ enum HostScripts {
             #"chmod 700 "$x" && "$x" 2>/dev/null; r=$?; rm -f -- "$x""#,
             #"if [ $r -ne 0 ]; then m=$(pss_mount "$c/bin"); case $m in *'(noexec'*|*',noexec'*) echo "error=$c is on a noexec mount, $m: programs cannot run there. \#(mountAdvice)";; *) echo "error=programs cannot run in $c/bin (on $m). \#(mountAdvice)";; esac; exit 0; fi"#,
             #"echo "arch=$(uname -m)""#,
-            #"echo "glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null || true)""#,
             #"echo "dir=$c""#,
             #"echo "free=$(df -Pk "$c/bin" 2>/dev/null | awk 'NR==2 {print $4}')""#,
             #"echo "unpack=$(for p in xz gzip; do command -v $p >/dev/null 2>&1 && printf '%s ' $p; done)""#,
@@ -157,7 +161,8 @@ enum HostScripts {
         ([
             "echo \(factsMarker)", privateGroup, judge, mountOf, logoutCheck, homeLine,
             "h=\(ShellQuoting.quote(helper.installedName))",
-            #"echo "arch=$(uname -m)"; echo "glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null || true)"; echo "user=$(id -un)""#,
+            #"echo "arch=$(uname -m)"; echo "user=$(id -un)""#,
+            libcLine,
             "d=\(hostDirectory)",
             #"echo "dir=$d""#,
             #"case $d in /*) ;; *) echo "dir_error=the host directory '$d' is not an absolute path (PSS_HOST_DIR or XDG_STATE_HOME)"; d=;; esac"#,

@@ -9,7 +9,7 @@ struct DoctorCommand: ParsableCommand {
         abstract: "Say what is right and wrong with hosts for pss, and how to fix it.",
         discussion: """
             Connects as pss would and checks, one line each: the address, the server, the host key and how it was \
-            verified, the authentication that worked, the platform (CPU, glibc), the host directory (owner, mode, \
+            verified, the authentication that worked, the platform (CPU, C library), the host directory (owner, mode, \
             free space, mount), this client's helper, the daemon (running, sessions held), whether logout ends \
             the daemon (systemd's KillUserProcesses), and sshd's ClientAliveInterval. Changes nothing on the host. \
             Several hosts (host lists, --hosts-file) are examined at once, at most --throttle, and reported in \
