@@ -177,6 +177,14 @@ final class HelperInstallTests: XCTestCase {
         XCTAssertFalse(headers.stdoutText.contains("INTERP"), "the helper asks for a program interpreter:\n\(headers.stdoutText)")
         XCTAssertFalse(headers.stdoutText.contains("DYNAMIC"), "the helper has a dynamic section")
         XCTAssertFalse(headers.stdoutText.contains("GLIBC_"), "the helper binds versioned glibc symbols")
+        // No NSS in it: a static glibc's account lookups crash where nsswitch.conf names a module (AccountDatabase).
+        let helperBuild = (PSSBinary.path as NSString).deletingLastPathComponent + "/pss-host"
+        let symbols = ProcessRunner.run("/usr/bin/nm", ["--defined-only", helperBuild])
+        XCTAssertEqual(symbols.status, 0, "\(symbols)")
+        let lookups = ["getpwnam", "getpwuid", "getpwent", "getgrnam", "getgrgid", "getgrouplist", "initgroups", "getaddrinfo"]
+        let linked = symbols.stdoutText.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) }
+            .filter { lookups.contains($0) }
+        XCTAssertEqual(linked, [], "account or host lookups through NSS are linked into the helper")
     }
 
     /// A server of another CPU (an aarch64 `uname -m`): refused before anything is uploaded, saying which helper

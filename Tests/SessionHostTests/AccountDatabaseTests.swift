@@ -49,13 +49,41 @@ final class AccountDatabaseTests: XCTestCase {
         XCTAssertNil(AccountDatabase.group(named: "nobody-here"))
         let carol = AccountDatabase.user(named: "carol")!
         XCTAssertEqual(AccountDatabase.groups(of: carol).map(\.name), ["carol", "users", "ops"], "primary first")
-        XCTAssertEqual(AccountDatabase.users(withPrimaryGroup: 100).map(\.name), ["bob"])
+        XCTAssertEqual(AccountDatabase.users(withPrimaryGroup: 100)?.map(\.name), ["bob"])
+    }
+
+    /// Lines as glibc reads them: bytes split at newline and colon only, comments and compat lines skipped, a
+    /// malformed line passed over for the next, names compared byte for byte.
+    func testLinesAreBytes() {
+        write("nsswitch.conf", ["passwd: files", "group: files"])
+        write(
+            "passwd",
+            [
+                "# old:x:1400:1400::/home/old:/bin/sh", " indented:x:1401:1401::/x:/bin/sh", "+nis::::::",
+                "dave:x:1600:1600:\u{301}Dave:/home/dave:/bin/sh", "erin:x:broken:1602::/home/erin:/bin/sh",
+                "erin:x:1602:1602::/home/erin:/bin/sh",
+                "caf\u{e9}:x:1700:1700::/home/cafe:/bin/sh", "zero:x:0x0:0::/:/bin/sh", "space:x: 0:0::/:/bin/sh",
+            ])
+        write("group", ["shared:x:1600:dave", "shared2:x:1600:erin"])
+        XCTAssertNil(AccountDatabase.user(named: "old"), "a comment line")
+        XCTAssertNil(AccountDatabase.user(id: 1400))
+        XCTAssertNil(AccountDatabase.user(named: "indented"))
+        XCTAssertNil(AccountDatabase.user(named: "+nis"))
+        XCTAssertEqual(AccountDatabase.user(named: "dave")?.uid, 1600, "a combining mark after a colon hides no field")
+        XCTAssertEqual(AccountDatabase.user(named: "erin")?.uid, 1602, "the malformed line passed over for the next")
+        XCTAssertNil(AccountDatabase.user(named: "cafe\u{301}"), "another spelling of the name is another name")
+        XCTAssertEqual(AccountDatabase.user(named: "caf\u{e9}")?.uid, 1700)
+        XCTAssertNil(AccountDatabase.user(named: "zero"), "no base prefix")
+        XCTAssertNil(AccountDatabase.user(named: "space"), "no blank in a number")
+        XCTAssertEqual(AccountDatabase.group(id: 1600)?.name, "shared")
     }
 
     func testSourcesBeyondTheFiles() {
-        write("nsswitch.conf", ["# comment", "passwd:   files [NOTFOUND=return] ", "group: compat", "hosts: files dns"])
+        write("nsswitch.conf", ["# comment", "passwd:   files [NOTFOUND=return] ", "group: files", "hosts: files dns"])
         XCTAssertFalse(AccountDatabase.usesOtherSources("passwd"), "an action is not a source")
         XCTAssertFalse(AccountDatabase.usesOtherSources("group"))
+        write("nsswitch.conf", ["passwd: compat"])
+        XCTAssertTrue(AccountDatabase.usesOtherSources("passwd"), "compat's + lines bring in NIS")
         write("nsswitch.conf", ["passwd: files sss", "group:\tfiles systemd"])
         XCTAssertTrue(AccountDatabase.usesOtherSources("passwd"))
         XCTAssertTrue(AccountDatabase.usesOtherSources("group"))

@@ -149,8 +149,11 @@ extension SSHConnection {
     /// Waits as `SSHChannel.wait` does, for any of `channels` (this connection's): for one process that moves
     /// several channels' bytes on one thread (the connection keeper).
     public func wait(for channels: [SSHChannel], extra: [pollfd] = [], timeout: Int32 = -1) throws -> [pollfd] {
+        // libssh2 1.10 takes a packet sent while another is half out for sent with it, and the caller sends its
+        // own again (libssh2 #1431): while a channel's write is half out, no keepalive goes before it.
+        let halfSent = channels.contains { $0.writeBlocked == .socket }
         // A keepalive sent now may take in packets too (during a key re-exchange): before the look at the buffers.
-        let keepAliveLimit = try keepAlive()
+        let keepAliveLimit = halfSent ? 1000 : try keepAlive()
         var ready = false
         var writable = false
         for channel in channels {

@@ -57,7 +57,7 @@ extension HostDaemon {
         case let .invoke(invocation):
             try invoke(invocation, link: link)
         case let .stdin(bytes):
-            if let run = link.attached, run.link === link, run.stdinPipe >= 0 {
+            if let run = link.attached, run.link === link, run.stdinPipe >= 0, !run.stdinEnded {
                 run.forwardStdin(bytes)
             }
         case let .enter(reference, force, size, term, keys):

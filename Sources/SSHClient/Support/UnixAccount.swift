@@ -1,7 +1,7 @@
 import Glibc
 
-/// Facts about the local accounts that trust decisions need, from libc: the client's (the helper is static and reads
-/// the files itself: `AccountDatabase`).
+/// Facts about the local accounts that trust decisions need, from libc: the client's. (The helper is static, links
+/// no NSS, and reads the files itself: SessionHost's `AccountDatabase`.)
 public enum UnixAccount {
     /// Whether the user is the only member of group `gid` (a user private group, as RHEL's umask 002 makes them
     /// group-writable): Debian's sshd counts such a group's write permission as the user's own. Users a directory
