@@ -4,7 +4,8 @@ import Glibc
 import Sessions
 import SSHClient
 
-/// The exit statuses of shared/DESIGN.md, and the errors that lead to them.
+/// The exit statuses the README and the manual page (docs/pss.1.sections, EXIT STATUS) document, and the errors that
+/// lead to them.
 enum ExitStatusCode {
     static let usage: Int32 = 64
     /// `--lock` busy (EX_TEMPFAIL: try again later); also `job receive` of a job still running.
