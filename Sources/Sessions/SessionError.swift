@@ -30,6 +30,7 @@ public enum SessionError: Error, CustomStringConvertible {
         case let .detached(host, session, job, _):
             return "detached; the command (job \(job.id)) runs on in session \(host)/\(session.name), now Disconnected"
                 + "\(session.temporary ? " (kept until received)" : ""); collect its output with: pss receive \(host)/\(session.name)"
+                + "; stop it with: pss job stop \(job.id) --session \(host)/\(session.name)"
         }
     }
 }

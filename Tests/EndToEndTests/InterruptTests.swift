@@ -88,6 +88,31 @@ final class InterruptTests: TwoMachinesTestCase {
         XCTAssertEqual(received.stdoutText, "two\n", "what the laptop had was acknowledged; the rest arrives, once")
     }
 
+    /// Watching a job is not running it: Ctrl-C in receive stops receiving, the job runs on, and its output is
+    /// there for the next receive.
+    func testCtrlCInReceiveLeavesTheJobRunning() {
+        XCTAssertEqual(laptop.pss(["new", "h1", "--name", "watched"]).status, 0)
+        let gate = laptop.scratch.file("gate-watched")
+        let started = laptop.pss([
+            "invoke", "--session", "h1/watched", "--as-job", "--job-name", "migration", "--",
+            "echo step1; while [ ! -e \(gate) ]; do sleep 0.1; done; echo step2",
+        ])
+        XCTAssertEqual(started.status, 0, "\(started)")
+        let shown = terminal("receive h1/watched")
+        XCTAssertTrue(shown.waitFor("step1"), shown.screen)
+        shown.press("C-c")
+        XCTAssertTrue(shown.waitFor("[exit 130]"), shown.screen)
+        XCTAssertTrue(shown.screen.contains("runs on in session h1/watched"), shown.screen)
+        XCTAssertTrue(shown.screen.contains("pss job stop 1 --session h1/watched"), shown.screen)
+        let jobs = laptop.pss(["job", "list", "--session", "h1/watched", "--json"]).stdoutText
+        XCTAssertTrue(jobs.contains("\"state\":\"Running\""), jobs)
+
+        FileManager.default.createFile(atPath: gate, contents: nil)
+        let received = laptop.pss(["receive", "h1/watched"])
+        XCTAssertEqual(received.status, 0, "\(received)")
+        XCTAssertEqual(received.stdoutText, "step2\n", "what was shown was acknowledged; the rest arrives, once")
+    }
+
     func testSIGTERMAndSIGHUPToTheClientDetach() throws {
         for (number, status) in [(SIGTERM, 143), (SIGHUP, 129)] {
             // A session each: the receive below takes the first to the desktop.

@@ -16,6 +16,7 @@ final class ProfileTests: XCTestCase {
         // As Debian's: .profile reads .bashrc, which returns at once in a shell without a prompt.
         let profile = """
             export FROM_PROFILE=profile
+            [ -f "$HOME/slow-login" ] && sleep 0.2
             PATH="$HOME/bin:$PATH"
             echo "Welcome from .profile"
             [ -f "$HOME/.bashrc" ] && . "$HOME/.bashrc"
@@ -54,6 +55,32 @@ final class ProfileTests: XCTestCase {
         XCTAssertEqual(client.pss(["new", "h", "--name", "bare", "--no-profile"]).status, 0)
         let bare = client.pss(["invoke", "--session", "h/bare", "--", "echo \"[$FROM_PROFILE]\"; command -v mytool || echo none"])
         XCTAssertEqual(bare.stdoutText, "[]\nnone\n", "\(bare)")
+    }
+
+    /// A program the login files run has the new shell's terminal for a while; that is not a session busy with
+    /// something a user left running: a job or a command given at once waits for the shell, then starts.
+    func testANewSessionTakesItsFirstCommandWhileTheLoginFilesStillRun() throws {
+        let client = Self.client!
+        let home = String(cString: getpwnam(Self.user)!.pointee.pw_dir)
+        shell("touch '\(home)/slow-login'")
+        defer { shell("rm -f '\(home)/slow-login'") }
+        for round in 0..<20 {
+            let name = "first\(round)"
+            XCTAssertEqual(client.pss(["new", "h", "--name", name]).status, 0)
+            let job = round % 2 == 0
+            let result = client.pss(
+                ["invoke", "--session", "h/\(name)"] + (job ? ["--as-job", "--job-name", "j"] : []) + ["--", "echo \"$FROM_PROFILE\""])
+            XCTAssertEqual(result.status, 0, "round \(round): \(result)")
+            XCTAssertFalse(result.stderrText.contains("busy"), "round \(round): \(result)")
+            if job {
+                let output = client.pss(["job", "wait", "j", "--session", "h/\(name)"])
+                XCTAssertEqual(output.status, 0, "\(output)")
+                XCTAssertEqual(client.pss(["job", "receive", "j", "--session", "h/\(name)"]).stdoutText, "profile\n")
+            } else {
+                XCTAssertEqual(result.stdoutText, "profile\n")
+            }
+            XCTAssertEqual(client.pss(["remove", "h/\(name)"]).status, 0)
+        }
     }
 
     func testEnterShowsTheUsersPromptAndWhatTheLoginFilesPrinted() {

@@ -22,4 +22,11 @@ final class InterruptPolicyTests: XCTestCase {
             XCTAssertEqual(actions, test.expected, test.name)
         }
     }
+
+    /// Watching output (receive): Ctrl-C stops watching, never the command.
+    func testWatchingDetachesOnTheFirstCtrlC() {
+        var policy = InterruptPolicy(passesInterrupt: false)
+        XCTAssertEqual(policy.action(for: SIGINT, at: 100), .detach(signal: SIGINT))
+        XCTAssertEqual(policy.action(for: SIGTERM, at: 100), .detach(signal: SIGTERM))
+    }
 }

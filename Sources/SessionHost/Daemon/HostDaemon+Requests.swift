@@ -361,6 +361,12 @@ extension HostDaemon {
         case .opened: break
         }
         try checkNotHeldByAnother(session, link.clientID!)
+        // A shell still reading the login files is not busy: the command (a job too) starts once it is ready.
+        if let shell = session.shell, !shell.isReady {
+            let bound = max(Int64(invocation.waitSeconds), HostedSession.startupWaitSeconds)
+            session.waiting.append(.init(link: link, invocation: invocation, deadline: Posix.now + bound))
+            return
+        }
         // A program left running on the session's terminal (started in pss enter) has it: nothing is typed into it.
         let programOnTerminal = session.run == nil && session.enteredLink == nil && !(session.shell?.isAtPrompt ?? true)
         if session.run != nil || !session.waiting.isEmpty || session.enteredLink != nil || programOnTerminal {

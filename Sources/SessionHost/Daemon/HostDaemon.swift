@@ -656,7 +656,7 @@ public final class HostDaemon {
                 if !run.isRunning && run.link == nil { run.outputs.forEach { if !$0.isOpen { $0.closeFile() } } }
             }
             for run in session.runs where run.delivered && !run.outputs.contains(where: \.isOpen) { session.forget(run) }
-            if session.run == nil, session.enteredLink == nil, session.shell?.isAtPrompt ?? true,
+            if session.run == nil, session.enteredLink == nil, session.shell.map({ $0.isReady && $0.isAtPrompt }) ?? true,
                 Posix.milliseconds >= session.settledAt, let next = session.waiting.first
             {
                 session.waiting.removeFirst()
@@ -665,7 +665,8 @@ public final class HostDaemon {
             let now = Posix.now
             session.waiting.removeAll { waiting in
                 guard waiting.deadline <= now else { return false }
-                waiting.link.send(.failure(.busy, "session '\(session.record.name)' was still busy after the wait"))
+                let what = session.shell?.isReady == false ? "still reading the login files" : "still busy"
+                waiting.link.send(.failure(.busy, "session '\(session.record.name)' was \(what) after the wait"))
                 return true
             }
             if let expiry = session.expiresAt, expiry <= now {

@@ -10,6 +10,9 @@ final class HostedSession {
         var deadline: Int64
     }
 
+    /// How long a command waits, at least, for a new shell to read the login files.
+    static let startupWaitSeconds: Int64 = 60
+
     var record: SessionRecord
     let directory: String
     var shell: SessionShell?

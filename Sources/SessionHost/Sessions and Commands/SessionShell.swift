@@ -20,7 +20,14 @@ final class SessionShell {
         case done(command: Int, status: Int32)
         /// `exit` at the shell's own prompt (the user entered in it leaves; the shell stays).
         case exitAtPrompt
+        /// The shell has read the login files and the setup line: commands may be typed.
+        case ready
     }
+
+    /// Whether the shell has read its login files (and a configuration's startup script) and the setup line.
+    /// Until then a program they run has the terminal, which is not a program a user left running there. A shell
+    /// that reads neither is ready at once: a command line typed now is read after the setup line.
+    private(set) var isReady: Bool
 
     static var shellPath: String {
         access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh"
@@ -62,6 +69,7 @@ final class SessionShell {
         self.terminalPath = slavePath
         self.notices = notices.read
         self.token = token
+        isReady = !loadsProfile && startupScript == nil
         if loadsProfile { _ = type(profileLine) }
         if let startupScript { _ = type(". \(ShellQuoting.quote(startupScript)) </dev/null") }
         _ = type(setupLine)
@@ -92,7 +100,8 @@ final class SessionShell {
     /// process it starts) tells the daemon. EOF never ends the shell (IGNOREEOF as large as bash takes).
     private var setupLine: String {
         #"__pss_exit() { __pss_s=$?; if { : >&3; } 2>/dev/null && [ "${BASHPID:-$(exec sh -c 'echo $PPID')}" = "$$" ]; then \printf 'L "# + token
-            + #"\n' >&3; return "$__pss_s"; elif [ $# -eq 0 ]; then command exit "$__pss_s"; else command exit "$@"; fi; }; alias exit=__pss_exit; set -o ignoreeof; IGNOREEOF=2147483647; __pss_ps1=$PS1; PS1= PS2="#
+            + #"\n' >&3; return "$__pss_s"; elif [ $# -eq 0 ]; then command exit "$__pss_s"; else command exit "$@"; fi; }; alias exit=__pss_exit; set -o ignoreeof; IGNOREEOF=2147483647; __pss_ps1=$PS1; PS1= PS2=; \printf 'R "#
+            + token + #"\n' >&3"#
     }
 
     /// A new PTY: its master, and its slave's path. Linux's /dev/ptmx directly (unlock, then ask its number),
@@ -278,6 +287,11 @@ final class SessionShell {
                 fields = [fields[at - 1].suffix(1)] + fields[at...]
             }
             if fields.count == 2, fields[0] == "L", fields[1] == token { result.append(.exitAtPrompt); continue }
+            if fields.count == 2, fields[0] == "R", fields[1] == token {
+                isReady = true
+                result.append(.ready)
+                continue
+            }
             guard fields.count >= 3, fields[1] == token, let number = Int(fields[2]) else { continue }
             if fields[0] == "S" { result.append(.started(command: number)) }
             if fields[0] == "D", fields.count == 4, let status = Int32(fields[3]) { result.append(.done(command: number, status: status)) }

@@ -148,7 +148,7 @@ struct InvokeCommand: ParsableCommand {
         }
         let streaming = OutputStreaming(
             connection: connection, target: targets[0].text, reconnectTimeout: reconnectTimeout.seconds,
-            interruptsCommand: true, usesTerminal: usesTerminal)
+            interrupts: InterruptPolicy(), usesTerminal: usesTerminal)
         try streaming.run(stdin: !noStdin && isatty(STDIN_FILENO) == 0 ? STDIN_FILENO : nil) { try resolve($0, 0) }
     }
 

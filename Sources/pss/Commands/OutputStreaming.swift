@@ -18,8 +18,9 @@ struct OutputStreaming {
     var acknowledges = true
     /// Output is not shown (`job wait`).
     var discardsOutput = false
-    /// Ctrl-C interrupts the command, a second one (or SIGTERM, SIGHUP) detaches from it (`invoke`, `receive`).
-    var interruptsCommand = false
+    /// What Ctrl-C, SIGTERM and SIGHUP do: interrupt the command, then detach (`invoke`); detach at once
+    /// (`receive`); nothing of pss's own (nil: they end pss as they would any program).
+    var interrupts: InterruptPolicy?
     /// The local terminal is the command's (`invoke` from a terminal, as ssh -t): keys raw to it, its output to
     /// stderr.
     var usesTerminal = false
@@ -31,7 +32,7 @@ struct OutputStreaming {
         let stderr: ByteSink = connection.json || discardsOutput ? BufferSink() : FileDescriptorSink(descriptor: STDERR_FILENO)
         let stream = CommandStream(stdout: stdout, stderr: stderr, acknowledges: acknowledges, wantsOutput: !discardsOutput)
         stream.noticeHandler = { [target] in Diagnostics.print("\(target): \($0)") }
-        if interruptsCommand { stream.interrupts = InterruptPolicy() }
+        stream.interrupts = interrupts
         let raw = usesTerminal ? try? RawTerminal(STDIN_FILENO) : nil
         defer { raw?.restore() }
         if let raw {

@@ -9,8 +9,8 @@ struct ReceiveCommand: ParsableCommand {
         discussion: """
             Connects a Disconnected session to this client first. Without --job, the session's latest command. \
             Output is acknowledged as it arrives, so the next receive starts after it (--keep: not acknowledged). \
-            Ctrl-C sends SIGINT to a running command; a second Ctrl-C within 3 s (or SIGTERM, SIGHUP) leaves it \
-            running, Disconnected, to be received later.
+            Ctrl-C (or SIGTERM, SIGHUP) stops receiving and leaves the command running, its session \
+            Disconnected, to be received later, as Receive-Job -Wait and tail -f do; stop it with pss job stop.
             """
     )
 
@@ -31,7 +31,7 @@ struct ReceiveCommand: ParsableCommand {
     func run() throws {
         let streaming = OutputStreaming(
             connection: connection, target: session, reconnectTimeout: reconnectTimeout.seconds,
-            acknowledges: !keep, interruptsCommand: true)
+            acknowledges: !keep, interrupts: InterruptPolicy(passesInterrupt: false))
         try streaming.run(stdin: nil) { client in
             let reference = try SessionReference(parsing: session, known: try client.state.knownSessions())
             // Where this client stopped when it last gave up reconnecting to this session, if it did.
