@@ -110,7 +110,21 @@ final class InvokeTests: HostFixtureTestCase {
         XCTAssertEqual(object["stderr"] as? String, "e\n")
         XCTAssertTrue(object["error"] is NSNull)
         XCTAssertNotNil(object["durationMs"] as? Int)
-        for key in ["session", "jobId"] { XCTAssertTrue(object.keys.contains(key), key) }
+        for key in ["session", "sessionName", "jobId"] { XCTAssertTrue(object.keys.contains(key), key) }
+        XCTAssertNil(object["stdoutBase64"], "valid UTF-8 is only text")
+    }
+
+    /// Output that is not UTF-8 keeps its bytes (base64) beside the text; stdout and stderr each as they are.
+    func testJSONKeepsBytesThatAreNotText() throws {
+        let result = client.pss(["--json", "invoke", "--host", "h1", "--", "printf 'ok\\377\\000\\351t\\n'; printf 'caf\\303\\251' >&2"])
+        XCTAssertEqual(result.status, 0, "\(result)")
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+        let bytes = try XCTUnwrap((object["stdoutBase64"] as? String).flatMap { Data(base64Encoded: $0) })
+        XCTAssertEqual(Array(bytes), [0x6F, 0x6B, 0xFF, 0x00, 0xE9, 0x74, 0x0A])
+        XCTAssertEqual(object["stdout"] as? String, "ok\u{FFFD}\u{0}\u{FFFD}t\n")
+        XCTAssertEqual(object["stderr"] as? String, "café")
+        XCTAssertNil(object["stderrBase64"], "valid UTF-8 stderr is only text")
+        XCTAssertNotNil(object["sessionName"] as? String)
     }
 
     func testLargeOutputArrivesWhole() {

@@ -85,6 +85,7 @@ struct FanOutStreaming {
         } catch {
             outcome.failure = CommandFailure.from(error)
         }
+        (outcome.session, outcome.sessionName, outcome.job) = (stream.session?.id, stream.session?.name, stream.job?.id)
         for (kind, count) in [("stdout", stream.dropped.stdout), ("stderr", stream.dropped.stderr)] where count > 0 {
             console.notice("\(target): \(count) bytes of \(kind) were dropped on the host before they were received (output buffering 'drop')")
         }

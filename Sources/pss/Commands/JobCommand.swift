@@ -64,7 +64,7 @@ struct JobCommand: ParsableCommand {
 
     struct Receive: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write a job's output not yet received; exit with its status, or 75 while it still runs.")
+            abstract: "Write a job's output not yet received; exit with its status, or 253 while it still runs.")
 
         @OptionGroup var connection: ConnectionOptions
         @OptionGroup var target: Target

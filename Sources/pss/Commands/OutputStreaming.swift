@@ -65,7 +65,7 @@ struct OutputStreaming {
             Diagnostics.print("\(target): \(count) bytes of \(kind) were dropped on the host before they were received (output buffering 'drop')")
         }
         if connection.json {
-            var result = CommandOutcome(host: host, session: stream.session?.id, job: stream.job?.id)
+            var result = CommandOutcome(host: host, session: stream.session?.id, sessionName: stream.session?.name, job: stream.job?.id)
             if case let .success(.exited(status, _, _)) = outcome { result.exitCode = status }
             if case let .failure(failure) = outcome { result.failure = failure }
             result.stdout = (stdout as? BufferSink)?.bytes ?? []
@@ -85,7 +85,7 @@ struct OutputStreaming {
             throw ExitCode(status)
         case let .success(.pending(job)):
             Diagnostics.print("\(target): job \(job.id) ('\(job.name)') is still running; this is its output so far")
-            throw ExitCode(ExitStatusCode.pending)
+            throw ExitCode(ExitStatusCode.stillRunning)
         case let .failure(failure):
             Diagnostics.print("\(target): \(failure.description)")
             throw ExitCode(detachedBy.map { 128 + $0 } ?? failure.status)

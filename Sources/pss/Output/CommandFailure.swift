@@ -8,9 +8,10 @@ import SSHClient
 /// lead to them.
 enum ExitStatusCode {
     static let usage: Int32 = 64
-    /// `--lock` busy (EX_TEMPFAIL: try again later); also `job receive` of a job still running.
+    /// `--lock` busy (EX_TEMPFAIL: try again later, as flock's).
     static let locked: Int32 = 75
-    static let pending: Int32 = 75
+    /// `job receive` of a job still running: what it wrote so far was written. pss's own, beside 254 and 255.
+    static let stillRunning: Int32 = 253
     static let refused: Int32 = 254
     static let transport: Int32 = 255
 }

@@ -1,8 +1,11 @@
+import Foundation
+
 /// What a command on one target came to: its status or the failure that kept it from one, and its output when
 /// gathered (--json, --group).
 struct CommandOutcome {
     var host: String
     var session: String?
+    var sessionName: String?
     var job: String?
     var exitCode: Int32?
     var signal = ""
@@ -26,10 +29,14 @@ struct CommandOutcome {
         var line = JSONLine()
         line.add("host", host)
         line.add("session", session)
+        line.add("sessionName", sessionName)
         line.add("jobId", job)
         line.add("exitCode", exitCode.map(Int.init))
-        line.add("stdout", String(decoding: stdout, as: UTF8.self))
-        line.add("stderr", String(decoding: stderr, as: UTF8.self))
+        // Text as text; bytes that are not UTF-8 also as base64 (the text then has U+FFFD where they were).
+        for (key, bytes) in [("stdout", stdout), ("stderr", stderr)] {
+            line.add(key, String(decoding: bytes, as: UTF8.self))
+            if String(validating: bytes, as: UTF8.self) == nil { line.add(key + "Base64", Data(bytes).base64EncodedString()) }
+        }
         line.add("error", failure?.description)
         line.add("durationMs", durationMs)
         return line
