@@ -21,6 +21,12 @@ public struct JobRecord: Equatable, Sendable {
     public var hasMoreData: Bool
     /// Started with --as-job: kept until `job remove`.
     public var isJob: Bool
+    /// A job that has ended and was not received: when its session may close with it (its retention from its end;
+    /// the session's idle timeout may keep it longer). 0 otherwise.
+    public var keptUntil: Int64 = 0
+
+    /// How long a job's output and status are kept after it ended, when nobody received them, by default.
+    public static let defaultRetentionSeconds: UInt32 = 7 * 86400
 
     public init(
         id: String, name: String, sessionID: String, sessionName: String, state: State, exitCode: Int32?,
@@ -42,7 +48,7 @@ public struct JobRecord: Equatable, Sendable {
     func encode(into writer: inout WireWriter) {
         writer.string(id); writer.string(name); writer.string(sessionID); writer.string(sessionName)
         writer.string(state.rawValue); writer.bool(exitCode != nil); writer.i32(exitCode ?? 0); writer.string(command)
-        writer.i64(startedAt); writer.i64(endedAt); writer.bool(hasMoreData); writer.bool(isJob)
+        writer.i64(startedAt); writer.i64(endedAt); writer.bool(hasMoreData); writer.bool(isJob); writer.i64(keptUntil)
     }
 
     static func decode(from reader: inout WireReader) throws -> JobRecord {
@@ -50,10 +56,12 @@ public struct JobRecord: Equatable, Sendable {
         let sessionName = try reader.string()
         guard let state = State(rawValue: try reader.string()) else { throw WireError.truncated }
         let hasCode = try reader.bool(), code = try reader.i32()
-        return JobRecord(
+        var record = JobRecord(
             id: id, name: name, sessionID: sessionID, sessionName: sessionName, state: state,
             exitCode: hasCode ? code : nil, command: try reader.string(), startedAt: try reader.i64(),
             endedAt: try reader.i64(), hasMoreData: try reader.bool(), isJob: try reader.bool())
+        record.keptUntil = try reader.i64()
+        return record
     }
 }
 

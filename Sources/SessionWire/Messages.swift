@@ -70,6 +70,11 @@ public enum ClientMessage: Equatable, Sendable {
         /// The client has a terminal: what the command writes to its terminal is sent as `terminalOutput`, and the
         /// user's keys come as `terminalInput` (as ssh -t), instead of the command getting end of file there.
         public var terminal = false
+        /// For a new temporary session: its idle timeout (0: the default).
+        public var idleTimeoutSeconds: UInt32 = 0
+        /// For a job: how long its output and status are kept, once it has ended, until received (0: the default,
+        /// `JobRecord.defaultRetentionSeconds`).
+        public var retentionSeconds: UInt32 = 0
 
         public init(
             session: String, command: String, forwardStdin: Bool, waitSeconds: UInt32, asJob: Bool = false,
@@ -102,6 +107,7 @@ public enum ClientMessage: Equatable, Sendable {
         case let .invoke(i):
             w.u8(4); w.string(i.session); w.string(i.command); w.bool(i.forwardStdin); w.u32(i.waitSeconds)
             w.bool(i.asJob); w.string(i.jobName); w.u32(i.timeoutSeconds); w.string(i.lock); w.bool(i.terminal)
+            w.u32(i.idleTimeoutSeconds); w.u32(i.retentionSeconds)
         case let .stdin(bytes): w.u8(5); w.data(bytes)
         case .stdinEnd: w.u8(6)
         case let .removeSession(session): w.u8(7); w.string(session)
@@ -142,12 +148,14 @@ public enum ClientMessage: Equatable, Sendable {
                 loadsProfile: try r.bool())
         case 3: self = .listSessions
         case 4:
-            self = .invoke(
-                Invocation(
-                    session: try r.string(), command: try r.string(), forwardStdin: try r.bool(),
-                    waitSeconds: try r.u32(), asJob: try r.bool(), jobName: try r.string(),
-                    timeoutSeconds: try r.u32(), lock: try r.string()
-                ).withTerminal(try r.bool()))
+            var invocation = Invocation(
+                session: try r.string(), command: try r.string(), forwardStdin: try r.bool(),
+                waitSeconds: try r.u32(), asJob: try r.bool(), jobName: try r.string(),
+                timeoutSeconds: try r.u32(), lock: try r.string()
+            ).withTerminal(try r.bool())
+            invocation.idleTimeoutSeconds = try r.u32()
+            invocation.retentionSeconds = try r.u32()
+            self = .invoke(invocation)
         case 5: self = .stdin(Array(try r.data()))
         case 6: self = .stdinEnd
         case 7: self = .removeSession(try r.string())

@@ -5,7 +5,7 @@
 /// Both sides open with `hello` carrying `version`; a peer that answers with another version, or with anything
 /// but a hello, is not the helper this client expects (the client then reinstalls it).
 public enum WireProtocol {
-    public static let version: UInt32 = 6
+    public static let version: UInt32 = 7
     /// The largest frame either side accepts: bigger frames mean a broken or foreign peer.
     public static let maximumFrame = 4 * 1024 * 1024
     /// Output frames carry at most this much, so one busy stream cannot starve the others.

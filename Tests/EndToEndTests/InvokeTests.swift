@@ -24,6 +24,29 @@ final class InvokeTests: HostFixtureTestCase {
         XCTAssertTrue(bad.stderrText.contains("host pattern 'web[3-1]'"), bad.stderrText)
     }
 
+    /// The target as a plain word, as `new`, `enter` and `receive` take it and as ssh's HOST COMMAND: a host, a
+    /// host list, a HOST/SESSION; with --host or --session the words are the command, as before.
+    func testTheTargetAsAPlainWord() {
+        let plain = client.pss(["invoke", "h1", "--", "echo", "a b"])
+        XCTAssertEqual(plain.status, 0, "\(plain)")
+        XCTAssertEqual(plain.stdoutText, "a b\n")
+        let sshLike = client.pss(["invoke", "h1", "echo", "ssh-like"])
+        XCTAssertEqual(sshLike.stdoutText, "ssh-like\n", "\(sshLike)")
+        let listed = client.pss(["invoke", "--dry-run", "web[1-3/2]", "db1/deploy", "--", "true"], limit: 10)
+        XCTAssertEqual(listed.stdoutText, "web1\nweb3\ndb1/deploy\n", "\(listed)")
+        XCTAssertEqual(client.pss(["new", "h1", "--name", "plainword"]).status, 0)
+        defer { _ = client.pss(["remove", "h1/plainword"]) }
+        XCTAssertEqual(client.pss(["invoke", "h1/plainword", "--", "X=kept"]).status, 0)
+        XCTAssertEqual(client.pss(["invoke", "h1/plainword", "--", "echo $X"]).stdoutText, "kept\n")
+        let old = client.pss(["invoke", "--host", "h1", "echo", "--", "x"])
+        XCTAssertEqual(old.stdoutText, "-- x\n", "with --host, every word is the command's: \(old)")
+        let none = client.pss(["invoke", "--", "uptime"], limit: 10)
+        XCTAssertEqual(none.status, 64, "\(none)")
+        XCTAssertTrue(none.stderrText.contains("pss invoke HOST -- COMMAND"), none.stderrText)
+        let noCommand = client.pss(["invoke", "h1", "--"], limit: 10)
+        XCTAssertEqual(noCommand.status, 64, "\(noCommand)")
+    }
+
     func testStdoutStderrAndStatusAreKeptApart() {
         let result = client.pss(["invoke", "--host", "h1", "--", "echo out; echo err >&2; exit 3"])
         XCTAssertEqual(result.status, 3, "\(result)")

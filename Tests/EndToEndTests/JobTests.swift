@@ -125,6 +125,40 @@ final class JobTests: HostFixtureTestCase {
         XCTAssertEqual(client.pss(["job", "wait", "slow", "--session", "h1/\(slow?["session"] as? String ?? "?")"]).status, 124)
     }
 
+    /// cron's `pss invoke --host H --as-job --job-name nightly` makes a session with a new name each night: the job
+    /// is found by its name on the host, the newest of that name; it is kept a week (or --retention) unreceived.
+    func testACronJobIsCollectedByItsNameOnTheHost() throws {
+        let other = ClientMachine(servers: ["h1": server])
+        for night in ["monday", "tuesday"] {
+            let started = client.pss(["invoke", "--host", "h1", "--as-job", "--job-name", "cronbackup", "--", "echo \(night)"])
+            XCTAssertEqual(started.status, 0, "\(started)")
+        }
+        XCTAssertEqual(other.pss(["job", "wait", "cronbackup", "--host", "h1"]).status, 0)
+        let listed = jobs(["--host", "h1"]).filter { $0["name"] as? String == "cronbackup" }
+        XCTAssertEqual(listed.count, 2, "\(listed)")
+        let keptUntil = try XCTUnwrap(listed.first?["keptUntil"] as? String, "an unreceived job says how long it is kept: \(listed)")
+        let formatter = ISO8601DateFormatter()
+        let until = try XCTUnwrap(formatter.date(from: keptUntil))
+        XCTAssertEqual(until.timeIntervalSinceNow, 7 * 86400, accuracy: 120, "kept a week by default")
+
+        let newest = other.pss(["job", "receive", "cronbackup", "--host", "h1"])
+        XCTAssertEqual(newest.status, 0, "\(newest)")
+        XCTAssertEqual(newest.stdoutText, "tuesday\n", "the newest of that name")
+        let received = jobs(["--host", "h1"]).filter { $0["name"] as? String == "cronbackup" }
+        XCTAssertEqual(received.filter { $0["keptUntil"] is NSNull }.count, 1, "a received job is kept by its session's idle timeout only: \(received)")
+        XCTAssertEqual(other.pss(["job", "remove", "cronbackup", "--host", "h1"]).status, 0)
+        XCTAssertEqual(other.pss(["job", "receive", "cronbackup", "--host", "h1"]).stdoutText, "monday\n")
+
+        let unknown = other.pss(["job", "receive", "nosuchjob", "--host", "h1"])
+        XCTAssertEqual(unknown.status, 254, "\(unknown)")
+        XCTAssertTrue(unknown.stderrText.contains("no job 'nosuchjob' on this host"), unknown.stderrText)
+        XCTAssertEqual(client.pss(["job", "receive", "3", "--host", "h1"]).status, 64, "an id is a session's own")
+        XCTAssertEqual(client.pss(["job", "receive", "x", "--host", "h1", "--session", "h1/s"]).status, 64)
+        XCTAssertEqual(client.pss(["invoke", "--host", "h1", "--retention", "1d", "--", "true"]).status, 64, "--retention goes with --as-job")
+        XCTAssertEqual(client.pss(["invoke", "--session", "h1/x", "--idle-timeout", "1h", "--", "true"]).status, 64)
+        XCTAssertEqual(client.pss(["invoke", "--host", "h1", "--idle-timeout", "30s", "--", "true"]).status, 64)
+    }
+
     func testBadJobOptionsAreUsageErrors() {
         XCTAssertEqual(client.pss(["invoke", "--host", "h1", "--job-name", "x", "--", "true"]).status, 64)
         XCTAssertEqual(client.pss(["invoke", "--host", "h1", "--as-job", "--job-name", "../x", "--", "true"]).status, 64)

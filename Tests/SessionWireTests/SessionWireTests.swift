@@ -14,6 +14,11 @@ final class MessageTests: XCTestCase {
     static let finished = JobRecord(
         id: "4", name: "Job4", sessionID: record.id, sessionName: "web-1", state: .failed,
         exitCode: -2, command: "x", startedAt: 1, endedAt: 2, hasMoreData: false, isJob: false)
+    static let kept = {
+        var job = finished
+        job.keptUntil = 1_700_604_800
+        return job
+    }()
 
     private func decodeOne(_ bytes: [UInt8]) throws -> ArraySlice<UInt8> {
         var decoder = FrameDecoder()
@@ -31,6 +36,13 @@ final class MessageTests: XCTestCase {
                 .init(
                     session: "", command: "c", forwardStdin: false, waitSeconds: 0, asJob: true, jobName: "nightly",
                     timeoutSeconds: 90, lock: "backup")),
+            .invoke(
+                {
+                    var invocation = ClientMessage.Invocation(session: "", command: "c", forwardStdin: false, waitSeconds: 0, asJob: true)
+                    invocation.idleTimeoutSeconds = 86400
+                    invocation.retentionSeconds = 30 * 86400
+                    return invocation
+                }()),
             .stdin([0, 1, 255]), .stdinEnd, .removeSession("x"), .removeAllSessions,
             .receive(session: "s", job: "", from: nil, follow: true, take: false),
             .receive(session: "s", job: "3", from: StreamOffsets(stdout: 1 << 40, stderr: 7), follow: false, take: true),
@@ -50,7 +62,7 @@ final class MessageTests: XCTestCase {
         let messages: [HostMessage] = [
             .hello(version: 1, helper: "h"), .failure(.busy, "busy"), .session(Self.record), .sessions([Self.record, Self.record], more: true),
             .started(Self.record, Self.job, from: StreamOffsets(stdout: 3, stderr: 4)), .dropped(.stdout, from: 1, to: 1 << 35),
-            .pending(Self.job), .jobs([Self.job, Self.finished], more: false), .notice("disk full"), .entered(Self.record, keysTaken: 7),
+            .pending(Self.job), .jobs([Self.job, Self.finished, Self.kept], more: false), .notice("disk full"), .entered(Self.record, keysTaken: 7),
             .terminalOutput([27, 91, 72][...]),
             .left(reason: "exit", closed: true), .job(Self.finished), .failure(.locked, "held"), .output(.stderr, offset: 1 << 40, [1, 2, 3][...]),
             .exited(status: -1, signal: "TERM", shellEnded: true),

@@ -105,7 +105,7 @@ extension HostDaemon {
             all.forEach(remove)
             link.send(.removed(count: UInt32(all.count)))
         case let .receive(reference, job, from, follow, take):
-            let session = try find(reference)
+            let session = try find(reference, holdingJob: job)
             try checkNotHeldByAnother(session, client)
             if take && session.record.state == .disconnected { hold(session, for: client) }
             guard let run = session.findRun(job) else {
@@ -134,6 +134,11 @@ extension HostDaemon {
             if complete && !run.isRunning && !run.isJob {
                 run.delivered = true
                 if session.record.temporary { return remove(session) }
+            }
+            // A job's end received: it no longer holds its session past the idle timeout.
+            if complete && !run.isRunning && run.isJob && !run.received {
+                run.received = true
+                session.idleSince = Posix.now
             }
             // A daemon started after a crash starts receivers at the saved mark, or at the first byte not freed
             // since (perhaps sending again a few MiB that had come).
@@ -227,11 +232,26 @@ extension HostDaemon {
 
     func find(_ reference: String) throws -> HostedSession {
         if let session = sessions[reference] ?? sessions.values.first(where: { $0.record.name == reference }) { return session }
+        if let closed = expired.session(reference) { throw RequestFailure(kind: .noSuchSession, message: closed.description) }
         throw RequestFailure(kind: .noSuchSession, message: "no session '\(reference)' on this host")
     }
 
+    /// The session `reference` names; with none named, the one holding the newest job named `job` (a cron job's
+    /// session has a new name each time: `job receive NAME --host H`).
+    func find(_ reference: String, holdingJob job: String) throws -> HostedSession {
+        guard reference.isEmpty, !job.isEmpty else { return try find(reference) }
+        let holding = sessions.values.compactMap { session in session.runs.last { $0.isJob && $0.name == job }.map { (session, $0) } }
+        if let (session, _) = holding.max(by: { $0.1.startedAt < $1.1.startedAt || ($0.1.startedAt == $1.1.startedAt && $0.1.number < $1.1.number) }) {
+            return session
+        }
+        if let closed = expired.session(holdingJob: job) {
+            throw RequestFailure(kind: .noSuchSession, message: "no job '\(job)' on this host: its \(closed.description)")
+        }
+        throw RequestFailure(kind: .noSuchSession, message: "no job '\(job)' on this host")
+    }
+
     func findRun(_ reference: String, _ job: String, for client: String) throws -> (HostedSession, CommandRun) {
-        let session = try find(reference)
+        let session = try find(reference, holdingJob: job)
         try checkNotHeldByAnother(session, client)
         guard let run = session.findRun(job) else {
             throw RequestFailure(kind: .noSuchSession, message: "no job '\(job)' in session '\(session.record.name)'")
@@ -348,7 +368,8 @@ extension HostDaemon {
         let session: HostedSession
         if invocation.session.isEmpty {
             session = try createSession(
-                name: "", idleTimeout: SessionRecord.defaultIdleTimeout, buffering: .block,
+                name: "", idleTimeout: invocation.idleTimeoutSeconds > 0 ? invocation.idleTimeoutSeconds : SessionRecord.defaultIdleTimeout,
+                buffering: .block,
                 maxBuffer: SessionRecord.defaultMaxBuffer, heldBy: link.clientID!, temporary: true, owner: link.user)
         } else {
             session = try find(invocation.session)
@@ -437,6 +458,9 @@ extension HostDaemon {
             if let input { run.stdinPipe = input.write; Posix.setNonBlocking(input.write) }
             run.shellEnds = [out.write, err.write] + (input.map { [$0.read] } ?? [])
             if invocation.timeoutSeconds > 0 { run.deadline = Posix.now + Int64(invocation.timeoutSeconds) }
+            // A configuration's idle timeout bounds how long anything of its sessions waits; a job's output too.
+            let retention = invocation.retentionSeconds > 0 ? invocation.retentionSeconds : JobRecord.defaultRetentionSeconds
+            run.retentionSeconds = min(retention, configuration?.idleTimeoutSeconds ?? .max)
             run.save()
             session.run = run
             session.runs.append(run)

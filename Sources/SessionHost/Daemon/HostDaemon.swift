@@ -12,6 +12,7 @@ nonisolated(unsafe) private var terminationRequested = false
 public final class HostDaemon {
     let paths: HostPaths
     let store: SessionStore
+    var expired: ExpiredSessions { ExpiredSessions(path: paths.expired) }
     let helperIdentity: String
     let owner = Posix.userName
     let selfPID = getpid()
@@ -670,6 +671,10 @@ public final class HostDaemon {
                 return true
             }
             if let expiry = session.expiresAt, expiry <= now {
+                expired.record(
+                    .init(
+                        at: now, id: session.record.id, name: session.record.name, jobs: session.runs.filter(\.isJob).map(\.name),
+                        reason: session.expiryReason))
                 remove(session)
             }
         }

@@ -61,6 +61,16 @@ final class CommandRun {
     var stoppers: [ClientLink] = []
     /// Its output was received whole and acknowledged (not a job): deleted once no child holds its streams.
     var delivered = false
+    /// A job: how long its output and status are kept after its end while nobody has received them.
+    var retentionSeconds = JobRecord.defaultRetentionSeconds
+    /// A job whose end a client has received (not `--keep`): only its session's idle timeout keeps it now.
+    var received = false
+
+    /// A job that ended and was not received: until when it keeps its session (nil otherwise).
+    var keptUntil: Int64? {
+        guard isJob, !received, !isRunning, !endUnknown else { return nil }
+        return endedAt + Int64(retentionSeconds)
+    }
 
     /// The client streaming this command's output, and whether it stays until the end (`follow`) or leaves once
     /// it has what is there.
@@ -99,6 +109,8 @@ final class CommandRun {
         }
         stopped = fields["stopped"] == "1"
         timedOut = fields["timedOut"] == "1"
+        received = fields["received"] == "1"
+        if let retention = fields["retentionSeconds"].flatMap({ UInt32($0) }) { retentionSeconds = retention }
         if let status = fields["status"].flatMap({ Int32($0) }) {
             result = .exited(status: status, signal: fields["signal"] ?? "", shellEnded: fields["shellEnded"] == "1")
             endedAt = Int64(fields["endedAt"] ?? "") ?? 0
@@ -114,7 +126,8 @@ final class CommandRun {
         var fields: [(String, String)] = [
             ("name", name), ("command", command), ("isJob", isJob ? "1" : "0"),
             ("startedAt", String(startedAt)), ("stopped", stopped ? "1" : "0"),
-            ("timedOut", timedOut ? "1" : "0"),
+            ("timedOut", timedOut ? "1" : "0"), ("received", received ? "1" : "0"),
+            ("retentionSeconds", String(retentionSeconds)),
         ]
         if case let .exited(status, signal, shellEnded) = result {
             fields += [
@@ -153,10 +166,12 @@ final class CommandRun {
         var code: Int32?
         if case let .exited(status, _, _) = result { code = status }
         let state: JobRecord.State = isRunning ? .running : stopped ? .stopped : code == 0 ? .completed : .failed
-        return JobRecord(
+        var record = JobRecord(
             id: String(number), name: name, sessionID: session.id, sessionName: session.name, state: state,
             exitCode: code, command: CommandText.shown(command), startedAt: startedAt, endedAt: endedAt,
             hasMoreData: outputs.contains { $0.unacknowledged > 0 }, isJob: isJob)
+        record.keptUntil = keptUntil ?? 0
+        return record
     }
 
     func releaseShellEnds() {

@@ -92,10 +92,20 @@ final class HostedSession {
     /// Nothing runs, nobody waits, no client is streaming output: the idle clock runs.
     var isIdle: Bool { run == nil && waiting.isEmpty && enteredLink == nil && runs.allSatisfy { $0.link == nil } }
 
-    /// When the idle clock closes this session, or nil while it does not run.
+    /// When the idle clock closes this session, or nil while it does not run. A job that ended unreceived keeps
+    /// it for the job's retention from its end, when that is later (a cron job's output waits to be collected).
     var expiresAt: Int64? {
         guard isIdle, record.state != .broken else { return nil }
-        return idleSince + Int64(record.idleTimeoutSeconds)
+        return max(idleSince + Int64(record.idleTimeoutSeconds), runs.compactMap(\.keptUntil).max() ?? 0)
+    }
+
+    /// Why the idle clock closes it at `expiresAt`, for the record of what expired.
+    var expiryReason: String {
+        let idle = "idle for its idle timeout (\(Posix.describeDuration(record.idleTimeoutSeconds)))"
+        guard let job = runs.filter({ $0.keptUntil != nil }).max(by: { $0.keptUntil! < $1.keptUntil! }),
+            job.keptUntil! > idleSince + Int64(record.idleTimeoutSeconds)
+        else { return idle }
+        return "job '\(job.name)' was not received within its retention (\(Posix.describeDuration(job.retentionSeconds)) after it ended)"
     }
 
     var snapshot: SessionRecord {

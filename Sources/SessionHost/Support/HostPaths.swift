@@ -37,6 +37,8 @@ public struct HostPaths {
     /// One lock per protocol version, as the socket: a daemon of another version runs beside this one.
     public var lock: String { runtime + "/daemon-v\(WireProtocol.version).lock" }
     public func session(_ id: String) -> String { sessions + "/" + id }
+    /// What the idle clock closed (`ExpiredSessions`).
+    public var expired: String { base + "/expired-v\(WireProtocol.version)" }
 
     /// Creates `path` (and its parents) as 0700 if missing, then checks it as DESIGN.md requires: a real directory
     /// (not a symlink), owned by this user, with no group or other permissions (tightened on the opened directory

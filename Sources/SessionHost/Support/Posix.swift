@@ -194,13 +194,28 @@ enum Posix {
     static var now: Int64 { Int64(time(nil)) }
 
     /// Now, as the daemon's log and the transcripts write it: `2026-11-26T12:00:00Z`.
-    static var timestamp: String {
-        var now = time(nil)
+    static var timestamp: String { timestamp(of: now) }
+
+    /// A time (seconds since the epoch) as the log writes it.
+    static func timestamp(of seconds: Int64) -> String {
+        var now = time_t(seconds)
         var parts = tm()
         gmtime_r(&now, &parts)
         var text = [CChar](repeating: 0, count: 32)
         let count = strftime(&text, text.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
         return String(decoding: text.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// A duration as the options take it: `7d`, `2h`, `1h30m`, `90s`.
+    static func describeDuration(_ seconds: UInt32) -> String {
+        guard seconds > 0 else { return "0s" }
+        var rest = seconds
+        var text = ""
+        for (unit, size) in [("d", UInt32(86400)), ("h", 3600), ("m", 60), ("s", 1)] where rest >= size {
+            text += "\(rest / size)\(unit)"
+            rest %= size
+        }
+        return text
     }
 
     /// The fields of /proc/PID/stat after the command name (which may hold spaces or parentheses): the state

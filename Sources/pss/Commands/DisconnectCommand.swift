@@ -17,7 +17,7 @@ struct DisconnectCommand: ParsableCommand {
         completion: SessionCompletion.known)
     var sessions: [String]
 
-    @Option(help: ArgumentHelp("A new idle timeout (minimum 60s).", valueName: "dur"))
+    @Option(help: ArgumentHelp("A new idle timeout (minimum 60s).", valueName: "dur"), transform: Duration.parse)
     var idleTimeout: Duration?
 
     @Option(help: ArgumentHelp("A new output buffering mode: block or drop.", valueName: "block|drop"))

@@ -31,7 +31,7 @@ struct EnterCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The key that leaves the session running: ctrl-X, C-X, ^X, or none.", valueName: "key"))
     var detachKey: String = "ctrl-\\"
 
-    @Option(help: ArgumentHelp("How long to keep reconnecting a lost connection (0: not at all).", valueName: "dur"))
+    @Option(help: ArgumentHelp("How long to keep reconnecting a lost connection (0: not at all).", valueName: "dur"), transform: Duration.parse)
     var reconnectTimeout: Duration = OutputStreaming.defaultReconnectTimeout
 
     func validate() throws {

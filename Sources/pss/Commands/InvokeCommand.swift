@@ -9,8 +9,9 @@ struct InvokeCommand: ParsableCommand {
         commandName: "invoke",
         abstract: "Run a command in a session (Invoke-Command).",
         discussion: """
-            --host runs the command in a temporary session, closed when it ends; --session runs it in a persistent \
-            session, whose shell keeps its state. One word after -- is run as a shell command line \
+            The target is a HOST (pss invoke web1 -- uptime), a HOST/SESSION (pss invoke web1/deploy -- make) or a \
+            host list, as a plain word or with --host and --session. A HOST runs the command in a temporary \
+            session, closed when it ends; a session's shell keeps its state. One word after -- is run as a shell command line \
             ('cd /tmp && ls'); several words are quoted and passed as they are. Local stdin is forwarded unless it \
             is a terminal or -n is given. Exits with the remote command's status; 254 when the session layer \
             refuses (no such session, busy past --wait); 255 when the host cannot be reached. A connection lost \
@@ -45,7 +46,7 @@ struct InvokeCommand: ParsableCommand {
     @Flag(name: .customShort("n"), help: "Do not forward stdin (the command reads end of file).")
     var noStdin = false
 
-    @Option(help: ArgumentHelp("How long to wait for a busy session.", valueName: "dur"))
+    @Option(help: ArgumentHelp("How long to wait for a busy session.", valueName: "dur"), transform: Duration.parse)
     var wait: Duration = Duration(argument: "4m")!
 
     @Flag(help: "Start the command as a job and return at once; its output and status stay on the host until removed.")
@@ -54,16 +55,31 @@ struct InvokeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A name for the job (default JobN).", valueName: "name"))
     var jobName: String?
 
-    @Option(help: ArgumentHelp("Kill the command on the host after this long (exit 124).", valueName: "dur"))
+    @Option(help: ArgumentHelp("Kill the command on the host after this long (exit 124).", valueName: "dur"), transform: Duration.parse)
     var timeout: Duration?
 
     @Option(help: ArgumentHelp("Refuse to start (exit 75) while a command holding this lock runs on the host.", valueName: "name"))
     var lock: String?
 
-    @Option(help: ArgumentHelp("How long to keep reconnecting a lost connection (0: not at all).", valueName: "dur"))
+    @Option(
+        help: ArgumentHelp("A temporary session's idle timeout (default 2h; minimum 60s): how long it stays once nothing runs.", valueName: "dur"),
+        transform: Duration.parse)
+    var idleTimeout: Duration?
+
+    @Option(
+        help: ArgumentHelp(
+            "With --as-job: how long the job's output and status wait, once it has ended, to be received (default 7d).", valueName: "dur"),
+        transform: Duration.parse)
+    var retention: Duration?
+
+    @Option(help: ArgumentHelp("How long to keep reconnecting a lost connection (0: not at all).", valueName: "dur"), transform: Duration.parse)
     var reconnectTimeout: Duration = OutputStreaming.defaultReconnectTimeout
 
-    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The command and its arguments, after --.", valueName: "command"))
+    @Argument(
+        parsing: .captureForPassthrough,
+        help: ArgumentHelp(
+            "The target (HOST, HOST/SESSION or a host list; or give --host, --session), then -- and the command with its arguments.",
+            valueName: "target -- command"))
     var command: [String] = []
 
     /// Invoked from a terminal (stdin one, not -n, not --json or --as-job): the command's terminal is shown and
@@ -78,16 +94,53 @@ struct InvokeCommand: ParsableCommand {
         var isSession: Bool
     }
 
-    /// The hosts (--host, --hosts-file) and the sessions, host lists expanded (validate() refuses bad ones with 64).
+    /// The hosts (--host, --hosts-file) and the sessions, host lists expanded (validate() refuses bad ones with 64);
+    /// without those options, the targets written as plain words before the command.
     private func targets() throws -> [Target] {
         let sessionTargets: [String]
         do { sessionTargets = try HostList.expand(sessions) } catch { throw ValidationError("--session: \(error)") }
-        return try fanOut.targets(hosts).map { Target(text: $0, isSession: false) } + sessionTargets.map { Target(text: $0, isSession: true) }
+        let given = try fanOut.targets(hosts).map { Target(text: $0, isSession: false) } + sessionTargets.map { Target(text: $0, isSession: true) }
+        guard given.isEmpty else { return given }
+        var positional: [Target] = []
+        for word in positionalTargets {
+            let isSession = InvokeCommand.namesSession(word)
+            do {
+                positional += try HostList.expand(word).map { Target(text: $0, isSession: isSession) }
+            } catch {
+                throw ValidationError("\(word.sanitizedForDisplay): \(error)")
+            }
+        }
+        return positional
     }
 
-    /// The words after `--`. captureForPassthrough also takes an unknown option, which is refused here.
+    /// Whether a target written as a plain word is HOST/SESSION (a '/' outside a host list's brackets, where
+    /// `db[1-8/2]` steps), else a HOST.
+    static func namesSession(_ word: String) -> Bool {
+        var depth = 0
+        for character in word {
+            if character == "[" { depth += 1 } else if character == "]" { depth = max(0, depth - 1) } else if character == "/", depth == 0 { return true }
+        }
+        return false
+    }
+
+    /// Whether the targets are plain words before the command (no --host, --session or --hosts-file).
+    private var targetsArePositional: Bool { hosts.isEmpty && sessions.isEmpty && fanOut.hostsFile == nil }
+
+    /// Targets written as plain words: those before `--` (`pss invoke web1 web2 -- uptime`), or the first word when
+    /// no `--` is given (`pss invoke web1 uptime`, as ssh's HOST COMMAND).
+    private var positionalTargets: [String] {
+        guard targetsArePositional, command.first != "--" else { return [] }
+        if let separator = command.firstIndex(of: "--") { return Array(command[..<separator]) }
+        return Array(command.prefix(1))
+    }
+
+    /// The command's words (after `--`, or after the positional targets). captureForPassthrough also takes an
+    /// unknown option, which is refused here.
     private var commandWords: [String] {
-        command.first == "--" ? Array(command.dropFirst()) : command
+        if command.first == "--" { return Array(command.dropFirst()) }
+        guard targetsArePositional else { return command }
+        if let separator = command.firstIndex(of: "--") { return Array(command[(separator + 1)...]) }
+        return Array(command.dropFirst())
     }
 
     func validate() throws {
@@ -98,7 +151,9 @@ struct InvokeCommand: ParsableCommand {
             throw ValidationError("unknown option '\(first.sanitizedForDisplay)'")
         }
         let targets = try targets()
-        guard !targets.isEmpty else { throw ValidationError("give the target with --host HOST or --session SESSION") }
+        guard !targets.isEmpty else {
+            throw ValidationError("give the target: pss invoke HOST -- COMMAND, or --host HOST, --session HOST/NAME")
+        }
         if group && (asJob || connection.json) { throw ValidationError("--group goes with neither --as-job nor --json") }
         for host in targets where !host.isSession {
             do { _ = try HostSpec(parsing: host.text) } catch { throw ValidationError("--host: \(error)") }
@@ -110,9 +165,15 @@ struct InvokeCommand: ParsableCommand {
             throw ValidationError("--lock: \(problem.replacingOccurrences(of: "a session name", with: "a lock name"))")
         }
         if jobName != nil && !asJob { throw ValidationError("--job-name goes with --as-job") }
+        if retention != nil && !asJob { throw ValidationError("--retention goes with --as-job") }
+        if let retention, retention.seconds == 0 { throw ValidationError("--retention: give a duration of at least 1s") }
+        if idleTimeout != nil && targets.contains(where: \.isSession) {
+            throw ValidationError("--idle-timeout sets a temporary session's (a HOST target); a session's own is set by pss new or pss disconnect")
+        }
+        if let idleTimeout, idleTimeout.seconds < 60 { throw ValidationError("--idle-timeout: the minimum is 60s") }
         if let timeout, timeout.seconds == 0 { throw ValidationError("--timeout: give a duration of at least 1s") }
         guard !commandWords.isEmpty, !commandWords.allSatisfy({ $0.isEmpty }) else {
-            throw ValidationError("no command given: pss invoke (--host HOST | --session SESSION) -- COMMAND [ARG...]")
+            throw ValidationError("no command given: pss invoke TARGET -- COMMAND [ARG...] (TARGET: HOST, HOST/SESSION or a host list)")
         }
         let length = RemoteCommand.commandLine(commandWords).utf8.count
         guard length <= CommandText.maximumLength else {
@@ -132,11 +193,13 @@ struct InvokeCommand: ParsableCommand {
                 target.isSession
                 ? try SessionReference(parsing: target.text, known: try client.state.knownSessions())
                 : SessionReference(host: target.text, session: "")
-            let invocation = ClientMessage.Invocation(
+            var invocation = ClientMessage.Invocation(
                 session: reference.session, command: RemoteCommand.commandLine(commandWords),
                 forwardStdin: !several && !asJob && !noStdin && isatty(STDIN_FILENO) == 0, waitSeconds: wait.seconds, asJob: asJob,
                 jobName: jobName ?? "", timeoutSeconds: timeout?.seconds ?? 0, lock: lock ?? ""
             ).withTerminal(!several && usesTerminal)
+            invocation.idleTimeoutSeconds = idleTimeout?.seconds ?? 0
+            invocation.retentionSeconds = retention?.seconds ?? 0
             return (reference.host, .invoke(invocation))
         }
         if asJob { return try startJobs(targets.map(\.text), resolve) }

@@ -53,13 +53,37 @@ struct JobCommand: ParsableCommand {
         }
     }
 
-    /// JOB --session SESSION, as every job subcommand but list takes them.
+    /// JOB --session SESSION or NAME --host HOST, as every job subcommand but list takes them.
     struct Target: ParsableArguments {
         @Argument(help: ArgumentHelp("The job's id or name.", valueName: "job"))
         var job: String
 
         @Option(help: ArgumentHelp("The session holding the job: HOST/NAME, HOST/ID or a known NAME.", valueName: "session"))
-        var session: String
+        var session: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "The host: its newest job of this name, in whichever session (a cron job's temporary session has a new name each time).",
+                valueName: "host"))
+        var host: String?
+
+        func validate() throws {
+            guard (session == nil) != (host == nil) else { throw ValidationError("give --session SESSION, or --host HOST with the job's name") }
+            if let host {
+                do { _ = try HostSpec(parsing: host) } catch { throw ValidationError("--host: \(error)") }
+                if SessionName.problem(with: job) != nil || job.allSatisfy(\.isNumber) {
+                    throw ValidationError("with --host, give the job's name (an id is a session's own: give --session with it)")
+                }
+            }
+        }
+
+        /// As messages show it.
+        var shown: String { session.map { "\($0) job \(job)" } ?? "\(host ?? "") job \(job)" }
+
+        func reference(_ client: SessionClient) throws -> SessionReference {
+            guard let session else { return SessionReference(host: host ?? "", session: "") }
+            return try SessionReference(parsing: session, known: try client.state.knownSessions())
+        }
     }
 
     struct Receive: ParsableCommand {
@@ -114,11 +138,11 @@ struct JobCommand: ParsableCommand {
 
     static func stream(_ connection: ConnectionOptions, _ target: Target, follow: Bool, keep: Bool, discard: Bool) throws {
         let streaming = OutputStreaming(
-            connection: connection, target: "\(target.session) job \(target.job)",
+            connection: connection, target: target.shown,
             reconnectTimeout: OutputStreaming.defaultReconnectTimeout.seconds,
             acknowledges: !keep, discardsOutput: discard)
         try streaming.run(stdin: nil) { client in
-            let reference = try SessionReference(parsing: target.session, known: try client.state.knownSessions())
+            let reference = try target.reference(client)
             // job wait asks for the end only: the output stays on the host, unsent.
             return (
                 reference.host,
@@ -131,11 +155,14 @@ struct JobCommand: ParsableCommand {
 
     static func request(_ connection: ConnectionOptions, _ target: Target, _ message: (String, String) -> ClientMessage) throws {
         let client = try connection.makeClient()
-        let worst = Diagnostics.forEachTarget([target.session]) { text in
-            let reference = try SessionReference(parsing: text, known: try client.state.knownSessions())
-            let answer = try client.forSession(reference).withLink(reference.host) { try $0.request(message(reference.session, target.job)) }
-            if case let .job(job) = answer { JobOutput.print([.init(host: reference.host, job: job)], json: connection.json) }
-        }.worst
+        let worst = Diagnostics.forEachTarget(
+            [target.shown],
+            indexed: { _ in
+                let reference = try target.reference(client)
+                let answer = try client.forSession(reference).withLink(reference.host) { try $0.request(message(reference.session, target.job)) }
+                if case let .job(job) = answer { JobOutput.print([.init(host: reference.host, job: job)], json: connection.json) }
+            }
+        ).worst
         if worst != 0 { throw ExitCode(worst) }
     }
 }

@@ -25,7 +25,7 @@ struct NewCommand: ParsableCommand {
     @Option(help: "A name for the session (letters, digits, '-', '_', '.'); generated when not given.")
     var name: String?
 
-    @Option(help: ArgumentHelp("Close the session after this long without a command or a client (minimum 60s).", valueName: "dur"))
+    @Option(help: ArgumentHelp("Close the session after this long without a command or a client (minimum 60s).", valueName: "dur"), transform: Duration.parse)
     var idleTimeout: Duration = Duration(argument: "2h")!
 
     @Option(

@@ -25,7 +25,7 @@ struct ReceiveCommand: ParsableCommand {
     @Flag(help: "Leave the output on the host as unreceived.")
     var keep = false
 
-    @Option(help: ArgumentHelp("How long to keep reconnecting a lost connection (0: not at all).", valueName: "dur"))
+    @Option(help: ArgumentHelp("How long to keep reconnecting a lost connection (0: not at all).", valueName: "dur"), transform: Duration.parse)
     var reconnectTimeout: Duration = OutputStreaming.defaultReconnectTimeout
 
     func run() throws {

@@ -1,22 +1,51 @@
 import ArgumentParser
 
-/// DESIGN.md's DUR: `90`, `90s`, `15m`, `2h` (seconds).
+/// DESIGN.md's DUR: a number and a unit, or several (`90`, `90s`, `15m`, `2h`, `7d`, `1h30m`, `2m30s`, `500ms`), in
+/// whole seconds (milliseconds round up).
 struct Duration: ExpressibleByArgument {
     var seconds: UInt32
     /// As written, for --help's defaults.
     var defaultValueDescription: String
 
+    struct Invalid: Error, CustomStringConvertible {
+        var description: String {
+            "give a number and a unit, or several: 90 (seconds), 90s, 15m, 2h, 7d, 1h30m, 2m30s, 500ms (rounded up to whole seconds)"
+        }
+    }
+
+    /// What `--option DUR` takes; the error lists the forms (used as the options' transform).
+    static func parse(_ text: String) throws -> Duration {
+        guard let duration = Duration(argument: text) else { throw Invalid() }
+        return duration
+    }
+
     init?(argument: String) {
         defaultValueDescription = argument
-        let units: [Character: UInt32] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        let units: [String: UInt64] = ["ms": 0, "s": 1, "m": 60, "h": 3600, "d": 86400]
+        var milliseconds: UInt64 = 0
         var text = Substring(argument)
-        var unit: UInt32 = 1
-        if let last = text.last, let factor = units[last] { unit = factor; text = text.dropLast() }
-        guard let value = UInt32(text), value <= UInt32.max / unit else { return nil }
-        seconds = value * unit
+        guard !text.isEmpty else { return nil }
+        // A bare number is seconds.
+        if text.allSatisfy(\.isASCIIDigit) { text += "s" }
+        while !text.isEmpty {
+            let digits = text.prefix(while: \.isASCIIDigit)
+            text = text.dropFirst(digits.count)
+            let unit = text.prefix(while: { $0.isASCII && $0.isLetter })
+            text = text.dropFirst(unit.count)
+            guard !digits.isEmpty, digits.count <= 10, let value = UInt64(digits), let factor = units[String(unit)] else { return nil }
+            milliseconds += factor == 0 ? value : value * factor * 1000
+            guard milliseconds <= UInt64(UInt32.max) * 1000 else { return nil }
+        }
+        let whole = (milliseconds + 999) / 1000
+        guard whole <= UInt64(UInt32.max) else { return nil }
+        seconds = UInt32(whole)
     }
 
     static var defaultCompletionKind: CompletionKind { .default }
+}
+
+extension Character {
+    fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
 }
 
 /// DESIGN.md's SIZE: `512K`, `64M`, `1G` (bytes; a bare number is bytes).

@@ -38,6 +38,9 @@ enum JobOutput {
         line.add("startedAt", SessionOutput.timestamp(job.startedAt))
         line.add("endedAt", job.endedAt > 0 ? SessionOutput.timestamp(job.endedAt) : nil)
         line.add("hasMoreData", job.hasMoreData)
+        line.add("sessionName", job.sessionName)
+        // Unreceived and ended: its session stays at least until then.
+        line.add("keptUntil", job.keptUntil > 0 ? SessionOutput.timestamp(job.keptUntil) : nil)
         return line
     }
 }
