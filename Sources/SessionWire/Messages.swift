@@ -421,18 +421,22 @@ public struct ConfigurationEntry: Equatable, Sendable {
     public var name: String
     public var text: [UInt8]
     public var problem: String
+    /// The configuration lets the asking user in (its allowUsers, allowGroups, or its runAs user itself).
+    public var allowsCaller: Bool
 
-    public init(name: String, text: [UInt8], problem: String) {
+    public init(name: String, text: [UInt8], problem: String, allowsCaller: Bool = false) {
         self.name = name
         self.text = text
         self.problem = problem
+        self.allowsCaller = allowsCaller
     }
 
     func encode(into writer: inout WireWriter) {
-        writer.string(name); writer.data(text); writer.string(problem)
+        writer.string(name); writer.data(text); writer.string(problem); writer.bool(allowsCaller)
     }
 
     static func decode(from reader: inout WireReader) throws -> ConfigurationEntry {
-        ConfigurationEntry(name: try reader.string(), text: Array(try reader.data()), problem: try reader.string())
+        ConfigurationEntry(
+            name: try reader.string(), text: Array(try reader.data()), problem: try reader.string(), allowsCaller: try reader.bool())
     }
 }

@@ -18,6 +18,8 @@ public enum SessionError: Error, CustomStringConvertible {
     /// The user left a running command (a second Ctrl-C, SIGTERM, SIGHUP): it runs on in its session,
     /// Disconnected; pss exits as if `signal` had killed it.
     case detached(host: String, session: SessionRecord, job: JobRecord, signal: Int32)
+    /// A fan-out's Ctrl-C came before this target's command started: it was not started.
+    case notStarted(signal: Int32)
 
     public var description: String {
         switch self {
@@ -27,6 +29,8 @@ public enum SessionError: Error, CustomStringConvertible {
         case let .gaveUp(host, session, job, reason, after):
             return "\(reason); gave up reconnecting after \(Int(after)) s. The command (job \(job.id)) runs on in session "
                 + "\(host)/\(session.name), now Disconnected; collect its output with: pss receive \(host)/\(session.name)"
+        case .notStarted:
+            return "not started: pss was interrupted"
         case let .detached(host, session, job, _):
             return "detached; the command (job \(job.id)) runs on in session \(host)/\(session.name), now Disconnected"
                 + "\(session.temporary ? " (kept until received)" : ""); collect its output with: pss receive \(host)/\(session.name)"

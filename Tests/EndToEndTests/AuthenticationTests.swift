@@ -166,7 +166,8 @@ final class AuthenticationTests: XCTestCase {
         let client = client()  // its key is never authorized
         let result = client.pss(["invoke", "--host", "h", "--", "true"])
         XCTAssertEqual(result.status, 255, "\(result)")
-        XCTAssertTrue(result.stderrText.contains("Permission denied (publickey,password)"), result.stderrText)
+        XCTAssertTrue(result.stderrText.contains("pss: h: Permission denied (publickey,password) for user "), result.stderrText)
+        XCTAssertFalse(result.stderrText.contains("@h: "), "the host is named once, by pss's prefix: \(result.stderrText)")
     }
 
     func testMissingIdentityFileIsWarnedAboutAndTheNextIsTried() {

@@ -88,6 +88,13 @@ final class ConfigurationSessionTests: XCTestCase {
         XCTAssertEqual(entry["owner"] as? String, alice)
         XCTAssertEqual(entry["runAs"] as? String, deploy)
         XCTAssertEqual(entry["configuration"] as? String, name)
+        // Without --configuration too, as Get-PSSession lists every session the user may use: his own and those of
+        // the configurations that let him in; eve, not allowed, sees none of them.
+        let everything = records(bobClient.pss(["--json", "get", "--host", "h"]))
+        XCTAssertEqual(everything.first { $0["name"] as? String == "ops1" }?["configuration"] as? String, name, "\(everything)")
+        let eveSees = eveClient.pss(["--json", "get", "--host", "h"])
+        XCTAssertEqual(eveSees.status, 0, "\(eveSees)")
+        XCTAssertFalse(eveSees.stdoutText.contains("ops1"), eveSees.stdoutText)
         XCTAssertEqual(bobClient.pss(["connect", "--force", "--configuration", name, "h/ops1"]).status, 0)
         XCTAssertEqual(bobClient.pss(["invoke", "--session", "h/ops1", "--", "echo from bob"]).stdoutText, "from bob\n")
 

@@ -38,6 +38,42 @@ final class ConnectionFailureTests: HostFixtureTestCase {
         XCTAssertTrue(result.stderrText.contains("not responding"), result.stderrText)
     }
 
+    /// A server that closes the connection before saying anything (sshd's MaxStartups, a firewall): said in
+    /// words, not as a library's error code.
+    func testAServerThatHangsUpAtOnceIsSaidInWords() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in(
+            sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                _ = bind(listener, $0, length)
+                _ = getsockname(listener, $0, &length)
+            }
+        }
+        listen(listener, 4)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let closer = Thread {
+            let accepted = accept(listener, nil, nil)
+            if accepted >= 0 { close(accepted) }
+        }
+        closer.start()
+        let result = client.pss(["invoke", "-o", "StrictHostKeyChecking=yes", "127.0.0.1:\(port)", "--", "true"], limit: 30)
+        XCTAssertEqual(result.status, 255, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("the server sent no SSH greeting") || result.stderrText.contains("lost"), result.stderrText)
+        XCTAssertFalse(result.stderrText.contains("libssh2 error"), result.stderrText)
+        XCTAssertFalse(result.stderrText.contains("127.0.0.1:\(port): 127.0.0.1"), "the host is named once: \(result.stderrText)")
+    }
+
+    /// A keyword pss does not use, given with -o, is refused (64) and the message says so: not "ignoring".
+    func testAnUnusedKeywordGivenWithDashOIsRefusedInThoseWords() {
+        let result = client.pss(["invoke", "-o", "SetEnv=FOO=bar", "h1", "--", "true"])
+        XCTAssertEqual(result.status, 64, "\(result)")
+        XCTAssertTrue(result.stderrText.contains("refused: pss does not use the keyword 'SetEnv'"), result.stderrText)
+        XCTAssertFalse(result.stderrText.contains("ignoring"), result.stderrText)
+    }
+
     func testMalformedConfigLineNamesFileAndLine() {
         let config = client.scratch.write("bad_config", "Host x\n    HostName 127.0.0.1\n    Port twenty-two\n")
         let result = client.pssRaw(["-F", config, "invoke", "--host", "x", "--", "true"])

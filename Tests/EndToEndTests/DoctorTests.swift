@@ -74,6 +74,14 @@ final class DoctorTests: XCTestCase {
         XCTAssertEqual(status(changed.checks, "host key"), "fail", changed.text)
         XCTAssertTrue((changed.checks["host key"]?["fix"] as? String ?? "").contains("ssh-keygen -f"), changed.text)
         XCTAssertNil(changed.checks["authentication"], "nothing is sent to a host whose key changed")
+
+        let stranger = ClientMachine()  // its key is never authorized
+        stranger.writeConfig(stranger.hostBlock(alias: "h", server: server))
+        try! (server.knownHostsLine() + "\n").write(toFile: stranger.knownHostsPath, atomically: true, encoding: .utf8)
+        let refused = checks(stranger, "h")
+        XCTAssertEqual(status(refused.checks, "authentication"), "fail", refused.text)
+        XCTAssertTrue((refused.checks["authentication"]?["fix"] as? String ?? "").contains("authorized_keys"), refused.text)
+        XCTAssertFalse(refused.text.contains("see the hints"), refused.text)
     }
 
     /// Host directories the helper cannot live in: each a failure that names the cause and the mount.

@@ -36,6 +36,37 @@ final class EnterTests: TwoMachinesTestCase {
         XCTAssertTrue(terminal.waitFor(expected), "\(line): \(terminal.screen)", file: file, line: number)
     }
 
+    /// The user sees only what their shell and commands print: not the lines pss types into the session's shell
+    /// (its prompt and echo on the way in and out, a command's end after a Ctrl-C), live or replayed; and, once, on
+    /// arrival, how to leave.
+    func testNoPlumbingOnTheScreenOrInItsReplay() {
+        XCTAssertEqual(laptop.pss(["new", "h1", "--name", "clean"]).status, 0)
+        let first = enter("h1/clean")
+        XCTAssertTrue(first.screen.contains("entered h1/clean: exit or Ctrl-D at its prompt leaves, Ctrl-\\ detaches"), first.screen)
+        run(first, "echo visit$((1 + 1))", shows: "visit2")
+        detach(first)
+        // An invoke from a terminal, interrupted: the shell abandons its line, pss types its end.
+        let interrupted = TmuxTerminal(
+            command: "'\(PSSBinary.path)' -F '\(laptop.configPath)' invoke h1/clean -- 'echo started; sleep 3181'; echo \"[exit $?]\"",
+            environment: laptop.baseEnvironment)
+        XCTAssertTrue(interrupted.waitFor("started"), interrupted.screen)
+        interrupted.press("C-c")
+        XCTAssertTrue(interrupted.waitFor("[exit 130]"), interrupted.screen)
+        let second = enter("h1/clean")
+        run(second, "echo visit$((2 + 1))", shows: "visit3")
+        for plumbing in [">&3", "export TERM", "stty echo", "PS1=", "set +o emacs", "__pss"] {
+            XCTAssertFalse(interrupted.screen.contains(plumbing), "\(plumbing): \(interrupted.screen)")
+            XCTAssertFalse(second.screen.contains(plumbing), "\(plumbing): \(second.screen)")
+        }
+        XCTAssertTrue(second.screen.contains("visit2"), "the replay: \(second.screen)")
+        XCTAssertEqual(second.screen.components(separatedBy: "entered h1/clean").count - 1, 1, second.screen)
+        detach(second)
+        let id = (session("clean", as: laptop)?["id"] as? String) ?? "?"
+        let log = (try? String(contentsOfFile: server.sessionsDirectory + "/\(id)/pty.log", encoding: .utf8)) ?? "no log"
+        XCTAssertTrue(log.contains("visit3"), log)
+        XCTAssertFalse(log.contains(">&3") || log.contains("export TERM"), log)
+    }
+
     func testStateIsSharedWithInvokeBothWays() {
         XCTAssertEqual(laptop.pss(["new", "h1", "--name", "shared"]).status, 0)
         XCTAssertEqual(laptop.pss(["invoke", "--session", "h1/shared", "--", "FROM_INVOKE=fromInvoke; cd /tmp"]).status, 0)

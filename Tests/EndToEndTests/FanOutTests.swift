@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import SessionWire
 import TestSupport
 import XCTest
 
@@ -233,14 +234,94 @@ final class FanOutTests: XCTestCase {
         let piped = client.pss(["invoke", "--host", "n[1-3]", "--", "echo finished"])
         XCTAssertEqual(piped.stderrText, "", "no progress when piped")
 
-        // Ctrl-C ends pss at once, and takes the progress line with it.
+        // Ctrl-C stops the commands, and the progress line goes with pss.
         let pss = "'\(PSSBinary.path)' -F '\(client.configPath)'"
         let interrupted = TmuxTerminal(
             command: "trap : INT; \(pss) invoke --host n[1-3] -- 'sleep 30'; echo exit=$?", environment: client.baseEnvironment)
         XCTAssertTrue(interrupted.waitFor("3 running"), interrupted.screen)
         interrupted.press("C-c")
         XCTAssertTrue(interrupted.waitFor("exit=130"), interrupted.screen)
-        XCTAssertFalse(interrupted.screen.contains("running"), interrupted.screen)
+        XCTAssertFalse(interrupted.screen.contains("done, "), interrupted.screen)
+    }
+
+    /// Processes on this machine (the hosts) whose command line holds `marker`.
+    private func remoteProcesses(_ marker: String) -> String {
+        ProcessRunner.run("/usr/bin/pgrep", ["-af", marker]).stdoutText
+            .split(separator: "\n").filter { !$0.contains("pgrep") && !$0.contains("tmux") && !$0.contains(" invoke ") }
+            .joined(separator: "\n")
+    }
+
+    /// Ctrl-C on many targets does what it does on one: SIGINT to every remote command, and pss says so; no more
+    /// targets start.
+    func testCtrlCInterruptsEveryCommandAndSaysSo() {
+        let pss = "'\(PSSBinary.path)' -F '\(client.configPath)'"
+        let shown = TmuxTerminal(
+            command: "trap : INT; \(pss) invoke --throttle 2 'n[1-3]' -- 'echo started; sleep 3191; echo not reached'; echo exit=$?",
+            environment: client.baseEnvironment)
+        XCTAssertTrue(Processes.waitUntil(limit: 30) { self.remoteProcesses("sleep 3191").split(separator: "\n").count == 2 }, shown.screen)
+        shown.press("C-c")
+        XCTAssertTrue(shown.waitFor("exit=130"), shown.screen)
+        XCTAssertTrue(shown.screen.contains("SIGINT sent to the 2 commands running; no more targets start"), shown.screen)
+        XCTAssertFalse(shown.screen.contains("not reached"), shown.screen)
+        XCTAssertTrue(shown.screen.contains("n3: not started: pss was interrupted"), "the target the throttle held back: \(shown.screen)")
+        XCTAssertEqual(remoteProcesses("sleep 3191"), "", "nothing of the commands is left on the hosts")
+        let sessions = client.pss(["get", "--host", "n[1-3]", "--json"]).stdoutText
+        XCTAssertFalse(sessions.contains("\"name\":\"temp"), "no temporary session is left: \(sessions)")
+    }
+
+    /// A second Ctrl-C leaves every command running, says how to collect each, and each is received later.
+    func testASecondCtrlCLeavesEveryCommandRunning() throws {
+        let gate = client.scratch.file("fanout-gate")
+        // The command survives the first SIGINT (it traps it), so the second Ctrl-C finds it running.
+        let script = client.scratch.write(
+            "fanout-twice.sh", "trap 'echo got INT' INT; echo started; while [ ! -e \(gate) ]; do sleep 0.1; done; echo finished\n")
+        let pss = "'\(PSSBinary.path)' -F '\(client.configPath)'"
+        let shown = TmuxTerminal(
+            command: "trap : INT; \(pss) invoke n[1-3] -- sh \(script); echo exit=$?", environment: client.baseEnvironment)
+        XCTAssertTrue(shown.waitFor("n3: started") && shown.waitFor("n1: started") && shown.waitFor("n2: started"), shown.screen)
+        shown.press("C-c")
+        XCTAssertTrue(shown.waitFor("n1: got INT") && shown.waitFor("n2: got INT") && shown.waitFor("n3: got INT"), shown.screen)
+        shown.press("C-c")
+        XCTAssertTrue(shown.waitFor("exit=130"), shown.screen)
+        XCTAssertTrue(shown.screen.contains("left 3 commands running"), shown.screen)
+        XCTAssertTrue(shown.screen.contains("pss receive n1/temp"), shown.screen)
+        FileManager.default.createFile(atPath: gate, contents: nil)
+        for node in 1...3 {
+            let sessions = client.pss(["get", "--host", "n\(node)", "--json"]).stdoutText.split(separator: "\n")
+                .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            let temporary = try XCTUnwrap(sessions.compactMap { $0["name"] as? String }.first { $0.hasPrefix("temp") }, "\(sessions)")
+            let received = client.pss(["receive", "n\(node)/\(temporary)"])
+            XCTAssertEqual(received.status, 0, "\(received)")
+            XCTAssertEqual(received.stdoutText, "finished\n", "what was shown was acknowledged: \(received)")
+        }
+    }
+
+    /// Stdin goes to every target whole, read once; a target the throttle starts last gets all of it too.
+    func testStdinReachesEveryTarget() {
+        let input = randomBytes(3_000_000)
+        let expected = SHA256.hex(input)
+        let result = client.pss(["invoke", "--throttle", "2", "n[1-3]", "--", "sha256sum | cut -c1-64"], stdin: input, limit: 60)
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertEqual(result.stdoutText.split(separator: "\n").sorted(), ["n1: \(expected)", "n2: \(expected)", "n3: \(expected)"], "\(result)")
+        let ignoring = client.pss(["invoke", "n[1-3]", "--", "echo ignored"], stdin: input, limit: 60)
+        XCTAssertEqual(ignoring.status, 0, "a command that reads nothing ends all the same: \(ignoring)")
+        XCTAssertEqual(
+            client.pss(["invoke", "-n", "n[1-3]", "--", "wc -c"], stdin: input).stdoutText.split(separator: "\n").sorted(), ["n1: 0", "n2: 0", "n3: 0"])
+    }
+
+    /// Hosts whose keys changed: one line a host in the summary, OpenSSH's warning said once, not once a host.
+    func testChangedHostKeysAreOneLineAHostAndTheWarningOnce() {
+        let impostor = client.scratch.file("impostor-key")
+        shell("rm -f '\(impostor)' '\(impostor).pub'; ssh-keygen -q -t ed25519 -N '' -f '\(impostor)'")
+        let key = (try? String(contentsOfFile: impostor + ".pub", encoding: .utf8))?.split(separator: " ").prefix(2).joined(separator: " ") ?? ""
+        let known = client.scratch.write(
+            "known_hosts_changed", servers.enumerated().map { "[127.0.0.\($0.offset + 2)]:\($0.element.port) \(key)\n" }.joined())
+        let result = client.pss(["-o", "UserKnownHostsFile=\(known)", "invoke", "n[1-3]", "--", "true"])
+        XCTAssertEqual(result.status, 255, "\(result)")
+        for node in 1...3 { XCTAssertTrue(result.stderrText.contains("  n\(node): REMOTE HOST IDENTIFICATION HAS CHANGED"), result.stderrText) }
+        XCTAssertEqual(result.stderrText.components(separatedBy: "SOMETHING NASTY").count - 1, 1, result.stderrText)
+        XCTAssertFalse(result.stderrText.contains("@@@@"), result.stderrText)
+        XCTAssertLessThan(result.stderrText.split(separator: "\n").count, 8, result.stderrText)
     }
 
     /// Several targets never prompt, even on a terminal: an unknown key under ask fails that target with the reason.

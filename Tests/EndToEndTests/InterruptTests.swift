@@ -64,7 +64,7 @@ final class InterruptTests: TwoMachinesTestCase {
         XCTAssertTrue(shown.waitFor("[exit 130]"), shown.screen)
         XCTAssertEqual(remoteProcesses("sleep 3174"), "")
         let sessions = laptop.pss(["get", "--host", "h1", "--json"]).stdoutText
-        XCTAssertFalse(sessions.contains("\"temporary\":true"), sessions)
+        XCTAssertFalse(sessions.contains("\"name\":\"temp"), "no temporary session is left: \(sessions)")
     }
 
     func testASecondCtrlCDetachesAndAnotherClientReceivesTheRest() {

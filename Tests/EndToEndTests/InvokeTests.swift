@@ -30,16 +30,25 @@ final class InvokeTests: HostFixtureTestCase {
         let plain = client.pss(["invoke", "h1", "--", "echo", "a b"])
         XCTAssertEqual(plain.status, 0, "\(plain)")
         XCTAssertEqual(plain.stdoutText, "a b\n")
+        // Without --, where the target ends and the command begins is not guessed (a command's options would be
+        // taken for pss's): pss says how to write it.
         let sshLike = client.pss(["invoke", "h1", "echo", "ssh-like"])
-        XCTAssertEqual(sshLike.stdoutText, "ssh-like\n", "\(sshLike)")
+        XCTAssertEqual(sshLike.status, 64, "\(sshLike)")
+        XCTAssertTrue(sshLike.stderrText.contains("pss invoke h1 -- echo ssh-like"), sshLike.stderrText)
         let listed = client.pss(["invoke", "--dry-run", "web[1-3/2]", "db1/deploy", "--", "true"], limit: 10)
         XCTAssertEqual(listed.stdoutText, "web1\nweb3\ndb1/deploy\n", "\(listed)")
         XCTAssertEqual(client.pss(["new", "h1", "--name", "plainword"]).status, 0)
         defer { _ = client.pss(["remove", "h1/plainword"]) }
         XCTAssertEqual(client.pss(["invoke", "h1/plainword", "--", "X=kept"]).status, 0)
         XCTAssertEqual(client.pss(["invoke", "h1/plainword", "--", "echo $X"]).stdoutText, "kept\n")
-        let old = client.pss(["invoke", "--host", "h1", "echo", "--", "x"])
-        XCTAssertEqual(old.stdoutText, "-- x\n", "with --host, every word is the command's: \(old)")
+        // Options after the target are pss's, before -- as anywhere.
+        let after = client.pss(["invoke", "h1/plainword", "--wait", "0", "--as-job", "--job-name", "late", "--", "echo $X"])
+        XCTAssertEqual(after.status, 0, "\(after)")
+        XCTAssertEqual(client.pss(["job", "receive", "late", "--session", "h1/plainword"]).stdoutText, "kept\n")
+        let old = client.pss(["invoke", "--host", "h1", "echo", "old-style"])
+        XCTAssertEqual(old.stdoutText, "old-style\n", "with --host, words without -- are the command: \(old)")
+        let both = client.pss(["invoke", "--host", "h1", "web2", "--", "true"], limit: 10)
+        XCTAssertEqual(both.status, 64, "\(both)")
         let none = client.pss(["invoke", "--", "uptime"], limit: 10)
         XCTAssertEqual(none.status, 64, "\(none)")
         XCTAssertTrue(none.stderrText.contains("pss invoke HOST -- COMMAND"), none.stderrText)

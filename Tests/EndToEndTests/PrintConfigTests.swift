@@ -44,6 +44,19 @@ final class PrintConfigTests: XCTestCase {
         }
     }
 
+    /// A token ssh does not know is refused as ssh refuses it, not passed on as written.
+    func testUnknownTokensAreRefusedAsSshRefusesThem() {
+        for (line, ok) in [("HostName delta.%d", false), ("HostName %h.example", true), ("IdentityFile ~/.ssh/id_%r", true), ("IdentityFile ~/k%Q", true)] {
+            let path = scratch.write("config-\(UUID().uuidString)", "Host delta\n    \(line)\n")
+            let environment = ["HOME": String(cString: getpwuid(getuid())!.pointee.pw_dir)]
+            let ssh = ProcessRunner.run("/usr/bin/ssh", ["-G", "-F", path, "delta"], environment: environment)
+            let pss = ProcessRunner.run(PSSBinary.path, ["-F", path, "-G", "delta"], environment: environment)
+            XCTAssertEqual(ssh.status == 0, ok, "ssh, \(line): \(ssh)")
+            XCTAssertEqual(pss.status == 0, ok, "pss, \(line): \(pss)")
+            if !ok { XCTAssertTrue(pss.stderrText.contains("unknown token %"), pss.stderrText) }
+        }
+    }
+
     func testPatternsAndFirstValueWins() {
         let config = """
             Host *.prod !db*.prod

@@ -62,14 +62,35 @@ final class SessionInvokeTests: HostFixtureTestCase {
         XCTAssertEqual(invoke("kill %1 2>/dev/null; echo next").stdoutText, "next\n")
     }
 
-    func testExitEndsTheShellAndTheSessionGoesOnWithAFreshOne() {
-        XCTAssertEqual(invoke("KEEP=me; cd /tmp").status, 0)
-        let exited = invoke("echo bye; exit 7")
-        XCTAssertEqual(exited.status, 7, "\(exited)")
-        XCTAssertEqual(exited.stdoutText, "bye\n")
-        XCTAssertTrue(exited.stderrText.contains("a new shell took its place"), exited.stderrText)
-        let after = invoke("echo \"[$KEEP]\"; pwd")
-        XCTAssertEqual(after.stdoutText, "[]\n/root\n", "state was reset (the new shell starts in the home directory)")
+    /// `exit N` in an invoked command ends the command with N, as `exit` in a script block given to a PowerShell
+    /// session: the shell stays, with its variables and directory, and nothing after the `exit` runs, whether it is
+    /// at the top, in a loop, in a function (defined now or earlier), or under `set -e`.
+    func testExitEndsTheCommandAndKeepsTheShell() {
+        XCTAssertEqual(invoke("KEEP=me; cd /tmp; die() { echo \"dying $1\"; exit \"$1\"; echo never; }").status, 0)
+        let shell = invoke("echo $$").stdoutText
+        for (command, status, output) in [
+            ("echo bye; exit 7; echo never", Int32(7), "bye\n"),
+            ("for i in 1 2 3; do echo $i; [ $i = 2 ] && exit 3; done; echo never", 3, "1\n2\n"),
+            ("die 4; echo never", 4, "dying 4\n"),
+            ("f() { exit 5; echo never; }; f; echo never", 5, ""),
+            ("set -e; exit 6; echo never", 6, ""),
+            ("(exit 8); echo \"sub $?\"; x=$(exit 9); echo \"cs $?\"; echo y | while read l; do exit 10; done; echo \"pipe $?\"", 0, "sub 8\ncs 9\npipe 10\n"),
+            ("false; exit", 1, ""),
+            ("exit 300", 44, ""),
+        ] {
+            let result = invoke(command)
+            XCTAssertEqual(result.status, status, "\(command): \(result)")
+            XCTAssertEqual(result.stdoutText, output, "\(command): \(result)")
+            XCTAssertFalse(result.stderrText.contains("new shell"), "\(command): \(result)")
+            let after = invoke("echo \"[$KEEP] $$\"; pwd; case $- in *e*) echo errexit;; esac")
+            let errexit = command.hasPrefix("set -e") ? "errexit\n" : ""
+            XCTAssertEqual(after.stdoutText, "[me] \(shell)/tmp\n\(errexit)", "\(command): state kept (set -e too), same shell")
+            if command.hasPrefix("set -e") { _ = invoke("set +e") }
+        }
+        // Inside a job (a subshell), exit ends the job; the shell is untouched as ever.
+        let job = invoke("exit 11", extra: ["--timeout", "60"])
+        XCTAssertEqual(job.status, 11, "\(job)")
+        XCTAssertEqual(invoke("echo $KEEP").stdoutText, "me\n")
     }
 
     func testExecReplacesTheShellAndReportsItsStatus() {

@@ -100,13 +100,19 @@ final class OutputSpoolTests: XCTestCase {
         // Ended while its daemon lived: its status is kept.
         run.result = .exited(status: 3, signal: "", shellEnded: false)
         run.endedAt = 99
+        run.retentionSeconds = 3600
         run.save()
         let loaded = try XCTUnwrap(CommandRun(loading: directory, number: 7))
-        XCTAssertEqual(
-            loaded.record(in: .init(id: "i", name: "s", owner: "o", heldBy: "", createdAt: 0, idleTimeoutSeconds: 60)),
-            JobRecord(
-                id: "7", name: "build", sessionID: "i", sessionName: "s", state: .failed, exitCode: 3,
-                command: "make\nall", startedAt: run.startedAt, endedAt: 99, hasMoreData: false, isJob: true))
+        var expected = JobRecord(
+            id: "7", name: "build", sessionID: "i", sessionName: "s", state: .failed, exitCode: 3,
+            command: "make\nall", startedAt: run.startedAt, endedAt: 99, hasMoreData: false, isJob: true)
+        expected.keptUntil = 99 + 3600  // not received: kept for its retention from its end
+        XCTAssertEqual(loaded.record(in: .init(id: "i", name: "s", owner: "o", heldBy: "", createdAt: 0, idleTimeoutSeconds: 60)), expected)
+        // Received: kept by its session's idle timeout only, and that too survives the daemon.
+        loaded.received = true
+        loaded.save()
+        let received = try XCTUnwrap(CommandRun(loading: directory, number: 7))
+        XCTAssertNil(received.keptUntil)
         // Still running when its daemon died: how it ended is not known.
         run.result = nil
         run.save()

@@ -36,7 +36,21 @@ public final class Scratch {
 }
 
 /// A free TCP port on 127.0.0.1 (bound, read, released: good enough when the caller binds it at once).
+/// A loopback port free now, and never handed out before in this process: servers in a network namespace of
+/// their own are checked against ports there, not here, so two of them must not be given the same one.
 public func freePort() -> Int {
+    portsLock.lock()
+    defer { portsLock.unlock() }
+    while true {
+        let port = anyFreePort()
+        if portsGiven.insert(port).inserted { return port }
+    }
+}
+
+nonisolated(unsafe) private var portsGiven = Set<Int>()
+private let portsLock = NSLock()
+
+private func anyFreePort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()

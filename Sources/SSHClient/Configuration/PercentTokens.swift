@@ -14,6 +14,17 @@ struct PercentTokens {
             .replacingOccurrences(of: "\u{0}", with: "%")
     }
 
+    /// The first `%` token in `text` not among `allowed` (a `%` at the end counts as one), or nil.
+    static func unknownToken(in text: String, allowed: String) -> String? {
+        var iterator = text.makeIterator()
+        while let character = iterator.next() {
+            guard character == "%" else { continue }
+            guard let token = iterator.next() else { return "" }
+            if !allowed.contains(token) { return String(token) }
+        }
+        return nil
+    }
+
     func expand(_ text: String, forExec: Bool = false) -> String {
         var out = ""
         var iterator = (forExec ? text : PathExpansion.tilde(text)).makeIterator()

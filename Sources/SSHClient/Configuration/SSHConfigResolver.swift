@@ -39,7 +39,13 @@ public struct SSHConfigResolver: Sendable {
     public static func commandLineOption(_ text: String) throws -> SSHConfig.Option {
         let parsed = try SSHConfig.parse(text, file: "-o '\(text.sanitizedForDisplay)'")
         guard parsed.entries.count == 1, case let .option(option) = parsed.entries[0] else {
-            if let note = parsed.notes.first { throw SSHConfigError(file: "-o", line: 0, message: note) }
+            // In a file an unknown keyword is skipped with a note; given on the command line it is refused.
+            if !parsed.notes.isEmpty {
+                let keyword = text.prefix { $0 != "=" && $0 != " " && $0 != "\t" }
+                throw SSHConfigError(
+                    file: "-o", line: 0,
+                    message: "'\(text.sanitizedForDisplay)' refused: pss does not use the keyword '\(String(keyword).sanitizedForDisplay)'")
+            }
             throw SSHConfigError(file: "-o", line: 0, message: "'\(text.sanitizedForDisplay)' is not a single KEY=VALUE option")
         }
         return option
@@ -73,7 +79,18 @@ public struct SSHConfigResolver: Sendable {
             evaluation.beginFinalPass()
             for config in configs { try config.apply(to: &evaluation) }
         }
+        try Self.checkTokens(evaluation)
         return (settings(from: evaluation), evaluation)
+    }
+
+    /// HostName's `%` tokens ssh refuses ("percent_expand: unknown key"), as early as ssh does (`ssh -G` too):
+    /// HostName takes only %h and %%. (Other keywords' tokens are expanded when used, as ssh expands them.)
+    private static func checkTokens(_ evaluation: ConfigEvaluation) throws {
+        for value in evaluation.values[.hostName] ?? [] {
+            if let token = PercentTokens.unknownToken(in: value, allowed: "h%") {
+                throw SSHConfigError(file: "HostName", line: 0, message: "'\(value.sanitizedForDisplay)': unknown token %\(token) (HostName takes %h and %%)")
+            }
+        }
     }
 
     private func settings(from evaluation: ConfigEvaluation) -> ConnectionSettings {

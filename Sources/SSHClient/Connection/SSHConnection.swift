@@ -244,13 +244,32 @@ public final class SSHConnection {
             isBroken = true
             return .connectionLost(host: settings.alias, message: "\(operation): \(lastErrorMessage())")
         default:
-            return .protocolFailure(host: settings.alias, operation: operation, message: "\(lastErrorMessage()) (libssh2 error \(status))")
+            return .protocolFailure(host: settings.alias, operation: operation, message: explain(status))
         }
     }
 
     func lost(_ status: Int32) -> SSHError {
         isBroken = true
-        return .connectionLost(host: settings.alias, message: "\(lastErrorMessage()) (libssh2 error \(status))")
+        return .connectionLost(host: settings.alias, message: explain(status))
+    }
+
+    /// What happened, in words, for the failures users meet; libssh2's own message (and its code under -v) for
+    /// the others.
+    private func explain(_ status: Int32) -> String {
+        logger.debug("libssh2 error \(status): \(lastErrorMessage())")
+        switch status {
+        case LIBSSH2_ERROR_BANNER_RECV:
+            return "the server sent no SSH greeting: it is not an SSH server, or it closed the connection at once "
+                + "(sshd's MaxStartups, a firewall, a host that refuses this address)"
+        case LIBSSH2_ERROR_KEX_FAILURE, LIBSSH2_ERROR_KEY_EXCHANGE_FAILURE:
+            return "no key exchange with the server: no method, cipher or host key type in common (pss -v lists what each side offers)"
+        case LIBSSH2_ERROR_TIMEOUT, LIBSSH2_ERROR_SOCKET_TIMEOUT:
+            return "the server stopped answering"
+        case LIBSSH2_ERROR_INVALID_MAC, LIBSSH2_ERROR_DECRYPT:
+            return "data arrived corrupted (a failed integrity check)"
+        default:
+            return lastErrorMessage()
+        }
     }
 }
 

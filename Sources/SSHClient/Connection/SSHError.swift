@@ -24,8 +24,8 @@ public enum SSHError: Error, CustomStringConvertible, Sendable {
             return "connect to host \(host) port \(port): \(reason)"
         case let .timedOut(host, phase):
             return "connection to \(host) timed out \(phase) (ConnectTimeout)"
-        case let .protocolFailure(host, operation, message):
-            return "\(host): \(operation) failed: \(message)"
+        case let .protocolFailure(_, operation, message):
+            return "\(operation) failed: \(message)"
         case let .hostKeyUnknown(host, keyType, fingerprint, reason):
             return """
                 the authenticity of host '\(host)' can't be established.
@@ -58,8 +58,9 @@ public enum SSHError: Error, CustomStringConvertible, Sendable {
                 The fingerprint of the key it sent is \(fingerprint).
                 Host key verification failed.
                 """
-        case let .authenticationFailed(user, host, methods, hints):
-            var text = "\(user)@\(host): Permission denied (\(methods.joined(separator: ",")))."
+        case let .authenticationFailed(user, _, methods, hints):
+            // Said after the target's name (pss prefixes it), so the user is named here, the host not again.
+            var text = "Permission denied (\(methods.joined(separator: ","))) for user \(user)."
             for hint in hints { text += "\n" + hint }
             return text
         case let .serverNotResponding(host):
@@ -68,6 +69,37 @@ public enum SSHError: Error, CustomStringConvertible, Sendable {
             return "connection to \(host) lost: \(message)"
         case let .unsupported(message):
             return message
+        }
+    }
+
+    /// One line for a summary of many targets, where the full text would repeat (`explanation` says the rest
+    /// once); nil where `description` is already short.
+    public var brief: String? {
+        switch self {
+        case let .hostKeyChanged(_, keyType, fingerprint, _, file, line, _):
+            return "REMOTE HOST IDENTIFICATION HAS CHANGED: its \(keyType) key is now \(fingerprint) (offending key: \(file):\(line))"
+        case let .hostKeyRevoked(_, keyType, fingerprint, file, line):
+            return "REVOKED HOST KEY: \(keyType) \(fingerprint) (marked in \(file):\(line))"
+        case let .hostKeyUnknown(_, keyType, fingerprint, _):
+            return "host key not known: \(keyType) \(fingerprint); host key verification failed"
+        default:
+            return nil
+        }
+    }
+
+    /// What `brief` leaves out, the same for every target it applies to: said once after the summary.
+    public var explanation: String? {
+        switch self {
+        case let .hostKeyChanged(_, _, _, _, file, _, _):
+            return "IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY (a man-in-the-middle attack), or the hosts above "
+                + "were reinstalled. Check each new key with the host's admin; for a host really reinstalled, remove the "
+                + "old key with: ssh-keygen -f '\(file)' -R HOST"
+        case .hostKeyRevoked:
+            return "A revoked key may be a stolen one used to impersonate the host: ask the host's admin."
+        case let .hostKeyUnknown(_, _, _, reason):
+            return reason
+        default:
+            return nil
         }
     }
 }

@@ -81,7 +81,14 @@ extension HostDaemon {
                 throw RequestFailure(kind: .denied, message: "\(error)")
             }
         case .listConfigurations:
-            let entries = ConfigurationRegistry().list().map { ConfigurationEntry(name: $0.name, text: $0.text, problem: $0.problem ?? "") }
+            let registry = ConfigurationRegistry()
+            let groups = ConfigurationGate.groups(of: link.user)
+            let entries = registry.list().map { entry in
+                // As the way in checks it (ConfigurationGate.run): allowed, or the runAs user itself.
+                let configuration = try? ConfigurationGate.load(entry.name, registry: registry)
+                let allows = configuration.map { $0.allows(user: link.user, groups: groups) || $0.runAs == link.user } ?? false
+                return ConfigurationEntry(name: entry.name, text: entry.text, problem: entry.problem ?? "", allowsCaller: allows)
+            }
             HostMessage.pages(of: entries).forEach(link.send)
         case .release:
             let bound =
@@ -241,7 +248,7 @@ extension HostDaemon {
     func find(_ reference: String, holdingJob job: String) throws -> HostedSession {
         guard reference.isEmpty, !job.isEmpty else { return try find(reference) }
         let holding = sessions.values.compactMap { session in session.runs.last { $0.isJob && $0.name == job }.map { (session, $0) } }
-        if let (session, _) = holding.max(by: { $0.1.startedAt < $1.1.startedAt || ($0.1.startedAt == $1.1.startedAt && $0.1.number < $1.1.number) }) {
+        if let (session, _) = holding.max(by: { ($0.1.startedAt, $0.1.startOrder) < ($1.1.startedAt, $1.1.startOrder) }) {
             return session
         }
         if let closed = expired.session(holdingJob: job) {
@@ -455,9 +462,11 @@ extension HostDaemon {
                 name: invocation.jobName.isEmpty ? "Job\(number)" : invocation.jobName,
                 isJob: invocation.asJob, lock: invocation.lock, outputs: outputs)
             made = run
+            commandsStarted += 1
+            run.startOrder = commandsStarted
             if let input { run.stdinPipe = input.write; Posix.setNonBlocking(input.write) }
             run.shellEnds = [out.write, err.write] + (input.map { [$0.read] } ?? [])
-            if invocation.timeoutSeconds > 0 { run.deadline = Posix.now + Int64(invocation.timeoutSeconds) }
+            if invocation.timeoutSeconds > 0 { run.deadline = Posix.milliseconds + Int64(invocation.timeoutSeconds) * 1000 }
             // A configuration's idle timeout bounds how long anything of its sessions waits; a job's output too.
             let retention = invocation.retentionSeconds > 0 ? invocation.retentionSeconds : JobRecord.defaultRetentionSeconds
             run.retentionSeconds = min(retention, configuration?.idleTimeoutSeconds ?? .max)

@@ -12,6 +12,8 @@ nonisolated(unsafe) private var terminationRequested = false
 public final class HostDaemon {
     let paths: HostPaths
     let store: SessionStore
+    /// Commands started by this daemon, for `CommandRun.startOrder`.
+    var commandsStarted = 0
     var expired: ExpiredSessions { ExpiredSessions(path: paths.expired) }
     let helperIdentity: String
     let owner = Posix.userName
@@ -301,7 +303,9 @@ public final class HostDaemon {
                 // Output held by a full disk, or an end waiting for it: retried every second.
                 if run.pendingEnd != nil || run.outputs.contains(where: \.isHolding) { next = min(next, now + 1) }
                 if let due = run.acknowledgementsDueAt { next = min(next, due) }
-                if let deadline = run.deadline, run.isRunning { next = min(next, deadline) }
+                if let deadline = run.deadline, run.isRunning {
+                    nextMilliseconds = min(nextMilliseconds, Int32(clamping: max(0, deadline - Posix.milliseconds)))
+                }
                 if let killAt = run.killAt, run.isRunning { next = min(next, killAt) }
             }
             // Invokes waiting for a program left running on the terminal (from pss enter) to end.
@@ -429,6 +433,11 @@ public final class HostDaemon {
         guard let shell = session.shell else { return }
         for notice in shell.readNotices() {
             if notice == .exitAtPrompt { leaveAtExit(session); continue }
+            if notice == .plumbingDone {
+                session.drainTerminal(using: &buffer)  // the line's echo, dropped
+                shell.plumbingEnded()
+                continue
+            }
             guard let run = session.run else { continue }
             switch notice {
             case let .started(number) where number == run.number:
@@ -549,7 +558,7 @@ public final class HostDaemon {
     private func deliverSignals(_ session: HostedSession) {
         guard let run = session.run else { return }
         let now = Posix.now
-        if let deadline = run.deadline, deadline <= now, !run.timedOut {
+        if let deadline = run.deadline, deadline <= Posix.milliseconds, !run.timedOut {
             run.timedOut = true
             terminate(run, SIGTERM)
         }
@@ -585,7 +594,7 @@ public final class HostDaemon {
         // command survived the signal and its line goes on, its own notice comes first and this one is ignored.
         if run.interruptFollowUp == .awaitingShell, shell.foregroundGroup == nil {
             run.interruptFollowUp = .typed
-            _ = shell.type(shell.endLine(number: run.number, status: 128 + SIGINT))
+            _ = shell.typePlumbing(shell.endLine(number: run.number, status: 128 + SIGINT))
         }
     }
 
@@ -604,7 +613,7 @@ public final class HostDaemon {
             guard let since = run.terminalWaitSince else { run.terminalWaitSince = now; return }
             guard now - since >= 1000 else { return }
             run.terminalWaitSince = nil
-            shell.type(shell.endLine(number: run.number, status: 128 + SIGINT))
+            shell.typePlumbing(shell.endLine(number: run.number, status: 128 + SIGINT))
             return
         }
         // Someone can answer: the client that invoked it from a terminal, or a user entered in the session.

@@ -12,6 +12,9 @@ final class CommandRun {
     let isJob: Bool
     let lock: String
     let startedAt: Int64
+    /// Which started later among commands that started in the same second (a count kept by the daemon; 0 for a
+    /// command loaded from an earlier daemon).
+    var startOrder = 0
     let outputs: [OutputSpool]
 
     /// Where the daemon writes the client's stdin; -1 when stdin is not forwarded or has ended.
@@ -40,7 +43,7 @@ final class CommandRun {
     var endUnknown = false
     var stopped = false
     var timedOut = false
-    /// --timeout: when the host ends it.
+    /// --timeout: when the host ends it (monotonic ms: a whole-second clock could end it almost at once).
     var deadline: Int64?
     /// A signal to send to the command's process group as soon as it has one in the foreground.
     var pendingSignal: Int32?

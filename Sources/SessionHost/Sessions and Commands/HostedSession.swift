@@ -120,6 +120,7 @@ final class HostedSession {
         guard let shell else { return }
         while true {
             let count = read(shell.master, &buffer, buffer.count)
+            if count > 0, shell.showsPlumbing { continue }  // the daemon's own lines: nobody's output
             if count > 0 {
                 if ptyLog >= 0 { _ = Posix.writeAll(ptyLog, Array(buffer[0..<count])) }
                 if let link = enteredLink, !link.isClosed { link.send(.terminalOutput(buffer[0..<count])) }

@@ -22,6 +22,27 @@ final class SessionShell {
         case exitAtPrompt
         /// The shell has read the login files and the setup line: commands may be typed.
         case ready
+        /// The shell has run a line the daemon typed for itself (`typePlumbing`).
+        case plumbingDone
+    }
+
+    /// Lines the daemon typed for itself whose end has not been reported yet, and until when (monotonic ms) what
+    /// the terminal shows meanwhile is not the user's: a shell's echo of them (readline echoes what it reads,
+    /// whatever the terminal's ECHO), never logged, replayed or shown.
+    private var plumbingPending = 0
+    private var plumbingUntil: Int64 = 0
+
+    /// What the terminal shows now is the echo of the daemon's own lines. Bounded in time: a line the shell never
+    /// finished (a signal) hides nothing for long.
+    var showsPlumbing: Bool { plumbingPending > 0 && Posix.milliseconds < plumbingUntil }
+
+    /// Types a line of the daemon's own (the prompt and echo of an entered user, a command's end for an abandoned
+    /// line): what the shell shows of it is dropped up to the notice it ends with.
+    @discardableResult
+    func typePlumbing(_ line: String) -> Bool {
+        plumbingPending += 1
+        plumbingUntil = Posix.milliseconds + 2000
+        return type(line + "; \\printf 'Q \(token)\\n' >&3")
     }
 
     /// Whether the shell has read its login files (and a configuration's startup script) and the setup line.
@@ -92,15 +113,32 @@ final class SessionShell {
     }
 
     /// Typed first: `exit` at the shell's own prompt (where fd 3, the notices, is open) tells the daemon instead
-    /// of ending the shell and its state, as Exit-PSSession leaves a session; in a command (sourced with fd 3
-    /// closed) it exits as ever. An alias, since POSIX sh finds special builtins before functions; Ctrl-D is
-    /// ignored by the shell, and the daemon turns it into the same `exit`.
+    /// of ending the shell and its state, as Exit-PSSession leaves a session. An alias, since POSIX sh finds
+    /// special builtins before functions; Ctrl-D is ignored by the shell, and the daemon turns it into the same
+    /// `exit`. `exit` without a status keeps `$?`'s; only the shell itself (not a subshell: BASHPID, else the parent
+    /// of a process it starts) tells the daemon. EOF never ends the shell (IGNOREEOF as large as bash takes).
     ///
-    /// `exit` without a status keeps `$?`'s; only the shell itself (not a subshell: BASHPID, else the parent of a
-    /// process it starts) tells the daemon. EOF never ends the shell (IGNOREEOF as large as bash takes).
+    /// In a command (sourced with fd 3 closed), `exit N` ends the command, not the shell, as `exit` in a script
+    /// block given to a PowerShell session does: bash records N, and a DEBUG trap (extdebug: returning 2 there
+    /// returns from the function or sourced file running) unwinds every function call and the sourced file, so
+    /// nothing after the `exit` runs and the shell keeps its variables and directory. `set -e` is put aside while
+    /// it unwinds (bash would otherwise end on the trap's status). In a subshell (`( ... )`, a pipeline's part,
+    /// `$( )`, a job) `exit` ends the subshell, as ever. POSIX sh has no such trap: there `exit` in a command ends
+    /// the shell, and a new one takes its place.
     private var setupLine: String {
-        #"__pss_exit() { __pss_s=$?; if { : >&3; } 2>/dev/null && [ "${BASHPID:-$(exec sh -c 'echo $PPID')}" = "$$" ]; then \printf 'L "# + token
-            + #"\n' >&3; return "$__pss_s"; elif [ $# -eq 0 ]; then command exit "$__pss_s"; else command exit "$@"; fi; }; alias exit=__pss_exit; set -o ignoreeof; IGNOREEOF=2147483647; __pss_ps1=$PS1; PS1= PS2=; \printf 'R "#
+        let bash = Self.shellPath.hasSuffix("bash")
+        let inCommand =
+            bash
+            ? #" elif [ -n "${__pss_cmd-}" ] && [ "$BASHPID" = "$$" ]; then if [[ ${1:-$__pss_s} =~ ^-?[0-9]+$ ]]; then __pss_status=$(( (${1:-$__pss_s}) & 255 )); else __pss_status=2; fi; case $- in *e*) __pss_e=1; set +e;; esac; shopt -s extdebug; trap __pss_unwind DEBUG; return 0;"#
+            : ""
+        let unwind =
+            bash
+            ? #" __pss_unwind() { for __pss_src in "${BASH_SOURCE[@]}"; do [ "$__pss_src" = "$__pss_cmd" ] && return 2; done; trap - DEBUG; shopt -u extdebug; [ -n "${__pss_e-}" ] && set -e; unset __pss_e __pss_src; return 0; };"#
+            : ""
+        return #"__pss_exit() { __pss_s=$?; if { : >&3; } 2>/dev/null && [ "${BASHPID:-$(exec sh -c 'echo $PPID')}" = "$$" ]; then \printf 'L "#
+            + token + #"\n' >&3; return "$__pss_s";"# + inCommand
+            + #" elif [ $# -eq 0 ]; then command exit "$__pss_s"; else command exit "$@"; fi; };"# + unwind
+            + #" alias exit=__pss_exit; set -o ignoreeof; IGNOREEOF=2147483647; __pss_ps1=$PS1; PS1= PS2=; \printf 'R "#
             + token + #"\n' >&3"#
     }
 
@@ -150,7 +188,7 @@ final class SessionShell {
         // The prompt is the one the login files set, else a default.
         // bash edits the line with readline while a user is entered (history, arrows, completion).
         let editing = Self.shellPath.hasSuffix("bash") && lineEditing ? "; set -o emacs" : ""
-        _ = type("stty echo echoe echok; export TERM=\(safeTerm ? term : "xterm"); PS1=${__pss_ps1:-'\(Self.defaultPrompt)'}" + editing)
+        _ = typePlumbing("stty echo echoe echok; export TERM=\(safeTerm ? term : "xterm"); PS1=${__pss_ps1:-'\(Self.defaultPrompt)'}" + editing)
         isInteractive = true
     }
 
@@ -158,7 +196,7 @@ final class SessionShell {
     func leaveInteractive() {
         setEcho(false)
         guard isInteractive else { return }
-        _ = type((Self.shellPath.hasSuffix("bash") ? "set +o emacs; " : "") + "export TERM=dumb; PS1=")
+        _ = typePlumbing((Self.shellPath.hasSuffix("bash") ? "set +o emacs; " : "") + "export TERM=dumb; PS1=")
         isInteractive = false
     }
 
@@ -255,13 +293,15 @@ final class SessionShell {
         let body = subshell ? "( . \(quote(file)) ) 3>&-" : ". \(quote(file)) 3>&-"
         // A command with a user at its terminal gets echo, turned on once its line is read (not before: the line
         // itself would be echoed). \printf: an alias from the user's rc files is not expanded.
+        // __pss_cmd names the file being sourced, for `exit`; __pss_status is the status `exit` gave, if any.
         return (echo ? "stty echo echoe echok 2>/dev/null; " : "")
-            + "{ \\printf 'S \(token) \(number)\\n' >&3; \(body); } <\(quote(stdin)) >\(quote(stdout)) 2>\(quote(stderr)); \\printf 'D \(token) \(number) %d\\n' \"$?\" >&3"
+            + "{ \\printf 'S \(token) \(number)\\n' >&3; __pss_cmd=\(quote(file)); \(body); } <\(quote(stdin)) >\(quote(stdout)) 2>\(quote(stderr)); "
+            + "__pss_s=$?; \\printf 'D \(token) \(number) %d\\n' \"${__pss_status:-$__pss_s}\" >&3; unset __pss_cmd __pss_status"
     }
 
     /// A line that reports command `number` ended with `status`, for a command line the shell abandoned.
     func endLine(number: Int, status: Int32) -> String {
-        "\\printf 'D \(token) \(number) \(status)\\n' >&3"
+        "\\printf 'D \(token) \(number) \(status)\\n' >&3; unset __pss_cmd __pss_status"
     }
 
     /// Reads the notices available on fd 3.
@@ -287,6 +327,10 @@ final class SessionShell {
                 fields = [fields[at - 1].suffix(1)] + fields[at...]
             }
             if fields.count == 2, fields[0] == "L", fields[1] == token { result.append(.exitAtPrompt); continue }
+            if fields.count == 2, fields[0] == "Q", fields[1] == token {
+                result.append(.plumbingDone)
+                continue
+            }
             if fields.count == 2, fields[0] == "R", fields[1] == token {
                 isReady = true
                 result.append(.ready)
@@ -317,6 +361,11 @@ final class SessionShell {
             _ = waitpid(pid, &status, 0)
         }
         close(master); close(slave); close(notices)
+    }
+
+    /// The end of a line `typePlumbing` typed: its echo, all in the terminal by now, has been dropped.
+    func plumbingEnded() {
+        plumbingPending = max(0, plumbingPending - 1)
     }
 
     /// Closes the descriptors of a shell that has already exited.

@@ -28,6 +28,8 @@ public final class CommandStream {
     public var noticeHandler: ((String) -> Void)?
     /// Set when Ctrl-C, SIGTERM and SIGHUP act on the command (`invoke`, `receive`); nil leaves them as they are.
     public var interrupts: InterruptPolicy?
+    /// Interrupts and detaches decided elsewhere (a fan-out's signals, for all its targets at once).
+    public var control: StreamControl?
     /// The user's terminal, for a command invoked from one: keys are read from `terminalInput` (in raw mode: a
     /// Ctrl-C there is the byte 0x03, taken as Ctrl-C), and what the command writes to its terminal goes to
     /// `terminalOutput`.

@@ -257,6 +257,7 @@ public final class HostLink {
     /// `stdin` once the command has started, acknowledgements as output arrives, until the command's end (or, for
     /// a receive that does not follow, until what is there has come).
     public func run(_ request: ClientMessage, into stream: CommandStream, stdin: Int32?) throws -> CommandStream.End {
+        if let control = stream.control, control.stopsStarting { throw SessionError.notStarted(signal: SIGINT) }
         isAnswered = false
         try send(request)
         try takeHello()
@@ -303,6 +304,7 @@ public final class HostLink {
             }
             var watched: [pollfd] = []
             if let signals, started { watched.append(pollfd(fd: signals.descriptor, events: Int16(POLLIN), revents: 0)) }
+            if let control = stream.control, started { watched.append(pollfd(fd: control.descriptor, events: Int16(POLLIN), revents: 0)) }
             if started, unsent.isEmpty, let fd = input { watched.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
             if started, unsent.isEmpty, let fd = stream.terminalInput { watched.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
             let ready = try fill(watching: watched)
@@ -319,18 +321,21 @@ public final class HostLink {
                     stream.terminalInput = nil
                 }
             }
+            var actions: [InterruptPolicy.Action] = []
             if let signals, ready.contains(where: { $0.fd == signals.descriptor && $0.revents != 0 }) {
-                for signal in signals.take() {
-                    switch stream.interrupts?.action(for: signal, at: Double(Deadline.now.nanoseconds) / 1e9) {
-                    case .interrupt?:
-                        unsent += ClientMessage.interrupt.encoded()
-                    case let .detach(signal)?:
-                        // What arrived is acknowledged, so a receive from anywhere starts after it.
-                        try channel.writeAll(unsent + (stream.acknowledgement(complete: false, now: true)?.encoded() ?? []))
-                        throw Detached(signal: signal)
-                    case nil:
-                        break
-                    }
+                actions += signals.take().compactMap { stream.interrupts?.action(for: $0, at: Double(Deadline.now.nanoseconds) / 1e9) }
+            }
+            if let control = stream.control, ready.contains(where: { $0.fd == control.descriptor && $0.revents != 0 }) {
+                actions += control.take()
+            }
+            for action in actions {
+                switch action {
+                case .interrupt:
+                    unsent += ClientMessage.interrupt.encoded()
+                case let .detach(signal):
+                    // What arrived is acknowledged, so a receive from anywhere starts after it.
+                    try channel.writeAll(unsent + (stream.acknowledgement(complete: false, now: true)?.encoded() ?? []))
+                    throw Detached(signal: signal)
                 }
             }
             if let fd = input, let readiness = ready.first(where: { $0.fd == fd }), readiness.revents != 0 {

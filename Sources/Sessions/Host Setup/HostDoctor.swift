@@ -91,7 +91,11 @@ public struct HostDoctor {
                 "host key", known ? .ok : .warn, "\(key.algorithm.displayName) \(key.fingerprint) \(trust)",
                 fix: known ? nil : "compare the fingerprint with the host's own (ssh-keygen -lf on its /etc/ssh/ssh_host_*_key.pub)"))
         guard let method = report.authentication else {
-            return checks + [Check("authentication", .fail, message, fix: "see the hints; pss -v shows each key tried")]
+            var fix = "pss -v shows each key tried"
+            if case let .authenticationFailed(user, _, _, hints)? = failure as? SSHError, hints.isEmpty {
+                fix = "put your public key in \(user)'s ~/.ssh/authorized_keys on the host (ssh-copy-id), or name a key with -i; " + fix
+            }
+            return checks + [Check("authentication", .fail, message, fix: fix)]
         }
         checks.append(Check("authentication", .ok, method))
         return checks

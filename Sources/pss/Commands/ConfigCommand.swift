@@ -13,7 +13,12 @@ struct ConfigCommand: ParsableCommand {
             A configuration is an admin's policy for sessions on a host: who may use it, as whom they run (runAs), \
             which commands they may run (allowedCommands), and more (README, "Session configurations"). register \
             and unregister need a root login on the host; list works for any user.
-            """,
+            """
+                + Examples.section([
+                    "register a configuration (with a root login)": "pss config register --host root@web1 ops-readonly --file ops.json",
+                    "what a host has, and what makes any unusable": "pss config list --host web1",
+                    "use it": "pss new web1 --configuration ops-readonly --name ro",
+                ]),
         subcommands: [Register.self, Unregister.self, List.self]
     )
 

@@ -7,6 +7,10 @@ struct ConnectCommand: ParsableCommand {
         commandName: "connect",
         abstract: "Take Disconnected sessions back to this client (Connect-PSSession).",
         discussion: "--force takes over a session another client holds; that client's stream of it ends."
+            + Examples.section([
+                "take a Disconnected session to this machine": "pss connect web1/deploy",
+                "take it over from another machine that holds it": "pss connect --force web1/deploy",
+            ])
     )
 
     @OptionGroup var connection: ConnectionOptions

@@ -7,6 +7,10 @@ struct DisconnectCommand: ParsableCommand {
         commandName: "disconnect",
         abstract: "Leave sessions running on their hosts, held by no client (Disconnect-PSSession).",
         discussion: "A running command goes on and its output keeps spooling on the host: pss receive collects it, from any client."
+            + Examples.section([
+                "leave a session (and what runs in it) for later": "pss disconnect web1/deploy",
+                "and let it wait two days idle": "pss disconnect web1/deploy --idle-timeout 2d",
+            ])
     )
 
     @OptionGroup var connection: ConnectionOptions

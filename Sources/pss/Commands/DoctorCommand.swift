@@ -15,6 +15,10 @@ struct DoctorCommand: ParsableCommand {
             Several hosts (host lists, --hosts-file) are examined at once, at most --throttle, and reported in \
             order. Exits 0 when no check fails, 1 when one does.
             """
+                + Examples.section([
+                    "what is right and wrong with a host, and how to fix it": "pss doctor web1",
+                    "for scripts, on many hosts": "pss --json doctor 'web[01-20]'",
+                ])
     )
 
     @OptionGroup var connection: ConnectionOptions

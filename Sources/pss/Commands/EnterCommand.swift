@@ -16,6 +16,11 @@ struct EnterCommand: ParsableCommand {
             (detaching keeps it, and says its name). While you are entered, the session is busy: invokes wait. A \
             session another client holds or is entered in is refused (254) unless --force, which takes it over.
             """
+                + Examples.section([
+                    "a terminal in the session's shell; Ctrl-\\ detaches": "pss enter web1/deploy",
+                    "a terminal in a temporary session, closed when you exit": "pss enter web1",
+                    "another detach key": "pss enter web1/deploy --detach-key ctrl-]",
+                ])
     )
 
     @OptionGroup var connection: ConnectionOptions
@@ -39,6 +44,13 @@ struct EnterCommand: ParsableCommand {
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
             throw ValidationError("pss enter needs a terminal (stdin and stdout); to run a command without one, use pss invoke")
         }
+    }
+
+    /// What `enter` says on arrival: where, and how to leave.
+    private func arrival(at shown: String, restricted: Bool, key: UInt8?) -> String {
+        let written = detachKey.lowercased().hasPrefix("ctrl-") ? "Ctrl-" + detachKey.dropFirst(5) : detachKey
+        let detach = key.map { _ in "\(written) detaches (it stays open)" }
+        return "entered \(shown): \([restricted ? "exit leaves" : "exit or Ctrl-D at its prompt leaves", detach].compactMap { $0 }.joined(separator: ", "))"
     }
 
     func run() throws {
@@ -68,6 +80,8 @@ struct EnterCommand: ParsableCommand {
                         // Coming back after a lost connection: this client's own stale attachment is taken over.
                         try terminal.run(on: link, session: entered?.id ?? session, force: force || entered != nil) { record in
                             client.state.remember(host: host, records: [record], complete: false)
+                            // Once, on arrival: the way out, before the screen comes back.
+                            if entered == nil { RawTerminal.say(arrival(at: "\(host)/\(record.name)", restricted: record.restricted, key: key)) }
                             if entered == nil && !record.restricted { raw.enable() }
                             if giveUpAt != nil { RawTerminal.say("reconnected") }
                             entered = record

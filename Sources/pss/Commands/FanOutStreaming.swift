@@ -6,8 +6,10 @@ import SSHClient
 
 /// `invoke` over several targets: each target's command runs on a thread of its own, at most --throttle at once;
 /// its lines are prefixed with its name, or its output is grouped with the targets that gave the same (--group),
-/// or it is one JSON object (--json). Then a summary of failures on stderr, and one exit status for all: 0 when
-/// every target succeeded, 255 when any could not be reached, else the largest status.
+/// or it is one JSON object (--json). Stdin, when forwarded, goes to every target whole (`SharedInput`). Ctrl-C
+/// interrupts every command and starts no more, a second one leaves them running (`FanOutControl`). Then a summary
+/// of failures on stderr, and one exit status for all: 0 when every target succeeded, 255 when any could not be
+/// reached, 128+N when pss left the commands on signal N, else the largest status.
 struct FanOutStreaming {
     var connection: ConnectionOptions
     /// The targets as the user wrote them (host lists expanded).
@@ -16,9 +18,22 @@ struct FanOutStreaming {
     var groups: Bool
     var reconnectTimeout: UInt32
 
-    /// Runs `resolve`'s request on each target and exits as described above.
-    func run(_ resolve: (SessionClient, Int) throws -> (host: String, request: ClientMessage)) throws -> Never {
+    /// Runs `resolve`'s request on each target, with `stdin` forwarded to each, and exits as described above.
+    func run(stdin: Int32?, _ resolve: (SessionClient, Int) throws -> (host: String, request: ClientMessage)) throws -> Never {
         let console = FanOutConsole(total: targets.count)
+        let input = try stdin.map { try SharedInput(source: $0) }
+        let control = try FanOutControl { event in
+            switch event {
+            case let .interrupted(running):
+                console.notice(
+                    "Ctrl-C: SIGINT sent to the \(running) command\(running == 1 ? "" : "s") running; no more targets start (Ctrl-C again within 3 s leaves them running)"
+                )
+            case let .detached(_, running):
+                console.notice(
+                    "left \(running) command\(running == 1 ? "" : "s") running, each in its session, now Disconnected: the summary says where; collect each with pss receive HOST/SESSION"
+                )
+            }
+        }
         var connector = try connection.makeConnector(prompting: false)
         connector.prompter = ConsolePrompter(console: console)
         var client = SessionClient(connector: connector)
@@ -30,7 +45,10 @@ struct FanOutStreaming {
         let tick = console.showsProgress ? (interval: 0.2, body: { console.tick() }) : nil
         FanOut.forEach(targets.count, throttle: throttle, tick: tick) { index in
             console.targetStarted()
-            let outcome = runOne(index, client: client, console: console, gathers: gathers, resolve)
+            let outcome =
+                control.stopsStarting
+                ? CommandOutcome(host: targets[index], failure: .from(SessionError.notStarted(signal: control.detachedBy ?? SIGINT)))
+                : runOne(index, client: client, console: console, gathers: gathers, control: control, input: input, resolve)
             console.targetEnded(failed: outcome.reason != nil)
             var kept = outcome
             if connection.json {
@@ -39,22 +57,29 @@ struct FanOutStreaming {
             }
             lock.withLock { outcomes[index] = kept }
         }
+        control.finish()
         console.finish()
         let all = outcomes.map { $0! }
         if groups, !connection.json {
             for group in OutputGroup.grouping(zip(targets, all).map { ($0, $1.stdout) }) { Terminal.write(group.text, to: STDOUT_FILENO) }
             for group in OutputGroup.grouping(zip(targets, all).map { ($0, $1.stderr) }) { Terminal.write(group.text, to: STDERR_FILENO) }
         }
-        let failures = zip(targets, all).compactMap { target, outcome in outcome.reason.map { (target, $0) } }
+        let failures = zip(targets, all).compactMap { target, outcome in
+            outcome.reason.map { (target, outcome.briefFailure ?? $0) }
+        }
         if !failures.isEmpty {
             let lines = failures.map { "  \($0.0): \($0.1)" }.joined(separator: "\n")
             Diagnostics.print("\(failures.count) of \(targets.count) targets failed:\n" + lines)
+            // What several failures share (a host key warning), once.
+            var said = Set<String>()
+            for explanation in all.compactMap(\.explanation) where said.insert(explanation).inserted { Diagnostics.print(explanation) }
         }
+        if let signal = control.detachedBy { throw ExitCode(128 + signal) }
         throw ExitCode(all.contains { $0.failure?.status == ExitStatusCode.transport } ? ExitStatusCode.transport : all.map(\.status).max() ?? 0)
     }
 
     private func runOne(
-        _ index: Int, client: SessionClient, console: FanOutConsole, gathers: Bool,
+        _ index: Int, client: SessionClient, console: FanOutConsole, gathers: Bool, control: FanOutControl, input: SharedInput?,
         _ resolve: (SessionClient, Int) throws -> (host: String, request: ClientMessage)
     ) -> CommandOutcome {
         let target = targets[index]
@@ -73,8 +98,13 @@ struct FanOutStreaming {
         do {
             let (host, request) = try resolve(client, index)
             outcome.host = host
+            let streamControl = try control.register()
+            defer { control.release(streamControl) }
+            stream.control = streamControl
+            let stdin = try input?.makeReader()
+            defer { stdin.map { _ = close($0) } }
             let end = try client.stream(
-                request, on: host, into: stream, stdin: nil, reconnectTimeout: Double(reconnectTimeout),
+                request, on: host, into: stream, stdin: stdin, reconnectTimeout: Double(reconnectTimeout),
                 notify: { console.notice("\(target): \($0)") })
             if case let .exited(status, signal, shellEnded) = end {
                 (outcome.exitCode, outcome.signal) = (status, signal)
@@ -84,15 +114,14 @@ struct FanOutStreaming {
             }
         } catch {
             outcome.failure = CommandFailure.from(error)
+            if let error = error as? SSHError { (outcome.briefFailure, outcome.explanation) = (error.brief, error.explanation) }
         }
-        (outcome.session, outcome.sessionName, outcome.job) = (stream.session?.id, stream.session?.name, stream.job?.id)
         for (kind, count) in [("stdout", stream.dropped.stdout), ("stderr", stream.dropped.stderr)] where count > 0 {
             console.notice("\(target): \(count) bytes of \(kind) were dropped on the host before they were received (output buffering 'drop')")
         }
         try? (stdout as? PrefixedLineSink)?.finish()
         try? (stderr as? PrefixedLineSink)?.finish()
-        outcome.session = stream.session?.id
-        outcome.job = stream.job?.id
+        (outcome.session, outcome.sessionName, outcome.job) = (stream.session?.id, stream.session?.name, stream.job?.id)
         outcome.stdout = (stdout as? BufferSink)?.bytes ?? []
         outcome.stderr = (stderr as? BufferSink)?.bytes ?? []
         outcome.durationMs = Int((Deadline.now.nanoseconds - started.nanoseconds) / 1_000_000)

@@ -9,6 +9,11 @@ struct GetCommand: ParsableCommand {
         abstract: "List sessions (Get-PSSession).",
         discussion:
             "Without --host, asks every host this client knows sessions on. The hosts hold the truth: sessions another client machine created are listed too."
+            + Examples.section([
+                "every session this client knows of, asked of their hosts": "pss get",
+                "every session you may use on web1, yours and shared ones": "pss get --host web1",
+                "for scripts": "pss --json get --host 'web[1-4]' --name 'deploy*'",
+            ])
     )
 
     @OptionGroup var connection: ConnectionOptions
@@ -35,17 +40,31 @@ struct GetCommand: ParsableCommand {
         // Read once, before any answer changes what this client knows.
         let knownConfigurations = Dictionary(targets.map { ($0, state.knownConfigurations(on: $0)) }, uniquingKeysWith: { first, _ in first })
         let (found, worst) = Diagnostics.forEachTarget(targets, throttle: fanOut.throttle) { host in
-            // The user's own daemon, and the daemons of the configurations this client knows sessions of there
-            // (or only the one given).
-            let configurations: [String?] =
-                client.configuration.map { [$0] } ?? [nil] + (knownConfigurations[host] ?? [])
+            // The user's own daemon, then the daemons of the configurations that let this user in there and of
+            // those this client knows sessions of (as Get-PSSession lists every session the user may use); or only
+            // the configuration given.
+            var configurations: [String?] = client.configuration.map { [$0] } ?? [nil]
+            var ownAnswers: [HostMessage] = []
+            if client.configuration == nil {
+                var allowed: [String] = []
+                ownAnswers = try client.withLink(host) { link in
+                    let sessions = try link.requestList(.listSessions)
+                    allowed = try link.requestList(.listConfigurations).flatMap { answer -> [ConfigurationEntry] in
+                        guard case let .configurations(page, _) = answer else { throw SessionError.helper("unexpected answer") }
+                        return page
+                    }.filter { $0.allowsCaller && $0.problem.isEmpty }.map(\.name)
+                    return sessions
+                }
+                configurations += Set(allowed + (knownConfigurations[host] ?? [])).sorted().map { $0 }
+            }
             var records: [SessionRecord] = []
             for configuration in configurations {
                 var endpoint = client
                 endpoint.configuration = configuration
                 let answers: [HostMessage]
                 do {
-                    answers = try endpoint.withLink(host) { try $0.requestList(.listSessions) }
+                    answers =
+                        configuration == nil && client.configuration == nil ? ownAnswers : try endpoint.withLink(host) { try $0.requestList(.listSessions) }
                 } catch SessionError.refused where client.configuration == nil && configuration != nil {
                     answers = []  // a configuration gone (or closed to this user) since: its sessions with it
                 }

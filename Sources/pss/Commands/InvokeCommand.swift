@@ -22,10 +22,19 @@ struct InvokeCommand: ParsableCommand {
             pss invoke --host H --as-job --lock NAME --timeout DUR -- COMMAND). Several targets (--host and \
             --session repeated, host lists such as web[01-20], --hosts-file) run at once, at most --throttle: \
             each output line is prefixed 'TARGET: ' (or grouped with --group, or one JSON object per target with \
-            --json), stdin is not forwarded, nothing prompts, Ctrl-C ends pss at once (the commands run on, as \
-            after a lost connection), and failures are summed up on stderr at the end; \
+            --json), stdin is forwarded to each (read once), nothing prompts, Ctrl-C sends SIGINT to every \
+            command and starts no more targets (a second Ctrl-C leaves them running, Disconnected, for pss \
+            receive), and failures are summed up on stderr at the end; \
             the exit status is 0 when all succeeded, 255 when any could not be reached, else the largest status.
             """
+                + Examples.section([
+                    "one command, in a temporary session": "pss invoke web1 -- uptime",
+                    "in a session, whose shell keeps its state": "pss invoke web1/deploy -- 'cd /srv/app && make'",
+                    "on twenty hosts at once, each line prefixed with its host": "pss invoke 'web[01-20]' -- systemctl is-active nginx",
+                    "stdin is forwarded (to every target)": "tar czf - src | pss invoke web1 -- 'tar xzf - -C /tmp'",
+                    "from cron: a job whose output waits to be collected": "pss invoke db1 --as-job --job-name nightly -- /usr/local/bin/backup",
+                    "one JSON object": "pss --json invoke web1 -- df -h /",
+                ])
     )
 
     @OptionGroup var connection: ConnectionOptions
@@ -75,12 +84,29 @@ struct InvokeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("How long to keep reconnecting a lost connection (0: not at all).", valueName: "dur"), transform: Duration.parse)
     var reconnectTimeout: Duration = OutputStreaming.defaultReconnectTimeout
 
+    /// The targets, then (after `--`) the command: the parser gives both as one list, and options may come before
+    /// or after the targets.
     @Argument(
-        parsing: .captureForPassthrough,
         help: ArgumentHelp(
-            "The target (HOST, HOST/SESSION or a host list; or give --host, --session), then -- and the command with its arguments.",
-            valueName: "target -- command"))
-    var command: [String] = []
+            "The targets (HOST, HOST/SESSION or a host list; or give --host, --session), then -- and the command with its arguments.",
+            valueName: "target -- command"),
+        completion: SessionCompletion.known)
+    var words: [String] = []
+
+    /// The words after `--`, as given (the parser puts them at the end of `words` as well, and no second list of
+    /// positional arguments may follow the first).
+    private var command: [String] {
+        let arguments = CommandLine.arguments
+        guard let terminator = arguments.firstIndex(of: "--") else { return [] }
+        let after = Array(arguments[(terminator + 1)...])
+        return words.count >= after.count && Array(words.suffix(after.count)) == after ? after : []
+    }
+
+    /// The words before `--`.
+    private var leadingWords: [String] { Array(words.dropLast(command.count)) }
+
+    /// Local stdin goes to the command (to each, on several targets): not a terminal's, not with -n or --as-job.
+    private var forwardsStdin: Bool { !asJob && !noStdin && isatty(STDIN_FILENO) == 0 }
 
     /// Invoked from a terminal (stdin one, not -n, not --json or --as-job): the command's terminal is shown and
     /// answered there, as with ssh -t.
@@ -123,32 +149,30 @@ struct InvokeCommand: ParsableCommand {
         return false
     }
 
-    /// Whether the targets are plain words before the command (no --host, --session or --hosts-file).
+    /// Whether the targets are plain words before `--` (no --host, --session or --hosts-file).
     private var targetsArePositional: Bool { hosts.isEmpty && sessions.isEmpty && fanOut.hostsFile == nil }
 
-    /// Targets written as plain words: those before `--` (`pss invoke web1 web2 -- uptime`), or the first word when
-    /// no `--` is given (`pss invoke web1 uptime`, as ssh's HOST COMMAND).
-    private var positionalTargets: [String] {
-        guard targetsArePositional, command.first != "--" else { return [] }
-        if let separator = command.firstIndex(of: "--") { return Array(command[..<separator]) }
-        return Array(command.prefix(1))
-    }
+    /// Targets written as plain words before `--` (`pss invoke web1 web2 -- uptime`).
+    private var positionalTargets: [String] { targetsArePositional ? leadingWords : [] }
 
-    /// The command's words (after `--`, or after the positional targets). captureForPassthrough also takes an
-    /// unknown option, which is refused here.
+    /// The command's words: after `--`; with --host or --session, words without `--` are the command as well
+    /// (`pss invoke --host web1 uptime`, as before targets could be plain words).
     private var commandWords: [String] {
-        if command.first == "--" { return Array(command.dropFirst()) }
-        guard targetsArePositional else { return command }
-        if let separator = command.firstIndex(of: "--") { return Array(command[(separator + 1)...]) }
-        return Array(command.dropFirst())
+        command.isEmpty && !targetsArePositional ? leadingWords : command
     }
 
     func validate() throws {
-        if let first = command.first, first == "--help" || first == "-h" {
-            throw CleanExit.helpRequest(self)
+        // The parser takes an option it does not know for a word: refused here, as before.
+        if let unknown = leadingWords.first(where: { $0.hasPrefix("-") }) {
+            throw ValidationError("unknown option '\(unknown.sanitizedForDisplay)'")
         }
-        if let first = command.first, first != "--", first.hasPrefix("-") {
-            throw ValidationError("unknown option '\(first.sanitizedForDisplay)'")
+        if targetsArePositional, command.isEmpty, leadingWords.count > 1 {
+            throw ValidationError(
+                "put -- between the target and the command: pss invoke \(leadingWords[0].sanitizedForDisplay) -- \(leadingWords.dropFirst().joined(separator: " ").sanitizedForDisplay)"
+            )
+        }
+        if !targetsArePositional, !command.isEmpty, !leadingWords.isEmpty {
+            throw ValidationError("give the targets either as words or with --host and --session, not both")
         }
         let targets = try targets()
         guard !targets.isEmpty else {
@@ -172,9 +196,9 @@ struct InvokeCommand: ParsableCommand {
         }
         if let idleTimeout, idleTimeout.seconds < 60 { throw ValidationError("--idle-timeout: the minimum is 60s") }
         if let timeout, timeout.seconds == 0 { throw ValidationError("--timeout: give a duration of at least 1s") }
-        guard !commandWords.isEmpty, !commandWords.allSatisfy({ $0.isEmpty }) else {
-            throw ValidationError("no command given: pss invoke TARGET -- COMMAND [ARG...] (TARGET: HOST, HOST/SESSION or a host list)")
-        }
+        // No command: said in run(), so that the parser first says an option it did not know (it reports those
+        // only once validate() has passed).
+        guard hasCommand else { return }
         let length = RemoteCommand.commandLine(commandWords).utf8.count
         guard length <= CommandText.maximumLength else {
             throw ValidationError(
@@ -183,7 +207,12 @@ struct InvokeCommand: ParsableCommand {
         }
     }
 
+    private var hasCommand: Bool { !commandWords.isEmpty && !commandWords.allSatisfy { $0.isEmpty } }
+
     func run() throws {
+        guard hasCommand else {
+            throw ValidationError("no command given: pss invoke TARGET -- COMMAND [ARG...] (TARGET: HOST, HOST/SESSION or a host list)")
+        }
         let targets = try targets()
         if fanOut.dryRun { return FanOutOptions.printTargets(targets.map(\.text)) }
         let several = targets.count > 1 || group
@@ -195,7 +224,7 @@ struct InvokeCommand: ParsableCommand {
                 : SessionReference(host: target.text, session: "")
             var invocation = ClientMessage.Invocation(
                 session: reference.session, command: RemoteCommand.commandLine(commandWords),
-                forwardStdin: !several && !asJob && !noStdin && isatty(STDIN_FILENO) == 0, waitSeconds: wait.seconds, asJob: asJob,
+                forwardStdin: forwardsStdin, waitSeconds: wait.seconds, asJob: asJob,
                 jobName: jobName ?? "", timeoutSeconds: timeout?.seconds ?? 0, lock: lock ?? ""
             ).withTerminal(!several && usesTerminal)
             invocation.idleTimeoutSeconds = idleTimeout?.seconds ?? 0
@@ -207,12 +236,12 @@ struct InvokeCommand: ParsableCommand {
             let streaming = FanOutStreaming(
                 connection: connection, targets: targets.map(\.text), throttle: fanOut.throttle, groups: group,
                 reconnectTimeout: reconnectTimeout.seconds)
-            try streaming.run(resolve)
+            try streaming.run(stdin: forwardsStdin ? STDIN_FILENO : nil, resolve)
         }
         let streaming = OutputStreaming(
             connection: connection, target: targets[0].text, reconnectTimeout: reconnectTimeout.seconds,
             interrupts: InterruptPolicy(), usesTerminal: usesTerminal)
-        try streaming.run(stdin: !noStdin && isatty(STDIN_FILENO) == 0 ? STDIN_FILENO : nil) { try resolve($0, 0) }
+        try streaming.run(stdin: forwardsStdin ? STDIN_FILENO : nil) { try resolve($0, 0) }
     }
 
     /// --as-job: starts the command on each target and shows the jobs, without waiting for them.

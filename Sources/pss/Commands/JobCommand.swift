@@ -7,6 +7,14 @@ struct JobCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "job",
         abstract: "Jobs: commands started with invoke --as-job, and commands whose output was not received (Get-Job).",
+        discussion: "A job is found by its id or name in a session (--session), or by its name on a host (--host: the newest of that name)."
+            + Examples.section([
+                "start one": "pss invoke web1/deploy --as-job --job-name build -- make -j8",
+                "every job of yours on a host": "pss job list --host web1",
+                "its output so far (253 while it runs), then its status": "pss job receive build --session web1/deploy",
+                "last night's cron job, whatever its session": "pss job receive nightly --host db1",
+                "stop it: TERM to its process group, KILL 5 s later": "pss job stop build --session web1/deploy",
+            ]),
         subcommands: [List.self, Receive.self, Wait.self, Stop.self, Remove.self]
     )
 

@@ -13,6 +13,11 @@ struct NewCommand: ParsableCommand {
             ~/.bash_login or ~/.profile, and ~/.bashrc unless that file reads it); what they print goes to the \
             session's terminal, never into a command's output. --no-profile starts a bare shell.
             """
+                + Examples.section([
+                    "a session on web1; its shell keeps its state between invokes": "pss new web1 --name deploy",
+                    "one on each of four hosts, closed after 8 idle hours": "pss new 'web[1-4]' --name deploy --idle-timeout 8h",
+                    "a session of a configuration an admin registered": "pss new db1 --configuration ops-readonly",
+                ])
     )
 
     @OptionGroup var connection: ConnectionOptions

@@ -42,7 +42,6 @@ struct OutputStreaming {
         }
         var host = target
         var outcome: Result<CommandStream.End, CommandFailure>
-        var detachedBy: Int32?
         do {
             let client = try connection.makeClient()
             let (resolvedHost, request) = try resolve(client)
@@ -52,9 +51,6 @@ struct OutputStreaming {
                     request, on: host, into: stream, stdin: stdin,
                     reconnectTimeout: Double(reconnectTimeout),
                     notify: { Diagnostics.print("\(target): \($0)") }))
-        } catch let error as SessionError {
-            if case let .detached(_, _, _, signal) = error { detachedBy = signal }
-            outcome = .failure(CommandFailure.from(error))
         } catch let error as FileDescriptorSink.SinkError where error.errno == EPIPE {
             throw ExitCode(128 + SIGPIPE)  // our reader went away, as `cat` into a closed pipe
         } catch {
@@ -88,7 +84,7 @@ struct OutputStreaming {
             throw ExitCode(ExitStatusCode.stillRunning)
         case let .failure(failure):
             Diagnostics.print("\(target): \(failure.description)")
-            throw ExitCode(detachedBy.map { 128 + $0 } ?? failure.status)
+            throw ExitCode(failure.status)
         }
     }
 }

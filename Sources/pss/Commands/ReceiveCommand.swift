@@ -12,6 +12,10 @@ struct ReceiveCommand: ParsableCommand {
             Ctrl-C (or SIGTERM, SIGHUP) stops receiving and leaves the command running, its session \
             Disconnected, to be received later, as Receive-Job -Wait and tail -f do; stop it with pss job stop.
             """
+                + Examples.section([
+                    "the rest of the latest command's output, then its status": "pss receive web1/deploy",
+                    "a job's, leaving its output on the host": "pss receive web1/deploy --job build --keep",
+                ])
     )
 
     @OptionGroup var connection: ConnectionOptions

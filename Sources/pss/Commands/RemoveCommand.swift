@@ -7,6 +7,10 @@ struct RemoveCommand: ParsableCommand {
         commandName: "remove",
         abstract: "Close sessions and delete everything of them on the host (Remove-PSSession).",
         discussion: "pss remove SESSION...   or   pss remove --host HOST --all"
+            + Examples.section([
+                "close a session; everything of it goes": "pss remove web1/deploy",
+                "every session of yours on a host": "pss remove --host web1 --all",
+            ])
     )
 
     @OptionGroup var connection: ConnectionOptions

@@ -22,10 +22,13 @@ enum CommandFailure: Error, CustomStringConvertible {
     case locked(String)
     case refused(String)
     case transport(String)
+    /// pss left the command (or did not start it) on a signal: 128 + the signal, as if it had killed pss.
+    case signalled(String, signal: Int32)
 
     var description: String {
         switch self {
-        case let .usage(message), let .locked(message), let .refused(message), let .transport(message): return message
+        case let .usage(message), let .locked(message), let .refused(message), let .transport(message), let .signalled(message, _):
+            return message
         }
     }
 
@@ -35,6 +38,7 @@ enum CommandFailure: Error, CustomStringConvertible {
         case .locked: return ExitStatusCode.locked
         case .refused: return ExitStatusCode.refused
         case .transport: return ExitStatusCode.transport
+        case let .signalled(_, signal): return 128 + signal
         }
     }
 
@@ -56,7 +60,8 @@ enum CommandFailure: Error, CustomStringConvertible {
             case .usage: return .usage(error.description)
             case .refused(.locked, _): return .locked(error.description)
             case .refused: return .refused(error.description)
-            case .hostUnsupported, .helper, .local, .gaveUp, .detached: return .transport(error.description)
+            case let .detached(_, _, _, signal), let .notStarted(signal): return .signalled(error.description, signal: signal)
+            case .hostUnsupported, .helper, .local, .gaveUp: return .transport(error.description)
             }
         default: return .transport("\(error)")
         }

@@ -13,6 +13,9 @@ struct CommandOutcome {
     var durationMs = 0
     var stdout: [UInt8] = []
     var stderr: [UInt8] = []
+    /// For a summary of many targets: the failure in one line, and what it shares with others (said once).
+    var briefFailure: String?
+    var explanation: String?
 
     var status: Int32 { failure?.status ?? exitCode ?? 0 }
 

@@ -21,6 +21,7 @@ enum ConfigurationOutput {
                 line.add("maxSessionsPerUser", fields["maxSessionsPerUser"] as? Int)
                 line.add("transcriptDirectory", fields["transcriptDirectory"] as? String)
                 line.add("problem", entry.problem.isEmpty ? nil : entry.problem)
+                line.add("allowsYou", entry.allowsCaller)
                 line.print()
             }
             return

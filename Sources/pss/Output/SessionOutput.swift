@@ -43,6 +43,7 @@ enum SessionOutput {
         line.add("expiresAt", record.expiresAt > 0 ? timestamp(record.expiresAt) : nil)
         line.add("outputBuffering", record.outputBuffering.rawValue)
         line.add("command", record.command.isEmpty ? nil : record.command)
+        line.add("temporary", record.temporary)
         return line
     }
 
