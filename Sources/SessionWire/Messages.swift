@@ -423,20 +423,25 @@ public struct ConfigurationEntry: Equatable, Sendable {
     public var problem: String
     /// The configuration lets the asking user in (its allowUsers, allowGroups, or its runAs user itself).
     public var allowsCaller: Bool
+    /// It may hold sessions (false only when it surely holds none: its sessions directory, the caller's own, is
+    /// empty), so that listing sessions does not start its daemon for nothing.
+    public var mayHaveSessions: Bool
 
-    public init(name: String, text: [UInt8], problem: String, allowsCaller: Bool = false) {
+    public init(name: String, text: [UInt8], problem: String, allowsCaller: Bool = false, mayHaveSessions: Bool = true) {
         self.name = name
         self.text = text
         self.problem = problem
         self.allowsCaller = allowsCaller
+        self.mayHaveSessions = mayHaveSessions
     }
 
     func encode(into writer: inout WireWriter) {
-        writer.string(name); writer.data(text); writer.string(problem); writer.bool(allowsCaller)
+        writer.string(name); writer.data(text); writer.string(problem); writer.bool(allowsCaller); writer.bool(mayHaveSessions)
     }
 
     static func decode(from reader: inout WireReader) throws -> ConfigurationEntry {
         ConfigurationEntry(
-            name: try reader.string(), text: Array(try reader.data()), problem: try reader.string(), allowsCaller: try reader.bool())
+            name: try reader.string(), text: Array(try reader.data()), problem: try reader.string(), allowsCaller: try reader.bool(),
+            mayHaveSessions: try reader.bool())
     }
 }

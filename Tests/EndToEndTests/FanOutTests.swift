@@ -309,6 +309,47 @@ final class FanOutTests: XCTestCase {
             client.pss(["invoke", "-n", "n[1-3]", "--", "wc -c"], stdin: input).stdoutText.split(separator: "\n").sorted(), ["n1: 0", "n2: 0", "n3: 0"])
     }
 
+    /// An endless input nobody reads fills nothing: pss reads ahead of the slowest target only so far (64 MiB).
+    func testEndlessInputNobodyReadsFillsNothing() throws {
+        let command = "yes | '\(PSSBinary.path)' -F '\(client.configPath)' invoke 'n[1-3]' -- 'sleep 3; echo done'"
+        let running = try ProcessRunner.start("/bin/sh", ["-c", command], environment: client.baseEnvironment)
+        var largest: Int64 = 0
+        let deadline = Date().addingTimeInterval(2.5)
+        while Date() < deadline {
+            for pid in ProcessRunner.run("/usr/bin/pgrep", ["-f", "invoke n\\[1-3\\] -- sleep 3"]).stdoutText.split(separator: "\n") {
+                for fd in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? [] {
+                    let path = "/proc/\(pid)/fd/\(fd)"
+                    guard (try? FileManager.default.destinationOfSymbolicLink(atPath: path))?.contains("pss-stdin") == true else { continue }
+                    var info = stat()
+                    if stat(path, &info) == 0 { largest = max(largest, Int64(info.st_size)) }
+                }
+            }
+            usleep(100_000)
+        }
+        let result = running.wait(limit: 60)
+        XCTAssertEqual(result.status, 0, "\(result)")
+        XCTAssertEqual(result.stdoutText.split(separator: "\n").sorted(), ["n1: done", "n2: done", "n3: done"])
+        XCTAssertGreaterThan(largest, 0, "the input was kept in a file")
+        XCTAssertLessThan(largest, 80 << 20, "read ahead only so far")
+    }
+
+    /// An input that cannot be kept whole (here a full disk for the temporary file) is never ended as if it were
+    /// complete: the commands reading it are interrupted, and pss says why.
+    func testInputCutShortInterruptsRatherThanEnds() throws {
+        let small = client.scratch.file("small-tmp")
+        shell("mkdir -p '\(small)' && mount -t tmpfs -o size=1m tmpfs '\(small)'")
+        defer { shell("umount '\(small)'") }
+        var environment = client.baseEnvironment
+        environment["TMPDIR"] = small
+        let result = ProcessRunner.run(
+            PSSBinary.path, ["-F", client.configPath, "invoke", "n[1-3]", "--", "cat > /dev/null; echo complete"], environment: environment,
+            stdin: randomBytes(5_000_000), limit: 60)
+        XCTAssertFalse(result.timedOut, "\(result)")
+        XCTAssertEqual(result.status, 130, "\(result)")
+        XCTAssertFalse(result.stdoutText.contains("complete"), "no command took part of it for the whole: \(result)")
+        XCTAssertTrue(result.stderrText.contains("stdin was cut short"), result.stderrText)
+    }
+
     /// Hosts whose keys changed: one line a host in the summary, OpenSSH's warning said once, not once a host.
     func testChangedHostKeysAreOneLineAHostAndTheWarningOnce() {
         let impostor = client.scratch.file("impostor-key")

@@ -34,7 +34,7 @@ final class InvokeTests: HostFixtureTestCase {
         // taken for pss's): pss says how to write it.
         let sshLike = client.pss(["invoke", "h1", "echo", "ssh-like"])
         XCTAssertEqual(sshLike.status, 64, "\(sshLike)")
-        XCTAssertTrue(sshLike.stderrText.contains("pss invoke h1 -- echo ssh-like"), sshLike.stderrText)
+        XCTAssertTrue(sshLike.stderrText.contains("put -- before the command (its options are its own): pss invoke h1 -- COMMAND"), sshLike.stderrText)
         let listed = client.pss(["invoke", "--dry-run", "web[1-3/2]", "db1/deploy", "--", "true"], limit: 10)
         XCTAssertEqual(listed.stdoutText, "web1\nweb3\ndb1/deploy\n", "\(listed)")
         XCTAssertEqual(client.pss(["new", "h1", "--name", "plainword"]).status, 0)
@@ -45,8 +45,10 @@ final class InvokeTests: HostFixtureTestCase {
         let after = client.pss(["invoke", "h1/plainword", "--wait", "0", "--as-job", "--job-name", "late", "--", "echo $X"])
         XCTAssertEqual(after.status, 0, "\(after)")
         XCTAssertEqual(client.pss(["job", "receive", "late", "--session", "h1/plainword"]).stdoutText, "kept\n")
-        let old = client.pss(["invoke", "--host", "h1", "echo", "old-style"])
-        XCTAssertEqual(old.stdoutText, "old-style\n", "with --host, words without -- are the command: \(old)")
+        // A command's options are never pss's: without --, pss refuses rather than guess (grep -v would be -v).
+        let old = client.pss(["invoke", "--host", "h1", "grep", "-v", "x"], limit: 10)
+        XCTAssertEqual(old.status, 64, "\(old)")
+        XCTAssertTrue(old.stderrText.contains("put -- before the command"), old.stderrText)
         let both = client.pss(["invoke", "--host", "h1", "web2", "--", "true"], limit: 10)
         XCTAssertEqual(both.status, 64, "\(both)")
         let none = client.pss(["invoke", "--", "uptime"], limit: 10)

@@ -136,6 +136,10 @@ final class JobTests: HostFixtureTestCase {
         XCTAssertEqual(other.pss(["job", "wait", "cronbackup", "--host", "h1"]).status, 0)
         let listed = jobs(["--host", "h1"]).filter { $0["name"] as? String == "cronbackup" }
         XCTAssertEqual(listed.count, 2, "\(listed)")
+        // Kept only to be collected: the sessions' shells and terminals are gone, nothing of them runs.
+        for id in listed.compactMap({ $0["session"] as? String }) {
+            XCTAssertTrue(Processes.waitUntil(limit: 10) { Self.processes(ofSession: id).isEmpty }, "session \(id) still runs a process")
+        }
         let keptUntil = try XCTUnwrap(listed.first?["keptUntil"] as? String, "an unreceived job says how long it is kept: \(listed)")
         let formatter = ISO8601DateFormatter()
         let until = try XCTUnwrap(formatter.date(from: keptUntil))
@@ -157,6 +161,14 @@ final class JobTests: HostFixtureTestCase {
         XCTAssertEqual(client.pss(["invoke", "--host", "h1", "--retention", "1d", "--", "true"]).status, 64, "--retention goes with --as-job")
         XCTAssertEqual(client.pss(["invoke", "--session", "h1/x", "--idle-timeout", "1h", "--", "true"]).status, 64)
         XCTAssertEqual(client.pss(["invoke", "--host", "h1", "--idle-timeout", "30s", "--", "true"]).status, 64)
+    }
+
+    /// Processes whose environment names session `id` (its shell and what it started).
+    static func processes(ofSession id: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { entry in
+            guard Int(entry) != nil, let environment = FileManager.default.contents(atPath: "/proc/\(entry)/environ") else { return false }
+            return environment.split(separator: 0).contains { $0.elementsEqual("PSS_SESSION_ID=\(id)".utf8) }
+        }
     }
 
     func testBadJobOptionsAreUsageErrors() {

@@ -60,7 +60,8 @@ final class UntrustedTextTests: XCTestCase {
         let record = SessionRecord(
             id: UUID().uuidString.lowercased(), name: hostile, owner: "root\u{1B}[1m", heldBy: "x",
             createdAt: 0, idleTimeoutSeconds: 60, command: "sleep \u{1B}]0;t\u{07}")
-        replay([.hello(version: WireProtocol.version, helper: "fake"), .sessions([record], more: false)])
+        // get asks for the sessions, then for the configurations that let the user in.
+        replay([.hello(version: WireProtocol.version, helper: "fake"), .sessions([record], more: false), .configurations([], more: false)])
         let table = client.pss(["get", "--host", "h"])
         XCTAssertEqual(table.status, 0, "\(table)")
         assertNoControlBytes(table.stdout, "the table")

@@ -87,7 +87,10 @@ extension HostDaemon {
                 // As the way in checks it (ConfigurationGate.run): allowed, or the runAs user itself.
                 let configuration = try? ConfigurationGate.load(entry.name, registry: registry)
                 let allows = configuration.map { $0.allows(user: link.user, groups: groups) || $0.runAs == link.user } ?? false
-                return ConfigurationEntry(name: entry.name, text: entry.text, problem: entry.problem ?? "", allowsCaller: allows)
+                // Without runAs its sessions are in this user's own host directory, where this daemon can look.
+                let empty = configuration.map { $0.runAs == nil && Posix.directoryEntries(ConfigurationGate.paths(for: $0).sessions).isEmpty } ?? false
+                return ConfigurationEntry(
+                    name: entry.name, text: entry.text, problem: entry.problem ?? "", allowsCaller: allows, mayHaveSessions: !empty)
             }
             HostMessage.pages(of: entries).forEach(link.send)
         case .release:
@@ -112,7 +115,7 @@ extension HostDaemon {
             all.forEach(remove)
             link.send(.removed(count: UInt32(all.count)))
         case let .receive(reference, job, from, follow, take):
-            let session = try find(reference, holdingJob: job)
+            let session = try find(reference, holdingJob: job, for: link.user)
             try checkNotHeldByAnother(session, client)
             if take && session.record.state == .disconnected { hold(session, for: client) }
             guard let run = session.findRun(job) else {
@@ -184,13 +187,13 @@ extension HostDaemon {
             let chosen = reference.isEmpty ? sessions.values.sorted { $0.record.createdAt < $1.record.createdAt } : [try find(reference)]
             HostMessage.pages(of: chosen.flatMap { session in session.runs.map { $0.record(in: session.record) } }).forEach(link.send)
         case let .stopJob(reference, job):
-            let (session, run) = try findRun(reference, job, for: client)
+            let (session, run) = try findRun(reference, job, for: client, user: link.user)
             guard run.isRunning else { return link.send(.job(run.record(in: session.record))) }
             run.stopped = true
             run.stoppers.append(link)
             terminate(run, SIGTERM)
         case let .removeJob(reference, job):
-            let (session, run) = try findRun(reference, job, for: client)
+            let (session, run) = try findRun(reference, job, for: client, user: link.user)
             guard !run.isRunning else {
                 throw RequestFailure(kind: .busy, message: "job '\(run.name)' is still running; stop it first (pss job stop)")
             }
@@ -245,20 +248,23 @@ extension HostDaemon {
 
     /// The session `reference` names; with none named, the one holding the newest job named `job` (a cron job's
     /// session has a new name each time: `job receive NAME --host H`).
-    func find(_ reference: String, holdingJob job: String) throws -> HostedSession {
+    func find(_ reference: String, holdingJob job: String, for user: String) throws -> HostedSession {
         guard reference.isEmpty, !job.isEmpty else { return try find(reference) }
-        let holding = sessions.values.compactMap { session in session.runs.last { $0.isJob && $0.name == job }.map { (session, $0) } }
+        // The asking user's own (a configuration's daemon holds every allowed user's sessions).
+        let holding = sessions.values.filter { $0.record.owner == user }.compactMap { session in
+            session.runs.last { $0.isJob && $0.name == job }.map { (session, $0) }
+        }
         if let (session, _) = holding.max(by: { ($0.1.startedAt, $0.1.startOrder) < ($1.1.startedAt, $1.1.startOrder) }) {
             return session
         }
-        if let closed = expired.session(holdingJob: job) {
+        if let closed = expired.session(holdingJob: job, owner: user) {
             throw RequestFailure(kind: .noSuchSession, message: "no job '\(job)' on this host: its \(closed.description)")
         }
         throw RequestFailure(kind: .noSuchSession, message: "no job '\(job)' on this host")
     }
 
-    func findRun(_ reference: String, _ job: String, for client: String) throws -> (HostedSession, CommandRun) {
-        let session = try find(reference, holdingJob: job)
+    func findRun(_ reference: String, _ job: String, for client: String, user: String) throws -> (HostedSession, CommandRun) {
+        let session = try find(reference, holdingJob: job, for: user)
         try checkNotHeldByAnother(session, client)
         guard let run = session.findRun(job) else {
             throw RequestFailure(kind: .noSuchSession, message: "no job '\(job)' in session '\(session.record.name)'")
@@ -433,7 +439,9 @@ extension HostDaemon {
         }
         let shell = session.shell
         guard shell != nil || session.record.restricted else {
-            return refuse(link, .hostFailure, "session '\(session.record.name)' has no shell")
+            // A cron job's temporary session lets its shell go once the job ends: it is kept only to be collected.
+            let why = session.record.temporary ? "it held a job and is kept only until that job is collected (pss job receive)" : "it has no shell"
+            return refuse(link, session.record.temporary ? .denied : .hostFailure, "session '\(session.record.name)' runs nothing more: \(why)")
         }
         let number = session.nextCommand
         guard number <= HostedSession.maximumCommandNumber else {

@@ -70,7 +70,8 @@ extension HostDaemon {
         link.send(.terminalOutput(replay[...]))
         shell.resize(size, redraw: true)
         // At the prompt: the user's terminal type, a prompt, echo (its prompt comes under the replay).
-        if atPrompt { shell.enterInteractive(term: term, lineEditing: transcript == nil) }
+        // (A shell still reading the login files gets them once it is ready: what they print is the user's.)
+        if atPrompt, shell.isReady { shell.enterInteractive(term: term, lineEditing: transcript == nil) }
     }
 
     func typeIn(_ sent: [UInt8], at offset: UInt64, from link: ClientLink) {

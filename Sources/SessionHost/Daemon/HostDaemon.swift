@@ -433,9 +433,11 @@ public final class HostDaemon {
         guard let shell = session.shell else { return }
         for notice in shell.readNotices() {
             if notice == .exitAtPrompt { leaveAtExit(session); continue }
-            if notice == .plumbingDone {
-                session.drainTerminal(using: &buffer)  // the line's echo, dropped
-                shell.plumbingEnded()
+            if notice == .ready {
+                // A user who entered while the login files ran gets the prompt now.
+                if session.enteredLink != nil, session.run == nil, !shell.isInteractive {
+                    shell.enterInteractive(term: session.enteredTerm, lineEditing: transcript == nil)
+                }
                 continue
             }
             guard let run = session.run else { continue }
@@ -494,6 +496,13 @@ public final class HostDaemon {
             session.record.command = ""
             session.idleSince = Posix.now
             try? store.save(session.record)
+            // A cron job's session waits (its retention) only to be collected: its shell, its terminal and what
+            // the job left in the background go now, so that unreceived runs hold no process and no PTY.
+            if session.record.temporary, run.isJob, session.enteredLink == nil, session.waiting.isEmpty, let shell = session.shell {
+                session.drainTerminal(using: &buffer)
+                shell.terminate()
+                session.shell = nil
+            }
         }
     }
 
@@ -682,7 +691,8 @@ public final class HostDaemon {
             if let expiry = session.expiresAt, expiry <= now {
                 expired.record(
                     .init(
-                        at: now, id: session.record.id, name: session.record.name, jobs: session.runs.filter(\.isJob).map(\.name),
+                        at: now, id: session.record.id, name: session.record.name, owner: session.record.owner,
+                        jobs: session.runs.filter(\.isJob).map(\.name),
                         reason: session.expiryReason))
                 remove(session)
             }

@@ -9,6 +9,8 @@ struct ExpiredSessions {
         var at: Int64
         var id: String
         var name: String
+        var owner: String
+        /// Its jobs' names (at most `jobsKept` of them, the newest).
         var jobs: [String]
         var reason: String
 
@@ -19,6 +21,7 @@ struct ExpiredSessions {
 
     let path: String
     static let kept = 200
+    static let jobsKept = 20
 
     func record(_ entry: Entry) {
         let lines = (entries().suffix(Self.kept - 1) + [entry]).map(Self.line).joined(separator: "\n") + "\n"
@@ -26,13 +29,13 @@ struct ExpiredSessions {
     }
 
     func entries() -> [Entry] {
-        guard let bytes = Posix.readFile(path) else { return [] }
+        guard let bytes = Posix.readFile(path, limit: 1 << 20) else { return [] }
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { line in
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
-            guard fields.count == 5, let at = Int64(fields[0]) else { return nil }
+            guard fields.count == 6, let at = Int64(fields[0]) else { return nil }
             return Entry(
-                at: at, id: String(fields[1]), name: String(fields[2]),
-                jobs: fields[3].split(separator: ",").map(String.init), reason: String(fields[4]))
+                at: at, id: String(fields[1]), name: String(fields[2]), owner: String(fields[3]),
+                jobs: fields[4].split(separator: ",").map(String.init), reason: String(fields[5]))
         }
     }
 
@@ -41,13 +44,13 @@ struct ExpiredSessions {
         entries().last { $0.id == reference || $0.name == reference }
     }
 
-    /// The newest closed session that held a job of this name.
-    func session(holdingJob name: String) -> Entry? {
-        entries().last { $0.jobs.contains(name) }
+    /// The newest closed session of `owner` that held a job of this name.
+    func session(holdingJob name: String, owner: String) -> Entry? {
+        entries().last { $0.owner == owner && $0.jobs.contains(name) }
     }
 
     private static func line(_ entry: Entry) -> String {
-        [String(entry.at), entry.id, entry.name, entry.jobs.joined(separator: ","), entry.reason]
+        [String(entry.at), entry.id, entry.name, entry.owner, entry.jobs.suffix(jobsKept).joined(separator: ","), entry.reason]
             .map { String($0.map { $0 == "\t" || $0 == "\n" ? " " : $0 }) }.joined(separator: "\t")
     }
 }

@@ -15,7 +15,15 @@ final class HostedSession {
 
     var record: SessionRecord
     let directory: String
-    var shell: SessionShell?
+    var shell: SessionShell? {
+        // What the terminal showed before a line the daemon types for itself is taken in first.
+        didSet {
+            shell?.beforePlumbing = { [unowned self] in
+                var buffer = [UInt8](repeating: 0, count: 16 << 10)
+                self.drainTerminal(using: &buffer)
+            }
+        }
+    }
     /// The command running now.
     var run: CommandRun?
     /// Every command kept, oldest first: running, finished with output not yet received, jobs.
@@ -120,12 +128,14 @@ final class HostedSession {
         guard let shell else { return }
         while true {
             let count = read(shell.master, &buffer, buffer.count)
-            if count > 0, shell.showsPlumbing { continue }  // the daemon's own lines: nobody's output
             if count > 0 {
-                if ptyLog >= 0 { _ = Posix.writeAll(ptyLog, Array(buffer[0..<count])) }
-                if let link = enteredLink, !link.isClosed { link.send(.terminalOutput(buffer[0..<count])) }
-                if let run, run.hasTerminal, let link = run.link, !link.isClosed { link.send(.terminalOutput(buffer[0..<count])) }
-                if let run, run.isRunning { run.terminalTail = Array((run.terminalTail + buffer[0..<count]).suffix(256)) }
+                // The daemon's own lines are nobody's output.
+                let shown = shell.withoutPlumbing(buffer[0..<count])
+                if shown.isEmpty { continue }
+                if ptyLog >= 0 { _ = Posix.writeAll(ptyLog, shown) }
+                if let link = enteredLink, !link.isClosed { link.send(.terminalOutput(shown[...])) }
+                if let run, run.hasTerminal, let link = run.link, !link.isClosed { link.send(.terminalOutput(shown[...])) }
+                if let run, run.isRunning { run.terminalTail = Array((run.terminalTail + shown).suffix(256)) }
                 continue
             }
             if count < 0 && errno == EINTR { continue }

@@ -22,27 +22,54 @@ final class SessionShell {
         case exitAtPrompt
         /// The shell has read the login files and the setup line: commands may be typed.
         case ready
-        /// The shell has run a line the daemon typed for itself (`typePlumbing`).
-        case plumbingDone
     }
 
-    /// Lines the daemon typed for itself whose end has not been reported yet, and until when (monotonic ms) what
-    /// the terminal shows meanwhile is not the user's: a shell's echo of them (readline echoes what it reads,
-    /// whatever the terminal's ECHO), never logged, replayed or shown.
+    /// Lines the daemon typed for itself whose end has not shown yet: what the terminal shows until then is not the
+    /// user's (the shell's echo of them: readline echoes what it reads, whatever the terminal's ECHO), and is never
+    /// logged, replayed or shown. Each line ends by printing `sentinel`, so what follows it (the prompt) is kept.
     private var plumbingPending = 0
+    /// Bounded in time: a line the shell never finished (a signal) hides nothing for long.
     private var plumbingUntil: Int64 = 0
+    /// The end of what was read, held back while it may be the start of a sentinel.
+    private var plumbingCarry: [UInt8] = []
 
-    /// What the terminal shows now is the echo of the daemon's own lines. Bounded in time: a line the shell never
-    /// finished (a signal) hides nothing for long.
-    var showsPlumbing: Bool { plumbingPending > 0 && Posix.milliseconds < plumbingUntil }
+    /// What a plumbing line prints at its end: an OSC sequence terminals ignore, with this shell's token.
+    private var sentinel: [UInt8] { Array("\u{1B}]999;pss \(token)\u{07}".utf8) }
+
+    /// Called before a plumbing line is typed: what the terminal showed before it (a command's last words) is
+    /// taken in first, so that only the line's own echo is dropped.
+    var beforePlumbing: (() -> Void)?
 
     /// Types a line of the daemon's own (the prompt and echo of an entered user, a command's end for an abandoned
-    /// line): what the shell shows of it is dropped up to the notice it ends with.
+    /// line): what the shell shows of it is dropped up to the sentinel it prints at its end.
     @discardableResult
     func typePlumbing(_ line: String) -> Bool {
+        beforePlumbing?()
         plumbingPending += 1
         plumbingUntil = Posix.milliseconds + 2000
-        return type(line + "; \\printf 'Q \(token)\\n' >&3")
+        return type(line + "; \\printf '\\033]999;pss \(token)\\007'")
+    }
+
+    /// What of `bytes`, read from the terminal, is the user's: the echo of plumbing lines taken out.
+    func withoutPlumbing(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+        guard plumbingPending > 0 else { return Array(bytes) }
+        var data = plumbingCarry + bytes
+        plumbingCarry = []
+        guard Posix.milliseconds < plumbingUntil else {
+            plumbingPending = 0
+            return data
+        }
+        let mark = sentinel
+        while plumbingPending > 0 {
+            guard let found = data.firstRange(of: mark) else {
+                // Keep the end that may be a sentinel's start; the rest is echo.
+                plumbingCarry = Array(data.suffix(mark.count - 1))
+                return []
+            }
+            data.removeSubrange(..<found.upperBound)
+            plumbingPending -= 1
+        }
+        return data
     }
 
     /// Whether the shell has read its login files (and a configuration's startup script) and the setup line.
@@ -122,18 +149,19 @@ final class SessionShell {
     /// block given to a PowerShell session does: bash records N, and a DEBUG trap (extdebug: returning 2 there
     /// returns from the function or sourced file running) unwinds every function call and the sourced file, so
     /// nothing after the `exit` runs and the shell keeps its variables and directory. `set -e` is put aside while
-    /// it unwinds (bash would otherwise end on the trap's status). In a subshell (`( ... )`, a pipeline's part,
-    /// `$( )`, a job) `exit` ends the subshell, as ever. POSIX sh has no such trap: there `exit` in a command ends
-    /// the shell, and a new one takes its place.
+    /// it unwinds (bash would otherwise end on the trap's status), and extdebug is put back as it was; a DEBUG trap
+    /// of the user's own (bash-preexec) is not: a function cannot see it to restore it. In a subshell (`( ... )`, a
+    /// pipeline's part, `$( )`, a job) `exit` ends the subshell, as ever. POSIX sh has no such trap: there `exit` in
+    /// a command ends the shell, and a new one takes its place.
     private var setupLine: String {
         let bash = Self.shellPath.hasSuffix("bash")
         let inCommand =
             bash
-            ? #" elif [ -n "${__pss_cmd-}" ] && [ "$BASHPID" = "$$" ]; then if [[ ${1:-$__pss_s} =~ ^-?[0-9]+$ ]]; then __pss_status=$(( (${1:-$__pss_s}) & 255 )); else __pss_status=2; fi; case $- in *e*) __pss_e=1; set +e;; esac; shopt -s extdebug; trap __pss_unwind DEBUG; return 0;"#
+            ? #" elif [ -n "${__pss_cmd-}" ] && [ "$BASHPID" = "$$" ]; then [ "${1-}" = -- ] && shift; __pss_a=${1:-$__pss_s}; if [[ $__pss_a =~ ^[-+]?[0-9]{1,18}$ ]]; then __pss_status=$(( 10#${__pss_a#[-+]} & 255 )); [ "${__pss_a:0:1}" = - ] && __pss_status=$(( (256 - __pss_status) & 255 )); else __pss_status=2; fi; case $- in *e*) __pss_e=1; set +e;; esac; __pss_xd=$(shopt -p extdebug); shopt -s extdebug; trap __pss_unwind DEBUG; return 0;"#
             : ""
         let unwind =
             bash
-            ? #" __pss_unwind() { for __pss_src in "${BASH_SOURCE[@]}"; do [ "$__pss_src" = "$__pss_cmd" ] && return 2; done; trap - DEBUG; shopt -u extdebug; [ -n "${__pss_e-}" ] && set -e; unset __pss_e __pss_src; return 0; };"#
+            ? #" __pss_unwind() { for __pss_src in "${BASH_SOURCE[@]}"; do [ "$__pss_src" = "$__pss_cmd" ] && return 2; done; trap - DEBUG; eval "$__pss_xd"; [ -n "${__pss_e-}" ] && set -e; unset __pss_e __pss_src __pss_a __pss_xd; return 0; };"#
             : ""
         return #"__pss_exit() { __pss_s=$?; if { : >&3; } 2>/dev/null && [ "${BASHPID:-$(exec sh -c 'echo $PPID')}" = "$$" ]; then \printf 'L "#
             + token + #"\n' >&3; return "$__pss_s";"# + inCommand
@@ -205,6 +233,9 @@ final class SessionShell {
     /// to it.
     func discardTypedLine(interruptShell: Bool) {
         pendingInput = []
+        // A plumbing line still queued goes too: its sentinel will never show.
+        plumbingPending = 0
+        plumbingCarry = []
         tcflush(slave, TCIFLUSH)
         if interruptShell { kill(pid, SIGINT) }
     }
@@ -327,10 +358,6 @@ final class SessionShell {
                 fields = [fields[at - 1].suffix(1)] + fields[at...]
             }
             if fields.count == 2, fields[0] == "L", fields[1] == token { result.append(.exitAtPrompt); continue }
-            if fields.count == 2, fields[0] == "Q", fields[1] == token {
-                result.append(.plumbingDone)
-                continue
-            }
             if fields.count == 2, fields[0] == "R", fields[1] == token {
                 isReady = true
                 result.append(.ready)
@@ -361,11 +388,6 @@ final class SessionShell {
             _ = waitpid(pid, &status, 0)
         }
         close(master); close(slave); close(notices)
-    }
-
-    /// The end of a line `typePlumbing` typed: its echo, all in the terminal by now, has been dropped.
-    func plumbingEnded() {
-        plumbingPending = max(0, plumbingPending - 1)
     }
 
     /// Closes the descriptors of a shell that has already exited.

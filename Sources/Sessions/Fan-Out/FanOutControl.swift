@@ -74,7 +74,7 @@ public final class FanOutControl: @unchecked Sendable {
             guard ready >= 0 || errno == EINTR else { return }
             if watched[1].revents != 0 { return }
             if ready == 0, let detached {
-                let line: StaticString = "pss: targets still connecting were left\n"
+                let line: StaticString = "pss: targets still connecting were left; pss get --host HOST lists the sessions left running\n"
                 _ = write(STDERR_FILENO, line.utf8Start, line.utf8CodeUnitCount)
                 _exit(128 + detached)
             }
@@ -116,7 +116,7 @@ public final class StreamControl: @unchecked Sendable {
     }
 
     /// 0 for an interrupt, else the signal to detach on.
-    func send(_ action: InterruptPolicy.Action) {
+    public func send(_ action: InterruptPolicy.Action) {
         lock.withLock { told = true }
         var byte: UInt8
         switch action {

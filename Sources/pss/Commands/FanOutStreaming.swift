@@ -59,6 +59,9 @@ struct FanOutStreaming {
         }
         control.finish()
         console.finish()
+        if let problem = input?.cutShort {
+            Diagnostics.print("stdin was cut short (\(problem)): the commands still reading it were interrupted, not given end of file")
+        }
         let all = outcomes.map { $0! }
         if groups, !connection.json {
             for group in OutputGroup.grouping(zip(targets, all).map { ($0, $1.stdout) }) { Terminal.write(group.text, to: STDOUT_FILENO) }
@@ -101,7 +104,8 @@ struct FanOutStreaming {
             let streamControl = try control.register()
             defer { control.release(streamControl) }
             stream.control = streamControl
-            let stdin = try input?.makeReader()
+            // Input that could not be kept whole is never ended as if complete: the command is interrupted.
+            let stdin = try input?.makeReader(cutShort: { streamControl.send(.interrupt) })
             defer { stdin.map { _ = close($0) } }
             let end = try client.stream(
                 request, on: host, into: stream, stdin: stdin, reconnectTimeout: Double(reconnectTimeout),

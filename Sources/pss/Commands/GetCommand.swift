@@ -52,7 +52,7 @@ struct GetCommand: ParsableCommand {
                     allowed = try link.requestList(.listConfigurations).flatMap { answer -> [ConfigurationEntry] in
                         guard case let .configurations(page, _) = answer else { throw SessionError.helper("unexpected answer") }
                         return page
-                    }.filter { $0.allowsCaller && $0.problem.isEmpty }.map(\.name)
+                    }.filter { $0.allowsCaller && $0.problem.isEmpty && $0.mayHaveSessions }.map(\.name)
                     return sessions
                 }
                 configurations += Set(allowed + (knownConfigurations[host] ?? [])).sorted().map { $0 }
@@ -67,6 +67,10 @@ struct GetCommand: ParsableCommand {
                         configuration == nil && client.configuration == nil ? ownAnswers : try endpoint.withLink(host) { try $0.requestList(.listSessions) }
                 } catch SessionError.refused where client.configuration == nil && configuration != nil {
                     answers = []  // a configuration gone (or closed to this user) since: its sessions with it
+                } catch  where client.configuration == nil && configuration != nil {
+                    // One configuration that cannot answer hides nothing else of the host.
+                    Diagnostics.print("\(host): configuration \(configuration!): \(CommandFailure.from(error).description)")
+                    answers = []
                 }
                 let found = try answers.flatMap { answer -> [SessionRecord] in
                     guard case let .sessions(page, _) = answer else { throw SessionError.helper("unexpected answer") }

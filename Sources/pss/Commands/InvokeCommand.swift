@@ -140,8 +140,12 @@ struct InvokeCommand: ParsableCommand {
     }
 
     /// Whether a target written as a plain word is HOST/SESSION (a '/' outside a host list's brackets, where
-    /// `db[1-8/2]` steps), else a HOST.
+    /// `db[1-8/2]` steps) or the bare NAME of a session this client knows (as `enter` and `receive` read it), else
+    /// a HOST.
     static func namesSession(_ word: String) -> Bool {
+        if !word.contains("/"), !word.contains("["), ((try? ClientState().knownSessions()) ?? []).contains(where: { $0.name == word }) {
+            return true
+        }
         var depth = 0
         for character in word {
             if character == "[" { depth += 1 } else if character == "]" { depth = max(0, depth - 1) } else if character == "/", depth == 0 { return true }
@@ -155,23 +159,21 @@ struct InvokeCommand: ParsableCommand {
     /// Targets written as plain words before `--` (`pss invoke web1 web2 -- uptime`).
     private var positionalTargets: [String] { targetsArePositional ? leadingWords : [] }
 
-    /// The command's words: after `--`; with --host or --session, words without `--` are the command as well
-    /// (`pss invoke --host web1 uptime`, as before targets could be plain words).
-    private var commandWords: [String] {
-        command.isEmpty && !targetsArePositional ? leadingWords : command
-    }
+    /// The command's words: those after `--` (without it, the parser would take the command's own options, such
+    /// as `grep -v`, for pss's).
+    private var commandWords: [String] { command }
 
     func validate() throws {
         // The parser takes an option it does not know for a word: refused here, as before.
         if let unknown = leadingWords.first(where: { $0.hasPrefix("-") }) {
             throw ValidationError("unknown option '\(unknown.sanitizedForDisplay)'")
         }
-        if targetsArePositional, command.isEmpty, leadingWords.count > 1 {
-            throw ValidationError(
-                "put -- between the target and the command: pss invoke \(leadingWords[0].sanitizedForDisplay) -- \(leadingWords.dropFirst().joined(separator: " ").sanitizedForDisplay)"
-            )
+        // Without --, where the command begins is not guessed, and its options would have been taken for pss's.
+        if command.isEmpty, !CommandLine.arguments.contains("--"), targetsArePositional ? leadingWords.count > 1 : !leadingWords.isEmpty {
+            let target = targetsArePositional ? leadingWords[0] : "--host \(hosts.first ?? sessions.first ?? "HOST")"
+            throw ValidationError("put -- before the command (its options are its own): pss invoke \(target.sanitizedForDisplay) -- COMMAND")
         }
-        if !targetsArePositional, !command.isEmpty, !leadingWords.isEmpty {
+        if !targetsArePositional, !leadingWords.isEmpty {
             throw ValidationError("give the targets either as words or with --host and --session, not both")
         }
         let targets = try targets()
