@@ -66,12 +66,17 @@ extension HostDaemon {
         let atPrompt = session.run == nil && shell.isAtPrompt
         var replay = session.recentTerminalOutput(rows: Int(size.rows))
         // At the prompt, the log's last line is an old prompt: the shell prints a fresh one.
-        if atPrompt, let newline = replay.lastIndex(of: 0x0A) { replay.removeSubrange((newline + 1)...) }
+        // (With no line before it, as after the login files of a new session, all of it is that prompt.)
+        if atPrompt { replay.removeSubrange((replay.lastIndex(of: 0x0A).map { $0 + 1 } ?? replay.startIndex)...) }
         link.send(.terminalOutput(replay[...]))
         shell.resize(size, redraw: true)
         // At the prompt: the user's terminal type, a prompt, echo (its prompt comes under the replay).
         // (A shell still reading the login files gets them once it is ready: what they print is the user's.)
-        if atPrompt, shell.isReady { shell.enterInteractive(term: term, lineEditing: transcript == nil) }
+        if atPrompt, shell.isReady {
+            shell.enterInteractive(term: term, lineEditing: transcript == nil)
+        } else if !shell.isReady {
+            shell.holdKeys()  // typed once the prompt is there, not into the login files' programs
+        }
     }
 
     func typeIn(_ sent: [UInt8], at offset: UInt64, from link: ClientLink) {
@@ -93,7 +98,7 @@ extension HostDaemon {
             link.send(.failure(.hostFailure, "the configuration's transcript cannot be written: nothing typed reaches the session"))
             return
         }
-        guard session.run == nil, shell.isAtPrompt else { shell.write(bytes); return }
+        guard session.run == nil, shell.isAtPrompt else { shell.writeKeys(bytes); return }
         let canonical = shell.readsLines  // else readline edits the line (bash while entered)
         // At the shell's own prompt: Ctrl-D on an empty line leaves, as `exit` does (the shell ignores EOF).
         // The count is of bytes: an erased multibyte character, a word erase (Ctrl-W) or readline's own editing may
@@ -103,7 +108,7 @@ extension HostDaemon {
         for (index, byte) in bytes.enumerated() {
             switch byte {
             case endOfFile where session.typedOnLine == 0:
-                shell.write(Array(bytes[..<index]))
+                shell.writeKeys(Array(bytes[..<index]))
                 return leaveAtExit(session)
             case endOfFile: break  // the shell takes the line so far, without its newline: it is not empty
             case 0x0A, 0x0D, interrupt: session.typedOnLine = 0
@@ -113,7 +118,7 @@ extension HostDaemon {
             default: session.typedOnLine += 1
             }
         }
-        shell.write(bytes)
+        shell.writeKeys(bytes)
     }
 
     func resize(_ size: WindowSize, from link: ClientLink) {

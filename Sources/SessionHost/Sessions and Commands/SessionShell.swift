@@ -218,6 +218,29 @@ final class SessionShell {
         let editing = Self.shellPath.hasSuffix("bash") && lineEditing ? "; set -o emacs" : ""
         _ = typePlumbing("stty echo echoe echok; export TERM=\(safeTerm ? term : "xterm"); PS1=${__pss_ps1:-'\(Self.defaultPrompt)'}" + editing)
         isInteractive = true
+        if let held = heldKeys {
+            heldKeys = nil
+            write(held)
+        }
+    }
+
+    /// Keys an entered user typed before the shell was ready for them (its login files still read): typed after
+    /// the line that gives them a prompt and echo, in order. nil while keys go straight in.
+    private var heldKeys: [UInt8]?
+
+    /// Holds the entered user's keys until `enterInteractive`.
+    func holdKeys() {
+        if heldKeys == nil { heldKeys = [] }
+    }
+
+    /// Writes keys an entered user typed (held while `holdKeys` is in force).
+    @discardableResult
+    func writeKeys(_ bytes: [UInt8]) -> Bool {
+        guard heldKeys == nil else {
+            heldKeys! += bytes
+            return true
+        }
+        return write(bytes)
     }
 
     /// Back to what commands are typed into: no prompt, no echo, TERM=dumb.
@@ -236,6 +259,7 @@ final class SessionShell {
         // A plumbing line still queued goes too: its sentinel will never show.
         plumbingPending = 0
         plumbingCarry = []
+        heldKeys = nil
         tcflush(slave, TCIFLUSH)
         if interruptShell { kill(pid, SIGINT) }
     }
