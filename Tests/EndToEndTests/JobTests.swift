@@ -181,4 +181,27 @@ final class JobTests: HostFixtureTestCase {
         XCTAssertEqual(client.pss(["disconnect", "h1/x", "--output-buffering", "maybe"]).status, 64)
         XCTAssertEqual(client.pss(["receive", "h1/no-such-session"]).status, 254)
     }
+
+    /// Every duration form reaches the host as the seconds it means (the session's idle timeout shows them), and a
+    /// form that does not parse is a usage error listing the forms.
+    func testEveryDurationForm() throws {
+        for (written, seconds) in [
+            ("90", 90), ("90s", 90), ("15m", 900), ("2h", 7200), ("7d", 604_800), ("1h30m", 5400), ("2m30s", 150),
+            ("1d12h", 129_600), ("60500ms", 61), ("1m0s", 60),
+        ] {
+            let made = client.pss(["--json", "new", "h1", "--name", "dur", "--idle-timeout", written])
+            XCTAssertEqual(made.status, 0, "\(written): \(made)")
+            let record = try XCTUnwrap(JSONSerialization.jsonObject(with: made.stdout) as? [String: Any], "\(written): \(made)")
+            XCTAssertEqual(record["idleTimeoutSeconds"] as? Int, seconds, written)
+            XCTAssertEqual(client.pss(["remove", "h1/dur"]).status, 0)
+        }
+        for bad in ["1h30x", "ms", "", "1.5h", "h1", "99999999999d"] {
+            let refused = client.pss(["invoke", "--host", "h1", "--timeout", bad, "--", "true"], limit: 10)
+            XCTAssertEqual(refused.status, 64, "\(bad): \(refused)")
+            XCTAssertTrue(refused.stderrText.contains("1h30m, 2m30s, 500ms"), "\(bad): the forms are listed: \(refused.stderrText)")
+        }
+        // 500ms rounds up to a second: a --timeout of it still ends a command that runs on.
+        let quick = client.pss(["invoke", "--host", "h1", "--timeout", "500ms", "--", "sleep 30"], limit: 20)
+        XCTAssertEqual(quick.status, 124, "\(quick)")
+    }
 }

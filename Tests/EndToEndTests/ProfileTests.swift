@@ -64,10 +64,10 @@ final class ProfileTests: XCTestCase {
         let home = String(cString: getpwnam(Self.user)!.pointee.pw_dir)
         shell("touch '\(home)/slow-login'")
         defer { shell("rm -f '\(home)/slow-login'") }
-        for round in 0..<20 {
+        for round in 0..<25 {
             let name = "first\(round)"
             XCTAssertEqual(client.pss(["new", "h", "--name", name]).status, 0)
-            let job = round % 2 == 0
+            let job = round < 20  // 20 jobs at once after new, then plain invokes
             let result = client.pss(
                 ["invoke", "--session", "h/\(name)"] + (job ? ["--as-job", "--job-name", "j"] : []) + ["--", "echo \"$FROM_PROFILE\""])
             XCTAssertEqual(result.status, 0, "round \(round): \(result)")

@@ -242,7 +242,9 @@ public final class SSHConnection {
         switch status {
         case LIBSSH2_ERROR_SOCKET_DISCONNECT, LIBSSH2_ERROR_SOCKET_RECV, LIBSSH2_ERROR_SOCKET_SEND:
             isBroken = true
-            return .connectionLost(host: settings.alias, message: "\(operation): \(lastErrorMessage())")
+            // Closed before the server's greeting: said as what it is, not as libssh2's "Failed getting banner".
+            let banner = lastErrorMessage().lowercased().contains("banner")
+            return .connectionLost(host: settings.alias, message: "\(operation): \(banner ? explain(LIBSSH2_ERROR_BANNER_RECV) : lastErrorMessage())")
         default:
             return .protocolFailure(host: settings.alias, operation: operation, message: explain(status))
         }

@@ -61,12 +61,13 @@ final class SessionShell {
         }
         let mark = sentinel
         while plumbingPending > 0 {
-            guard let found = data.firstRange(of: mark) else {
+            // (A plain search: Collection.firstRange(of:) would link the string-processing library into the helper.)
+            guard let start = data.indices.first(where: { data[$0...].starts(with: mark) }) else {
                 // Keep the end that may be a sentinel's start; the rest is echo.
                 plumbingCarry = Array(data.suffix(mark.count - 1))
                 return []
             }
-            data.removeSubrange(..<found.upperBound)
+            data.removeSubrange(..<(start + mark.count))
             plumbingPending -= 1
         }
         return data
