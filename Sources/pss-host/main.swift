@@ -30,6 +30,10 @@ func fail(_ message: String) -> Never {
     exit(70)
 }
 
+// A peer gone (the SSH channel, a daemon ending) is an error each command reports, never a signal that kills it
+// (children are started with every signal at its default).
+signal(SIGPIPE, SIG_IGN)
+
 switch arguments.dropFirst().first {
 case "relay":
     do { exit(try Relay.run(paths: paths, helperPath: helperPath)) } catch { fail("\(error)") }

@@ -54,7 +54,7 @@ final class ConfigurationSessionTests: XCTestCase {
             #"""
             {"runAs": "\#(deploy)", "allowUsers": ["\#(alice)"], "allowGroups": ["\#(group)"],
              "allowedCommands": ["id -un", "echo *", "printenv", "cat /etc/hostname"],
-             "environment": {"OPS_TEAM": "blue"}, "transcriptDirectory": "\#(transcripts)"}
+             "environment": {"PSS_OPS_TEAM": "blue"}, "transcriptDirectory": "\#(transcripts)"}
             """#)
         let aliceClient = ClientMachine(loggingInAs: alice, to: server)
         let bobClient = ClientMachine(loggingInAs: bob, to: server)
@@ -79,8 +79,10 @@ final class ConfigurationSessionTests: XCTestCase {
         let environment = aliceClient.pss(["invoke", "--session", "h/ops1", "--", "printenv"]).stdoutText
         XCTAssertTrue(environment.contains("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"), environment)
         XCTAssertTrue(environment.contains("PAGER=cat\n") && environment.contains("SYSTEMD_PAGERSECURE=1\n"), environment)
-        XCTAssertTrue(environment.contains("OPS_TEAM=blue\n") && environment.contains("HOME=/home/\(deploy)\n"), environment)
-        for leaked in ["SSH_", "SUDO_", "PSS_", "LD_", "MAIL="] { XCTAssertFalse(environment.contains(leaked), "\(leaked) in \(environment)") }
+        XCTAssertTrue(environment.contains("PSS_OPS_TEAM=blue\n") && environment.contains("HOME=/home/\(deploy)\n"), environment)
+        for leaked in ["SSH_", "SUDO_", "PSS_SESSION", "PSS_HOST", "LD_", "MAIL="] {
+            XCTAssertFalse(environment.contains(leaked), "\(leaked) in \(environment)")
+        }
 
         // Bob (by his group) sees the session, with who made it and as whom it runs, and can take it over.
         let listed = records(bobClient.pss(["--json", "get", "--host", "h", "--configuration", name]))

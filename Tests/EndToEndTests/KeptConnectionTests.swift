@@ -323,6 +323,22 @@ final class KeptConnectionTests: XCTestCase {
         XCTAssertNil(Processes.daemon(of: server).flatMap { pid in Processes.waitUntil { !Processes.isRunning(pid) } ? nil : pid })
     }
 
+    /// A keeper whose client directory is deleted ends (with ControlPersist=yes, it would have kept on forever), and
+    /// its links ahead of time start no host daemon again once the host's daemon is ended.
+    func testAKeeperEndsWhenItsDirectoryIsGone() {
+        let client = makeClient()
+        XCTAssertEqual(kept(client, ["invoke", "--host", "h1", "--", "true"], persist: "yes").status, 0)
+        XCTAssertTrue(Processes.waitUntil { !self.keptSockets(of: client).isEmpty })
+        let keepers = keepers(of: client)
+        XCTAssertEqual(keepers.count, 1)
+        shell("rm -rf '\(client.baseEnvironment["PSS_CLIENT_DIR"]!)'")
+        XCTAssertTrue(Processes.waitUntil(limit: 15) { keepers.allSatisfy { !Processes.isRunning($0) } }, "the keeper outlived its directory")
+        if let daemon = Processes.daemon(of: server) { kill(daemon, SIGTERM) }
+        XCTAssertTrue(Processes.waitUntil { Processes.daemon(of: self.server) == nil })
+        usleep(3_000_000)  // what a kept link would have done meanwhile: start the daemon again
+        XCTAssertNil(Processes.daemon(of: server), "a link of the gone keeper started the host daemon again")
+    }
+
     func testControlPersistKeepsOneOffCommands() {
         let client = makeClient()
         let first = kept(client, ["-v", "invoke", "--host", "h1", "--", "true"], persist: "2")

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import XCTest
+import SessionWire
 
 @testable import SessionHost
 
@@ -52,9 +53,10 @@ final class ConfigurationFileTests: XCTestCase {
 
     /// Accounts as the tests say: users root (0), alice, deploy, and wheelie (whose group is root's); groups ops.
     struct Accounts: SessionConfiguration.Accounts {
-        func uid(ofUser name: String) -> uid_t? { ["root": 0, "alice": 1000, "deploy": 1001, "wheelie": 1002][name] }
+        func uid(ofUser name: String) -> uid_t? { ["root": 0, "alice": 1000, "deploy": 1001, "wheelie": 1002, "dockery": 1003][name] }
         func groupExists(_ name: String) -> Bool { name == "ops" }
-        func primaryGroup(ofUser name: String) -> gid_t? { ["root": 0, "alice": 1000, "deploy": 1001, "wheelie": 0][name] }
+        func primaryGroup(ofUser name: String) -> gid_t? { ["root": 0, "alice": 1000, "deploy": 1001, "wheelie": 0, "dockery": 1003][name] }
+        func groups(ofUser name: String) -> [String] { name == "dockery" ? ["dockery", "docker"] : [name] }
     }
 
     private func parse(_ text: String, name: String = "ops") throws -> SessionConfiguration {
@@ -66,8 +68,12 @@ final class ConfigurationFileTests: XCTestCase {
             """
             {"runAs": "deploy", "allowUsers": ["alice"], "allowGroups": ["ops"],
              "allowedCommands": ["uptime", "systemctl status *"], "idleTimeoutSeconds": 3600, "maxSessionsPerUser": 5,
-             "environment": {"LANG": "C.UTF-8"}, "transcriptDirectory": "/var/log/pss/ops", "lockUsers": ["alice"]}
+             "environment": {"LANG": "C.UTF-8", "LC_TIME": "C", "TZ": "UTC", "PSS_TEAM": "blue"}, "transcriptDirectory": "/var/log/pss/ops",
+             "lockUsers": ["alice"], "maxBufferBytes": 1048576, "maxJobsPerUser": 20}
             """)
+        XCTAssertEqual(configuration.maxBufferBytes, 1 << 20)
+        XCTAssertEqual(configuration.jobsPerUser, 20)
+        XCTAssertEqual(try parse(#"{"idleTimeoutSeconds": 600}"#).jobsPerUser, 1000, "a thousand jobs by default")
         XCTAssertEqual(configuration.lockUsers, ["alice"])
         XCTAssertEqual(configuration.runAs, "deploy")
         XCTAssertEqual(configuration.allowUsers, ["alice"])
@@ -75,7 +81,7 @@ final class ConfigurationFileTests: XCTestCase {
         XCTAssertEqual(configuration.allowedCommands, ["uptime", "systemctl status *"])
         XCTAssertEqual(configuration.idleTimeoutSeconds, 3600)
         XCTAssertEqual(configuration.maxSessionsPerUser, 5)
-        XCTAssertEqual(configuration.environment.map(\.name), ["LANG"])
+        XCTAssertEqual(configuration.environment.map(\.name), ["LANG", "LC_TIME", "TZ", "PSS_TEAM"])
         XCTAssertTrue(configuration.allows(user: "alice", groups: []))
         XCTAssertTrue(configuration.allows(user: "bob", groups: ["ops"]))
         XCTAssertFalse(configuration.allows(user: "bob", groups: ["users"]))
@@ -109,7 +115,28 @@ final class ConfigurationFileTests: XCTestCase {
             (#"{"maxSessionsPerUser": 0}"#, "from 1", "ops"),
             (#"{"environment": {"LD_PRELOAD": "/tmp/x.so"}}"#, "may not be set", "ops"),
             (#"{"environment": {"BASH_ENV": "/tmp/x"}}"#, "may not be set", "ops"),
+            (#"{"runAs": "dockery", "allowUsers": ["alice"]}"#, "has root's powers (group docker)", "ops"),
+            (#"{"transcriptDirectory": "/var/log/pss/..", "runAs": "deploy", "allowUsers": ["alice"]}"#, "no '.', '..' or empty parts", "ops"),
+            (#"{"transcriptDirectory": "/var/log//pss", "runAs": "deploy", "allowUsers": ["alice"]}"#, "no '.', '..' or empty parts", "ops"),
+            (#"{"transcriptDirectory": "/var/log/./pss", "runAs": "deploy", "allowUsers": ["alice"]}"#, "no '.', '..' or empty parts", "ops"),
+            (#"{"maxBufferBytes": 10}"#, "from 65536", "ops"),
+            (#"{"maxBufferBytes": 99999999999}"#, "from 65536", "ops"),
+            (#"{"maxJobsPerUser": 0}"#, "from 1 to 100000", "ops"),
             (#"{"environment": {"A B": "x"}}"#, "not a variable name", "ops"),
+            (#"{"environment": {"GCONV_PATH": "x"}}"#, "may not be set", "ops"),
+            (#"{"environment": {"LOCPATH": "x"}}"#, "may not be set", "ops"),
+            (#"{"environment": {"GLIBC_TUNABLES": "x"}}"#, "may not be set", "ops"),
+            (#"{"environment": {"PERL5OPT": "x"}}"#, "may not be set", "ops"),
+            (#"{"environment": {"PYTHONPATH": "x"}}"#, "may not be set", "ops"),
+            (#"{"environment": {"NODE_OPTIONS": "x"}}"#, "may not be set", "ops"),
+            (#"{"environment": {"RUBYOPT": "x"}}"#, "may not be set", "ops"),
+            (#"{"environment": {"JAVA_TOOL_OPTIONS": "x"}}"#, "may not be set", "ops"),
+            (#"{"environment": {"MALLOC_CHECK_": "x"}}"#, "may not be set", "ops"),
+            (#"{"environment": {"PSS_SESSION_ID": "x"}}"#, "may not be set", "ops"),
+            (#"{"environment": {"PSS_HOST_DIR": "x"}}"#, "may not be set", "ops"),
+            (#"{"environment": {"PSS_": "x"}}"#, "may not be set", "ops"),
+            (#"{"environment": {"HOSTALIASES": "x"}}"#, "may not be set", "ops"),
+            (#"{"environment": {"OPS_TEAM": "x"}}"#, "may not be set", "ops"),
             (#"{"environment": {"A": 1}}"#, "must be a string", "ops"),
             (#"{"startupScript": "relative.sh"}"#, "absolute path", "ops"),
             (#"{"transcriptDirectory": "/var/log/x\n"}"#, "absolute path", "ops"),
@@ -144,6 +171,7 @@ final class ConfigurationFileTests: XCTestCase {
             func uid(ofUser name: String) -> uid_t? { ["deploy", "alice", "bob"].contains(name) ? 1000 : nil }
             func groupExists(_ name: String) -> Bool { name == "ops" }
             func primaryGroup(ofUser name: String) -> gid_t? { 1000 }
+            func groups(ofUser name: String) -> [String] { [name] }
         }
         let directory = String(#filePath.prefix(upTo: #filePath.range(of: "/Tests/")!.lowerBound)) + "/Config/configurations"
         let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".json") }
@@ -178,5 +206,53 @@ final class ConfigurationFileTests: XCTestCase {
         for (line, shown) in cases {
             XCTAssertEqual(Transcript.quoted(line), shown, line)
         }
+    }
+
+    /// A line no user can make long: a refused line of 120,000 control bytes is recorded by its first 1024 bytes
+    /// (escaped), its length and its SHA-256; a short line whole.
+    func testATranscriptEntryIsBoundedWhateverTheLine() {
+        let flood = String(repeating: "\u{1}", count: 120_000)
+        let entry = Transcript.entry(session: "s", id: "i", user: "alice", runAs: "deploy", event: "refused (x)", line: flood)
+        XCTAssertLessThan(entry.utf8.count, 5 * Transcript.shownLineBytes + 300, "bounded")
+        XCTAssertTrue(entry.contains("... length=120000 sha256=\(SHA256.hex(Array(flood.utf8)))"), entry)
+        XCTAssertEqual(entry.filter { $0 == "\n" }.count, 1, "one line")
+        // Cut at a character's start: the prefix stays text.
+        let wide = String(repeating: "é", count: 2000)
+        XCTAssertTrue(
+            Transcript.entry(session: "s", id: "i", user: "a", runAs: "d", event: "typed", line: wide).contains(String(repeating: "é", count: 512) + "\"..."))
+        XCTAssertTrue(Transcript.entry(session: "s", id: "i", user: "a", runAs: "d", event: "typed", line: "uptime").hasSuffix("typed line=\"uptime\"\n"))
+    }
+
+    /// Each user has a burst, then a rate; another user's allowance is their own.
+    func testTheTranscriptRateHoldsEachUserToTheirOwnAllowance() {
+        var rate = TranscriptRate()
+        var taken = 0
+        while rate.take(2000, for: "eve", now: 1000) { taken += 2000 }
+        XCTAssertEqual(taken, TranscriptRate.burst / 2000 * 2000, "the burst, then no more")
+        XCTAssertTrue(rate.take(2000, for: "alice", now: 1000), "alice is not held to eve's")
+        XCTAssertFalse(rate.take(TranscriptRate.rate + 2000, for: "eve", now: 2000), "a second gives back the rate, no more")
+        XCTAssertTrue(rate.take(TranscriptRate.rate / 2, for: "eve", now: 2000))
+        XCTAssertEqual(rate.secondsUntil(TranscriptRate.rate * 3, for: "eve"), 3)
+        rate.countUnrecorded(for: "eve")
+        rate.countUnrecorded(for: "eve")
+        XCTAssertEqual(rate.takeUnrecorded(for: "eve"), 2)
+        XCTAssertEqual(rate.takeUnrecorded(for: "eve"), 0)
+    }
+
+    /// A session's transcript past its bound is rotated: the newest entries kept, at most four files of the bound.
+    func testATranscriptFileIsRotatedAtItsBound() throws {
+        let directory = NSTemporaryDirectory() + "pss-transcript-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let transcript = Transcript(directory: directory)
+        let entry = String(repeating: "x", count: 1 << 16) + "\n"
+        for _ in 0..<(Transcript.fileLimit / entry.utf8.count * 5) { XCTAssertTrue(transcript.record(entry, id: "s1")) }
+        XCTAssertTrue(transcript.record("the last\n", id: "s1"))
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+        XCTAssertEqual(files, ["s1.log", "s1.log.1", "s1.log.2", "s1.log.3"])
+        for file in files {
+            let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: directory + "/" + file)[.size] as? Int)
+            XCTAssertLessThanOrEqual(size, Transcript.fileLimit, file)
+        }
+        XCTAssertTrue(try String(contentsOfFile: directory + "/s1.log", encoding: .utf8).hasSuffix("the last\n"))
     }
 }

@@ -20,6 +20,8 @@ public struct ProcessResult: CustomStringConvertible {
 /// prompt), with a given environment and stdin, output captured. A limit guards against hangs: a program still
 /// running then is killed and the result says so.
 public enum ProcessRunner {
+    private static let startLock = NSLock()
+
     public static func run(
         _ executable: String, _ arguments: [String], environment: [String: String] = [:],
         stdin: Data? = nil, limit: Double = 60
@@ -35,6 +37,10 @@ public enum ProcessRunner {
         stdinData: Data? = nil, stdinFile: String? = nil, stdoutFile: String? = nil
     ) throws -> RunningProcess {
         signal(SIGPIPE, SIG_IGN)  // a child may exit before reading all its stdin
+        // One start at a time: pipes are made close-on-exec a moment after they are made, and a program another
+        // thread started in that moment would hold them (and the test wait for its end).
+        startLock.lock()
+        defer { startLock.unlock() }
         var stdinPipe: [Int32] = [0, 0], stdoutPipe: [Int32] = [0, 0], stderrPipe: [Int32] = [0, 0]
         makePipe(&stdinPipe); makePipe(&stdoutPipe); makePipe(&stderrPipe)
 

@@ -26,25 +26,33 @@ public enum ConfigurationGate {
         }
         let caller = Posix.userName
         if let runAs = configuration.runAs, !underSudo, AccountDatabase.user(named: runAs)?.uid != getuid() {
-            guard configuration.allows(user: caller, groups: groups(of: caller)) else { return refuse(notAllowed(caller, name)) }
+            guard isAllowed(caller, in: configuration) else { return refuse(notAllowed(caller, name)) }
             return becomeRunAs(runAs, name: name, helper: registry.helperPath)
         }
         let user: String
         do { user = try realUser(configuration, underSudo: underSudo) } catch { return refuse(error.description) }
-        guard configuration.allows(user: user, groups: groups(of: user)) || user == caller && configuration.runAs == caller else {
+        guard isAllowed(user, in: configuration) || user == caller && configuration.runAs == caller else {
             return refuse(notAllowed(user, name))
         }
         // The daemon this may start takes its account from the password database, not from the environment sudo
         // or the login left (a HOME kept by sudo would be the first caller's).
-        if let account = AccountDatabase.current {
-            for (variable, value) in [("HOME", account.home), ("USER", account.name), ("LOGNAME", account.name), ("SHELL", account.shell)] {
-                setenv(variable, value, 1)
-            }
+        guard let account = AccountDatabase.current else { return refuse("configuration \(name): this account is not in the password database") }
+        for (variable, value) in [("HOME", account.home), ("USER", account.name), ("LOGNAME", account.name), ("SHELL", account.shell)] {
+            setenv(variable, value, 1)
+        }
+        // A daemon every allowed user shares starts from nobody's groups or limits (asked when none runs: a
+        // relay to a running one passes on nothing of its caller).
+        if configuration.runAs != nil, access(paths(for: configuration).socket, F_OK) != 0,
+            let problem = CleanStart.problem(runAs: account, configuration: name)
+        {
+            return refuse(problem)
         }
         do {
             return try Relay.run(
                 paths: paths(for: configuration), helperPath: registry.helperPath,
-                daemonArguments: ["daemon", "--configuration", name], user: user)
+                daemonArguments: ["daemon", "--configuration", name],
+                daemonEnvironment: configuration.runAs != nil ? CleanStart.environment(for: account) : nil,
+                user: user)
         } catch {
             return refuse("\(error)")
         }
@@ -115,6 +123,15 @@ public enum ConfigurationGate {
     /// The names of the groups `user` is in (primary and supplementary), as sudo's %group matches them.
     static func groups(of user: String) -> [String] {
         AccountDatabase.user(named: user).map { AccountDatabase.groups(of: $0).map(\.name) } ?? []
+    }
+
+    /// Whether `configuration` lets `user` in now: by name, or by a group the files give (no child process), or by
+    /// a group another source (LDAP, SSSD) gives. Asked before every request, so it costs nothing in the usual case.
+    static func isAllowed(_ user: String, in configuration: SessionConfiguration) -> Bool {
+        if configuration.allows(user: user, groups: []) { return true }
+        guard let account = AccountDatabase.user(named: user) else { return false }
+        if configuration.allows(user: user, groups: AccountDatabase.groups(of: account, filesOnly: true).map(\.name)) { return true }
+        return configuration.allows(user: user, groups: AccountDatabase.groups(of: account).map(\.name))
     }
 
     /// Runs this helper again as the runAs user, through sudo, which never prompts (-n): the drop-in lets the

@@ -95,6 +95,9 @@ public struct ConfigurationRegistry {
         if let runAs = configuration.runAs, let other = self.configuration(otherThan: name, runningAs: runAs) {
             throw Refusal(description: "configuration \(name) refused: runAs \(runAs) already serves configuration \(other); give each its own account")
         }
+        for user in configuration.lockUsers {
+            if let problem = Self.lockProblem(user) { throw Refusal(description: "configuration \(name) refused: lockUsers: \(problem)") }
+        }
         var done: [String] = []
         try Self.rootDirectory("/etc/pss")
         try Self.rootDirectory(directory)
@@ -150,6 +153,42 @@ public struct ConfigurationRegistry {
         return done
     }
 
+    /// Why locking `user` to the helper would not hold, or nil. sshd runs ForceCommand through the user's login
+    /// shell (`SHELL -c COMMAND`), and some shells read the user's own files first: bash ~/.bashrc (for a command
+    /// from sshd), zsh ~/.zshenv. A user who can write such a file (or make it: a home they can write) runs what
+    /// they like before the lock. sh (dash, or bash as sh) reads nothing for `-c`.
+    static func lockProblem(_ user: String) -> String? {
+        guard let account = AccountDatabase.user(named: user) else { return "no user \(user)" }
+        let shell = account.shell.split(separator: "/").last.map(String.init) ?? ""
+        let files: [String]
+        switch shell {
+        case "sh", "dash", "ash": return nil
+        case "bash", "rbash": files = [".bashrc"]
+        case "zsh": files = [".zshenv"]
+        case "nologin", "false":
+            return
+                "\(user)'s login shell is \(account.shell), through which sshd would run the lock too (it runs nothing): give \(user) /bin/sh (chsh -s /bin/sh \(user))"
+        default:
+            return
+                "\(user)'s login shell \(account.shell) may read files \(user) can write before sshd's ForceCommand, and pss cannot tell which: give \(user) /bin/sh (chsh -s /bin/sh \(user))"
+        }
+        let groups = Set(AccountDatabase.groups(of: account).map(\.gid) + [account.gid])
+        let writable = { (path: String) -> Bool in
+            var info = stat()
+            guard lstat(path, &info) == 0 else { return false }
+            if info.st_mode & S_IFMT == S_IFLNK { return true }  // a link the user may have made, to a file of theirs
+            return info.st_uid == account.uid || groups.contains(info.st_gid) && info.st_mode & 0o020 != 0 || info.st_mode & 0o002 != 0
+        }
+        // The rc file may read others of the home (Debian's .bashrc reads ~/.bash_aliases, Fedora's ~/.bashrc.d/):
+        // nothing there may be the user's.
+        let mine = [account.home] + Posix.directoryEntries(account.home).map { account.home + "/" + $0 }
+        if let writableFile = mine.first(where: writable), let file = files.first {
+            return
+                "\(user)'s login shell \(account.shell) reads ~/\(file) before sshd's ForceCommand, and \(user) can write \(writableFile): the lock would not hold. Give \(user) a shell that reads no user file (chsh -s /bin/sh \(user)), or a home where nothing is \(user)'s"
+        }
+        return nil
+    }
+
     /// Removes every trace of configuration `name`; returns what was removed.
     public func unregister(name: String) throws -> [String] {
         guard geteuid() == 0 else { throw Refusal(description: "unregistering a configuration needs root on the host (log in as root)") }
@@ -165,33 +204,55 @@ public struct ConfigurationRegistry {
         return removed
     }
 
-    /// The transcripts' directory belongs to the runAs user, whose daemon writes it, and to nobody else: made with
-    /// its parents (root's, 0755) when missing; an existing one must be a real directory of root's or that user's.
+    /// The transcripts' directory belongs to the runAs user, whose daemon writes it, and to nobody else. Only its
+    /// last part is made (the runAs user's, 0700); its parents must exist. A directory that exists already is never
+    /// given away or changed: it must already be the runAs user's and closed to everyone else (re-registering finds
+    /// its own), or the admin is told to name a new one.
     func prepareTranscriptDirectory(_ path: String, for user: String) throws {
         guard let account = AccountDatabase.user(named: user) else { throw Refusal(description: "no user \(user)") }
-        let (uid, gid) = (account.uid, account.gid)
         // Walked one directory at a time from `/`, each opened without following a symlink (openat, O_NOFOLLOW):
         // whoever owns a directory on the way cannot swap a part of the path for a link to somewhere of root's.
         var current = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard current >= 0 else { throw Refusal(description: "cannot open /") }
         defer { close(current) }
         let components = path.split(separator: "/").map(String.init)
+        var made = false
         for (index, component) in components.enumerated() {
-            let last = index == components.count - 1
-            if mkdirat(current, component, last ? 0o700 : 0o755) != 0 && errno != EEXIST {
-                throw Refusal(description: "cannot make \(component) in \(path): \(String(cString: strerror(errno)))")
+            if index == components.count - 1 {
+                if mkdirat(current, component, 0o700) == 0 {
+                    made = true
+                } else if errno != EEXIST {
+                    throw Refusal(description: "cannot make \(path): \(String(cString: strerror(errno)))")
+                }
             }
             let next = openat(current, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            guard next >= 0 else { throw Refusal(description: "transcriptDirectory: \(component) in \(path) is not a directory (or is a symlink)") }
+            guard next >= 0 else {
+                let what = errno == ENOENT ? "does not exist (pss makes only the last part)" : "is not a directory (or is a symlink)"
+                throw Refusal(description: "transcriptDirectory: \(components[0...index].map { "/" + $0 }.joined()) \(what)")
+            }
             close(current)
             current = next
+            // A parent another user owns or may write could have the transcripts' directory swapped for another.
+            var parent = stat()
+            if index < components.count - 1, fstat(current, &parent) == 0,
+                parent.st_uid != 0 && parent.st_uid != account.uid || parent.st_mode & 0o022 != 0 && parent.st_mode & S_ISVTX == 0
+            {
+                throw Refusal(
+                    description:
+                        "transcriptDirectory: \(components[0...index].map { "/" + $0 }.joined()) must be root's or \(user)'s, and writable by nobody else")
+            }
         }
         var info = stat()
-        guard fstat(current, &info) == 0, info.st_uid == 0 || info.st_uid == uid else {
-            throw Refusal(description: "\(path) must be a directory of root's or \(user)'s")
-        }
-        guard fchown(current, uid, gid) == 0, fchmod(current, 0o700) == 0 else {
-            throw Refusal(description: "cannot give \(path) to \(user): \(String(cString: strerror(errno)))")
+        guard fstat(current, &info) == 0 else { throw Refusal(description: "cannot look at \(path)") }
+        if made {
+            guard fchown(current, account.uid, account.gid) == 0, fchmod(current, 0o700) == 0 else {
+                throw Refusal(description: "cannot give \(path) to \(user): \(String(cString: strerror(errno)))")
+            }
+        } else if info.st_uid != account.uid || info.st_mode & 0o077 != 0 {
+            throw Refusal(
+                description:
+                    "transcriptDirectory: \(path) exists and is not \(user)'s alone (mode 0700): pss changes no existing directory; name a new one, which pss makes"
+            )
         }
     }
 

@@ -13,16 +13,24 @@ public struct SessionConfiguration: Equatable {
     public var allowedCommands: [String]?
     public var idleTimeoutSeconds: UInt32?
     public var maxSessionsPerUser: Int?
+    /// The most output a session may hold unacknowledged (`--max-buffer` is capped at it).
+    public var maxBufferBytes: UInt64?
+    /// The most jobs each user may keep in the configuration's sessions, running or ended and not removed.
+    public var maxJobsPerUser: Int?
     public var environment: [(name: String, value: String)] = []
     public var startupScript: String?
     public var transcriptDirectory: String?
     /// Users whose SSH logins are locked to the helper in this configuration (an sshd drop-in `register` writes).
     public var lockUsers: [String] = []
 
+    /// Jobs each user may keep: `maxJobsPerUser`, or a thousand (a loop of `--as-job` fills no disk).
+    public var jobsPerUser: Int { maxJobsPerUser ?? 1000 }
+
     public static func == (lhs: SessionConfiguration, rhs: SessionConfiguration) -> Bool {
         lhs.name == rhs.name && lhs.runAs == rhs.runAs && lhs.allowUsers == rhs.allowUsers && lhs.allowGroups == rhs.allowGroups
             && lhs.allowedCommands == rhs.allowedCommands && lhs.idleTimeoutSeconds == rhs.idleTimeoutSeconds
-            && lhs.maxSessionsPerUser == rhs.maxSessionsPerUser && lhs.environment.elementsEqual(rhs.environment, by: { $0 == $1 })
+            && lhs.maxSessionsPerUser == rhs.maxSessionsPerUser && lhs.maxBufferBytes == rhs.maxBufferBytes
+            && lhs.maxJobsPerUser == rhs.maxJobsPerUser && lhs.environment.elementsEqual(rhs.environment, by: { $0 == $1 })
             && lhs.startupScript == rhs.startupScript && lhs.transcriptDirectory == rhs.transcriptDirectory
             && lhs.lockUsers == rhs.lockUsers
     }
@@ -38,11 +46,20 @@ public struct SessionConfiguration: Equatable {
         func uid(ofUser name: String) -> uid_t?
         func groupExists(_ name: String) -> Bool
         func primaryGroup(ofUser name: String) -> gid_t?
+        /// The names of all the groups the user is in (primary and supplementary).
+        func groups(ofUser name: String) -> [String]
     }
 
+    /// Groups whose members have root's powers, or near enough (sudo, a container runtime's socket, raw disks,
+    /// the shadow file, kernel memory, the system's logs): a runAs user in one is treated as root.
+    static let powerfulGroups: Set<String> = [
+        "root", "sudo", "wheel", "admin", "docker", "podman", "disk", "adm", "lxd", "lxc", "incus-admin", "shadow", "kmem", "libvirt",
+        "systemd-journal",
+    ]
+
     static let fields: Set<String> = [
-        "runAs", "allowUsers", "allowGroups", "allowedCommands", "idleTimeoutSeconds", "maxSessionsPerUser", "environment",
-        "startupScript", "transcriptDirectory", "lockUsers",
+        "runAs", "allowUsers", "allowGroups", "allowedCommands", "idleTimeoutSeconds", "maxSessionsPerUser", "maxBufferBytes",
+        "maxJobsPerUser", "environment", "startupScript", "transcriptDirectory", "lockUsers",
     ]
 
     public init(name: String, parsing bytes: [UInt8], accounts: Accounts) throws(Refusal) {
@@ -81,6 +98,14 @@ public struct SessionConfiguration: Equatable {
                 }
             case let ("maxSessionsPerUser", .integer(count)):
                 if count < 1 || count > 10_000 { problems.append("maxSessionsPerUser must be from 1 to 10000") } else { maxSessionsPerUser = Int(count) }
+            case let ("maxBufferBytes", .integer(bytes)):
+                if bytes < 1 << 16 || UInt64(bytes) > SessionRecord.defaultMaxBuffer {
+                    problems.append("maxBufferBytes must be from 65536 to \(SessionRecord.defaultMaxBuffer)")
+                } else {
+                    maxBufferBytes = UInt64(bytes)
+                }
+            case let ("maxJobsPerUser", .integer(count)):
+                if count < 1 || count > 100_000 { problems.append("maxJobsPerUser must be from 1 to 100000") } else { maxJobsPerUser = Int(count) }
             case let ("environment", .object(pairs)):
                 for (variable, setting) in pairs {
                     guard case let .string(text) = setting else {
@@ -93,6 +118,8 @@ public struct SessionConfiguration: Equatable {
             case let ("startupScript", .string(path)), let ("transcriptDirectory", .string(path)):
                 if !path.hasPrefix("/") || path.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
                     problems.append("\(key) must be an absolute path")
+                } else if path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().contains(where: { ["", ".", ".."].contains($0) }) {
+                    problems.append("\(key) must name its directories plainly: no '.', '..' or empty parts (\(path))")
                 }
                 if key == "startupScript" { startupScript = path } else { transcriptDirectory = path }
             default:
@@ -124,9 +151,12 @@ public struct SessionConfiguration: Equatable {
         }
         if let runAs, Self.isPlainAccountName(runAs) {
             if let uid = accounts.uid(ofUser: runAs) {
-                if (uid == 0 || accounts.primaryGroup(ofUser: runAs) == 0), allowedCommands == nil {
+                let powerful = accounts.groups(ofUser: runAs).filter(Self.powerfulGroups.contains).sorted()
+                if uid == 0 || accounts.primaryGroup(ofUser: runAs) == 0 || !powerful.isEmpty, allowedCommands == nil {
+                    let why =
+                        uid == 0 ? "uid 0" : powerful.isEmpty ? "group root" : "group\(powerful.count == 1 ? "" : "s") \(powerful.joined(separator: ", "))"
                     problems.append(
-                        "runAs \(runAs) has root's powers (uid 0 or group root): without allowedCommands every allowed user would have a root shell; list the commands"
+                        "runAs \(runAs) has root's powers (\(why)): without allowedCommands every allowed user would have a root shell; list the commands"
                     )
                 }
             } else {
@@ -176,19 +206,27 @@ public struct SessionConfiguration: Equatable {
         String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "\\x" + String($0.value, radix: 16) : String($0) }.joined())
     }
 
-    /// Variables a configuration may not set: they change what runs (the loader, the shell's start files) rather
-    /// than what a command sees.
+    /// The variables a configuration may set, an allow-list: the locale (LANG, LANGUAGE, LC_*), the time zone, and
+    /// the site's own, named PSS_* (a namespace no loader, interpreter or shell reads), but those pss sets or reads
+    /// itself. A deny-list of what changes what runs (LD_*, GCONV_PATH, GLIBC_TUNABLES, PERL5OPT, PYTHONPATH,
+    /// NODE_OPTIONS, BASH_ENV...) is never complete.
     static func problem(withVariable name: String, value: String) -> String? {
         let bytes = Array(name.utf8)
         guard let first = bytes.first, first == UInt8(ascii: "_") || (0x41...0x5A).contains(first) || (0x61...0x7A).contains(first),
             bytes.allSatisfy({ $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) })
         else { return "\"\(name)\" is not a variable name" }
-        if name.hasPrefix("LD_") || ["BASH_ENV", "ENV", "PATH", "IFS", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND"].contains(name) {
-            return "\(name) may not be set by a configuration (it changes what runs, not what a command sees)"
+        let locale = ["LANG", "LANGUAGE", "TZ"].contains(name) || name.hasPrefix("LC_")
+        let own = name.hasPrefix("PSS_") && name.count > 4 && !Self.reservedPrefixes.contains { name.hasPrefix($0) }
+        guard locale || own else {
+            return
+                "\(name) may not be set by a configuration: it sets the locale (LANG, LANGUAGE, LC_*), TZ, and variables of the site's own named PSS_* (not \(Self.reservedPrefixes.map { $0 + "*" }.joined(separator: ", ")))"
         }
         if value.utf8.contains(0) { return "\(name) holds a NUL" }
         return nil
     }
+
+    /// PSS_ names pss sets for sessions or reads itself.
+    static let reservedPrefixes = ["PSS_SESSION_", "PSS_HOST", "PSS_CLIENT", "PSS_HELPER", "PSS_CIPHER"]
 
     /// Whether `user` (with these groups) may use the configuration: listed, or in a listed group; anybody when
     /// neither list is given.
@@ -213,5 +251,9 @@ public struct SystemAccounts: SessionConfiguration.Accounts {
 
     public func primaryGroup(ofUser name: String) -> gid_t? {
         AccountDatabase.user(named: name)?.gid
+    }
+
+    public func groups(ofUser name: String) -> [String] {
+        ConfigurationGate.groups(of: name)
     }
 }

@@ -25,6 +25,21 @@ final class ClientLink {
     weak var entered: HostedSession?
     var isClosed = false
 
+    /// Whether everything written to the client has left the link's pipe or socket (nothing spliced still sits
+    /// there as references to a spool's pages).
+    var outputIsDrained: Bool {
+        guard output >= 0 else { return true }
+        guard pendingOutput == 0 else { return false }
+        var info = stat()
+        guard fstat(output, &info) == 0 else { return false }
+        var queued: Int32 = 0
+        switch info.st_mode & S_IFMT {
+        case S_IFIFO: return ioctl(output, UInt(FIONREAD), &queued) == 0 && queued == 0
+        case S_IFSOCK: return ioctl(output, UInt(TIOCOUTQ), &queued) == 0 && queued == 0
+        default: return false
+        }
+    }
+
     init(control: Int32) {
         self.control = control
         Posix.setNonBlocking(control)
@@ -73,7 +88,7 @@ final class ClientLink {
         guard !isClosed else { return }
         let moved = queue.isEmpty ? splice(spool.file, from: offset, count: count) : 0
         guard moved < count, !isClosed else { return }
-        let copy = dup(spool.file)
+        let copy = fcntl(spool.file, F_DUPFD_CLOEXEC, 0)  // never inherited by a shell or command started meanwhile
         guard copy >= 0 else { isClosed = true; return }  // a frame cut short: the link cannot go on
         queue.append(.spooled(file: copy, from: offset + UInt64(moved), count: count - moved, spool: ObjectIdentifier(spool)))
         pendingOutput += count - moved

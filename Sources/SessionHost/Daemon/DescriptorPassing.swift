@@ -31,7 +31,7 @@ enum DescriptorPassing {
                     var message = msghdr(
                         msg_name: nil, msg_namelen: 0, msg_iov: vectorPointer, msg_iovlen: 1,
                         msg_control: controlBytes.baseAddress, msg_controllen: controlBytes.count, msg_flags: 0)
-                    return sendmsg(socket, &message, 0) == count
+                    return sendmsg(socket, &message, Int32(MSG_NOSIGNAL)) == count  // a peer gone is an answer, not a signal
                 }
             }
         }

@@ -162,7 +162,7 @@ extension HostDaemon {
                 guard idle >= SessionRecord.minimumIdleTimeout else {
                     throw RequestFailure(kind: .invalidRequest, message: "the idle timeout must be at least \(SessionRecord.minimumIdleTimeout) seconds")
                 }
-                session.record.idleTimeoutSeconds = idle
+                session.record.idleTimeoutSeconds = boundedIdleTimeout(idle)
             }
             if let mode = SessionRecord.OutputBuffering(rawValue: buffering) { session.record.outputBuffering = mode }
             for run in session.runs { detach(run, telling: "session '\(session.record.name)' was disconnected") }
@@ -208,11 +208,35 @@ extension HostDaemon {
     }
 
     /// A configuration's daemon reads its file again for each link, and whenever it changed (a `stat` before each
-    /// request), so that a change reaches sessions and links that live on: a user no longer allowed is turned away
-    /// at their next request, and sessions whose restricted flag no longer matches are closed. Returns why `user`
-    /// is refused, or nil.
+    /// request), so that a change reaches sessions and links that live on; and it asks whether `user` is still
+    /// allowed before every request, so that access taken away (a user out of a group, out of allowUsers) is refused
+    /// at the next command, through links handed out long before. Sessions whose restricted flag no longer matches
+    /// are closed. Returns why `user` is refused, or nil.
     func refreshConfiguration(for user: String, onlyIfChanged: Bool = false) -> String? {
         guard let name = configuration?.name else { return nil }
+        if let problem = reloadConfigurationFile(name, onlyIfChanged: onlyIfChanged) { return problem }
+        // The runAs user acts as itself; everyone else, the owner of a daemon without runAs too, is asked.
+        guard let current = configuration, current.runAs == user || isAllowedNow(user, in: current) else {
+            return ConfigurationGate.notAllowed(user, name)
+        }
+        return nil
+    }
+
+    /// `ConfigurationGate.isAllowed`, remembered while /etc/passwd, /etc/group and the configuration's file are
+    /// unchanged, and for at most a second where nsswitch.conf names other sources (LDAP, SSSD): it is asked before
+    /// every request, and a keystroke or an acknowledgement must not cost a `getent`.
+    func isAllowedNow(_ user: String, in configuration: SessionConfiguration) -> Bool {
+        let stamp = Posix.fileStamp(AccountDatabase.directory + "/passwd") + Posix.fileStamp(AccountDatabase.directory + "/group") + configurationStamp
+        let now = Posix.milliseconds
+        if let known = allowance[user], known.stamp == stamp, !known.expires || now - known.at < 1000 { return known.allowed }
+        let allowed = ConfigurationGate.isAllowed(user, in: configuration)
+        let expires = AccountDatabase.usesOtherSources("passwd") || AccountDatabase.usesOtherSources("group")
+        allowance[user] = (stamp, now, expires, allowed)
+        return allowed
+    }
+
+    /// Reads the configuration's file again when it changed, and applies what changed. Returns why it cannot be used.
+    private func reloadConfigurationFile(_ name: String, onlyIfChanged: Bool) -> String? {
         var info = stat()
         let stamp =
             stat(ConfigurationRegistry().file(for: name), &info) == 0
@@ -228,9 +252,7 @@ extension HostDaemon {
                 Self.log("closing session \(session.record.id): made when the configuration was \(session.record.restricted ? "" : "not ")restricted")
                 remove(session)
             }
-        }
-        guard current.allows(user: user, groups: ConfigurationGate.groups(of: user)) || user == owner else {
-            return ConfigurationGate.notAllowed(user, name)
+            applyBounds()
         }
         return nil
     }
@@ -291,6 +313,33 @@ extension HostDaemon {
         try? store.save(session.record)
     }
 
+    // MARK: A configuration's bounds, on every path that sets what they bound
+
+    /// A configuration's idleTimeoutSeconds is the longest its sessions may wait; a shorter one asked is kept.
+    func boundedIdleTimeout(_ requested: UInt32) -> UInt32 { min(requested, configuration?.idleTimeoutSeconds ?? .max) }
+
+    func boundedMaxBuffer(_ requested: UInt64) -> UInt64 { min(requested, configuration?.maxBufferBytes ?? .max) }
+
+    /// The idle timeout bounds how long anything of a configuration's sessions waits: a job's output too.
+    func boundedRetention(_ requested: UInt32) -> UInt32 { min(requested, configuration?.idleTimeoutSeconds ?? .max) }
+
+    /// A file that lowered a bound lowers it for the sessions and jobs made under the old one, at once.
+    func applyBounds() {
+        for session in sessions.values {
+            var record = session.record
+            record.idleTimeoutSeconds = boundedIdleTimeout(record.idleTimeoutSeconds)
+            record.maxBuffer = boundedMaxBuffer(record.maxBuffer)
+            if record != session.record {
+                session.record = record
+                try? store.save(record)
+            }
+            for run in session.runs where boundedRetention(run.retentionSeconds) != run.retentionSeconds {
+                run.retentionSeconds = boundedRetention(run.retentionSeconds)
+                run.save()
+            }
+        }
+    }
+
     func createSession(
         name requested: String, idleTimeout requestedIdle: UInt32, buffering: SessionRecord.OutputBuffering,
         maxBuffer: UInt64, heldBy: String, temporary: Bool, loadsProfile: Bool = false, owner: String
@@ -303,8 +352,7 @@ extension HostDaemon {
         guard requestedIdle >= SessionRecord.minimumIdleTimeout else {
             throw RequestFailure(kind: .invalidRequest, message: "the idle timeout must be at least \(SessionRecord.minimumIdleTimeout) seconds")
         }
-        // A configuration's idleTimeoutSeconds is the longest its sessions may wait; a shorter one asked is kept.
-        let idleTimeout = min(requestedIdle, configuration?.idleTimeoutSeconds ?? .max)
+        let idleTimeout = boundedIdleTimeout(requestedIdle)
         if let configuration, let limit = configuration.maxSessionsPerUser {
             let held = sessions.values.filter { $0.record.owner == owner && $0.record.state != .closed }.count
             if held >= limit {
@@ -321,7 +369,7 @@ extension HostDaemon {
             try HostPaths.secureDirectory(directory + "/commands")
             let record = SessionRecord(
                 id: id, name: name, owner: owner, heldBy: heldBy, createdAt: Posix.now,
-                idleTimeoutSeconds: idleTimeout, outputBuffering: buffering, maxBuffer: maxBuffer,
+                idleTimeoutSeconds: idleTimeout, outputBuffering: buffering, maxBuffer: boundedMaxBuffer(maxBuffer),
                 temporary: temporary, configuration: configuration?.name ?? "",
                 runAs: configuration?.runAs ?? "", restricted: allowedCommands != nil)
             try store.save(record)
@@ -378,6 +426,20 @@ extension HostDaemon {
         // `start` checks the lock (a waiting command may find it taken); checked here first as well, so that no
         // temporary session is made for a command that cannot start.
         if let failure = lockFailure(invocation.lock) { throw failure }
+        if invocation.asJob, let configuration {
+            // Charged to whoever started each job (shared sessions hold several users' jobs); a job from before a
+            // daemon's restart, whose starter is not known, to its session's owner.
+            let kept = sessions.values.reduce(0) { count, session in
+                count + session.runs.filter { $0.isJob && ($0.user.isEmpty ? session.record.owner : $0.user) == link.user }.count
+            }
+            if kept >= configuration.jobsPerUser {
+                throw RequestFailure(
+                    kind: .denied,
+                    message:
+                        "configuration \(configuration.name) keeps at most \(configuration.jobsPerUser) job\(configuration.jobsPerUser == 1 ? "" : "s") per user, and \(link.user) has \(kept); remove some first (pss job remove)"
+                )
+            }
+        }
         let session: HostedSession
         if invocation.session.isEmpty {
             session = try createSession(
@@ -437,6 +499,17 @@ extension HostDaemon {
                 return refuse(link, .denied, "configuration \(configuration.name) does not allow this command: \(error)")
             }
         }
+        // An invoke that waited (--wait) starts only if its user is still allowed.
+        if let problem = refreshConfiguration(for: link.user, onlyIfChanged: true) { return refuse(link, .denied, problem) }
+        // A configuration that keeps a transcript starts nothing it would not record: the entry is charged to the
+        // user's rate here, before anything starts (a bound on the entry's size: the job's name is not known yet).
+        if transcript != nil {
+            let entry = Transcript.entry(
+                session: session.record.name, id: session.record.id, user: link.user, runAs: owner,
+                event: "started \(invocation.jobName.isEmpty ? "Job4294967295" : invocation.jobName)", line: invocation.command)
+            if let problem = transcriptRateProblem(for: link.user, bytes: entry.utf8.count) { return refuse(link, .busy, problem) }
+            _ = transcriptRate.take(entry.utf8.count, for: link.user, now: Posix.milliseconds)
+        }
         let shell = session.shell
         guard shell != nil || session.record.restricted else {
             // A cron job's temporary session lets its shell go once the job ends: it is kept only to be collected.
@@ -475,9 +548,8 @@ extension HostDaemon {
             if let input { run.stdinPipe = input.write; Posix.setNonBlocking(input.write) }
             run.shellEnds = [out.write, err.write] + (input.map { [$0.read] } ?? [])
             if invocation.timeoutSeconds > 0 { run.deadline = Posix.milliseconds + Int64(invocation.timeoutSeconds) * 1000 }
-            // A configuration's idle timeout bounds how long anything of its sessions waits; a job's output too.
             let retention = invocation.retentionSeconds > 0 ? invocation.retentionSeconds : JobRecord.defaultRetentionSeconds
-            run.retentionSeconds = min(retention, configuration?.idleTimeoutSeconds ?? .max)
+            run.retentionSeconds = boundedRetention(retention)
             run.save()
             session.run = run
             session.runs.append(run)
@@ -490,13 +562,15 @@ extension HostDaemon {
             if !invocation.asJob {
                 run.link = link
                 link.attached = run
-                run.hasTerminal = invocation.terminal
+                // Keys typed into an invoked command would reach its terminal unrecorded: under a transcript the
+                // command has no one to type (a program reading its terminal gets end of file, and pss says why).
+                run.hasTerminal = invocation.terminal && transcript == nil
             }
             link.send(.started(session.snapshot, run.record(in: session.record), from: StreamOffsets()))
             run.user = link.user
             // A configuration that keeps a transcript runs nothing it could not record.
-            guard transcribe(session, link.user, "started \(run.name)", invocation.command) else {
-                throw HostError.daemon("its transcript cannot be written (\(transcript?.directory ?? ""))")
+            if let problem = transcribe(session, link.user, "started \(run.name)", invocation.command, counted: false) {
+                throw HostError.daemon(problem)
             }
             guard let shell else {
                 return try startDirectly(
@@ -542,12 +616,41 @@ extension HostDaemon {
             descriptors: [stdin.map { .copy($0) } ?? .open("/dev/null", flags: O_RDONLY), .copy(stdout), .copy(stderr)])
     }
 
-    /// A line of the configuration's transcript, if it keeps one; false when it could not be written.
+    /// A line of the configuration's transcript, if it keeps one: nil when written (or none is kept), else why not.
+    /// Every entry counts against its user's `TranscriptRate` but a command's end (its start was counted); a refused
+    /// line over it is counted instead of written, and the count goes with the user's next entry.
     @discardableResult
-    func transcribe(_ session: HostedSession, _ user: String, _ event: String, _ line: String) -> Bool {
-        guard let transcript else { return true }
-        return transcript.record(
-            session: session.record.name, id: session.record.id, user: user,
-            runAs: session.record.runAs.isEmpty ? owner : session.record.runAs, event: event, line: line)
+    func transcribe(_ session: HostedSession, _ user: String, _ event: String, _ line: String, counted: Bool = true) -> String? {
+        guard let transcript else { return nil }
+        let runAs = session.record.runAs.isEmpty ? owner : session.record.runAs
+        var entry = Transcript.entry(session: session.record.name, id: session.record.id, user: user, runAs: runAs, event: event, line: line)
+        if counted {
+            if let problem = transcriptRateProblem(for: user, bytes: entry.utf8.count) {
+                if event.hasPrefix("refused") { transcriptRate.countUnrecorded(for: user) }
+                return problem
+            }
+            _ = transcriptRate.take(entry.utf8.count, for: user, now: Posix.milliseconds)
+            let unrecorded = transcriptRate.takeUnrecorded(for: user)
+            if unrecorded > 0 {
+                entry =
+                    Transcript.entry(
+                        session: session.record.name, id: session.record.id, user: user, runAs: runAs,
+                        event: "\(unrecorded) refused line\(unrecorded == 1 ? "" : "s") not recorded (over the transcript's rate)", line: "")
+                    + entry
+            }
+        }
+        guard transcript.record(entry, id: session.record.id) else {
+            return "configuration \(configuration?.name ?? ""): its transcript cannot be written (\(transcript.directory))"
+        }
+        return nil
+    }
+
+    /// Why `user` may not add `bytes` to the transcript now, or nil (always nil without a transcript).
+    func transcriptRateProblem(for user: String, bytes: Int) -> String? {
+        guard transcript != nil else { return nil }
+        var trial = transcriptRate
+        guard !trial.take(bytes, for: user, now: Posix.milliseconds) else { return nil }
+        return
+            "configuration \(configuration?.name ?? "") records at most \(TranscriptRate.rate >> 10) KiB a second of each user's lines in its transcript, and \(user) is over it: try again in \(transcriptRate.secondsUntil(bytes, for: user)) s"
     }
 }

@@ -87,6 +87,17 @@ extension HostDaemon {
             session.shell?.write(sent)
             return
         }
+        // Under a transcript, keys for an invoked command are not typed at all (they would not be recorded).
+        if let run = link.attached, run.link === link, run.isRunning, transcript != nil {
+            if !run.toldKeysNotTaken, let configuration {
+                run.toldKeysNotTaken = true
+                link.send(
+                    .notice(
+                        "configuration \(configuration.name) keeps a transcript: keys typed here do not reach an invoked command (pss enter records what is typed)"
+                    ))
+            }
+            return
+        }
         guard let session = link.entered, session.enteredLink === link, let shell = session.shell else { return }
         // Keys sent again after a reconnection: what the host already took is not typed twice.
         let skip = session.keysTaken > offset ? Int(min(session.keysTaken - offset, UInt64(sent.count))) : 0
@@ -94,8 +105,8 @@ extension HostDaemon {
         session.keysTaken = max(session.keysTaken, offset) + UInt64(bytes.count)
         guard !bytes.isEmpty else { return }
         // A configuration that keeps a transcript lets nothing through that it could not record.
-        if transcript != nil, !transcribeTyped(bytes, in: session, shell: shell, user: link.user) {
-            link.send(.failure(.hostFailure, "the configuration's transcript cannot be written: nothing typed reaches the session"))
+        if transcript != nil, let problem = transcribeTyped(bytes, in: session, shell: shell, user: link.user) {
+            link.send(.notice("\(problem): what was typed did not reach the session"))
             return
         }
         guard session.run == nil, shell.isAtPrompt else { shell.writeKeys(bytes); return }
@@ -157,17 +168,23 @@ extension HostDaemon {
     /// echo (no readline: `enterInteractive(lineEditing: false)`), so a line that does not echo is one a program
     /// reads as a secret (sudo, ssh, `read -s`): it is recorded as such, without its text, as are keys typed
     /// before the prompt shows. Ctrl-C and Ctrl-U abandon the line. Returns false when the transcript cannot be
-    /// written.
-    func transcribeTyped(_ bytes: [UInt8], in session: HostedSession, shell: SessionShell, user: String) -> Bool {
+    /// written, and why.
+    func transcribeTyped(_ bytes: [UInt8], in session: HostedSession, shell: SessionShell, user: String) -> String? {
         let shows = shell.echoes
+        // What was typed but not let through is not part of the line.
+        let before = session.transcriptLine
         let interrupt = shell.controlCharacter(VINTR), kill = shell.controlCharacter(VKILL)
         for byte in bytes {
             switch byte {
             case 0x0A, 0x0D:
                 if let line = session.transcriptLine {
-                    if !line.isEmpty, !transcribe(session, user, "typed", String(decoding: line, as: UTF8.self)) { return false }
-                } else if !transcribe(session, user, "typed with echo off (not recorded)", "") {
-                    return false
+                    if !line.isEmpty, let problem = transcribe(session, user, "typed", String(decoding: line, as: UTF8.self)) {
+                        session.transcriptLine = before
+                        return problem
+                    }
+                } else if let problem = transcribe(session, user, "typed with echo off (not recorded)", "") {
+                    session.transcriptLine = before
+                    return problem
                 }
                 session.transcriptLine = []
             case interrupt, kill:
@@ -178,6 +195,6 @@ extension HostDaemon {
                 if session.transcriptLine != nil, session.transcriptLine!.count < 1 << 16 { session.transcriptLine!.append(byte) }
             }
         }
-        return true
+        return nil
     }
 }

@@ -35,6 +35,9 @@ public final class HostDaemon {
     /// Its allowedCommands, when it has them: no session of this daemon has a shell.
     private(set) var allowedCommands: AllowedCommands?
     private(set) var transcript: Transcript?
+    var transcriptRate = TranscriptRate()
+    /// Whether each user was allowed in the configuration, and when that was asked (`isAllowedNow`).
+    var allowance: [String: (stamp: [Int], at: Int64, expires: Bool, allowed: Bool)] = [:]
     /// The configuration file's inode, times and size when last read (`refreshConfiguration`).
     var configurationStamp: [Int] = []
     /// What a restricted command's environment is: nothing from the client or the user's files.
@@ -72,11 +75,16 @@ public final class HostDaemon {
     public func run() throws {
         // Sessions' shells start where a login would; the daemon must not hold the directory it was started in.
         chdir(Posix.environment("HOME") ?? "/")
+        // A daemon shared by a configuration's users keeps nothing its first caller chose (CleanStart).
+        if configuration?.runAs != nil {
+            umask(0o022)
+            CleanStart.raiseSoftLimits()
+        }
         try paths.prepare()
         try transcript?.prepare()
         let lock = open(paths.lock, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         try Posix.check(lock, "open \(paths.lock)")
-        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { return }  // another daemon is running or starting
+        guard Self.takeLock(lock, socket: paths.socket) else { return }  // another daemon serves
 
         try listen()
         installSignalHandlers()
@@ -98,8 +106,23 @@ public final class HostDaemon {
             try? store.save(broken)
             for run in session.runs where run.endUnknown && run.endedAt == 0 { run.endedAt = Posix.now }
         }
+        // Records saved under an older file (or before bounds were applied at all) take the bounds of today's.
+        applyBounds()
         loop()
         unlink(paths.socket)
+    }
+
+    /// The daemon's lock: taken at once, or, while another daemon holds it without a socket to connect to (it is
+    /// starting, or ending with nothing left), waited for up to 3 s, so that a relay that found the socket gone
+    /// gets a daemon. False when another daemon serves.
+    private static func takeLock(_ lock: Int32, socket: String) -> Bool {
+        for _ in 0..<300 {
+            if flock(lock, LOCK_EX | LOCK_NB) == 0 { return true }
+            // (An ending daemon removes its socket's name before it looks for the last relays.)
+            if access(socket, F_OK) == 0 { return false }
+            usleep(10_000)
+        }
+        return false
     }
 
     private func listen() throws {
@@ -321,9 +344,21 @@ public final class HostDaemon {
 
     private func shouldExit() -> Bool {
         guard sessions.isEmpty, links.isEmpty, hadClient || Posix.now - startedAt > 30 else { return false }
-        // A client may be connecting right now: serve it instead of leaving it a dead socket.
+        // The socket's name goes first: no relay can connect after the look below (one that finds it gone starts
+        // the next daemon, which waits for this one's lock). One that connected before is served, not dropped:
+        // the daemon takes it and listens again.
+        unlink(paths.socket)
         var pending = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
-        return poll(&pending, 1, 0) == 0
+        guard poll(&pending, 1, 0) > 0 else { return true }
+        acceptLinks()
+        let old = listener
+        do {
+            try listen()
+            close(old)
+        } catch {
+            Self.log("cannot listen again: \(error)")  // the next look finds nothing more and ends the daemon
+        }
+        return false
     }
 
     /// Output is not read from a command whose unacknowledged spool has reached its session's --max-buffer
@@ -487,7 +522,7 @@ public final class HostDaemon {
         run.pid = 0
         run.save()
         if case let .exited(status, signal, _) = end {
-            transcribe(session, run.user, "ended \(run.name) status \(status)\(signal.isEmpty ? "" : " (SIG\(signal))")", run.command)
+            transcribe(session, run.user, "ended \(run.name) status \(status)\(signal.isEmpty ? "" : " (SIG\(signal))")", run.command, counted: false)
         }
         for stopper in run.stoppers where !stopper.isClosed { stopper.send(.job(run.record(in: session.record))) }
         run.stoppers = []
@@ -650,10 +685,11 @@ public final class HostDaemon {
         }
         if run.terminalAnswers == 1, let link = run.link, !link.isClosed {
             let prompt = TerminalWait.prompt(in: run.terminalTail).map { " (it showed: \(String(reflecting: $0)))" } ?? ""
-            link.send(
-                .notice(
-                    "the command waited for input on its terminal\(prompt), which has no one to type here; "
-                        + "it got end of file. Give it its input another way (sudo -n, or sudo -S with the password on stdin), or use pss enter"))
+            let why =
+                transcript != nil
+                ? "and configuration \(configuration?.name ?? "") keeps a transcript, so no keys are typed into an invoked command; it got end of file. Use pss enter, which records what is typed"
+                : "which has no one to type here; it got end of file. Give it its input another way (sudo -n, or sudo -S with the password on stdin), or use pss enter"
+            link.send(.notice("the command waited for input on its terminal\(prompt), " + why))
         }
     }
 
@@ -662,6 +698,18 @@ public final class HostDaemon {
     /// Sends output, starts waiting commands, applies time limits, lets go of what is no longer needed.
     private func progress() {
         for link in links where link.pendingOutput > 0 { link.flush() }
+        // A full disk: acknowledged output of every command becomes space for the held output, in pages rather
+        // than folios once no link's pipe holds spliced output that a partial punch could zero. (In whole folios
+        // alone, 2 MB acknowledged of a 3 MB job on a 2 MB disk freed nothing, and the receive waited forever.)
+        if sessions.values.contains(where: { $0.runs.contains { $0.outputs.contains(where: \.isHolding) } }),
+            links.allSatisfy({ $0.isClosed || $0.outputIsDrained })
+        {
+            for session in sessions.values {
+                for run in session.runs {
+                    run.outputs.forEach { $0.releaseAcknowledged(beforeFreeing: sparingLinks($0), finely: true) }
+                }
+            }
+        }
         for session in Array(sessions.values) {
             deliverSignals(session)
             answerTerminalWait(session)

@@ -53,6 +53,8 @@ final class CommandRun {
     var interruptFollowUp = InterruptFollowUp.none
     /// Its client has a terminal (invoke from one): the command's terminal is shown there, and answered from it.
     var hasTerminal = false
+    /// Keys came for it that a transcript kept from its terminal, and the client was told (once).
+    var toldKeysNotTaken = false
     /// The last bytes the command wrote to its terminal (a prompt, if it asks for input there).
     var terminalTail: [UInt8] = []
     /// Since when (monotonic ms) it has been seen waiting for input on its terminal, and how often it was answered.

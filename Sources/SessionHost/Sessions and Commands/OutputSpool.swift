@@ -156,9 +156,13 @@ final class OutputSpool {
 
     /// Frees the blocks of output acknowledged and already sent, so a long stream a client keeps up with occupies
     /// a few MiB of page cache, not its length, and never has to be written back to the disk.
-    func releaseAcknowledged(beforeFreeing: (UInt64) -> Void) {
-        free(below: min(acked, sent), beforeFreeing: beforeFreeing)
+    /// `finely`: in pages rather than folios, when the disk is full and no link's pipe can hold any of it (see
+    /// `freeingUnit`): acknowledged output is then space for the held output, whatever its size.
+    func releaseAcknowledged(beforeFreeing: (UInt64) -> Void, finely: Bool = false) {
+        free(below: min(acked, sent), unit: finely ? Self.pageSize : Self.freeingUnit, beforeFreeing: beforeFreeing)
     }
+
+    static let pageSize = UInt64(max(4096, sysconf(Int32(_SC_PAGESIZE))))
 
     /// Blocks are freed in whole units of the largest page-cache folio (the PMD size: 2 MiB on x86-64; without
     /// transparent huge pages, folios are single pages). Output
@@ -176,13 +180,16 @@ final class OutputSpool {
     /// 512 MiB ones): larger, output is copied through memory instead.
     static var splicesOutput: Bool { freeingUnit <= 32 << 20 }
 
-    private func free(below end: UInt64, beforeFreeing: (UInt64) -> Void) {
-        let until = end & ~(Self.freeingUnit - 1)
+    private func free(below end: UInt64, unit: UInt64 = freeingUnit, beforeFreeing: (UInt64) -> Void) {
+        let until = end & ~(unit - 1)
         guard until > freedUntil else { return }
         beforeFreeing(until)
+        // From a unit's start: after pages were freed on a full disk, the next folio-sized punch starts at a folio
+        // (punching again what is a hole already), never through part of one.
+        let from = freedUntil & ~(unit - 1)
         _ = glibcFallocate(
             openFile(), 0x01 | 0x02 /* FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE */,
-            off_t(freedUntil), off_t(until - freedUntil))
+            off_t(from), off_t(until - from))
         freedUntil = until
     }
 

@@ -44,13 +44,15 @@ public enum AccountDatabase {
     public static var current: User? { user(id: getuid()) }
 
     /// The groups `user` is in, primary first, as initgroups would make them (and sudo's %group matches them).
-    public static func groups(of user: User) -> [Group] {
+    /// With `filesOnly`, the groups /etc/group alone gives (no child process: what a check made before every
+    /// request asks first).
+    public static func groups(of user: User, filesOnly: Bool = false) -> [Group] {
         var ids = [user.gid]
         for group in entries(of: "group", parse: parseGroup) where group.members.contains(where: { same($0, user.name) }) {
             ids.append(group.gid)
         }
         // "name gid gid ...": the supplementary groups every source knows.
-        if usesOtherSources("group"), let line = getent(["initgroups", user.name])?.first {
+        if !filesOnly, usesOtherSources("group"), let line = getent(["initgroups", user.name])?.first {
             let words = line.split(separator: " ", omittingEmptySubsequences: true)
             if let first = words.first, same(String(first), user.name) { ids += words.dropFirst().compactMap { gid_t($0) } }
         }

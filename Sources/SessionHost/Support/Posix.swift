@@ -34,6 +34,13 @@ enum Posix {
         return (ends[0], ends[1])
     }
 
+    /// A file's device, inode, change time and size: what tells that it was replaced or changed (empty: no file).
+    static func fileStamp(_ path: String) -> [Int] {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return [] }
+        return [Int(info.st_dev), Int(info.st_ino), info.st_ctim.tv_sec, info.st_ctim.tv_nsec, info.st_mtim.tv_nsec, Int(info.st_size)]
+    }
+
     static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
         bytes.withUnsafeBytes { writeAll(fd, $0) }
     }
@@ -94,7 +101,7 @@ enum Posix {
     }
 
     private static func removeContents(of directory: Int32) {
-        let copy = dup(directory)
+        let copy = fcntl(directory, F_DUPFD_CLOEXEC, 0)
         guard copy >= 0, let stream = fdopendir(copy) else { if copy >= 0 { close(copy) }; return }
         var names: [String] = []
         while let entry = readdir(stream) {

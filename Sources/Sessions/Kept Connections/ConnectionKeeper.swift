@@ -89,10 +89,20 @@ public final class ConnectionKeeper {
         }
         guard isKeeper, var listener = try? UnixSocket.listen(control) else { return }
         defer { close(listener) }
+        var identity = Self.inode(control)
         handle(first)
         while !hosts.isEmpty {
             var descriptors = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0), pollfd(fd: ended.read, events: Int16(POLLIN), revents: 0)]
-            if poll(&descriptors, 2, -1) < 0 && errno != EINTR { break }
+            if poll(&descriptors, 2, 2000) < 0 && errno != EINTR { break }
+            // Its control socket removed (the client directory deleted): the keeper ends, and its hosts with it,
+            // rather than keep links that would start host daemons nobody wants.
+            if identity == nil || Self.inode(control) != identity {
+                context.logger.info("its control socket or client directory is gone: ending")
+                for (_, entry) in hosts { entry.host.stop() }
+                for (_, entry) in hosts { pthread_join(entry.thread, nil) }
+                hosts = [:]
+                return
+            }
             while let fd = UnixSocket.acceptOwn(listener) {
                 let request = Self.readAll(fd, timeout: 1000)
                 close(fd)
@@ -113,11 +123,18 @@ public final class ConnectionKeeper {
                     close(listener)
                     guard let again = try? UnixSocket.listen(control) else { break }
                     listener = again
+                    identity = Self.inode(control)
                 }
             }
         }
         unlink(control)
         for (_, entry) in hosts { pthread_join(entry.thread, nil) }
+    }
+
+    /// The file's device and inode: which file it is, not what it holds.
+    private static func inode(_ path: String) -> [UInt64]? {
+        var info = stat()
+        return stat(path, &info) == 0 ? [UInt64(info.st_dev), UInt64(info.st_ino)] : nil
     }
 
     private func handle(_ bytes: [UInt8]) {

@@ -33,6 +33,12 @@ final class KeptHost: @unchecked Sendable {
 
     var hasEnded: Bool { lock.withLock { ended } }
 
+    /// Told by the keeper that its directory or control socket is gone: takes no more commands, and ends once
+    /// those running have.
+    func stop() { lock.withLock { stopRequested = true } }
+    private var stopRequested = false
+    fileprivate var isStopRequested: Bool { lock.withLock { stopRequested } }
+
     func run() {
         defer {
             lock.withLock { ended = true }
@@ -78,6 +84,7 @@ final class KeptHost: @unchecked Sendable {
         /// The connection's socket, while it takes commands; its inode, so that only it is removed.
         var listener: Int32?
         let socketIdentity: ino_t
+        let socketDevice: dev_t
         let logger: Logger
         var pumps: [(pump: ChannelPump, frames: LinkFrames, configuration: String?)] = []
         /// Links ready for the next commands: released by the last ones, or opened while nothing ran.
@@ -98,7 +105,16 @@ final class KeptHost: @unchecked Sendable {
             var identity = stat()
             stat(host.kept.socketPath, &identity)
             socketIdentity = identity.st_ino
+            socketDevice = identity.st_dev
             nextCheck = host.kept.keeping.linger.map { .after(seconds: Double($0)) }
+        }
+
+        static let lookForSocketSeconds = 2.0
+
+        /// Whether the socket this thread listens on is still its own (not removed, nor replaced).
+        var isOwnSocketThere: Bool {
+            var now = stat()
+            return stat(host.kept.socketPath, &now) == 0 && now.st_ino == socketIdentity && now.st_dev == socketDevice
         }
 
         /// Takes no more commands: the socket goes (new commands connect on their own); those running go on.
@@ -117,6 +133,13 @@ final class KeptHost: @unchecked Sendable {
                 for (pump, _, _) in pumps { close(pump.descriptor) }
             }
             while listener != nil || !pumps.isEmpty {
+                // The socket removed (its client directory deleted) or the keeper told to stop: no more commands,
+                // and no more links ahead of time (each would start a host daemon that had been ended).
+                if listener != nil, host.isStopRequested || !isOwnSocketThere {
+                    logger.info("ended: its socket or client directory is gone")
+                    stopServing()
+                    idle = []
+                }
                 var moved = false
                 while let fd = listener.flatMap(UnixSocket.acceptOwn) {
                     try serve(fd)
@@ -152,7 +175,10 @@ final class KeptHost: @unchecked Sendable {
                     _ = poll(&extra, nfds_t(extra.count), 1000)
                     continue
                 }
-                _ = try connection.wait(for: channels, extra: extra, timeout: pumps.isEmpty ? nextCheck?.pollTimeout ?? -1 : -1)
+                // Idle, it looks at least every few seconds whether its socket is still there.
+                let look = Int32(Self.lookForSocketSeconds * 1000)
+                let timeout = pumps.isEmpty ? min(nextCheck?.pollTimeout ?? look, look) : -1
+                _ = try connection.wait(for: channels, extra: extra, timeout: timeout)
             }
         }
 

@@ -233,7 +233,7 @@ struct InvokeCommand: ParsableCommand {
             invocation.retentionSeconds = retention?.seconds ?? 0
             return (reference.host, .invoke(invocation))
         }
-        if asJob { return try startJobs(targets.map(\.text), resolve) }
+        if asJob { return try startJobs(targets.map(\.text), sessions: targets.map { $0.isSession ? $0.text : nil }, resolve) }
         if several {
             let streaming = FanOutStreaming(
                 connection: connection, targets: targets.map(\.text), throttle: fanOut.throttle, groups: group,
@@ -247,13 +247,18 @@ struct InvokeCommand: ParsableCommand {
     }
 
     /// --as-job: starts the command on each target and shows the jobs, without waiting for them.
-    private func startJobs(_ targets: [String], _ resolve: (SessionClient, Int) throws -> (host: String, request: ClientMessage)) throws {
+    /// `sessions`: each target's session reference, or nil for a host (a new temporary session there).
+    private func startJobs(
+        _ targets: [String], sessions: [String?], _ resolve: (SessionClient, Int) throws -> (host: String, request: ClientMessage)
+    ) throws {
         let client = try connection.makeClient(prompting: targets.count == 1).locatingHelper()
         let (rows, worst) = Diagnostics.forEachTarget(
             targets, throttle: fanOut.throttle,
             indexed: { index in
                 let (host, request) = try resolve(client, index)
-                let answer = try client.withLink(host) { try $0.request(request) }
+                // A session of a configuration is reached through that configuration, as for every other command.
+                let routed = try sessions[index].map { try client.forSession(SessionReference(parsing: $0, known: try client.state.knownSessions())) } ?? client
+                let answer = try routed.withLink(host) { try $0.request(request) }
                 guard case let .started(session, job, _) = answer else { throw SessionError.helper("unexpected answer") }
                 client.state.remember(host: host, records: [session], complete: false)
                 return JobOutput.Row(host: host, job: job)

@@ -19,6 +19,8 @@ enum ConfigurationOutput {
                 line.add("allowedCommands", fields["allowedCommands"] as? [String])
                 line.add("idleTimeoutSeconds", fields["idleTimeoutSeconds"] as? Int)
                 line.add("maxSessionsPerUser", fields["maxSessionsPerUser"] as? Int)
+                line.add("maxBufferBytes", fields["maxBufferBytes"] as? Int)
+                line.add("maxJobsPerUser", fields["maxJobsPerUser"] as? Int)
                 line.add("transcriptDirectory", fields["transcriptDirectory"] as? String)
                 line.add("problem", entry.problem.isEmpty ? nil : entry.problem)
                 line.add("allowsYou", entry.allowsCaller)

@@ -42,6 +42,7 @@ enum SessionOutput {
         line.add("idleTimeoutSeconds", Int(record.idleTimeoutSeconds))
         line.add("expiresAt", record.expiresAt > 0 ? timestamp(record.expiresAt) : nil)
         line.add("outputBuffering", record.outputBuffering.rawValue)
+        line.add("maxBuffer", Int(clamping: record.maxBuffer))
         line.add("command", record.command.isEmpty ? nil : record.command)
         line.add("temporary", record.temporary)
         return line
