@@ -102,6 +102,26 @@ final class DaemonRobustnessTests: HostFixtureTestCase {
         XCTAssertTrue(received.stdoutText == expected, "the output differs from seq's")
     }
 
+    /// A receive that a full disk holds up, with nothing it receives making room (`--keep` acknowledges nothing),
+    /// ends after `stallSeconds` with the reason and 254 instead of waiting silently; once space is freed, the next
+    /// receive gets everything.
+    func testAReceiveAFullDiskStallsEndsSayingWhy() throws {
+        let (tmpfs, host, client) = smallDiskHost()
+        defer { withExtendedLifetime(host) {} }  // its sshd, to the end
+        let filler = tmpfs.fill(leaving: 1024)
+        let expected = (1...450_000).map { "\($0)\n" }.joined()
+        XCTAssertEqual(client.pss(["invoke", "--session", "h/s", "--as-job", "--job-name", "big", "--", "seq 1 450000"]).status, 0)
+        XCTAssertTrue(Processes.waitUntil { tmpfs.freeKiB == 0 }, "\(tmpfs.freeKiB) KiB free")
+        let stalled = client.pss(["receive", "h/s", "--job", "big", "--keep"], limit: 90)
+        XCTAssertEqual(stalled.status, 254, String(stalled.stderrText.prefix(1000)))
+        XCTAssertTrue(stalled.stderrText.contains("nothing received for 30 s made room"), stalled.stderrText)
+        XCTAssertTrue(stalled.stderrText.contains("receive it again (pss receive s) once space is freed"), stalled.stderrText)
+        unlink(filler)
+        let received = client.pss(["receive", "h/s", "--job", "big"], limit: 60)
+        XCTAssertEqual(received.status, 0, String(received.stderrText.prefix(1000)))
+        XCTAssertTrue(received.stdoutText == expected, "the output differs from seq's")
+    }
+
     /// A shell started while another command's output waits on a link (a descriptor of its spool queued there)
     /// inherits no descriptor of that spool, nor do its commands.
     func testAShellStartedMeanwhileHoldsNoSpoolDescriptor() throws {

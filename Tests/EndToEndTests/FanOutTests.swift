@@ -194,21 +194,21 @@ final class FanOutTests: XCTestCase {
         XCTAssertEqual(client.pss(["get", "--host", "n[1-3]", "--name", "fleet"]).stdoutText.split(separator: "\n").count, 2, "the table's header only")
     }
 
-    /// 200 targets (aliases of one sshd, each with a known_hosts name of its own) that all add their key to
+    /// 100 targets (aliases of one sshd, each with a known_hosts name of its own) that all add their key to
     /// known_hosts at once (accept-new): every one runs, and the file gets each name once, whole.
-    func testTwoHundredTargetsAddingKeysAtOnce() throws {
+    func testAHundredTargetsAddingKeysAtOnce() throws {
         let knownHosts = client.scratch.file("known_hosts_many")
         let config = client.scratch.file("config_many")
-        let aliases = (1...200).map { "Host t\($0)\n    HostKeyAlias t\($0)\n" }.joined()
+        let aliases = (1...100).map { "Host t\($0)\n    HostKeyAlias t\($0)\n" }.joined()
         let common = ["Host t*", "    StrictHostKeyChecking accept-new", "    UserKnownHostsFile \(knownHosts)"]
         try (aliases + (common + client.hostBlock(alias: "t*", port: servers[0].port).dropFirst()).joined(separator: "\n") + "\n")
             .write(toFile: config, atomically: true, encoding: .utf8)
-        let result = client.pssRaw(["-F", config, "invoke", "--host", "t[1-200]", "--", "echo ok"], limit: 300)
+        let result = client.pssRaw(["-F", config, "invoke", "--host", "t[1-100]", "--", "echo ok"], limit: 300)
         XCTAssertEqual(result.status, 0, String(result.description.prefix(3000)))
-        XCTAssertEqual(Set(result.stdoutText.split(separator: "\n")), Set((1...200).map { "t\($0): ok" }))
+        XCTAssertEqual(Set(result.stdoutText.split(separator: "\n")), Set((1...100).map { "t\($0): ok" }))
         let lines = try String(contentsOfFile: knownHosts, encoding: .utf8).split(separator: "\n")
-        XCTAssertEqual(lines.count, 200)
-        XCTAssertEqual(Set(lines.map { $0.split(separator: " ")[0] }), Set((1...200).map { "t\($0)" }), "each name once")
+        XCTAssertEqual(lines.count, 100)
+        XCTAssertEqual(Set(lines.map { $0.split(separator: " ")[0] }), Set((1...100).map { "t\($0)" }), "each name once")
         XCTAssertTrue(lines.allSatisfy { $0.hasSuffix(servers[0].hostPublicKey().split(separator: " ")[1]) }, "each line whole")
     }
 
@@ -244,8 +244,13 @@ final class FanOutTests: XCTestCase {
         interrupted.press("C-c")
         XCTAssertTrue(interrupted.waitFor("exit=130"), interrupted.screen)
         XCTAssertFalse(interrupted.screen.contains("done, "), interrupted.screen)
-        let left = client.pss(["get", "--host", "n[1-3]", "--json"]).stdoutText
-        XCTAssertFalse(left.contains("\"temporary\":true"), "the interrupted commands' sessions went with them: \(left)")
+        // (Each client's last acknowledgement may reach its daemon a moment after pss has exited.)
+        var left = ""
+        XCTAssertTrue(
+            Processes.waitUntil(limit: 10) {
+                left = self.client.pss(["get", "--host", "n[1-3]", "--json"]).stdoutText
+                return !left.contains("\"temporary\":true")
+            }, "the interrupted commands' sessions went with them: \(left)")
     }
 
     /// Processes on this machine (the hosts) whose command line holds `marker`.
@@ -352,8 +357,13 @@ final class FanOutTests: XCTestCase {
         XCTAssertEqual(result.status, 130, "\(result)")
         XCTAssertFalse(result.stdoutText.contains("complete"), "no command took part of it for the whole: \(result)")
         XCTAssertTrue(result.stderrText.contains("stdin was cut short"), result.stderrText)
-        let left = client.pss(["get", "--host", "n[1-3]", "--json"]).stdoutText
-        XCTAssertFalse(left.contains("\"temporary\":true"), "the interrupted commands' sessions went with them: \(left)")
+        // (Each client's last acknowledgement may reach its daemon a moment after pss has exited.)
+        var left = ""
+        XCTAssertTrue(
+            Processes.waitUntil(limit: 10) {
+                left = self.client.pss(["get", "--host", "n[1-3]", "--json"]).stdoutText
+                return !left.contains("\"temporary\":true")
+            }, "the interrupted commands' sessions went with them: \(left)")
     }
 
     /// Hosts whose keys changed: one line a host in the summary, OpenSSH's warning said once, not once a host.

@@ -428,7 +428,15 @@ public final class HostDaemon {
         for link in links where link.isClosed {
             link.close()
             listenerPausedUntil = 0  // a descriptor came free
+            var abandoned: [HostedSession] = []
             for session in sessions.values {
+                // A temporary session made for an invoke that was still waiting (its shell reading the login
+                // files) has nothing more to do once that client is gone: it goes, as it would after its command.
+                if session.waiting.contains(where: { $0.link === link }), session.record.temporary, session.runs.isEmpty,
+                    session.waiting.allSatisfy({ $0.link === link })
+                {
+                    abandoned.append(session)
+                }
                 session.waiting.removeAll { $0.link === link }
                 // An entered client whose connection went away: the session waits for it, Disconnected.
                 if session.enteredLink === link {
@@ -450,6 +458,7 @@ public final class HostDaemon {
                     }
                 }
             }
+            abandoned.forEach(remove)
         }
         links.removeAll { $0.isClosed }
     }
@@ -718,6 +727,7 @@ public final class HostDaemon {
                 if run.pendingEnd != nil { publishEndIfSpooled(run, in: session) }
                 if run.acknowledgementsWorthSaving { run.save() }
                 reportWriteFailure(of: run)
+                endStalledReceive(run, in: session)
                 pump(run, in: session)
                 // A finished command that nobody streams holds no descriptor.
                 if !run.isRunning && run.link == nil { run.outputs.forEach { if !$0.isOpen { $0.closeFile() } } }
@@ -730,11 +740,17 @@ public final class HostDaemon {
                 start(next.invocation, in: session, link: next.link)
             }
             let now = Posix.now
+            let waited = session.waiting.count
             session.waiting.removeAll { waiting in
                 guard waiting.deadline <= now else { return false }
                 let what = session.shell?.isReady == false ? "still reading the login files" : "still busy"
                 waiting.link.send(.failure(.busy, "session '\(session.record.name)' was \(what) after the wait"))
                 return true
+            }
+            // A temporary session whose only invoke gave up waiting has nothing more to do.
+            if session.waiting.count < waited, session.waiting.isEmpty, session.record.temporary, session.runs.isEmpty {
+                remove(session)
+                continue
             }
             if let expiry = session.expiresAt, expiry <= now {
                 expired.record(
@@ -791,6 +807,28 @@ public final class HostDaemon {
 
     /// Tells the client streaming a command when the host's disk stops taking its output, and when it takes it
     /// again: meanwhile the command is paused on its full pipe and nothing is lost.
+    /// A receive that a full disk holds up with nothing more stored for `stallSeconds` (everything stored was sent,
+    /// and what was acknowledged freed no room: another process fills the disk, or the client acknowledges nothing)
+    /// ends, saying why, instead of waiting silently; the command stays paused and its output kept for the next.
+    func endStalledReceive(_ run: CommandRun, in session: HostedSession) {
+        let written = run.outputs.reduce(0) { $0 + $1.written }
+        guard run.outputs.contains(where: \.isHolding) else { run.stalledSince = nil; return }
+        guard let since = run.stalledSince, since.written == written else {
+            run.stalledSince = (Posix.now, written)
+            return
+        }
+        guard Posix.now - since.at >= Self.stallSeconds, let link = run.link, !link.isClosed, run.isFullySent else { return }
+        let failure = run.outputs.lazy.compactMap(\.writeFailure).first ?? "the disk is full"
+        detach(
+            run,
+            telling:
+                "the host cannot store this command's output (\(failure), in \(paths.base)) and nothing received for \(Self.stallSeconds) s made room: the command is paused, its output kept; receive it again (pss receive \(session.record.name)) once space is freed there"
+        )
+        run.stalledSince = nil
+    }
+
+    static let stallSeconds: Int64 = 30
+
     func reportWriteFailure(of run: CommandRun) {
         let failure = run.outputs.lazy.compactMap(\.writeFailure).first
         guard (failure != nil) != run.reportedWriteFailure else { return }

@@ -38,6 +38,9 @@ final class CommandRun {
     var pendingEnd: HostMessage?
     /// The client streaming it was told that the host's disk holds its output back.
     var reportedWriteFailure = false
+    /// Since when its output has been held by a full disk with nothing more stored, and how much was stored then
+    /// (`HostDaemon.endStalledReceive`).
+    var stalledSince: (at: Int64, written: UInt64)?
     var endedAt: Int64 = 0
     /// Loaded from an earlier daemon that died while the command ran: how it ended is not known.
     var endUnknown = false
