@@ -244,13 +244,18 @@ final class FanOutTests: XCTestCase {
         interrupted.press("C-c")
         XCTAssertTrue(interrupted.waitFor("exit=130"), interrupted.screen)
         XCTAssertFalse(interrupted.screen.contains("done, "), interrupted.screen)
-        // (Each client's last acknowledgement may reach its daemon a moment after pss has exited.)
+        assertNoTemporarySessionLeft()
+    }
+
+    /// The temporary sessions of interrupted commands went with them (each client's last acknowledgement may reach
+    /// its daemon a moment after pss has exited).
+    private func assertNoTemporarySessionLeft(file: StaticString = #filePath, line: UInt = #line) {
         var left = ""
         XCTAssertTrue(
             Processes.waitUntil(limit: 10) {
                 left = self.client.pss(["get", "--host", "n[1-3]", "--json"]).stdoutText
                 return !left.contains("\"temporary\":true")
-            }, "the interrupted commands' sessions went with them: \(left)")
+            }, "the interrupted commands' sessions went with them: \(left)", file: file, line: line)
     }
 
     /// Processes on this machine (the hosts) whose command line holds `marker`.
@@ -357,13 +362,7 @@ final class FanOutTests: XCTestCase {
         XCTAssertEqual(result.status, 130, "\(result)")
         XCTAssertFalse(result.stdoutText.contains("complete"), "no command took part of it for the whole: \(result)")
         XCTAssertTrue(result.stderrText.contains("stdin was cut short"), result.stderrText)
-        // (Each client's last acknowledgement may reach its daemon a moment after pss has exited.)
-        var left = ""
-        XCTAssertTrue(
-            Processes.waitUntil(limit: 10) {
-                left = self.client.pss(["get", "--host", "n[1-3]", "--json"]).stdoutText
-                return !left.contains("\"temporary\":true")
-            }, "the interrupted commands' sessions went with them: \(left)")
+        assertNoTemporarySessionLeft()
     }
 
     /// Hosts whose keys changed: one line a host in the summary, OpenSSH's warning said once, not once a host.

@@ -237,10 +237,7 @@ extension HostDaemon {
 
     /// Reads the configuration's file again when it changed, and applies what changed. Returns why it cannot be used.
     private func reloadConfigurationFile(_ name: String, onlyIfChanged: Bool) -> String? {
-        var info = stat()
-        let stamp =
-            stat(ConfigurationRegistry().file(for: name), &info) == 0
-            ? [Int(info.st_ino), info.st_mtim.tv_sec, info.st_mtim.tv_nsec, info.st_ctim.tv_sec, info.st_ctim.tv_nsec, Int(info.st_size)] : []
+        let stamp = Posix.fileStamp(ConfigurationRegistry().file(for: name))
         if onlyIfChanged && stamp == configurationStamp && !stamp.isEmpty { return nil }
         let current: SessionConfiguration
         do { current = try ConfigurationGate.load(name) } catch { return error.description }

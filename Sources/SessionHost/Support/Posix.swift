@@ -38,7 +38,10 @@ enum Posix {
     static func fileStamp(_ path: String) -> [Int] {
         var info = stat()
         guard stat(path, &info) == 0 else { return [] }
-        return [Int(info.st_dev), Int(info.st_ino), info.st_ctim.tv_sec, info.st_ctim.tv_nsec, info.st_mtim.tv_nsec, Int(info.st_size)]
+        return [
+            Int(info.st_dev), Int(info.st_ino), info.st_mtim.tv_sec, info.st_mtim.tv_nsec, info.st_ctim.tv_sec, info.st_ctim.tv_nsec,
+            Int(info.st_size),
+        ]
     }
 
     static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
